@@ -1,0 +1,199 @@
+/**
+ * A config file parsed with positions. YAML and JSON both go through the `yaml` package (JSON is
+ * YAML's flow subset), integers as bigint. A node is found again by its path (the list of keys
+ * and indexes from the root), which is also how the rest of the project names config nodes: a
+ * source id is the path written as a JSON pointer (`/iommus/mpc0/lut/0`).
+ */
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
+import type { Diagnostic, Range } from './diagnostics';
+
+export type PathSegment = string | number;
+export type Path = readonly PathSegment[];
+
+export function pathToId(path: Path): string {
+  return '/' + path.map((s) => String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+}
+
+export function idToPath(id: string): PathSegment[] {
+  if (id === '/' || id === '') return [];
+  return id
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : s));
+}
+
+export class ConfigDocument {
+  readonly doc: Document.Parsed;
+  readonly lines: LineCounter;
+  readonly parseDiagnostics: Diagnostic[] = [];
+
+  constructor(
+    readonly file: string,
+    readonly text: string,
+  ) {
+    this.lines = new LineCounter();
+    this.doc = parseDocument(text, {
+      intAsBigInt: true,
+      lineCounter: this.lines,
+      prettyErrors: false,
+      uniqueKeys: true,
+      strict: true,
+    });
+    for (const e of this.doc.errors) {
+      this.parseDiagnostics.push({
+        file,
+        range: this.rangeOfOffsets(e.pos[0], Math.max(e.pos[1], e.pos[0] + 1)),
+        severity: 'error',
+        code: e.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'parse-error',
+        message: firstLine(e.message),
+      });
+    }
+    for (const w of this.doc.warnings) {
+      this.parseDiagnostics.push({
+        file,
+        range: this.rangeOfOffsets(w.pos[0], Math.max(w.pos[1], w.pos[0] + 1)),
+        severity: 'warning',
+        code: 'parse-warning',
+        message: firstLine(w.message),
+      });
+    }
+  }
+
+  /**
+   * The value as plain data: maps become objects; integers are numbers where a double holds
+   * them exactly and bigint beyond, so 64-bit values survive.
+   */
+  toJS(): unknown {
+    try {
+      return smallIntsAsNumbers(this.doc.toJS({ maxAliasCount: 1000 }));
+    } catch {
+      return undefined;
+    }
+  }
+
+  position(offset: number): { line: number; character: number } {
+    const p = this.lines.linePos(Math.min(Math.max(offset, 0), this.text.length));
+    return { line: p.line - 1, character: p.col - 1 };
+  }
+
+  rangeOfOffsets(start: number, end: number): Range {
+    return { start: this.position(start), end: this.position(Math.max(start, end)) };
+  }
+
+  /** The node at a path, or undefined. */
+  node(path: Path): Node | undefined {
+    let cur: unknown = this.doc.contents;
+    for (const seg of path) {
+      if (isMap(cur)) {
+        const pair = cur.items.find((p) => keyText(p) === String(seg));
+        cur = pair?.value;
+      } else if (isSeq(cur) && typeof seg === 'number') {
+        cur = cur.items[seg];
+      } else {
+        return undefined;
+      }
+      if (cur === undefined || cur === null) return undefined;
+    }
+    return cur as Node;
+  }
+
+  /** The key node of the last segment of a path (for "unknown key" and names). */
+  keyNode(path: Path): Node | undefined {
+    if (path.length === 0) return undefined;
+    const parent = this.node(path.slice(0, -1));
+    if (!isMap(parent)) return undefined;
+    const pair = parent.items.find((p) => keyText(p) === String(path[path.length - 1]));
+    return pair && isScalar(pair.key) ? (pair.key as Node) : undefined;
+  }
+
+  /**
+   * The range of the deepest node along a path that exists: a path into something missing
+   * points at its nearest existing ancestor.
+   */
+  rangeOf(path: Path, which: 'value' | 'key' = 'value'): Range {
+    for (let n = path.length; n >= 0; n--) {
+      const p = path.slice(0, n);
+      const node = which === 'key' && n === path.length ? (this.keyNode(p) ?? this.node(p)) : this.node(p);
+      if (node?.range) return this.nodeRange(node, n === path.length ? 'whole' : 'head');
+    }
+    return this.rangeOfOffsets(0, 0);
+  }
+
+  /** For a collection reported as a whole, `head` narrows to its first line so squiggles stay readable. */
+  private nodeRange(node: Node, part: 'whole' | 'head'): Range {
+    const [start, valueEnd] = node.range!;
+    let end = valueEnd;
+    if (part === 'head' || isMap(node) || isSeq(node)) {
+      const nl = this.text.indexOf('\n', start);
+      if (nl >= 0 && nl < end) end = nl;
+    }
+    return this.rangeOfOffsets(start, end > start ? end : start + 1);
+  }
+
+  /** Ranges of a source id (a JSON pointer), for traces and scenario results. */
+  rangeOfId(id: string): Range {
+    return this.rangeOf(idToPath(id));
+  }
+
+  /** The path of the innermost node at an offset (for hovers), with the key it sits under. */
+  pathAt(offset: number): { path: PathSegment[]; onKey: boolean } | undefined {
+    const out: PathSegment[] = [];
+    let onKey = false;
+    let cur: unknown = this.doc.contents;
+    for (;;) {
+      if (isMap(cur)) {
+        const pair = cur.items.find((p) => within(p, offset));
+        if (!pair) break;
+        out.push(keyText(pair));
+        const k = pair.key as Node | null;
+        if (k?.range && offset >= k.range[0] && offset <= k.range[1]) {
+          onKey = true;
+          break;
+        }
+        cur = pair.value;
+      } else if (isSeq(cur)) {
+        const i = cur.items.findIndex((it) => {
+          const r = (it as Node | null)?.range;
+          return r != null && offset >= r[0] && offset <= r[1];
+        });
+        if (i < 0) break;
+        out.push(i);
+        cur = cur.items[i];
+      } else {
+        break;
+      }
+    }
+    return out.length ? { path: out, onKey } : undefined;
+  }
+}
+
+function smallIntsAsNumbers(v: unknown): unknown {
+  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  if (Array.isArray(v)) return v.map(smallIntsAsNumbers);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = smallIntsAsNumbers(x);
+    return out;
+  }
+  return v;
+}
+
+function within(p: Pair, offset: number): boolean {
+  const k = p.key as Node | null;
+  const v = p.value as Node | null;
+  const start = k?.range?.[0] ?? v?.range?.[0];
+  const end = v?.range?.[1] ?? k?.range?.[1];
+  return start !== undefined && end !== undefined && offset >= start && offset <= end;
+}
+
+export function keyText(p: Pair): string {
+  const k = p.key;
+  if (isScalar(k)) return String(k.value);
+  return String(k);
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0]!.trim();
+}
+

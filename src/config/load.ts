@@ -1,0 +1,419 @@
+/**
+ * Loading a device config: parse with positions, validate against the schema, then build the
+ * Machine while checking what a schema cannot (references, overlaps, alignment, what the engine
+ * and the models refuse). Every problem is a diagnostic; the loader never throws for bad input,
+ * and builds whatever is valid so that views can still show it.
+ */
+import {
+  AddressSpace,
+  AliasRegion,
+  ContainerRegion,
+  HWADDR_MAX,
+  IOMMU_NOTIFIER_DEVIOTLB_UNMAP,
+  IOMMU_NOTIFIER_MAP,
+  IOMMU_NOTIFIER_UNMAP,
+  IOMMUMemoryRegion,
+  Machine,
+  MmioRegion,
+  RamRegion,
+  SparseMemory,
+  hex,
+  register,
+  vfioRegistrations,
+  vhostRegistrations,
+  type Device,
+  type DeviceKind,
+  type MemoryRegion,
+  type QemuSemantics,
+  type Registration,
+  type ScenarioStep,
+} from '../engine';
+import { BuildContext, entries, list, obj } from './context';
+import { compareDiagnostics, type Diagnostic, type Range } from './diagnostics';
+import { ConfigDocument, idToPath, type Path } from './document';
+import { IOMMU_BUILDERS } from './models';
+import { buildScenario } from './scenario';
+import { validateSchema } from './validate';
+
+export interface LoadedConfig {
+  readonly file: string;
+  readonly document: ConfigDocument;
+  /** Sorted by position. */
+  readonly diagnostics: readonly Diagnostic[];
+  /** What was valid, built. */
+  readonly machine: Machine;
+  readonly scenario: readonly ScenarioStep[];
+  /** Where each named thing is defined: `kind:name` -> path. */
+  readonly definitions: ReadonlyMap<string, Path>;
+  readonly references: BuildContext['references'];
+  /** The config range a source id (from a trace step, a registration, a step) refers to. */
+  rangeOf(id: string): Range;
+  readonly errorCount: number;
+  readonly warningCount: number;
+}
+
+export interface LoadOptions {
+  /** Overrides the file's `qemu-semantics`. */
+  readonly semantics?: QemuSemantics;
+}
+
+const AS_SIZE = 1n << 64n;
+
+export function loadConfig(file: string, text: string, opts: LoadOptions = {}): LoadedConfig {
+  const cd = new ConfigDocument(file, text);
+  const value = cd.parseDiagnostics.some((d) => d.severity === 'error') && cd.doc.contents === null ? undefined : cd.toJS();
+  const root = obj(value) ?? {};
+  const semantics: QemuSemantics = opts.semantics ?? (root['qemu-semantics'] === '5.2-9.x' ? '5.2-9.x' : 'current');
+  const machine = new Machine(typeof root.name === 'string' ? root.name : file, { semantics });
+  const ctx = new BuildContext(cd, machine);
+  ctx.diagnostics.push(...cd.parseDiagnostics);
+  let scenario: ScenarioStep[] = [];
+  try {
+    if (value === undefined || value === null) {
+      if (!cd.parseDiagnostics.length) ctx.error('empty-config', [], 'the file is empty; a config starts with `iommu-lens: 1`');
+    } else if (!obj(value)) {
+      ctx.error('wrong-type', [], 'a config is a mapping of keys (iommu-lens, memory, iommus, address-spaces, devices, notifiers, scenario)');
+    } else {
+      ctx.diagnostics.push(...validateSchema(cd, value));
+      build(ctx, root);
+      scenario = buildScenario(ctx, root.scenario);
+    }
+  } catch (e) {
+    // A bug of ours, not the user's: still a diagnostic, never an exception at the caller.
+    ctx.error('internal-error', [], `IOMMU Lens failed while loading this file: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const diagnostics = ctx.diagnostics.sort(compareDiagnostics);
+  return {
+    file,
+    document: cd,
+    diagnostics,
+    machine,
+    scenario,
+    definitions: ctx.definitions,
+    references: ctx.references,
+    rangeOf: (id) => cd.rangeOf(idToPath(id)),
+    errorCount: diagnostics.filter((d) => d.severity === 'error').length,
+    warningCount: diagnostics.filter((d) => d.severity === 'warning').length,
+  };
+}
+
+function build(ctx: BuildContext, root: Record<string, unknown>): void {
+  const m = ctx.machine;
+  // Leaf regions first, then empty address spaces (IOMMU targets may name them), then IOMMUs,
+  // then what places regions (containers and address-space entries), then who uses them.
+  const containers: Array<[string, Record<string, unknown>, Path]> = [];
+  for (const [name, raw] of entries(root.memory)) {
+    const path: Path = ['memory', name];
+    const spec = obj(raw);
+    if (!spec) continue;
+    ctx.define('region', name, path);
+    const size = ctx.size(spec.size, [...path, 'size'], `region ${name}`);
+    if (size === undefined) continue;
+    let region: MemoryRegion | undefined;
+    if (spec.kind === 'ram') region = buildRam(ctx, name, size, spec, path);
+    else if (spec.kind === 'mmio') region = new MmioRegion(name, size);
+    else if (spec.kind === 'container') {
+      region = new ContainerRegion(name, size);
+      containers.push([name, spec, path]);
+    }
+    if (region) {
+      region.source = ctx.id(path);
+      m.regions.set(name, region);
+    }
+  }
+
+  for (const [name] of entries(root['address-spaces'])) {
+    const path: Path = ['address-spaces', name];
+    ctx.define('address-space', name, path);
+    if (m.regions.has(name)) ctx.warn('name-clash', path, `"${name}" names both a region and an address space; a mapping target of that name means the address space`, 'key');
+    const as = new AddressSpace(name, new ContainerRegion(`${name}-root`, AS_SIZE));
+    as.source = ctx.id(path);
+    m.addressSpaces.set(name, as);
+  }
+  m.systemAs = m.addressSpaces.get('system');
+
+  for (const [name, raw] of entries(root.iommus)) {
+    const path: Path = ['iommus', name];
+    const spec = obj(raw);
+    if (!spec) continue;
+    ctx.define('iommu', name, path);
+    if (m.regions.has(name)) {
+      ctx.error('duplicate-name', path, `"${name}" is already a memory region; IOMMUs and regions share one namespace`, 'key');
+      continue;
+    }
+    const builder = typeof spec.model === 'string' ? IOMMU_BUILDERS[spec.model] : undefined;
+    if (!builder) continue; // the schema pass reported the model
+    const dev = builder(ctx, name, spec, path);
+    if (dev) m.addIommu(dev);
+  }
+
+  for (const [name, spec, path] of containers) {
+    placeEntries(ctx, m.regions.get(name)!, list(spec.subregions), [...path, 'subregions']);
+  }
+  for (const [name, raw] of entries(root['address-spaces'])) {
+    placeEntries(ctx, m.addressSpaces.get(name)!.root, list(raw), ['address-spaces', name]);
+  }
+  for (const [name, raw] of entries(root.iommus)) {
+    const regs = obj(obj(raw)?.registers);
+    const dev = m.iommus.get(name);
+    if (!regs || !dev) continue;
+    const path: Path = ['iommus', name, 'registers'];
+    const as = ctx.addressSpace(regs.as, [...path, 'as'], `for ${name}'s registers`);
+    const at = ctx.num(regs.at, [...path, 'at']);
+    if (!as || at === undefined) continue;
+    if (!dev.registerRegion) {
+      ctx.error('no-registers', path, `${name} (${dev.model}) has no register block to map`);
+      continue;
+    }
+    dev.registerRegion.source = ctx.id(path);
+    as.root.addSubregion(dev.registerRegion, at, 0, ctx.id(path));
+  }
+
+  buildDevices(ctx, root.devices);
+  buildNotifiers(ctx, root.notifiers);
+}
+
+function buildRam(ctx: BuildContext, name: string, size: bigint, spec: Record<string, unknown>, path: Path): RamRegion {
+  const mem = new SparseMemory(size, name);
+  list(spec.contents).forEach((raw, i) => {
+    const w = obj(raw);
+    if (!w) return;
+    const wp: Path = [...path, 'contents', i];
+    const at = ctx.num(w.at, [...wp, 'at']);
+    const bytes = w.size === 1 || w.size === 2 || w.size === 4 ? w.size : 8;
+    const value = ctx.num(w.value, [...wp, 'value'], undefined, 1n << BigInt(8 * bytes));
+    if (at === undefined || value === undefined) return;
+    const err = mem.write(at, bytes, value);
+    if (err) ctx.error('address-range', [...wp, 'at'], `${name}: ${err.message}`);
+  });
+  return new RamRegion(name, size, mem);
+}
+
+/** Address-space entries (and container subregions): region or alias at an address, priority. */
+function placeEntries(ctx: BuildContext, parent: MemoryRegion, raws: unknown[], path: Path): void {
+  interface Placed {
+    start: bigint;
+    end: bigint;
+    priority: number;
+    path: Path;
+    name: string;
+  }
+  const placed: Placed[] = [];
+  raws.forEach((raw, i) => {
+    const ep: Path = [...path, i];
+    const e = obj(raw);
+    if (!e) return;
+    const at = ctx.num(e.at, [...ep, 'at']);
+    const priority = typeof e.priority === 'number' ? e.priority : 0;
+    if (e.region !== undefined && e.alias !== undefined) {
+      ctx.error('entry-shape', ep, 'an entry places either a region or an alias, not both');
+      return;
+    }
+    if (e.region === undefined && e.alias === undefined) {
+      ctx.error('missing-key', ep, 'an entry needs "region" (a region or IOMMU to place) or "alias" (a region to alias into)');
+      return;
+    }
+    let placedRegion: MemoryRegion | undefined;
+    let name: string;
+    if (e.region !== undefined) {
+      for (const k of ['offset', 'size'] as const) {
+        if (e[k] !== undefined) ctx.warn('ignored-key', [...ep, k], `"${k}" applies only to an alias; a region entry uses the region's own size`, 'key');
+      }
+      placedRegion = ctx.region(e.region, [...ep, 'region'], 'to place here');
+      name = String(e.region);
+      if (placedRegion && placedRegion === parent) {
+        ctx.error('entry-cycle', [...ep, 'region'], `${name} cannot contain itself`);
+        return;
+      }
+    } else {
+      const target = ctx.region(e.alias, [...ep, 'alias'], 'to alias into');
+      name = String(e.alias);
+      const offset = ctx.num(e.offset, [...ep, 'offset'], 0n);
+      if (!target || offset === undefined) return;
+      if (offset >= target.size) {
+        ctx.error('alias-range', [...ep, 'offset'], `alias offset ${hex(offset)} is past the end of ${target.name} (size ${hex(target.size)})`);
+        return;
+      }
+      const size = e.size === undefined ? target.size - offset : ctx.size(e.size, [...ep, 'size'], 'an alias');
+      if (size === undefined) return;
+      if (offset + size > target.size) {
+        ctx.error(
+          'alias-range',
+          [...ep, 'size'],
+          `alias of ${hex(size)} bytes at offset ${hex(offset)} runs past the end of ${target.name} (size ${hex(target.size)}) by ${hex(offset + size - target.size)}`,
+        );
+        return;
+      }
+      placedRegion = new AliasRegion(`${target.name}@${hex(offset)}`, size, target, offset);
+      placedRegion.source = ctx.id(ep);
+    }
+    if (!placedRegion || at === undefined) return;
+    const end = at + placedRegion.size;
+    if (end > parent.size) {
+      const what = parent.size === AS_SIZE ? 'the 64-bit address space' : `${parent.name} (size ${hex(parent.size)})`;
+      ctx.error('address-range', [...ep, 'at'], `${name} at ${hex(at)} with size ${hex(placedRegion.size)} runs past the end of ${what}`);
+      return;
+    }
+    for (const o of placed) {
+      if (o.priority === priority && o.start < end && at < o.end) {
+        ctx.warn(
+          'overlap',
+          [...ep, 'at'],
+          `${name} [${hex(at)}, ${hex(end - 1n)}] overlaps ${o.name} [${hex(o.start)}, ${hex(o.end - 1n)}] at the same priority ${priority}; QEMU lets the later entry win (give one a higher priority)`,
+        );
+      }
+    }
+    placed.push({ start: at, end, priority, path: ep, name });
+    parent.addSubregion(placedRegion, at, priority, ctx.id(ep));
+  });
+}
+
+/** bus:dev.fn -> requester ID. */
+export function bdfToRequesterId(bdf: string): number | undefined {
+  const m = /^([0-9a-f]{1,2}):([0-9a-f]{1,2})\.([0-7])$/i.exec(bdf);
+  if (!m) return undefined;
+  const dev = parseInt(m[2]!, 16);
+  if (dev > 31) return undefined;
+  return (parseInt(m[1]!, 16) << 8) | (dev << 3) | parseInt(m[3]!, 10);
+}
+
+function buildDevices(ctx: BuildContext, raw: unknown): void {
+  const m = ctx.machine;
+  for (const [name, draw] of entries(raw)) {
+    const path: Path = ['devices', name];
+    const spec = obj(draw);
+    if (!spec) continue;
+    ctx.define('device', name, path);
+    if (m.addressSpaces.has(name)) ctx.warn('name-clash', path, `"${name}" names both a device and an address space; queries from "${name}" use the device`, 'key');
+    let requesterId: number | undefined;
+    if (typeof spec.bdf === 'string') {
+      requesterId = bdfToRequesterId(spec.bdf);
+      if (requesterId === undefined) ctx.error('bad-value', [...path, 'bdf'], `"${spec.bdf}" is not a PCI bus:device.function (device 0..1f, function 0..7)`);
+    }
+    const attrs = ctx.attrs(spec.attrs, [...path, 'attrs']) ?? {};
+    if (attrs.requesterId !== undefined && requesterId !== undefined && attrs.requesterId !== requesterId) {
+      ctx.warn('requester-id', [...path, 'attrs', 'requester-id'], `requester-id ${hex(attrs.requesterId)} differs from bdf ${String(spec.bdf)} (${hex(requesterId)}); transactions carry ${hex(attrs.requesterId)}`);
+    }
+    const rid = attrs.requesterId ?? requesterId;
+    const kind: DeviceKind = typeof spec.kind === 'string' ? (spec.kind as DeviceKind) : spec.iommu !== undefined ? 'pci' : 'initiator';
+    if (spec.as !== undefined && spec.iommu !== undefined) {
+      ctx.error('device-conflict', [...path, 'iommu'], `give "as" (an address space) or "iommu" (the IOMMU in front of its DMA), not both`, 'key');
+      continue;
+    }
+    if (spec.as === undefined && spec.iommu === undefined) {
+      ctx.error('missing-key', path, `device ${name} needs "as" (the address space it accesses) or "iommu" (the IOMMU its DMA goes through)`, 'key');
+      continue;
+    }
+    let as: AddressSpace | undefined;
+    const iommu = spec.iommu !== undefined ? ctx.iommu(spec.iommu, [...path, 'iommu'], `for device ${name}`) : undefined;
+    if (spec.iommu !== undefined) {
+      if (!iommu) continue;
+      as = m.dmaAddressSpace(iommu, rid);
+    } else {
+      as = ctx.addressSpace(spec.as, [...path, 'as'], `for device ${name}`);
+      if (!as) continue;
+    }
+    const device: Device = {
+      name,
+      kind,
+      as,
+      attrs: rid !== undefined && attrs.requesterId === undefined && !attrs.unspecified ? { ...attrs, requesterId: rid } : attrs,
+      bdf: typeof spec.bdf === 'string' ? spec.bdf : undefined,
+      requesterId: rid,
+      iommu,
+      deviceIotlb: spec['device-iotlb'] === true,
+      source: ctx.id(path),
+    };
+    m.devices.set(name, device);
+    if (kind === 'vfio-pci' || kind === 'vhost') backEndRegistrations(ctx, device, path);
+  }
+}
+
+function backEndRegistrations(ctx: BuildContext, d: Device, path: Path): void {
+  const m = ctx.machine;
+  const regs =
+    d.kind === 'vfio-pci' ? vfioRegistrations(d.name, d.as, m.systemAs, ctx.id(path)) : vhostRegistrations(d.name, d.as, d.deviceIotlb === true, ctx.id(path));
+  if (regs.length === 0) {
+    ctx.report('info', 'no-iommu', path, `${d.name}: no IOMMU region in ${d.as.name}; ${d.kind === 'vfio-pci' ? 'vfio maps its RAM directly' : 'vhost needs no IOTLB'}, no notifier is registered`, 'key');
+  }
+  for (const r of regs) {
+    reportRegistration(ctx, r, [...path, 'kind'], path);
+    m.addRegistrations([r]);
+  }
+}
+
+function reportRegistration(ctx: BuildContext, r: Registration, at: Path, fallback: Path): void {
+  const where = ctx.doc.node(at) ? at : fallback;
+  if (r.status === 'refused') {
+    ctx.warn('notifier-refused', where, `${r.region.model} ${r.region.name} refuses ${r.kind} ${r.name}: ${r.error!.message}`);
+  } else if (r.status === 'invalid') {
+    ctx.error(r.error!.code, where, r.error!.message);
+  }
+  for (const w of r.warnings) ctx.warn('multi-index-notifier', where, w);
+  const rejected = r.received.filter((e) => e.error !== undefined);
+  if (rejected.length) {
+    ctx.warn('consumer-error', where, `${r.name}: ${rejected.length} replayed MAP event(s) rejected: ${rejected[0]!.error}`);
+  }
+  if (r.replayResult?.stopped) ctx.warn('replay-too-long', where, r.replayResult.stopped.message);
+}
+
+const FLAG_BITS: Readonly<Record<string, number>> = {
+  map: IOMMU_NOTIFIER_MAP,
+  unmap: IOMMU_NOTIFIER_UNMAP,
+  'deviotlb-unmap': IOMMU_NOTIFIER_DEVIOTLB_UNMAP,
+};
+
+function buildNotifiers(ctx: BuildContext, raw: unknown): void {
+  const m = ctx.machine;
+  for (const [name, nraw] of entries(raw)) {
+    const path: Path = ['notifiers', name];
+    const spec = obj(nraw);
+    if (!spec) continue;
+    ctx.define('notifier', name, path);
+    const dev = ctx.iommu(spec.region, [...path, 'region'], `for notifier ${name}`);
+    if (!dev) continue;
+    const rid = ctx.num(spec['requester-id'], [...path, 'requester-id'], undefined, 1n << 16n);
+    const region: IOMMUMemoryRegion = m.iommuRegionFor(dev, rid === undefined ? undefined : Number(rid));
+    let index: number | undefined;
+    if (typeof spec.index === 'number' || typeof spec.index === 'bigint') index = Number(spec.index);
+    else if (typeof spec.index === 'string') {
+      for (let i = 0; i < region.numIndexes(); i++) if (region.indexName(i) === spec.index) index = i;
+      if (index === undefined) {
+        const names = Array.from({ length: region.numIndexes() }, (_, i) => region.indexName(i));
+        ctx.error('unknown-reference', [...path, 'index'], `${region.name} has no index named "${spec.index}" (indexes: ${names.join(', ')})`);
+        continue;
+      }
+    }
+    if (index === undefined) continue;
+    let flags = 0;
+    for (const f of list(spec.flags)) if (typeof f === 'string') flags |= FLAG_BITS[f] ?? 0;
+    const range = list(spec.range);
+    const start = range.length === 2 ? ctx.num(range[0], [...path, 'range', 0]) : 0n;
+    const end = range.length === 2 ? ctx.num(range[1], [...path, 'range', 1]) : HWADDR_MAX;
+    if (start === undefined || end === undefined) continue;
+    const r = register({
+      kind: spec.kind === 'tcg' ? 'tcg' : 'explicit',
+      name,
+      owner: 'explicit',
+      region,
+      flags,
+      start,
+      end,
+      iommuIdx: index,
+      replay: spec.replay === true,
+      source: ctx.id(path),
+      systemAs: m.systemAs,
+    });
+    const at: Path =
+      r.error?.code === 'notifier-flags-none'
+        ? [...path, 'flags']
+        : r.error?.code === 'notifier-range'
+          ? [...path, 'range']
+          : r.error?.code === 'notifier-index'
+            ? [...path, 'index']
+            : [...path, 'flags'];
+    reportRegistration(ctx, r, at, path);
+    m.addRegistrations([r]);
+  }
+}
+

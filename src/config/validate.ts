@@ -1,0 +1,158 @@
+/**
+ * Schema validation with Ajv, its errors turned into diagnostics at exact ranges: a missing key
+ * at the object that lacks it (its name), an unknown key at that key, a wrong type or value at
+ * the value. Alternatives (a number is an integer or a string) are reported once, as what was
+ * expected, not as one complaint per alternative.
+ */
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Diagnostic } from './diagnostics';
+import { idToPath, type ConfigDocument, type PathSegment } from './document';
+import { ConfigSchema } from './schema';
+
+let compiled: ValidateFunction | undefined;
+
+function validator(): ValidateFunction {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, strict: false, discriminator: true, verbose: true, allowUnionTypes: true });
+    compiled = ajv.compile(ConfigSchema);
+  }
+  return compiled;
+}
+
+/** Ajv knows no bigint: integers too large for a double still validate as integers. */
+function forAjv(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number(v);
+  if (Array.isArray(v)) return v.map(forAjv);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = forAjv(x);
+    return out;
+  }
+  return v;
+}
+
+export function validateSchema(cd: ConfigDocument, value: unknown): Diagnostic[] {
+  const validate = validator();
+  if (validate(forAjv(value))) return [];
+  const errors = (validate.errors ?? []).slice();
+  // Drop what an anyOf's alternatives said on their own: the anyOf's own error says it better.
+  const anyOfPaths = errors.filter((e) => e.keyword === 'anyOf').map((e) => e.schemaPath + '/');
+  const kept = errors.filter((e) => !anyOfPaths.some((p) => e.schemaPath.startsWith(p)));
+  const out: Diagnostic[] = [];
+  const seen = new Set<string>();
+  for (const e of kept) {
+    const d = toDiagnostic(cd, e);
+    if (!d) continue;
+    const key = `${d.range.start.line}:${d.range.start.character}:${d.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(d);
+  }
+  return out;
+}
+
+function where(path: readonly PathSegment[]): string {
+  if (path.length === 0) return 'the config';
+  return path.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
+}
+
+function toDiagnostic(cd: ConfigDocument, e: ErrorObject): Diagnostic | undefined {
+  const path = idToPath(e.instancePath);
+  const mk = (code: string, message: string, p: readonly PathSegment[], which: 'value' | 'key' = 'value'): Diagnostic => ({
+    file: cd.file,
+    range: cd.rangeOf(p, which),
+    severity: 'error',
+    code,
+    message,
+  });
+  const params = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required':
+      return mk('missing-key', `${where(path)} is missing the key "${String(params.missingProperty)}"`, path, 'key');
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const hint = closest(key, known);
+      const list = known.length <= 12 ? ` (expected one of: ${known.join(', ')})` : '';
+      return mk('unknown-key', `unknown key "${key}" in ${where(path)}${hint ? `; did you mean "${hint}"?` : list}`, [...path, key], 'key');
+    }
+    case 'discriminator': {
+      const tag = String(params.tag);
+      const schema = e.parentSchema as { oneOf?: Array<{ properties?: Record<string, { const?: unknown }> }> } | undefined;
+      const values = (schema?.oneOf ?? []).map((s) => String(s.properties?.[tag]?.const));
+      if (params.error === 'tag' && (e.data as Record<string, unknown> | undefined)?.[tag] === undefined) {
+        return mk('missing-key', `${where(path)} is missing the key "${tag}" (one of: ${values.join(', ')})`, path, 'key');
+      }
+      const got = (e.data as Record<string, unknown> | undefined)?.[tag];
+      return mk('bad-value', `unknown ${tag} ${JSON.stringify(got)} (expected one of: ${values.join(', ')})`, [...path, tag]);
+    }
+    case 'anyOf': {
+      const alts = (e.schema as Array<{ const?: unknown }> | undefined) ?? [];
+      const title = (e.parentSchema as { title?: string } | undefined)?.title;
+      if (alts.length && alts.every((a) => a.const !== undefined)) {
+        return mk('bad-value', `${where(path)}: expected one of ${alts.map((a) => JSON.stringify(a.const)).join(', ')}, got ${describe(e.data)}`, path);
+      }
+      if (title === 'number') {
+        return mk('wrong-type', `${where(path)}: expected a number (an integer, or a string such as "0x1000_0000" or "4KiB"), got ${describe(e.data)}`, path);
+      }
+      return mk('wrong-type', `${where(path)}: ${describe(e.data)} is not ${title ? `a valid ${title}` : 'any of the accepted forms'}`, path);
+    }
+    case 'type':
+      return mk('wrong-type', `${where(path)}: expected ${article(String(params.type))}, got ${describe(e.data)}`, path);
+    case 'const':
+      return mk('bad-value', `${where(path)}: expected ${JSON.stringify(params.allowedValue)}, got ${describe(e.data)}`, path);
+    case 'enum':
+      return mk('bad-value', `${where(path)}: expected one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`, path);
+    case 'minProperties':
+    case 'maxProperties':
+      if (path[0] === 'scenario') {
+        return mk('bad-value', `${where(path)}: a step has exactly one kind (write-reg, read-reg, access, write-mem, read-mem, map, unmap or expect)`, path);
+      }
+      return mk('bad-value', `${where(path)}: ${e.message ?? 'wrong number of keys'}`, path);
+    case 'pattern':
+      return mk('bad-value', `${where(path)}: ${describe(e.data)} is not in the expected form`, path);
+    default:
+      return mk('bad-value', `${where(path)}: ${e.message ?? e.keyword}`, path);
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return JSON.stringify(v);
+  return String(v);
+}
+
+function article(t: string): string {
+  const names: Record<string, string> = { object: 'a mapping', array: 'a list', string: 'a string', integer: 'an integer', boolean: 'true or false', number: 'a number' };
+  return names[t] ?? t;
+}
+
+/** The known key nearest to a misspelt one, if it is near enough to be a likely typo. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}

@@ -1,0 +1,60 @@
+/**
+ * What a model provides besides its IOMMU regions: a register file reachable as MMIO, and the
+ * device object the config names (one TZ MPC, one SMMUv3 with a region per stream...).
+ */
+import type { MemTxAttrs, MemTxResult } from './attrs';
+import type { AccessSize } from './guest-memory';
+import type { IOMMUMemoryRegion } from './iommu';
+import { MmioRegion, type MemoryRegion } from './memory';
+
+export interface RegisterInfo {
+  readonly name: string;
+  /** Byte offset in the register block. */
+  readonly offset: number;
+  /** Width in bytes. */
+  readonly width: AccessSize;
+  readonly access: 'rw' | 'ro' | 'wo';
+  readonly reset: bigint;
+  readonly description: string;
+}
+
+export interface RegisterFile {
+  readonly registers: readonly RegisterInfo[];
+  read(offset: bigint, size: AccessSize, attrs: MemTxAttrs): { value: bigint; result: MemTxResult };
+  write(offset: bigint, size: AccessSize, value: bigint, attrs: MemTxAttrs): MemTxResult;
+}
+
+export function findRegister(file: RegisterFile, nameOrOffset: string | number): RegisterInfo | undefined {
+  if (typeof nameOrOffset === 'number') return file.registers.find((r) => r.offset === nameOrOffset);
+  const want = nameOrOffset.toUpperCase();
+  return file.registers.find((r) => r.name.toUpperCase() === want);
+}
+
+/** An IOMMU as the config names it: a model instance owning one or more IOMMU regions. */
+export interface IommuDevice {
+  readonly name: string;
+  readonly model: string;
+  /** Regions that exist now (for SMMUv3, one per stream seen so far). */
+  regions(): readonly IOMMUMemoryRegion[];
+  /**
+   * The region a device with this requester ID translates through. Models with one region
+   * return it whatever the ID.
+   */
+  regionFor(requesterId: number | undefined): IOMMUMemoryRegion;
+  /** Regions the model owns that accesses can land on (the TZ MPC's blocked-io region). */
+  internalRegions?(): readonly MemoryRegion[];
+  readonly registers?: RegisterFile;
+  /** The register file as an MMIO region, to place in an address space. */
+  readonly registerRegion?: MmioRegion;
+  /** Back to the state after construction. */
+  reset?(): void;
+}
+
+/** Wraps a register file as an MMIO region. */
+export function registerRegion(name: string, size: bigint, file: RegisterFile): MmioRegion {
+  return new MmioRegion(name, size, {
+    read: (offset, size, attrs) => file.read(offset, size, attrs),
+    write: (offset, size, value, attrs) => file.write(offset, size, value, attrs),
+  });
+}
+

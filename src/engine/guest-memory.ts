@@ -1,0 +1,114 @@
+/**
+ * Guest memory contents. A RAM region reads and writes through a MemoryBacking; the engine's
+ * own backing is a sparse, page-based store (untouched pages read as zero). File-backed images
+ * live in src/node and implement the same interface.
+ */
+import { engineError, type EngineError } from './errors';
+import { hex } from './hex';
+
+export type AccessSize = 1 | 2 | 4 | 8;
+
+export function isAccessSize(n: number): n is AccessSize {
+  return n === 1 || n === 2 || n === 4 || n === 8;
+}
+
+export interface MemoryBacking {
+  readonly size: bigint;
+  /** Little-endian read; an EngineError (code `memory-fault`) past the end or where nothing backs it. */
+  read(offset: bigint, size: AccessSize): bigint | EngineError;
+  write(offset: bigint, size: AccessSize, value: bigint): EngineError | undefined;
+  /** Offsets with content, for views (optional). */
+  describe?(): string;
+}
+
+const PAGE_BITS = 12;
+const PAGE_SIZE = 1 << PAGE_BITS;
+const PAGE_MASK = BigInt(PAGE_SIZE - 1);
+
+export function outOfRange(what: string, offset: bigint, size: number, limit: bigint): EngineError {
+  return engineError(
+    'memory-fault',
+    `${what}: access of ${size} byte(s) at offset ${hex(offset)} is outside its ${hex(limit)} bytes`,
+  );
+}
+
+/** A sparse RAM store: 4 KiB pages allocated on first write. */
+export class SparseMemory implements MemoryBacking {
+  private readonly pages = new Map<number, DataView>();
+
+  constructor(readonly size: bigint, private readonly label = 'ram') {}
+
+  read(offset: bigint, size: AccessSize): bigint | EngineError {
+    if (offset < 0n || offset + BigInt(size) > this.size) return outOfRange(this.label, offset, size, this.size);
+    const pageOff = Number(offset & PAGE_MASK);
+    if (pageOff + size <= PAGE_SIZE) {
+      const page = this.pages.get(Number(offset >> BigInt(PAGE_BITS)));
+      if (page === undefined) return 0n;
+      switch (size) {
+        case 1: return BigInt(page.getUint8(pageOff));
+        case 2: return BigInt(page.getUint16(pageOff, true));
+        case 4: return BigInt(page.getUint32(pageOff, true));
+        case 8: return page.getBigUint64(pageOff, true);
+      }
+    }
+    let v = 0n;
+    for (let i = size - 1; i >= 0; i--) v = (v << 8n) | this.byteAt(offset + BigInt(i));
+    return v;
+  }
+
+  write(offset: bigint, size: AccessSize, value: bigint): EngineError | undefined {
+    if (offset < 0n || offset + BigInt(size) > this.size) return outOfRange(this.label, offset, size, this.size);
+    const pageOff = Number(offset & PAGE_MASK);
+    if (pageOff + size <= PAGE_SIZE) {
+      const page = this.pageFor(offset);
+      switch (size) {
+        case 1: page.setUint8(pageOff, Number(value & 0xffn)); break;
+        case 2: page.setUint16(pageOff, Number(value & 0xffffn), true); break;
+        case 4: page.setUint32(pageOff, Number(value & 0xffffffffn), true); break;
+        case 8: page.setBigUint64(pageOff, BigInt.asUintN(64, value), true); break;
+      }
+      return undefined;
+    }
+    for (let i = 0; i < size; i++) {
+      const a = offset + BigInt(i);
+      this.pageFor(a).setUint8(Number(a & PAGE_MASK), Number((value >> BigInt(8 * i)) & 0xffn));
+    }
+    return undefined;
+  }
+
+  /** Writes bytes (for inline contents and tests); out-of-range bytes are an error, nothing is written. */
+  writeBytes(offset: bigint, bytes: Uint8Array): EngineError | undefined {
+    if (offset < 0n || offset + BigInt(bytes.length) > this.size) {
+      return outOfRange(this.label, offset, bytes.length, this.size);
+    }
+    for (let i = 0; i < bytes.length; i++) {
+      const a = offset + BigInt(i);
+      this.pageFor(a).setUint8(Number(a & PAGE_MASK), bytes[i]!);
+    }
+    return undefined;
+  }
+
+  /** Number of pages holding data. */
+  get populatedPages(): number {
+    return this.pages.size;
+  }
+
+  describe(): string {
+    return `sparse, ${this.pages.size} page(s) written`;
+  }
+
+  private byteAt(a: bigint): bigint {
+    const page = this.pages.get(Number(a >> BigInt(PAGE_BITS)));
+    return page === undefined ? 0n : BigInt(page.getUint8(Number(a & PAGE_MASK)));
+  }
+
+  private pageFor(a: bigint): DataView {
+    const idx = Number(a >> BigInt(PAGE_BITS));
+    let page = this.pages.get(idx);
+    if (page === undefined) {
+      page = new DataView(new ArrayBuffer(PAGE_SIZE));
+      this.pages.set(idx, page);
+    }
+    return page;
+  }
+}

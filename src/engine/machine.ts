@@ -1,0 +1,157 @@
+/**
+ * A Machine: what a device config describes, as engine objects. Regions, address spaces, IOMMUs
+ * (model instances), devices (initiators and the vfio/vhost back ends that register notifiers),
+ * and every notifier registration with its outcome. The config layer builds it; the CLI and the
+ * extension query it.
+ */
+import { MEMTXATTRS_UNSPECIFIED, type MemTxAttrs } from './attrs';
+import { AddressSpace, addressSpaceForRegion } from './address-space';
+import { Registration } from './consumers';
+import type { IommuDevice } from './device';
+import { engineError, isEngineError, type EngineError } from './errors';
+import type { IOMMUMemoryRegion, NotifyRecord, QemuSemantics } from './iommu';
+import type { MemoryRegion } from './memory';
+import { performAccess, translateAccess, type AccessOp, type AccessResult, type Landing } from './translate';
+import type { AccessSize } from './guest-memory';
+import type { Trace } from './trace';
+
+export type DeviceKind = 'initiator' | 'pci' | 'vfio-pci' | 'vhost';
+
+export interface Device {
+  readonly name: string;
+  readonly kind: DeviceKind;
+  /** The address space its DMA (or its CPU accesses) go to. */
+  readonly as: AddressSpace;
+  /** Attributes its transactions carry unless a query overrides them. */
+  readonly attrs: MemTxAttrs;
+  readonly bdf?: string;
+  readonly requesterId?: number;
+  readonly iommu?: IommuDevice;
+  readonly deviceIotlb?: boolean;
+  readonly source?: string;
+}
+
+export interface MachineOptions {
+  readonly semantics?: QemuSemantics;
+}
+
+export interface Initiator {
+  readonly as: AddressSpace;
+  readonly attrs: MemTxAttrs;
+  readonly device?: Device;
+}
+
+export interface MachineQuery {
+  /** A device or address-space name. */
+  readonly from: string;
+  readonly addr: bigint;
+  readonly op: AccessOp;
+  /** Replace the device's attributes (a requester ID the device has is kept unless given). */
+  readonly attrs?: MemTxAttrs;
+  readonly trace?: Trace;
+}
+
+export class Machine {
+  readonly regions = new Map<string, MemoryRegion>();
+  readonly addressSpaces = new Map<string, AddressSpace>();
+  readonly iommus = new Map<string, IommuDevice>();
+  readonly devices = new Map<string, Device>();
+  readonly registrations: Registration[] = [];
+  readonly semantics: QemuSemantics;
+  /** System memory: what vfio requires its targets to be in. */
+  systemAs?: AddressSpace;
+  private sink?: NotifyRecord[];
+  private readonly observed = new WeakSet<IOMMUMemoryRegion>();
+
+  constructor(
+    readonly name: string,
+    opts: MachineOptions = {},
+  ) {
+    this.semantics = opts.semantics ?? 'current';
+  }
+
+  addIommu(dev: IommuDevice): void {
+    this.iommus.set(dev.name, dev);
+    for (const r of dev.regions()) this.observe(r);
+  }
+
+  /** Every IOMMU region of every IOMMU, in config order. */
+  iommuRegions(): IOMMUMemoryRegion[] {
+    const out: IOMMUMemoryRegion[] = [];
+    for (const d of this.iommus.values()) {
+      for (const r of d.regions()) {
+        this.observe(r);
+        out.push(r);
+      }
+    }
+    return out;
+  }
+
+  /** The IOMMU region a device with this requester ID goes through. */
+  iommuRegionFor(dev: IommuDevice, requesterId: number | undefined): IOMMUMemoryRegion {
+    const r = dev.regionFor(requesterId);
+    this.observe(r);
+    return r;
+  }
+
+  /** The address space a device behind `dev` does DMA in: the IOMMU region itself, from 0. */
+  dmaAddressSpace(dev: IommuDevice, requesterId: number | undefined): AddressSpace {
+    const r = this.iommuRegionFor(dev, requesterId);
+    return addressSpaceForRegion(r, `${r.name}-dma`);
+  }
+
+  addRegistrations(regs: readonly Registration[]): void {
+    this.registrations.push(...regs);
+  }
+
+  resolveInitiator(from: string, attrs?: MemTxAttrs): Initiator | EngineError {
+    const dev = this.devices.get(from);
+    if (dev) {
+      const merged: MemTxAttrs = attrs
+        ? { ...attrs, requesterId: attrs.requesterId ?? dev.attrs.requesterId ?? dev.requesterId }
+        : dev.attrs;
+      return { as: dev.as, attrs: merged, device: dev };
+    }
+    const as = this.addressSpaces.get(from);
+    if (as) return { as, attrs: attrs ?? MEMTXATTRS_UNSPECIFIED };
+    const names = [...this.devices.keys(), ...this.addressSpaces.keys()];
+    return engineError('unknown-initiator', `no device or address space named "${from}"${names.length ? ` (have: ${names.join(', ')})` : ''}`);
+  }
+
+  translate(q: MachineQuery): Landing | EngineError {
+    const init = this.resolveInitiator(q.from, q.attrs);
+    if (isEngineError(init)) return init;
+    return translateAccess({ as: init.as, addr: q.addr, op: q.op, attrs: init.attrs, trace: q.trace });
+  }
+
+  access(q: MachineQuery & { size: AccessSize; value?: bigint }): AccessResult | EngineError {
+    const init = this.resolveInitiator(q.from, q.attrs);
+    if (isEngineError(init)) return init;
+    return performAccess({ as: init.as, addr: q.addr, op: q.op, attrs: init.attrs, trace: q.trace, size: q.size, value: q.value });
+  }
+
+  /** Runs `fn` and returns every notification decision made meanwhile. */
+  collectNotifications<T>(fn: () => T): { value: T; records: NotifyRecord[] } {
+    const outer = this.sink;
+    const records: NotifyRecord[] = [];
+    this.sink = records;
+    try {
+      return { value: fn(), records };
+    } finally {
+      this.sink = outer;
+      outer?.push(...records);
+    }
+  }
+
+  private observe(r: IOMMUMemoryRegion): void {
+    if (this.observed.has(r)) return;
+    this.observed.add(r);
+    r.semantics = this.semantics;
+    r.observer = (rec) => {
+      this.sink?.push(rec);
+      if (rec.notifier instanceof Registration && rec.outcome !== 'delivered' && rec.outcome !== 'replay') {
+        rec.notifier.dropped.push({ event: rec.event, outcome: rec.outcome, message: rec.message });
+      }
+    };
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The mappings of one IOMMU index as coalesced runs: neighbouring pages that go to the same
+ * address space, contiguously, with the same permission, form one run. Found by translating page
+ * by page (the model's own answer, whatever the model), in pages a view can ask for one at a
+ * time: a page of runs stops after `maxRuns` runs or `maxSteps` translations and says where to go
+ * on from.
+ */
+import { IOMMU_NONE, type IOMMUAccessFlags } from './iotlb';
+import type { AddressSpace } from './address-space';
+import type { IOMMUMemoryRegion } from './iommu';
+
+export interface MappingRun {
+  readonly iova: bigint;
+  readonly size: bigint;
+  readonly targetAs: AddressSpace;
+  readonly translated: bigint;
+  readonly perm: IOMMUAccessFlags;
+}
+
+export interface MappingPage {
+  readonly runs: readonly MappingRun[];
+  /** Where the next page starts; undefined at the end of the region. */
+  readonly next?: bigint;
+  /** Translations made for this page. */
+  readonly steps: number;
+}
+
+export interface MappingQuery {
+  readonly from?: bigint;
+  readonly maxRuns?: number;
+  readonly maxSteps?: number;
+}
+
+export function mappingRuns(iommu: IOMMUMemoryRegion, iommuIdx: number, q: MappingQuery = {}): MappingPage {
+  const maxRuns = q.maxRuns ?? 100;
+  const maxSteps = q.maxSteps ?? 1 << 16;
+  const page = iommu.minPageSize();
+  const runs: MappingRun[] = [];
+  let cur: { iova: bigint; size: bigint; targetAs: AddressSpace; translated: bigint; perm: IOMMUAccessFlags } | undefined;
+  let addr = q.from ?? 0n;
+  addr -= addr % page;
+  let steps = 0;
+  while (addr < iommu.size) {
+    if (steps >= maxSteps) break;
+    const e = iommu.translate(addr, IOMMU_NONE, iommuIdx);
+    steps++;
+    // An entry may cover more than one page (a block); step by what it covers from here.
+    const entryEnd = (e.iova | e.addrMask) + 1n;
+    let span = entryEnd > addr ? entryEnd - addr : page;
+    if (span < page) span = page;
+    if (addr + span > iommu.size) span = iommu.size - addr;
+    if (e.perm !== IOMMU_NONE && e.targetAs !== null) {
+      const translated = (e.translatedAddr & ~e.addrMask) | (addr & e.addrMask);
+      if (cur && cur.targetAs === e.targetAs && cur.perm === e.perm && cur.iova + cur.size === addr && cur.translated + cur.size === translated) {
+        cur.size += span;
+      } else {
+        if (cur) {
+          runs.push(cur);
+          if (runs.length >= maxRuns) return { runs, next: addr, steps };
+        }
+        cur = { iova: addr, size: span, targetAs: e.targetAs, translated, perm: e.perm };
+      }
+    } else if (cur) {
+      runs.push(cur);
+      cur = undefined;
+      if (runs.length >= maxRuns) return { runs, next: addr + span < iommu.size ? addr + span : undefined, steps };
+    }
+    addr += span;
+  }
+  if (cur) runs.push(cur);
+  return { runs, next: addr < iommu.size ? addr : undefined, steps };
+}
