@@ -84,24 +84,27 @@ export class Registration implements IOMMUNotifier {
     if (this.received.length > this.eventLimit) this.received.splice(0, this.received.length - this.eventLimit);
   }
 
-  /** vfio_iommu_map_notify: MAP adds to the container's map, anything else removes. */
+  /**
+   * vfio_iommu_map_notify: first the target must be system memory (for UNMAPs too), then the
+   * entry's perm, not the event type, decides: any of RW maps, NONE unmaps.
+   */
   private vfioNotify(event: IOMMUTLBEvent): string | undefined {
     const e = event.entry;
+    const wrong = vfioTargetError(e, this.systemAs);
+    if (wrong) return wrong;
     const iova = e.iova + this.iommuOffset;
     const size = e.addrMask + 1n;
     const shadow = this.shadow!;
-    if ((e.perm & 3) !== 0 && event.type !== IOMMU_NOTIFIER_UNMAP) {
-      if (this.systemAs !== undefined && e.targetAs !== this.systemAs) {
-        return `Wrong target AS "${e.targetAs?.name ?? '(none)'}", only system memory is allowed`;
-      }
-      for (const k of overlapping(shadow, iova, size)) shadow.delete(k);
-      shadow.set(iova, { iova, size, targetAs: e.targetAs, translated: e.translatedAddr, perm: e.perm });
-      return undefined;
-    }
     for (const k of overlapping(shadow, iova, size)) shadow.delete(k);
+    if ((e.perm & 3) !== 0) shadow.set(iova, { iova, size, targetAs: e.targetAs, translated: e.translatedAddr, perm: e.perm });
     return undefined;
   }
+}
 
+/** vfio_iommu_map_notify refuses entries whose target is not system memory, with this text. */
+export function vfioTargetError(e: IOMMUTLBEntry, systemAs: AddressSpace | undefined): string | undefined {
+  if (systemAs === undefined || e.targetAs === systemAs) return undefined;
+  return `Wrong target AS "${e.targetAs?.name ?? 'none'}", only system memory is allowed`;
 }
 
 function overlapping(shadow: Map<bigint, ShadowEntry>, iova: bigint, size: bigint): bigint[] {

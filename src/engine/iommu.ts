@@ -18,6 +18,7 @@ import {
   type IOMMUTLBEntry,
   type IOMMUTLBEvent,
 } from './iotlb';
+import type { AddressSpace } from './address-space';
 import { AliasRegion, MemoryRegion } from './memory';
 import type { Trace } from './trace';
 
@@ -83,6 +84,11 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
   /** The OR of the registered notifiers' flags, as last accepted by notifyFlagChanged. */
   private notifyFlags: IOMMUNotifierFlag = IOMMU_NOTIFIER_NONE;
   semantics: QemuSemantics = 'current';
+  /**
+   * System memory (QEMU's address_space_memory), which models name as the target of UNMAP
+   * entries; the Machine sets it.
+   */
+  systemAs: AddressSpace | null = null;
   /** Sees every notification decision and every replayed entry. */
   observer?: (r: NotifyRecord) => void;
 
@@ -223,7 +229,7 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
   unmapNotifierRange(n: IOMMUNotifier): NotifyOutcome {
     return this.notifyOne(n, {
       type: IOMMU_NOTIFIER_UNMAP,
-      entry: { targetAs: null, iova: n.start, translatedAddr: 0n, addrMask: n.end - n.start, perm: IOMMU_NONE },
+      entry: { targetAs: this.systemAs, iova: n.start, translatedAddr: 0n, addrMask: n.end - n.start, perm: IOMMU_NONE },
     });
   }
 

@@ -58,8 +58,7 @@ export class Machine {
   readonly devices = new Map<string, Device>();
   readonly registrations: Registration[] = [];
   readonly semantics: QemuSemantics;
-  /** System memory: what vfio requires its targets to be in. */
-  systemAs?: AddressSpace;
+  private system?: AddressSpace;
   private sink?: NotifyRecord[];
   private readonly observed = new WeakSet<IOMMUMemoryRegion>();
 
@@ -68,6 +67,16 @@ export class Machine {
     opts: MachineOptions = {},
   ) {
     this.semantics = opts.semantics ?? 'current';
+  }
+
+  /** System memory (QEMU's address_space_memory): what vfio requires its targets to be in. */
+  get systemAs(): AddressSpace | undefined {
+    return this.system;
+  }
+
+  set systemAs(as: AddressSpace | undefined) {
+    this.system = as;
+    for (const r of this.iommuRegions()) r.systemAs = as ?? null;
   }
 
   addIommu(dev: IommuDevice): void {
@@ -147,6 +156,7 @@ export class Machine {
     if (this.observed.has(r)) return;
     this.observed.add(r);
     r.semantics = this.semantics;
+    r.systemAs = this.system ?? null;
     r.observer = (rec) => {
       this.sink?.push(rec);
       if (rec.notifier instanceof Registration && rec.outcome !== 'delivered' && rec.outcome !== 'replay') {

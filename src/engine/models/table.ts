@@ -242,7 +242,7 @@ export class TableIommuRegion extends IOMMUMemoryRegion {
     ix.mappings = ix.mappings.filter((m) => !hit.includes(m));
     for (const m of hit) {
       for (const c of powerOfTwoChunks(m.iova, m.size)) {
-        this.emit(idx, IOMMU_NOTIFIER_UNMAP, { targetAs: null, iova: c.iova, translatedAddr: 0n, addrMask: c.size - 1n, perm: IOMMU_NONE });
+        this.emit(idx, IOMMU_NOTIFIER_UNMAP, { targetAs: this.systemAs, iova: c.iova, translatedAddr: 0n, addrMask: c.size - 1n, perm: IOMMU_NONE });
       }
     }
     return hit;
