@@ -15,6 +15,7 @@ import {
 import type { Diagnostic, Severity } from './diagnostics';
 import { pathToId, type ConfigDocument, type Path } from './document';
 import { parseConfigNumber, U64_LIMIT } from './numbers';
+import { closest } from './validate';
 
 export type SymbolKind = 'region' | 'iommu' | 'address-space' | 'device' | 'notifier';
 
@@ -23,6 +24,15 @@ export interface Reference {
   readonly name: string;
   readonly path: Path;
 }
+
+/** The kinds of definition each lookup accepts, by the word `unknown` names it with. */
+const DEFINED_AS: Readonly<Record<string, readonly SymbolKind[]>> = {
+  region: ['region', 'iommu'],
+  IOMMU: ['iommu'],
+  'address space': ['address-space'],
+  'region or address space': ['region', 'address-space'],
+  'device or address space': ['device', 'address-space'],
+};
 
 export class BuildContext {
   readonly diagnostics: Diagnostic[] = [];
@@ -60,7 +70,7 @@ export class BuildContext {
     if (v === undefined) return fallback;
     const r = parseConfigNumber(v, max);
     if (r.ok) return r.value;
-    this.error(typeof v === 'string' ? 'bad-number' : 'number-range', path, r.message);
+    this.error(r.code, path, r.message);
     return undefined;
   }
 
@@ -129,8 +139,20 @@ export class BuildContext {
   }
 
   unknown(what: string, name: string, path: Path, purpose: string, known: readonly string[]): void {
+    // Defined but not built (its own definition was reported): not a second, misleading error here.
+    if ((DEFINED_AS[what] ?? []).some((k) => this.definitions.has(`${k}:${name}`))) return;
     const list = known.length ? ` (known: ${known.slice(0, 12).join(', ')}${known.length > 12 ? ', ...' : ''})` : '';
-    this.error('unknown-reference', path, `no ${what} named "${name}" ${purpose}${list}`);
+    const range = this.doc.rangeOf(path);
+    const hint = closest(name, known);
+    const quoted = /^["']/.test(this.doc.textAt(range));
+    this.diagnostics.push({
+      file: this.doc.file,
+      range,
+      severity: 'error',
+      code: 'unknown-reference',
+      message: `no ${what} named "${name}" ${purpose}${list}`,
+      fixes: hint ? [{ title: `Change to "${hint}"`, range, newText: quoted ? JSON.stringify(hint) : hint }] : undefined,
+    });
   }
 
   /** MemTxAttrs from a config `attrs` mapping. */

@@ -4,7 +4,7 @@
  * and indexes from the root), which is also how the rest of the project names config nodes: a
  * source id is the path written as a JSON pointer (`/iommus/mpc0/lut/0`).
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Alias, type Document, type Node, type Pair } from 'yaml';
 import type { Diagnostic, Range } from './diagnostics';
 
 export type PathSegment = string | number;
@@ -41,12 +41,18 @@ export class ConfigDocument {
       strict: true,
     });
     for (const e of this.doc.errors) {
+      const dup = e.code === 'DUPLICATE_KEY' ? this.keyAt(e.pos[0]) : undefined;
       this.parseDiagnostics.push({
         file,
-        range: this.rangeOfOffsets(e.pos[0], Math.max(e.pos[1], e.pos[0] + 1)),
+        range: dup?.range ? this.rangeOfOffsets(dup.range[0], dup.range[1]) : this.rangeOfOffsets(e.pos[0], Math.max(e.pos[1], e.pos[0] + 1)),
         severity: 'error',
         code: e.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'parse-error',
-        message: firstLine(e.message),
+        message:
+          e.code === 'DUPLICATE_KEY'
+            ? `the key ${dup ? `"${String(dup.value)}" ` : ''}appears twice in this mapping; keys must be unique`
+            : e.code === 'MULTIPLE_DOCS'
+              ? 'a config file holds one YAML document; this `---` starts a second'
+              : firstLine(e.message),
       });
     }
     for (const w of this.doc.warnings) {
@@ -67,9 +73,66 @@ export class ConfigDocument {
   toJS(): unknown {
     try {
       return smallIntsAsNumbers(this.doc.toJS({ maxAliasCount: 1000 }));
-    } catch {
-      return undefined;
+    } catch (e) {
+      // Only aliases make toJS throw: an undefined anchor, or too many expansions. Say so at the
+      // alias rather than leave the caller thinking the file is empty; undefined anchors read as
+      // null, so that the rest of the file is still checked.
+      const unresolved: Alias[] = [];
+      const doc = this.doc.clone();
+      visit(doc, {
+        Alias: (_, a) => {
+          if (a.resolve(doc) !== undefined) return undefined;
+          unresolved.push(a);
+          return new Scalar(null);
+        },
+      });
+      if (!this.aliasReported) {
+        this.aliasReported = true;
+        const report = (a: Alias | undefined, message: string) =>
+          this.parseDiagnostics.push({
+            file: this.file,
+            range: a?.range ? this.rangeOfOffsets(a.range[0], a.range[1]) : this.rangeOfOffsets(0, 1),
+            severity: 'error',
+            code: 'parse-error',
+            message,
+          });
+        for (const a of unresolved) report(a, `the alias *${a.source} has no anchor &${a.source} before it`);
+        if (!unresolved.length) report(this.firstAlias(), e instanceof Error ? firstLine(e.message) : String(e));
+      }
+      if (!unresolved.length) return undefined;
+      try {
+        return smallIntsAsNumbers(doc.toJS({ maxAliasCount: 1000 }));
+      } catch {
+        return undefined;
+      }
     }
+  }
+
+  private aliasReported = false;
+
+  private firstAlias(): Alias | undefined {
+    let found: Alias | undefined;
+    visit(this.doc, {
+      Alias: (_, a) => {
+        found = a;
+        return visit.BREAK;
+      },
+    });
+    return found;
+  }
+
+  /** The key scalar that starts at an offset (for a duplicate key). */
+  private keyAt(offset: number): { value: unknown; range?: readonly number[] | null } | undefined {
+    let found: { value: unknown; range?: readonly number[] | null } | undefined;
+    visit(this.doc, {
+      Pair: (_, p) => {
+        if (isScalar(p.key) && p.key.range?.[0] === offset) {
+          found = p.key;
+          return visit.BREAK;
+        }
+      },
+    });
+    return found;
   }
 
   position(offset: number): { line: number; character: number } {
@@ -129,6 +192,12 @@ export class ConfigDocument {
       if (nl >= 0 && nl < end) end = nl;
     }
     return this.rangeOfOffsets(start, end > start ? end : start + 1);
+  }
+
+  /** The text a range covers. */
+  textAt(r: Range): string {
+    const off = (p: Range['start']) => (this.lines.lineStarts[p.line] ?? this.text.length) + p.character;
+    return this.text.slice(off(r.start), off(r.end));
   }
 
   /** Ranges of a source id (a JSON pointer), for traces and scenario results. */

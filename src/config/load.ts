@@ -28,6 +28,7 @@ import {
   type Registration,
   type ScenarioStep,
 } from '../engine';
+import { isMap, isSeq } from 'yaml';
 import { BuildContext, entries, list, obj } from './context';
 import { compareDiagnostics, type Diagnostic, type Range } from './diagnostics';
 import { ConfigDocument, idToPath, type Path } from './document';
@@ -68,13 +69,14 @@ export function loadConfig(file: string, text: string, opts: LoadOptions = {}): 
   const ctx = new BuildContext(cd, machine);
   ctx.diagnostics.push(...cd.parseDiagnostics);
   let scenario: ScenarioStep[] = [];
+  let schemaDiagnostics: Diagnostic[] = [];
   try {
     if (value === undefined || value === null) {
       if (!cd.parseDiagnostics.length) ctx.error('empty-config', [], 'the file is empty; a config starts with `iommu-lens: 1`');
     } else if (!obj(value)) {
       ctx.error('wrong-type', [], 'a config is a mapping of keys (iommu-lens, memory, iommus, address-spaces, devices, notifiers, scenario)');
     } else {
-      ctx.diagnostics.push(...validateSchema(cd, value));
+      schemaDiagnostics = validateSchema(cd, value);
       build(ctx, root);
       scenario = buildScenario(ctx, root.scenario);
     }
@@ -82,6 +84,7 @@ export function loadConfig(file: string, text: string, opts: LoadOptions = {}): 
     // A bug of ours, not the user's: still a diagnostic, never an exception at the caller.
     ctx.error('internal-error', [], `IOMMU Lens failed while loading this file: ${e instanceof Error ? e.message : String(e)}`);
   }
+  ctx.diagnostics.push(...schemaDiagnostics.filter((d) => !restated(d, ctx.diagnostics)));
   const diagnostics = ctx.diagnostics.sort(compareDiagnostics);
   return {
     file,
@@ -91,10 +94,28 @@ export function loadConfig(file: string, text: string, opts: LoadOptions = {}): 
     scenario,
     definitions: ctx.definitions,
     references: ctx.references,
-    rangeOf: (id) => cd.rangeOf(idToPath(id)),
+    rangeOf: (id) => {
+      // A mapping or list is shown by its key line (`mpc0:`), a scalar by its value.
+      const path = idToPath(id);
+      const node = cd.node(path);
+      return node && (isMap(node) || isSeq(node)) && cd.keyNode(path) ? cd.rangeOf(path, 'key') : cd.rangeOf(path);
+    },
     errorCount: diagnostics.filter((d) => d.severity === 'error').length,
     warningCount: diagnostics.filter((d) => d.severity === 'warning').length,
   };
+}
+
+/**
+ * A value the schema calls malformed (`size: 4KB`, a bdf of device 0x20) is also refused by the
+ * builder that reads it, at the same range and with a more specific message; and a YAML error
+ * (an alias without its anchor) makes the value there wrong too: one problem, one diagnostic.
+ */
+const VALUE_CODES = new Set(['wrong-type', 'bad-value', 'bad-number', 'number-range', 'parse-error']);
+function restated(d: Diagnostic, built: readonly Diagnostic[]): boolean {
+  if (d.code !== 'wrong-type' && d.code !== 'bad-value') return false;
+  const same = (a: Range, b: Range) =>
+    a.start.line === b.start.line && a.start.character === b.start.character && a.end.line === b.end.line && a.end.character === b.end.character;
+  return built.some((b) => VALUE_CODES.has(b.code) && same(b.range, d.range));
 }
 
 function build(ctx: BuildContext, root: Record<string, unknown>): void {
@@ -184,7 +205,7 @@ function buildRam(ctx: BuildContext, name: string, size: bigint, spec: Record<st
     const value = ctx.num(w.value, [...wp, 'value'], undefined, 1n << BigInt(8 * bytes));
     if (at === undefined || value === undefined) return;
     const err = mem.write(at, bytes, value);
-    if (err) ctx.error('address-range', [...wp, 'at'], `${name}: ${err.message}`);
+    if (err) ctx.error('address-range', [...wp, 'at'], `initial contents: ${err.message}`);
   });
   return new RamRegion(name, size, mem);
 }
@@ -342,19 +363,21 @@ function backEndRegistrations(ctx: BuildContext, d: Device, path: Path): void {
   }
 }
 
-function reportRegistration(ctx: BuildContext, r: Registration, at: Path, fallback: Path): void {
+function reportRegistration(ctx: BuildContext, r: Registration, at: Path, fallback: Path, replayAt?: Path): void {
   const where = ctx.doc.node(at) ? at : fallback;
+  // What the replay found is about `replay: true` where the config says it.
+  const replayWhere = replayAt && ctx.doc.node(replayAt) ? replayAt : where;
   if (r.status === 'refused') {
-    ctx.warn('notifier-refused', where, `${r.region.model} ${r.region.name} refuses ${r.kind} ${r.name}: ${r.error!.message}`);
+    ctx.warn('notifier-refused', where, `${r.region.model} ${r.region.name} refuses the ${r.kind} notifier ${r.name}: ${r.error!.message}`);
   } else if (r.status === 'invalid') {
     ctx.error(r.error!.code, where, r.error!.message);
   }
   for (const w of r.warnings) ctx.warn('multi-index-notifier', where, w);
   const rejected = r.received.filter((e) => e.error !== undefined);
   if (rejected.length) {
-    ctx.warn('consumer-error', where, `${r.name}: ${rejected.length} replayed MAP event(s) rejected: ${rejected[0]!.error}`);
+    ctx.warn('consumer-error', replayWhere, `${r.name}: ${rejected.length} replayed MAP event(s) rejected: ${rejected[0]!.error}`);
   }
-  if (r.replayResult?.stopped) ctx.warn('replay-too-long', where, r.replayResult.stopped.message);
+  if (r.replayResult?.stopped) ctx.warn('replay-too-long', replayWhere, r.replayResult.stopped.message);
 }
 
 const FLAG_BITS: Readonly<Record<string, number>> = {
@@ -412,7 +435,7 @@ function buildNotifiers(ctx: BuildContext, raw: unknown): void {
           : r.error?.code === 'notifier-index'
             ? [...path, 'index']
             : [...path, 'flags'];
-    reportRegistration(ctx, r, at, path);
+    reportRegistration(ctx, r, at, path, [...path, 'replay']);
     m.addRegistrations([r]);
   }
 }

@@ -67,14 +67,21 @@ function toDiagnostic(cd: ConfigDocument, e: ErrorObject): Diagnostic | undefine
   });
   const params = e.params as Record<string, unknown>;
   switch (e.keyword) {
-    case 'required':
-      return mk('missing-key', `${where(path)} is missing the key "${String(params.missingProperty)}"`, path, 'key');
+    case 'required': {
+      const d = mk('missing-key', `${where(path)} is missing the key "${String(params.missingProperty)}"`, path, 'key');
+      if (path.length === 0 && params.missingProperty === 'iommu-lens') {
+        const start = { line: 0, character: 0 };
+        return { ...d, fixes: [{ title: 'Add "iommu-lens: 1"', range: { start, end: start }, newText: cd.file.endsWith('.json') ? '' : 'iommu-lens: 1\n' }].filter((f) => f.newText) };
+      }
+      return d;
+    }
     case 'additionalProperties': {
       const key = String(params.additionalProperty);
       const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
       const hint = closest(key, known);
       const list = known.length <= 12 ? ` (expected one of: ${known.join(', ')})` : '';
-      return mk('unknown-key', `unknown key "${key}" in ${where(path)}${hint ? `; did you mean "${hint}"?` : list}`, [...path, key], 'key');
+      const d = mk('unknown-key', `unknown key "${key}" in ${where(path)}${hint ? `; did you mean "${hint}"?` : list}`, [...path, key], 'key');
+      return hint ? { ...d, fixes: [{ title: `Rename to "${hint}"`, range: d.range, newText: hint }] } : d;
     }
     case 'discriminator': {
       const tag = String(params.tag);
@@ -109,6 +116,18 @@ function toDiagnostic(cd: ConfigDocument, e: ErrorObject): Diagnostic | undefine
         return mk('bad-value', `${where(path)}: a step has exactly one kind (write-reg, read-reg, access, write-mem, read-mem, map, unmap or expect)`, path);
       }
       return mk('bad-value', `${where(path)}: ${e.message ?? 'wrong number of keys'}`, path);
+    case 'minItems':
+    case 'maxItems': {
+      const sch = e.parentSchema as { minItems?: number; maxItems?: number } | undefined;
+      const n = Array.isArray(e.data) ? e.data.length : 0;
+      const bound = sch?.minItems === sch?.maxItems ? 'exactly' : e.keyword === 'minItems' ? 'at least' : 'at most';
+      return mk('bad-value', `${where(path)}: expected ${bound} ${String(params.limit)} item${params.limit === 1 ? '' : 's'}, got ${n}`, path);
+    }
+    case 'uniqueItems': {
+      const [first, second] = [Number(params.j), Number(params.i)];
+      const item = Array.isArray(e.data) ? describe(e.data[second]) : 'an item';
+      return mk('bad-value', `${where(path)}: ${item} is listed twice (items ${first} and ${second})`, [...path, second]);
+    }
     case 'pattern':
       return mk('bad-value', `${where(path)}: ${describe(e.data)} is not in the expected form`, path);
     default:
@@ -143,16 +162,16 @@ export function closest(word: string, candidates: readonly string[]): string | u
   return best !== undefined && bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
 }
 
+/** Optimal-string-alignment distance: edits, with a swap of neighbours counted as one (rma -> ram). */
 function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
     }
   }
-  return prev[b.length]!;
+  return d[a.length]![b.length]!;
 }

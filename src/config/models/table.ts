@@ -1,5 +1,5 @@
 /** Config builder for the declarative `table` IOMMU. */
-import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, TableIommu, isEngineError, type AttrsMatcher, type IommuDevice } from '../../engine';
+import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, TableIommu, hex, isEngineError, type AttrsMatcher, type IommuDevice } from '../../engine';
 import { entries, list, obj, type BuildContext } from '../context';
 import type { Path } from '../document';
 
@@ -26,7 +26,7 @@ export function buildTable(ctx: BuildContext, name: string, spec: Record<string,
     if (names.has(ixName)) ctx.error('duplicate-name', [...path, 'indexes', i, 'name'], `index name "${ixName}" is already used by index ${names.get(ixName)}`);
     names.set(ixName, i);
     if (ix.default === true) {
-      if (defaultIndex !== undefined) ctx.error('duplicate-default', [...path, 'indexes', i, 'default'], `index ${defaultIndex} is already the default`);
+      if (defaultIndex !== undefined) ctx.error('duplicate-default', [...path, 'indexes', i, 'default'], `index ${defaultIndex} (${indexName(indexSpecs[defaultIndex], defaultIndex)}) is already the default; only one index can be`);
       else defaultIndex = i;
     }
     return { name: ixName, match: matcher(ctx, ix.match, [...path, 'indexes', i, 'match']), source: ctx.id([...path, 'indexes', i]) };
@@ -71,17 +71,24 @@ export function buildTable(ctx: BuildContext, name: string, spec: Record<string,
       const perm = typeof m.perm === 'string' ? PERMS[m.perm] : undefined;
       if (iova === undefined || msize === undefined || !targetAs || addr === undefined || perm === undefined) return;
       if (iova + msize > 1n << 64n) {
-        ctx.error('address-range', [...mp, 'size'], `mapping at ${m.iova} with size ${m.size} runs past the 64-bit address space`);
+        ctx.error('address-range', [...mp, 'size'], `mapping at ${hex(iova)} with size ${hex(msize)} runs past the end of the 64-bit address space`);
         return;
       }
       const err = created.region.load(i, { iova, size: msize, targetAs, target: addr, perm, source: ctx.id(mp) });
       if (err) {
-        const field = err.code === 'mapping-overlap' || err.code === 'mapping-range' ? 'iova' : 'size';
-        ctx.error(CHECK_CODES[err.code] ?? err.code, err.code === 'mapping-alignment' ? mp : [...mp, field], err.message);
+        // A misaligned mapping is reported at the first of iova, size and addr that is off the page.
+        const misaligned = (['iova', 'size', 'addr'] as const).find((k) => ({ iova, size: msize, addr })[k] % created.region.minPageSize() !== 0n);
+        const field = err.code === 'mapping-alignment' ? (misaligned ?? 'iova') : err.code === 'mapping-overlap' || err.code === 'mapping-range' ? 'iova' : 'size';
+        ctx.error(CHECK_CODES[err.code] ?? err.code, [...mp, field], err.message);
       }
     });
   });
   return created;
+}
+
+function indexName(raw: unknown, i: number): string {
+  const n = obj(raw)?.name;
+  return typeof n === 'string' ? n : String(i);
 }
 
 function matcher(ctx: BuildContext, v: unknown, path: Path): AttrsMatcher | undefined {
@@ -107,7 +114,7 @@ function matcher(ctx: BuildContext, v: unknown, path: Path): AttrsMatcher | unde
           const lo = ctx.num(x[0], [...path, k, 0]);
           const hi = ctx.num(x[1], [...path, k, 1]);
           if (lo !== undefined && hi !== undefined) {
-            if (lo > hi) ctx.error('bad-value', [...path, k], `range [${x[0]}, ${x[1]}] is empty`);
+            if (lo > hi) ctx.error('bad-value', [...path, k], `${k} range [${hex(lo)}, ${hex(hi)}] is empty: its first value is above its last`);
             else out[key] = [Number(lo), Number(hi)];
           }
         } else {

@@ -1,0 +1,163 @@
+/**
+ * The workspace's device configs: found by the configured globs, watched (open documents as
+ * the user types, closed files through a file watcher), loaded through the config layer and
+ * re-evaluated on change after a short debounce. Every consumer (views, diagnostics, hovers)
+ * reads the latest LoadedConfig from here and listens to onDidChange.
+ */
+import * as vscode from 'vscode';
+import { loadConfig, type LoadedConfig } from '../config/load';
+import type { QemuSemantics } from '../engine';
+import type { Log } from './log';
+
+export interface ConfigEntry {
+  readonly uri: vscode.Uri;
+  readonly config: LoadedConfig;
+  /** Document version it was loaded from (undefined: from disk). */
+  readonly version?: number;
+  /** Milliseconds the load (parse, checks, build) took. */
+  readonly loadMs: number;
+}
+
+const DEBOUNCE_MS = 100;
+
+export class ConfigStore implements vscode.Disposable {
+  private readonly entries = new Map<string, ConfigEntry>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly emitter = new vscode.EventEmitter<vscode.Uri | undefined>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private watcher?: vscode.FileSystemWatcher;
+  /** When the latest edit of each document happened, for the edit-to-refresh measurement. */
+  readonly editTimes = new Map<string, number>();
+  readonly onDidChange = this.emitter.event;
+  /** Resolves once the first scan has loaded every config. */
+  readonly ready: Promise<void>;
+
+  constructor(private readonly log: Log) {
+    this.disposables.push(
+      vscode.workspace.onDidChangeTextDocument((e) => {
+        if (!this.matches(e.document.uri) || e.contentChanges.length === 0) return;
+        this.editTimes.set(e.document.uri.toString(), performance.now());
+        this.schedule(e.document.uri);
+      }),
+      vscode.workspace.onDidOpenTextDocument((d) => this.matches(d.uri) && this.schedule(d.uri)),
+      vscode.workspace.onDidCloseTextDocument((d) => this.matches(d.uri) && this.schedule(d.uri)),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('iommuLens.files') || e.affectsConfiguration('iommuLens.exclude') || e.affectsConfiguration('iommuLens.qemuSemantics')) {
+          void this.rescan();
+        }
+      }),
+    );
+    this.ready = this.rescan();
+  }
+
+  get all(): ConfigEntry[] {
+    return [...this.entries.values()].sort((a, b) => a.uri.toString().localeCompare(b.uri.toString()));
+  }
+
+  get(uri: vscode.Uri | string): ConfigEntry | undefined {
+    return this.entries.get(typeof uri === 'string' ? uri : uri.toString());
+  }
+
+  /** The entry for a file name as configs and views name it (relative path or URI). */
+  find(file: string): ConfigEntry | undefined {
+    return this.all.find((e) => e.config.file === file || e.uri.toString() === file || e.uri.fsPath === file);
+  }
+
+  private globs(): string[] {
+    return vscode.workspace.getConfiguration('iommuLens').get<string[]>('files') ?? ['**/*.iommu.yaml', '**/*.iommu.yml', '**/*.iommu.json'];
+  }
+
+  /** A file the extension should treat as a config: the configured globs, and untitled example docs. */
+  matches(uri: vscode.Uri): boolean {
+    if (uri.scheme === 'output' || uri.scheme === 'vscode-scm') return false;
+    const name = uri.path;
+    if (/\.iommu\.(ya?ml|json)$/i.test(name)) return true;
+    return this.entries.has(uri.toString());
+  }
+
+  private semantics(): QemuSemantics | undefined {
+    const s = vscode.workspace.getConfiguration('iommuLens').get<string>('qemuSemantics');
+    return s === 'current' || s === '5.2-9.x' ? s : undefined;
+  }
+
+  async rescan(): Promise<void> {
+    const t0 = performance.now();
+    const exclude = vscode.workspace.getConfiguration('iommuLens').get<string>('exclude') || undefined;
+    const found = new Map<string, vscode.Uri>();
+    for (const g of this.globs()) {
+      for (const uri of await vscode.workspace.findFiles(g, exclude, 10_000)) found.set(uri.toString(), uri);
+    }
+    for (const doc of vscode.workspace.textDocuments) if (this.matches(doc.uri)) found.set(doc.uri.toString(), doc.uri);
+    for (const key of [...this.entries.keys()]) {
+      if (!found.has(key) && !vscode.workspace.textDocuments.some((d) => d.uri.toString() === key)) this.entries.delete(key);
+    }
+    await Promise.all([...found.values()].map((u) => this.load(u, false)));
+    this.watch();
+    this.log.info(`found ${found.size} config(s) in ${(performance.now() - t0).toFixed(1)} ms`);
+    this.emitter.fire(undefined);
+  }
+
+  private watch(): void {
+    this.watcher?.dispose();
+    this.watcher = vscode.workspace.createFileSystemWatcher('**/*.iommu.{yaml,yml,json}');
+    this.watcher.onDidCreate((u) => this.schedule(u));
+    this.watcher.onDidChange((u) => this.schedule(u));
+    this.watcher.onDidDelete((u) => {
+      if (vscode.workspace.textDocuments.some((d) => d.uri.toString() === u.toString())) return;
+      this.entries.delete(u.toString());
+      this.emitter.fire(u);
+    });
+  }
+
+  private schedule(uri: vscode.Uri): void {
+    const key = uri.toString();
+    clearTimeout(this.timers.get(key));
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        void this.load(uri, true);
+      }, DEBOUNCE_MS),
+    );
+  }
+
+  /** Loads now (no debounce): for commands that need the current text. */
+  async reload(uri: vscode.Uri): Promise<ConfigEntry | undefined> {
+    return this.load(uri, true);
+  }
+
+  private async load(uri: vscode.Uri, fire: boolean): Promise<ConfigEntry | undefined> {
+    const key = uri.toString();
+    try {
+      const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === key);
+      let text: string;
+      if (doc) text = doc.getText();
+      else {
+        try {
+          text = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
+        } catch {
+          this.entries.delete(key);
+          if (fire) this.emitter.fire(uri);
+          return undefined;
+        }
+      }
+      const t0 = performance.now();
+      const config = loadConfig(vscode.workspace.asRelativePath(uri, false) || uri.path, text, { semantics: this.semantics() });
+      const entry: ConfigEntry = { uri, config, version: doc?.version, loadMs: performance.now() - t0 };
+      this.entries.set(key, entry);
+      this.log.info(`loaded ${config.file} in ${entry.loadMs.toFixed(1)} ms: ${config.errorCount} error(s), ${config.warningCount} warning(s)`);
+      if (fire) this.emitter.fire(uri);
+      return entry;
+    } catch (e) {
+      this.log.error(`loading ${uri.toString()} failed`, e);
+      return undefined;
+    }
+  }
+
+  dispose(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.watcher?.dispose();
+    this.emitter.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+}

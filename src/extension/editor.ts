@@ -1,0 +1,41 @@
+/** Hovers and CodeLens over configs, from the view models in src/views/editor.ts. */
+import * as vscode from 'vscode';
+import { codeLenses, hoverAt } from '../views/editor';
+import type { ConfigStore } from './configs';
+import { toRange } from './convert';
+
+export const CONFIG_SELECTOR: vscode.DocumentSelector = [
+  { pattern: '**/*.iommu.{yaml,yml,json}' },
+  { scheme: 'untitled', pattern: '**/*.iommu.{yaml,yml,json}' },
+];
+
+export class HoverProvider implements vscode.HoverProvider {
+  constructor(private readonly store: ConfigStore) {}
+
+  provideHover(doc: vscode.TextDocument, pos: vscode.Position): vscode.Hover | undefined {
+    const e = this.store.get(doc.uri);
+    // A hover on text that changed since the last load would describe the old text.
+    if (!e || (e.version !== undefined && e.version !== doc.version)) return undefined;
+    const h = hoverAt(e.config, doc.offsetAt(pos));
+    if (!h) return undefined;
+    const md = new vscode.MarkdownString(h.lines.join('\n\n'));
+    return new vscode.Hover(md, toRange(h.range));
+  }
+}
+
+export class CodeLensProvider implements vscode.CodeLensProvider {
+  private readonly emitter = new vscode.EventEmitter<void>();
+  readonly onDidChangeCodeLenses = this.emitter.event;
+
+  constructor(private readonly store: ConfigStore) {
+    store.onDidChange(() => this.emitter.fire());
+  }
+
+  provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
+    const e = this.store.get(doc.uri);
+    if (!e) return [];
+    return codeLenses(e.config).map(
+      (l) => new vscode.CodeLens(toRange(l.range), { title: l.title, command: l.command, arguments: [...l.arguments], tooltip: l.tooltip }),
+    );
+  }
+}

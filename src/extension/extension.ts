@@ -1,0 +1,144 @@
+/**
+ * IOMMU Lens in VS Code: a thin layer over the config layer and the engine. Activation only
+ * wires things up; configs load in the background, so activation stays fast.
+ */
+import * as vscode from 'vscode';
+import { configNode, findNode, notifierTree, type NodeModel } from '../views/tree-model';
+import { commands, REPLAY_SCHEME, replayContent } from './commands';
+import { ConfigStore } from './configs';
+import type { Ctx } from './ctx';
+import { DiagnosticsPublisher } from './diagnostics';
+import { CONFIG_SELECTOR, CodeLensProvider, HoverProvider } from './editor';
+import { Log } from './log';
+import { Revealer } from './reveal';
+import { StatusItem } from './status';
+import { StepsController } from './steps';
+import { NodeTreeProvider } from './tree';
+
+/** What other extensions (and the integration tests) can use. */
+export interface IommuLensApi {
+  /** Resolves once the first scan of the workspace has loaded every config. */
+  readonly ready: Promise<void>;
+  readonly ctx: Ctx;
+  readonly metrics: Metrics;
+  readonly status: StatusItem;
+}
+
+export interface Metrics {
+  /** activate() from entry to return. */
+  activationMs: number;
+  /** The latest refresh after an edit: the work (load, diagnostics, views) and the whole time since the keystroke (with the debounce). */
+  lastRefresh?: { file: string; workMs: number; sinceEditMs: number };
+}
+
+export function activate(context: vscode.ExtensionContext): IommuLensApi {
+  const t0 = performance.now();
+  const log = new Log();
+  const store = new ConfigStore(log);
+  const diagnostics = new DiagnosticsPublisher(store);
+  const revealer = new Revealer();
+  const pagesOpen = new Map<string, number>();
+  const pageSize = () => vscode.workspace.getConfiguration('iommuLens').get<number>('mappingsPageSize') ?? 50;
+  const uriOf = (file: string) => store.find(file)?.uri;
+  const metrics: Metrics = { activationMs: 0 };
+
+  const regions = new NodeTreeProvider(
+    () => store.all.map((e) => configNode(e.config, { pageSize: pageSize(), pagesOpen }, e.config.file)),
+    uriOf,
+  );
+  const notifiers = new NodeTreeProvider(() => {
+    const ctxRun = ctx.lastRun;
+    return store.all.flatMap((e) => notifierTree(e.config, ctxRun && ctxRun.file === e.config.file ? ctxRun.events : undefined));
+  }, uriOf);
+  const regionsView = vscode.window.createTreeView('iommuLens.regions', { treeDataProvider: regions, showCollapseAll: true });
+  const notifiersView = vscode.window.createTreeView('iommuLens.notifiers', { treeDataProvider: notifiers, showCollapseAll: true });
+  const steps = new StepsController(store, revealer);
+  const replayChanged = new vscode.EventEmitter<vscode.Uri>();
+
+  const ctx: Ctx = {
+    store,
+    log,
+    diagnostics,
+    revealer,
+    regions,
+    regionsView,
+    notifiers,
+    notifiersView,
+    steps,
+    pagesOpen,
+    replayChanged,
+    refreshViews() {
+      regions.refresh();
+      notifiers.refresh();
+      const n = store.all.length;
+      void vscode.commands.executeCommand('setContext', 'iommuLens.hasConfig', n > 0);
+      regionsView.description = n > 1 ? `${n} configs` : undefined;
+    },
+    async revealNode(view, provider, id) {
+      const chain = findNode(provider.getChildren(), id);
+      if (!chain) return false;
+      for (let i = 0; i < chain.length - 1; i++) provider.getChildren(chain[i]);
+      try {
+        await view.reveal(chain[chain.length - 1]!, { select: true, focus: false, expand: true });
+      } catch (e) {
+        log.warn(`could not reveal ${id}: ${String(e)}`);
+      }
+      return true;
+    },
+  };
+
+  const status = new StatusItem(store);
+  context.subscriptions.push(
+    log,
+    store,
+    diagnostics,
+    revealer,
+    regionsView,
+    notifiersView,
+    steps,
+    status,
+    replayChanged,
+    vscode.workspace.registerTextDocumentContentProvider(REPLAY_SCHEME, { ...replayContent, onDidChange: replayChanged.event }),
+    vscode.languages.registerHoverProvider(CONFIG_SELECTOR, new HoverProvider(store)),
+    vscode.languages.registerCodeLensProvider(CONFIG_SELECTOR, new CodeLensProvider(store)),
+    vscode.languages.registerCodeActionsProvider(CONFIG_SELECTOR, {
+      provideCodeActions: (doc, range) => diagnostics.codeActions(doc.uri, range),
+    }, { providedCodeActionKinds: [vscode.CodeActionKind.QuickFix] }),
+    store.onDidChange((uri) => {
+      const t = performance.now();
+      ctx.refreshViews();
+      if (ctx.stepSession && uri && store.get(uri)?.config.file === ctx.stepSession.file) ctx.stepSession = undefined;
+      const key = uri?.toString();
+      const edited = key ? store.editTimes.get(key) : undefined;
+      const entry = uri ? store.get(uri) : undefined;
+      if (edited !== undefined && entry) {
+        store.editTimes.delete(key!);
+        metrics.lastRefresh = { file: entry.config.file, workMs: entry.loadMs + (performance.now() - t), sinceEditMs: performance.now() - edited };
+        log.info(`refreshed ${entry.config.file}: ${metrics.lastRefresh.workMs.toFixed(1)} ms of work, ${metrics.lastRefresh.sinceEditMs.toFixed(1)} ms after the edit`);
+      }
+    }),
+  );
+  for (const [id, handler] of Object.entries(commands(ctx))) {
+    context.subscriptions.push(
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          return await handler(...args);
+        } catch (e) {
+          log.error(`${id} failed`, e);
+          void vscode.window.showErrorMessage(`IOMMU Lens: ${id} failed: ${e instanceof Error ? e.message : String(e)}`);
+          return undefined;
+        }
+      }),
+    );
+  }
+  void store.ready.then(() => ctx.refreshViews());
+  metrics.activationMs = performance.now() - t0;
+  log.info(`activated in ${metrics.activationMs.toFixed(1)} ms (VS Code ${vscode.version})`);
+  return { ready: store.ready, ctx, metrics, status };
+}
+
+export function deactivate(): void {
+  // Everything is disposed through context.subscriptions.
+}
+
+export type { NodeModel };
