@@ -32,10 +32,15 @@ export class ConfigDocument {
     readonly file: string,
     readonly text: string,
   ) {
+    // Lines are counted from the text, not by the parser: after a syntax error its lexer can
+    // skip newlines, and positions on the lines after would point past their line's end.
     this.lines = new LineCounter();
+    this.lines.addNewLine(0);
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.lines.addNewLine(i + 1);
     this.doc = parseDocument(text, {
       intAsBigInt: true,
-      lineCounter: this.lines,
+      // A collection as a key would otherwise print a process warning; the schema reports it.
+      logLevel: 'error',
       prettyErrors: false,
       uniqueKeys: true,
       strict: true,

@@ -37,7 +37,9 @@ export function validateSchema(cd: ConfigDocument, value: unknown): Diagnostic[]
   const errors = (validate.errors ?? []).slice();
   // Drop what an anyOf's alternatives said on their own: the anyOf's own error says it better.
   const anyOfPaths = errors.filter((e) => e.keyword === 'anyOf').map((e) => e.schemaPath + '/');
-  const kept = errors.filter((e) => !anyOfPaths.some((p) => e.schemaPath.startsWith(p)));
+  // A literal (`iommu-lens: 1`) fails both its const and its type: the const says it better.
+  const consts = new Set(errors.filter((e) => e.keyword === 'const').map((e) => e.instancePath));
+  const kept = errors.filter((e) => !anyOfPaths.some((p) => e.schemaPath.startsWith(p)) && !(e.keyword === 'type' && consts.has(e.instancePath)));
   const out: Diagnostic[] = [];
   const seen = new Set<string>();
   for (const e of kept) {

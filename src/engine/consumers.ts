@@ -95,8 +95,15 @@ export class Registration implements IOMMUNotifier {
     const iova = e.iova + this.iommuOffset;
     const size = e.addrMask + 1n;
     const shadow = this.shadow!;
-    for (const k of overlapping(shadow, iova, size)) shadow.delete(k);
-    if ((e.perm & 3) !== 0) shadow.set(iova, { iova, size, targetAs: e.targetAs, translated: e.translatedAddr, perm: e.perm });
+    const hit = overlapping(shadow, iova, size);
+    if ((e.perm & 3) !== 0) {
+      // VFIO_IOMMU_MAP_DMA refuses a range that is partly mapped already (type1: -EEXIST);
+      // QEMU reports it and the old mapping stays.
+      if (hit.length) return `vfio_container_dma_map(iova ${hex(iova)}, size ${hex(size)}) = -17 (File exists)`;
+      shadow.set(iova, { iova, size, targetAs: e.targetAs, translated: e.translatedAddr, perm: e.perm });
+      return undefined;
+    }
+    for (const k of hit) shadow.delete(k);
     return undefined;
   }
 }

@@ -103,7 +103,8 @@ export class ConfigStore implements vscode.Disposable {
     this.watcher.onDidCreate((u) => this.schedule(u));
     this.watcher.onDidChange((u) => this.schedule(u));
     this.watcher.onDidDelete((u) => {
-      if (vscode.workspace.textDocuments.some((d) => d.uri.toString() === u.toString())) return;
+      // Unsaved edits of a deleted file stay a config until the editor goes.
+      if (vscode.workspace.textDocuments.some((d) => d.uri.toString() === u.toString() && d.isDirty)) return;
       this.entries.delete(u.toString());
       this.emitter.fire(u);
     });

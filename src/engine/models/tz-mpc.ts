@@ -22,6 +22,7 @@ import {
   IOMMU_NOTIFIER_MAP,
   IOMMU_NOTIFIER_UNMAP,
   IOMMU_RW,
+  permName,
   type IOMMUAccessFlags,
   type IOMMUTLBEntry,
 } from '../iotlb';
@@ -154,7 +155,8 @@ function validate(opts: TzMpcOptions): Geometry | EngineError {
     // tz_mpc_realize: "MPC 'downstream' size %" PRId64 " is not a multiple of %" HWADDR_PRIx " bytes"
     return engineError(
       'tz-mpc-downstream-size',
-      `${who}: MPC 'downstream' size ${size} is not a multiple of ${bs.toString(16)} bytes`,
+      // QEMU's text mixes decimal and unprefixed hex; the parenthesis says which is which.
+      `${who}: MPC 'downstream' size ${size} is not a multiple of ${bs.toString(16)} bytes (size ${hex(size)}, block size ${hex(bs)})`,
     );
   }
   const blocksBig = size / bs;
@@ -282,12 +284,12 @@ export class TzMpcIommuRegion extends IOMMUMemoryRegion {
       summary: `${this.name}: ${where}; ${why}: ${ok ? 'passes to' : 'blocked, goes to'} ${target.name}`,
       fields: {
         addr,
-        flag,
+        flag: permName(flag),
         block: blk,
         blockAddr: base,
         lutWord: word,
         lutBit: bit,
-        lutValue: inRange ? this.lutWords[word]! : 0,
+        lutValue: BigInt(inRange ? this.lutWords[word]! : 0),
         cfgNs,
         index: idx,
         indexName: idxName,

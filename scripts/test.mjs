@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// The project's test command (`npm test`): type-check, build, unit tests (mocha), the CLI on the
+// examples, then the integration and UI suites inside a real VS Code host (code-server driven by
+// Debian's chromium; scripts/vscode-host/setup.mjs installs what is missing). Each stage's output
+// streams through; the last line totals the tests of every suite as `N passed, N failed`.
+//   node scripts/test.mjs [--unit-only] [--skip-host]
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+
+const { values: opts } = parseArgs({ options: { 'unit-only': { type: 'boolean' }, 'skip-host': { type: 'boolean' } } });
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const t0 = Date.now();
+
+function run(title, cmd, args, parse) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    console.log(`\n=== ${title}: ${[cmd, ...args].join(' ')}`);
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      process.stdout.write(d);
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      process.stderr.write(d);
+      out += d;
+    });
+    child.on('close', (code) => {
+      const ok = code === 0;
+      if (parse) parse(out, ok);
+      console.log(`=== ${title}: ${ok ? 'ok' : `FAILED (exit ${code})`} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      resolve(ok);
+    });
+  });
+}
+
+// mocha's spec reporter: "  423 passing (16s)", "  1 failing", "  2 pending".
+function mochaCounts(out, ok) {
+  const n = (re) => Number(re.exec(out)?.[1] ?? 0);
+  const passed = n(/^\s*(\d+) passing/m);
+  const failed = n(/^\s*(\d+) failing/m);
+  totals.passed += passed;
+  totals.failed += failed || (ok || passed ? 0 : 1);
+  totals.skipped += n(/^\s*(\d+) pending/m);
+}
+
+// The host runner closes with "N passed, N failed[, N skipped]".
+function hostCounts(out, ok) {
+  const m = /^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$/m.exec(out.split('\n').filter(Boolean).slice(-3).join('\n'));
+  if (!m) {
+    totals.failed += 1;
+    return;
+  }
+  totals.passed += Number(m[1]);
+  totals.failed += Number(m[2]) || (ok ? 0 : 1);
+  totals.skipped += Number(m[3] ?? 0);
+}
+
+// A stage that is not a test suite counts as one test.
+const one = (_out, ok) => (ok ? totals.passed++ : totals.failed++);
+
+const stages = [
+  ['type-check', 'npx', ['tsc', '-p', '.', '--noEmit'], one],
+  ['build', 'node', ['scripts/build.mjs'], one],
+  ['compile tests', 'npx', ['tsc', '-p', 'tsconfig.test.json'], one],
+  ['unit tests', 'npx', ['mocha'], mochaCounts],
+];
+if (!opts['unit-only']) {
+  stages.push(
+    ['check the examples', 'node', ['bin/iommu-lens.js', 'check', 'examples/an505.iommu.yaml', 'examples/dual-regime.iommu.yaml'], one],
+    ['run the examples\' scenarios', 'node', ['bin/iommu-lens.js', 'run', 'examples/an505.iommu.yaml'], one],
+    ['', 'node', ['bin/iommu-lens.js', 'run', 'examples/dual-regime.iommu.yaml'], one],
+  );
+  if (!opts['skip-host']) {
+    stages.push([
+      'integration and UI in VS Code (code-server)',
+      'node',
+      ['scripts/vscode-host/run.mjs', '--suite', 'out/test/integration', '--workspace', 'examples', '--copy-workspace', '--ui', 'out/test/ui/views.ui.js'],
+      hostCounts,
+    ]);
+  }
+}
+
+let failedStage = false;
+for (const [title, cmd, args, parse] of stages) {
+  const ok = await run(title || 'run the examples\' scenarios', cmd, args, parse);
+  if (!ok) failedStage = true;
+  // Without a build or compiled tests nothing after them means anything.
+  if (!ok && (title === 'build' || title === 'compile tests')) break;
+}
+console.log(`\nall stages: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+console.log(`${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
+process.exit(failedStage || totals.failed ? 1 : 0);

@@ -1,0 +1,297 @@
+/**
+ * The CLI's commands, each a function from its options and an io to an exit code, so that tests
+ * run them in-process. They read files through io, ask the views (through reports.ts) for every
+ * answer, and print text (render.ts) or JSON (toJson: bigints as hex strings).
+ *
+ * Exit codes: 0 ok; 1 the command's answer is a failure (errors in `check`, a failed expectation
+ * or step in `run`, a notifier with nothing to replay); 2 the command could not run (an
+ * unreadable file, a bad address or attribute, an unknown device, address space or notifier).
+ */
+import { loadConfig, type LoadedConfig } from '../config/load';
+import { schemaJson } from '../config/schema';
+import type { AccessOp, MemTxAttrs, QemuSemantics } from '../engine';
+import { toJson } from '../views/format';
+import { parseAddress, parseAttrs } from '../views/query';
+import {
+  countDiagnostics,
+  diagnosticReport,
+  fileCheckReport,
+  notifiersReport,
+  replayReport,
+  runReport,
+  translateReport,
+  treeReport,
+  type FileCheckReport,
+  type TranslateReport,
+} from './reports';
+import { ANSI, PLAIN, heading, renderCounts, renderDiagnostic, renderNotifiers, renderReplay, renderRun, renderTranslate, renderTree, type Style } from './render';
+
+export interface CliIO {
+  out(line: string): void;
+  err(line: string): void;
+  /** Throws (a Node error with a `code` such as ENOENT) when the file cannot be read. */
+  readFile(path: string): string;
+  /** Colour on stdout and on stderr (main.ts decides: a TTY, and NO_COLOR unset). */
+  readonly color?: boolean;
+  readonly colorErr?: boolean;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_CANNOT_RUN = 2;
+
+export interface CommonOptions {
+  readonly json?: boolean;
+  /** Overrides the config's `qemu-semantics`. */
+  readonly qemu?: QemuSemantics;
+}
+
+/** A failure that ends a command with one `iommu-lens: ...` line on stderr. */
+export class CliFailure extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT_CANNOT_RUN,
+  ) {
+    super(message);
+  }
+}
+
+function guarded(io: CliIO, fn: () => number): number {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof CliFailure) {
+      io.err(`iommu-lens: ${e.message}`);
+      return e.exitCode;
+    }
+    throw e;
+  }
+}
+
+const outStyle = (io: CliIO): Style => (io.color ? ANSI : PLAIN);
+const errStyle = (io: CliIO): Style => (io.colorErr ? ANSI : PLAIN);
+
+function readReason(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EISDIR') return 'it is a directory';
+  return e instanceof Error ? e.message : String(e);
+}
+
+function readText(io: CliIO, file: string): string {
+  try {
+    return io.readFile(file);
+  } catch (e) {
+    throw new CliFailure(`cannot read ${file}: ${readReason(e)}`);
+  }
+}
+
+/**
+ * Loads a config for a query. Its errors go to stderr first; the command then works on what of
+ * the machine is valid, and the errors alone do not change the exit code (`check` is for that).
+ */
+function loadForQuery(io: CliIO, file: string, opts: CommonOptions, text = readText(io, file)): LoadedConfig {
+  const cfg = loadConfig(file, text, { semantics: opts.qemu });
+  if (cfg.errorCount) {
+    const s = errStyle(io);
+    for (const d of cfg.diagnostics) if (d.severity === 'error') io.err(renderDiagnostic(diagnosticReport(d), s));
+    io.err(`iommu-lens: ${file} has ${cfg.errorCount === 1 ? '1 error' : `${cfg.errorCount} errors`}; what follows is for the part of the config that is valid`);
+  }
+  return cfg;
+}
+
+function print(io: CliIO, lines: readonly string[]): void {
+  for (const l of lines) io.out(l);
+}
+
+// ---- check
+
+export interface CheckOptions extends CommonOptions {
+  readonly files: readonly string[];
+}
+
+export function check(opts: CheckOptions, io: CliIO): number {
+  const reports: FileCheckReport[] = [];
+  const unreadable: Array<{ file: string; message: string }> = [];
+  const s = outStyle(io);
+  for (const file of opts.files) {
+    let text: string;
+    try {
+      text = readText(io, file);
+    } catch (e) {
+      if (!(e instanceof CliFailure)) throw e;
+      io.err(`iommu-lens: ${e.message}`);
+      unreadable.push({ file, message: e.message });
+      continue;
+    }
+    const r = fileCheckReport(loadConfig(file, text, { semantics: opts.qemu }));
+    reports.push(r);
+    if (!opts.json) for (const d of r.diagnostics) io.out(renderDiagnostic(d, s));
+  }
+  const totals = countDiagnostics(reports.flatMap((r) => r.diagnostics));
+  if (opts.json) io.out(toJson({ files: reports, unreadable, ...totals }));
+  io.err(renderCounts(reports.length, totals));
+  return unreadable.length ? EXIT_CANNOT_RUN : totals.errors ? EXIT_FAILED : EXIT_OK;
+}
+
+// ---- tree
+
+export const DEFAULT_MAX_RUNS = 16;
+
+export interface TreeOptions extends CommonOptions {
+  readonly file: string;
+  readonly maxRuns?: number;
+}
+
+export function tree(opts: TreeOptions, io: CliIO): number {
+  return guarded(io, () => {
+    const maxRuns = opts.maxRuns ?? DEFAULT_MAX_RUNS;
+    const report = treeReport(loadForQuery(io, opts.file, opts), maxRuns);
+    print(io, opts.json ? [toJson(report)] : renderTree(report, maxRuns, outStyle(io)));
+    return EXIT_OK;
+  });
+}
+
+// ---- translate
+
+export interface TranslateOptions extends CommonOptions {
+  readonly file: string;
+  readonly from: string;
+  readonly addr: string;
+  readonly op?: string;
+  readonly attrs?: string;
+  readonly steps?: boolean;
+}
+
+interface ParsedQuery {
+  readonly from: string;
+  readonly addr: bigint;
+  readonly op: AccessOp;
+  readonly attrs?: MemTxAttrs;
+}
+
+/** What a person typed, checked before any file is read, so that a typo is reported as such. */
+function parseQuery(opts: Pick<TranslateOptions, 'from' | 'addr' | 'op' | 'attrs'>): ParsedQuery {
+  const addr = parseAddress(opts.addr);
+  if (!addr.ok) throw new CliFailure(`bad address "${opts.addr}": ${addr.message}`);
+  const op = opts.op ?? 'read';
+  if (op !== 'read' && op !== 'write') throw new CliFailure(`bad --op "${op}": read or write`);
+  let attrs: MemTxAttrs | undefined;
+  if (opts.attrs !== undefined) {
+    const a = parseAttrs(opts.attrs);
+    if (!a.ok) throw new CliFailure(`bad attributes "${opts.attrs}": ${a.message}`);
+    attrs = a.value;
+  }
+  return { from: opts.from, addr: addr.value, op, attrs };
+}
+
+function translateQuery(cfg: LoadedConfig, q: ParsedQuery, steps: boolean): TranslateReport {
+  const r = translateReport(cfg, q, steps);
+  // The only refusal is an unknown device or address space; its message lists the names there are.
+  if ('error' in r) throw new CliFailure(r.message);
+  return r;
+}
+
+/** A fault is an answer, not a failure: translate exits 0 whether the access lands or faults. */
+export function translate(opts: TranslateOptions, io: CliIO): number {
+  return guarded(io, () => {
+    const q = parseQuery(opts);
+    const report = translateQuery(loadForQuery(io, opts.file, opts), q, opts.steps === true);
+    print(io, opts.json ? [toJson(report)] : renderTranslate(report, outStyle(io)));
+    return EXIT_OK;
+  });
+}
+
+// ---- notifiers
+
+export interface FileOptions extends CommonOptions {
+  readonly file: string;
+}
+
+export function notifiers(opts: FileOptions, io: CliIO): number {
+  return guarded(io, () => {
+    const report = notifiersReport(loadForQuery(io, opts.file, opts));
+    print(io, opts.json ? [toJson(report)] : renderNotifiers(report.file, report.notifiers, outStyle(io)));
+    return EXIT_OK;
+  });
+}
+
+// ---- replay
+
+export const DEFAULT_REPLAY_LIMIT = 64;
+
+export interface ReplayOptions extends CommonOptions {
+  readonly file: string;
+  readonly notifier: string;
+  readonly limit?: number;
+}
+
+export function replay(opts: ReplayOptions, io: CliIO): number {
+  return guarded(io, () => {
+    const limit = opts.limit ?? DEFAULT_REPLAY_LIMIT;
+    const r = replayReport(loadForQuery(io, opts.file, opts), opts.notifier, limit);
+    if ('error' in r) throw new CliFailure(r.message, r.code === 'unknown-notifier' ? EXIT_CANNOT_RUN : EXIT_FAILED);
+    print(io, opts.json ? [toJson(r)] : renderReplay(r, limit, outStyle(io)));
+    return EXIT_OK;
+  });
+}
+
+// ---- run
+
+export function run(opts: FileOptions, io: CliIO): number {
+  return guarded(io, () => {
+    const r = runReport(loadForQuery(io, opts.file, opts));
+    print(io, opts.json ? [toJson(r)] : renderRun(r, outStyle(io)));
+    return r.failed ? EXIT_FAILED : EXIT_OK;
+  });
+}
+
+// ---- demo
+
+export interface EmbeddedExample {
+  /** The name diagnostics and sources use: the example's path in the repository. */
+  readonly file: string;
+  readonly text: string;
+}
+
+/** The demo's translations: the MPC passes a non-secure access to a non-secure block, and blocks a secure one. */
+export const DEMO_QUERIES = [
+  { from: 'cpu-ns', addr: '0x8000' },
+  { from: 'cpu-s', addr: '0x8000' },
+] as const;
+
+export function demo(opts: CommonOptions, io: CliIO, example: EmbeddedExample | undefined): number {
+  return guarded(io, () => {
+    if (!example) throw new CliFailure('this build has no embedded example (build the CLI with `npm run build`)');
+    const cfg = loadForQuery(io, example.file, opts, example.text);
+    const maxRuns = DEFAULT_MAX_RUNS;
+    const tr = treeReport(cfg, maxRuns);
+    const translations = DEMO_QUERIES.map((q) => translateQuery(cfg, parseQuery(q), true));
+    const nr = notifiersReport(cfg);
+    // The scenario changes the machine, so it runs on a machine of its own.
+    const rr = runReport(loadConfig(example.file, example.text, { semantics: opts.qemu }));
+    if (opts.json) {
+      io.out(toJson({ example: example.file, tree: tr, translate: translations, notifiers: nr, run: rr }));
+      return rr.failed ? EXIT_FAILED : EXIT_OK;
+    }
+    const s = outStyle(io);
+    const f = example.file;
+    print(io, [`IOMMU Lens demo on its embedded example, ${f}: ${cfg.machine.name}.`, 'Each part below is the output of the command in its heading.', '']);
+    print(io, [heading(`iommu-lens tree ${f}`, s), '', ...renderTree(tr, maxRuns, s), '']);
+    translations.forEach((t, i) => {
+      const q = DEMO_QUERIES[i]!;
+      print(io, [heading(`iommu-lens translate ${f} --from ${q.from} --addr ${q.addr} --steps`, s), '', ...renderTranslate(t, s), '']);
+    });
+    print(io, [heading(`iommu-lens notifiers ${f}`, s), '', ...renderNotifiers(nr.file, nr.notifiers, s), '']);
+    print(io, [heading(`iommu-lens run ${f}`, s), '', ...renderRun(rr, s)]);
+    return rr.failed ? EXIT_FAILED : EXIT_OK;
+  });
+}
+
+// ---- schema
+
+export function schema(_opts: CommonOptions, io: CliIO): number {
+  io.out(schemaJson().trimEnd());
+  return EXIT_OK;
+}

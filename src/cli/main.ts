@@ -1,0 +1,39 @@
+/**
+ * The `iommu-lens` executable (bundled to dist/cli.js, run by bin/iommu-lens.js): wires the
+ * process (arguments, streams, exit status, colour) to the command line in program.ts, and hands
+ * `demo` the AN505 example, which esbuild embeds in the bundle as text.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import example from '../../examples/an505.iommu.yaml';
+import { runCli } from './program';
+
+function packageVersion(): string | undefined {
+  try {
+    // dist/cli.js -> the package's package.json.
+    return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+// https://no-color.org: set and not empty means no colour.
+const noColor = (process.env.NO_COLOR ?? '') !== '';
+
+// `iommu-lens ... | head` closes the pipe early; that is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
+process.exitCode = runCli(
+  process.argv.slice(2),
+  {
+    out: (line) => process.stdout.write(line + '\n'),
+    err: (line) => process.stderr.write(line + '\n'),
+    readFile: (file) => fs.readFileSync(file, 'utf8'),
+    color: !noColor && process.stdout.isTTY === true,
+    colorErr: !noColor && process.stdout.isTTY === true && process.stderr.isTTY === true,
+  },
+  { example: { file: 'examples/an505.iommu.yaml', text: example }, version: packageVersion() },
+);

@@ -1,0 +1,102 @@
+// UI checks in the browser workbench, run by scripts/vscode-host/run.mjs --ui after the
+// integration suite, in the same window: the IOMMU Lens container and its Regions tree, the
+// Translate command driven from the command palette with its quick picks, and screenshots of the
+// views kept as artifacts (artifacts/screenshots, not committed).
+import * as assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+
+export interface UiContext {
+  page: Page;
+  screenshotsDir: string;
+  workspace: string;
+}
+
+async function palette(page: Page, command: string): Promise<void> {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+Shift+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(`>${command}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: command }).first().waitFor({ timeout: 10_000 });
+  await page.keyboard.press('Enter');
+}
+
+/** Picks the quick-pick row with this text (or types it into an input box) and accepts. */
+async function answer(page: Page, text: string, kind: 'pick' | 'input'): Promise<void> {
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  if (kind === 'input') {
+    await input.fill(text);
+  } else {
+    await input.fill(text);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first().waitFor({ timeout: 10_000 });
+  }
+  await page.keyboard.press('Enter');
+  await page.waitForTimeout(300);
+}
+
+export default async function viewsUi({ page, screenshotsDir }: UiContext): Promise<void> {
+  mkdirSync(screenshotsDir, { recursive: true });
+  await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 30_000 });
+  await page.keyboard.press('Escape');
+  // Close what the integration suite left open so the views have the room.
+  await palette(page, 'View: Close All Editors');
+  await page.waitForTimeout(500);
+
+  // The activity-bar entry opens the container (a click would close it if it were open already).
+  const entry = page.locator('.part.activitybar a.action-label[aria-label^="IOMMU Lens"]');
+  await entry.waitFor({ state: 'visible', timeout: 20_000 });
+  const sidebarTitle = page.locator('.part.sidebar .composite.title', { hasText: /IOMMU LENS/i });
+  if (!(await sidebarTitle.isVisible())) await entry.click();
+  await sidebarTitle.waitFor({ state: 'visible', timeout: 10_000 });
+  const regions = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Regions' }) });
+  await regions.locator('.monaco-list-row', { hasText: 'an505.iommu.yaml' }).waitFor({ timeout: 20_000 });
+  // Expand mpc0 and its NS index (with the twistie: a click on the label reveals the config line).
+  const expand = async (text: string) => {
+    const row = regions.locator('.monaco-list-row', { hasText: text }).first();
+    await row.waitFor({ timeout: 10_000 });
+    if ((await row.getAttribute('aria-expanded')) !== 'true') await row.locator('.monaco-tl-twistie').click();
+  };
+  await expand('mpc0');
+  await regions.locator('.monaco-list-row', { hasText: '1: NS' }).first().waitFor({ timeout: 10_000 });
+  const rows = await regions.locator('.monaco-list-row').allInnerTexts();
+  for (const want of ['mpc0', 'mpc1', 'mpc2', 'tz-mpc, 4 MiB, 2 indexes']) {
+    assert.ok(rows.some((r) => r.includes(want)), `Regions view lacks "${want}": ${rows.join(' | ')}`);
+  }
+  await expand('1: NS');
+  await expand('Mappings');
+  await regions.locator('.monaco-list-row', { hasText: 'mpc0-downstream' }).first().waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: join(screenshotsDir, 'regions.png') });
+
+  // Translate from the palette: config, initiator, access, attributes, address.
+  await palette(page, 'IOMMU: Translate Address...');
+  await answer(page, 'an505.iommu.yaml', 'pick');
+  await answer(page, 'cpu-ns', 'pick');
+  await answer(page, 'read', 'pick');
+  await answer(page, 'ns', 'input');
+  await answer(page, '0x8010', 'input');
+  const toast = page.locator('.notification-toast', { hasText: 'ssram-0 + 0x8010' });
+  await toast.waitFor({ state: 'visible', timeout: 10_000 });
+  await page.screenshot({ path: join(screenshotsDir, 'translate-answer.png') });
+  await toast.locator('a.monaco-button', { hasText: 'Step Through' }).click();
+  const steps = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Translation Steps' }) });
+  await steps.locator('.monaco-list-row', { hasText: 'attrs-to-index' }).waitFor({ timeout: 10_000 });
+  await page.keyboard.press('Escape');
+  for (let i = 0; i < 2; i++) {
+    await palette(page, 'IOMMU: Next Translation Step');
+    await page.waitForTimeout(300);
+  }
+  await page.screenshot({ path: join(screenshotsDir, 'steps.png') });
+  // The view's message names the current step (the rows may be scrolled out of a small view).
+  const message = await steps.locator('.pane-body').innerText();
+  assert.match(message, /step 3 of 9: mpc0: block 32 \(0x8000\) is LUT word 1 bit 0/);
+
+  // The Notifiers view with the refused registration of the table example.
+  const notifiers = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Notifiers' }) });
+  const header = notifiers.locator('.pane-header');
+  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
+  await notifiers.locator('.monaco-list-row', { hasText: 'net0/vhost' }).first().waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: join(screenshotsDir, 'notifiers.png') });
+}
