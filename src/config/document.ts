@@ -42,7 +42,8 @@ export class ConfigDocument {
       // A collection as a key would otherwise print a process warning; the schema reports it.
       logLevel: 'error',
       prettyErrors: false,
-      uniqueKeys: true,
+      // yaml's own check compares every key with every other (quadratic); duplicateKeys() is linear.
+      uniqueKeys: false,
       strict: true,
     });
     for (const e of this.doc.errors) {
@@ -60,6 +61,7 @@ export class ConfigDocument {
               : firstLine(e.message),
       });
     }
+    this.duplicateKeys();
     for (const w of this.doc.warnings) {
       this.parseDiagnostics.push({
         file,
@@ -69,6 +71,31 @@ export class ConfigDocument {
         message: firstLine(w.message),
       });
     }
+  }
+
+  /** Reports every key that appears twice in one mapping, at its second occurrence. */
+  private duplicateKeys(): void {
+    visit(this.doc, {
+      Map: (_k, map) => {
+        const seen = new Set<string>();
+        for (const pair of map.items) {
+          if (!isScalar(pair.key)) continue;
+          const name = String(pair.key.value);
+          if (!seen.has(name)) {
+            seen.add(name);
+            continue;
+          }
+          const r = pair.key.range;
+          this.parseDiagnostics.push({
+            file: this.file,
+            range: r ? this.rangeOfOffsets(r[0], r[1]) : this.rangeOfOffsets(0, 0),
+            severity: 'error',
+            code: 'duplicate-key',
+            message: `the key "${name}" appears twice in this mapping; keys must be unique`,
+          });
+        }
+      },
+    });
   }
 
   /**

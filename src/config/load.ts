@@ -275,19 +275,34 @@ function placeEntries(ctx: BuildContext, parent: MemoryRegion, raws: unknown[], 
       ctx.error('address-range', [...ep, 'at'], `${name} at ${hex(at)} with size ${hex(placedRegion.size)} runs past the end of ${what}`);
       return;
     }
-    for (const o of placed) {
-      if (o.priority === priority && o.start < end && at < o.end) {
-        ctx.warn(
-          'overlap',
-          [...ep, 'at'],
-          `${name} [${hex(at)}, ${hex(end - 1n)}] overlaps ${o.name} [${hex(o.start)}, ${hex(o.end - 1n)}] at the same priority ${priority}; QEMU lets the later entry win (give one a higher priority)`,
-        );
-      }
-    }
     placed.push({ start: at, end, priority, path: ep, name });
     parent.addSubregion(placedRegion, at, priority, ctx.id(ep));
   });
+  reportOverlaps(ctx, placed);
 }
+
+/**
+ * Entries at the same priority that overlap: QEMU resolves them (the later one wins), but it is
+ * almost always a mistake. Sorted by address, each entry is compared with the one reaching
+ * furthest before it, so n entries cost n log n, not n².
+ */
+function reportOverlaps(ctx: BuildContext, placed: ReadonlyArray<{ start: bigint; end: bigint; priority: number; path: Path; name: string; index?: number }>): void {
+  const order = placed.map((p, i) => ({ ...p, index: i })).sort((a, b) => a.priority - b.priority || (a.start < b.start ? -1 : a.start > b.start ? 1 : a.index - b.index));
+  let reach: (typeof order)[number] | undefined;
+  for (const e of order) {
+    if (reach && reach.priority === e.priority && e.start < reach.end) {
+      // Report on whichever of the two comes later in the file: that is the entry that wins.
+      const [first, later] = reach.index < e.index ? [reach, e] : [e, reach];
+      ctx.warn(
+        'overlap',
+        [...later.path, 'at'],
+        `${later.name} [${hex(later.start)}, ${hex(later.end - 1n)}] overlaps ${first.name} [${hex(first.start)}, ${hex(first.end - 1n)}] at the same priority ${e.priority}; QEMU lets the later entry win (give one a higher priority)`,
+      );
+    }
+    if (!reach || reach.priority !== e.priority || e.end > reach.end) reach = e;
+  }
+}
+
 
 /** bus:dev.fn -> requester ID. */
 export function bdfToRequesterId(bdf: string): number | undefined {

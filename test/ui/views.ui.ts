@@ -51,6 +51,14 @@ export default async function viewsUi({ page, screenshotsDir }: UiContext): Prom
   const sidebarTitle = page.locator('.part.sidebar .composite.title', { hasText: /IOMMU LENS/i });
   if (!(await sidebarTitle.isVisible())) await entry.click();
   await sidebarTitle.waitFor({ state: 'visible', timeout: 10_000 });
+  // Widen the side bar so labels and descriptions fit, as a user would.
+  const bar = await page.locator('.part.sidebar').boundingBox();
+  if (bar && bar.width < 500) {
+    await page.mouse.move(bar.x + bar.width + 1, bar.y + 300);
+    await page.mouse.down();
+    await page.mouse.move(bar.x + 560, bar.y + 300, { steps: 5 });
+    await page.mouse.up();
+  }
   const regions = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Regions' }) });
   await regions.locator('.monaco-list-row', { hasText: 'an505.iommu.yaml' }).waitFor({ timeout: 20_000 });
   // Expand mpc0 and its NS index (with the twistie: a click on the label reveals the config line).
@@ -88,10 +96,13 @@ export default async function viewsUi({ page, screenshotsDir }: UiContext): Prom
     await palette(page, 'IOMMU: Next Translation Step');
     await page.waitForTimeout(300);
   }
-  await page.screenshot({ path: join(screenshotsDir, 'steps.png') });
   // The view's message names the current step (the rows may be scrolled out of a small view).
+  await steps.locator('.pane-body', { hasText: 'step 3 of 9' }).waitFor({ timeout: 10_000 });
   const message = await steps.locator('.pane-body').innerText();
   assert.match(message, /step 3 of 9: mpc0: block 32 \(0x8000\) is LUT word 1 bit 0/);
+  await page.screenshot({ path: join(screenshotsDir, 'steps.png') });
+  // The README's picture (media/screenshots/views.jpg is a copy of one of these).
+  await page.screenshot({ path: join(screenshotsDir, 'views.jpg'), type: 'jpeg', quality: 60, clip: { x: 0, y: 0, width: 1200, height: 880 } });
 
   // The Notifiers view with the refused registration of the table example.
   const notifiers = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Notifiers' }) });

@@ -1,0 +1,77 @@
+/**
+ * A small benchmark harness: each case runs for a time budget in several rounds; the report
+ * gives the median rate and the spread (min..max) across rounds, since this machine's other
+ * load moves single numbers around.
+ */
+export interface BenchResult {
+  readonly name: string;
+  /** Median over the rounds. */
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  readonly unit: string;
+  readonly rounds: number;
+  readonly goal?: string;
+}
+
+export interface RateCase {
+  readonly name: string;
+  /** Runs `n` operations; returns something the optimiser cannot drop. */
+  readonly run: (n: number) => unknown;
+  readonly unit?: string;
+  readonly goal?: string;
+}
+
+let sink: unknown;
+export function keep(v: unknown): void {
+  sink = v;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Operations per second: calibrates a batch size to ~50 ms, then times `rounds` batches. */
+export function rate(c: RateCase, rounds = 7): BenchResult {
+  let n = 1;
+  for (;;) {
+    const t0 = performance.now();
+    keep(c.run(n));
+    const dt = performance.now() - t0;
+    if (dt > 50 || n > 1 << 30) break;
+    n = dt < 1 ? n * 10 : Math.ceil((n * 60) / dt);
+  }
+  const rates: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    keep(c.run(n));
+    rates.push((n * 1000) / (performance.now() - t0));
+  }
+  return { name: c.name, median: median(rates), min: Math.min(...rates), max: Math.max(...rates), unit: c.unit ?? 'ops/s', rounds, goal: c.goal };
+}
+
+/** Milliseconds per run of `fn` (a whole operation such as loading a config). */
+export function time(name: string, fn: () => unknown, rounds = 7, goal?: string): BenchResult {
+  keep(fn());
+  const ms: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    keep(fn());
+    ms.push(performance.now() - t0);
+  }
+  return { name, median: median(ms), min: Math.min(...ms), max: Math.max(...ms), unit: 'ms', rounds, goal };
+}
+
+export function format(results: readonly BenchResult[]): string {
+  const fmt = (v: number, unit: string) =>
+    unit === 'ms' ? `${v.toFixed(v < 10 ? 2 : 1)} ms` : v >= 1e6 ? `${(v / 1e6).toFixed(2)} M${unit}` : v >= 1e3 ? `${(v / 1e3).toFixed(1)} k${unit}` : `${v.toFixed(1)} ${unit}`;
+  const rows = results.map((r) => [r.name, fmt(r.median, r.unit), `${fmt(r.min, r.unit)} .. ${fmt(r.max, r.unit)}`, r.goal ?? '']);
+  const head = ['case', 'median', `range (${results[0]?.rounds ?? 0} rounds)`, 'goal'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export { sink };
