@@ -55,6 +55,8 @@ export interface NotifyRecord {
   readonly outcome: NotifyOutcome;
   /** For `assert`: what QEMU would assert. */
   readonly message?: string;
+  /** What the notifier's owner made of a delivered event when it refused it (vfio's wrong target AS). */
+  readonly consumerError?: string;
 }
 
 export interface ReplayResult {
@@ -220,9 +222,9 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
     }
     if (!(event.type & n.flags)) return this.record(n, event, 'type-filtered');
     const ev: IOMMUTLBEvent = { type: event.type, entry: delivered };
-    this.record(n, event, 'delivered', delivered);
+    // Delivered first, recorded after: an observer can then see what the notifier made of it.
     n.notify(n, ev);
-    return 'delivered';
+    return this.record(n, event, 'delivered', delivered);
   }
 
   /** memory_region_unmap_iommu_notifier_range: one UNMAP of the whole range, no index filter. */
@@ -261,8 +263,8 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
       steps++;
       if (entry.perm !== IOMMU_NONE) {
         const event: IOMMUTLBEvent = { type: IOMMU_NOTIFIER_MAP, entry };
-        this.record(n, event, 'replay', entry);
         n.notify(n, event);
+        this.record(n, event, 'replay', entry);
         delivered++;
       }
       if (((addr + granularity) & ((1n << 64n) - 1n)) < addr) break;

@@ -105,6 +105,7 @@ export interface StepNotification {
   readonly entry: IOMMUTLBEntry;
   readonly outcome: NotifyOutcome;
   readonly message?: string;
+  readonly consumerError?: string;
 }
 
 export interface StepResult {
@@ -176,6 +177,7 @@ function toNotification(r: NotifyRecord): StepNotification {
     entry: r.delivered ?? r.event.entry,
     outcome: r.outcome,
     message: r.message,
+    consumerError: r.consumerError,
   };
 }
 

@@ -341,7 +341,7 @@ export function stepView(cfg: LoadedConfig, s: StepResult): ScenarioStepView {
     error: s.error?.message,
     notifications: s.notifications.map(
       (n) =>
-        `${n.notifier} <- ${n.type} ${formatEntry(n.entry)}${n.outcome === 'delivered' ? '' : ` [${n.outcome}${n.message ? `: ${n.message}` : ''}]`}`,
+        `${n.notifier} <- ${n.type} ${formatEntry(n.entry)}${n.outcome === 'delivered' ? '' : ` [${n.outcome}${n.message ? `: ${n.message}` : ''}]`}${n.consumerError ? ` ! ${n.consumerError}` : ''}`,
     ),
     range: s.step.source ? cfg.rangeOf(s.step.source) : undefined,
   };
