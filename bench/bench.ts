@@ -3,6 +3,7 @@
  * with their spread; compare runs by ratio, not by the last digit.
  *   node dist/bench.js [--json] [--quick]
  */
+import { ConfigDocument } from '../src/config/document';
 import { loadConfig } from '../src/config/load';
 import {
   AddressSpace,
@@ -20,6 +21,7 @@ import {
 import { TzMpc } from '../src/engine/models/tz-mpc';
 import { generatedConfig } from './generate';
 import { format, rate, time, type BenchResult } from './harness';
+import { benchImages } from './images';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -152,6 +154,7 @@ function benchLoad(): BenchResult[] {
   const check = loadConfig('generated.iommu.yaml', big);
   if (check.errorCount) throw new Error(`the generated config has errors: ${check.diagnostics[0]?.message}`);
   out.push(r);
+  out.push(time('  of which parsing the YAML (yaml package)', () => new ConfigDocument('generated.iommu.yaml', big), quick ? 2 : 5));
   return out;
 }
 
@@ -168,6 +171,18 @@ async function main(): Promise<void> {
   step(benchReplay());
   step(benchTable());
   step(benchLoad());
+  // Memory images report medians only (their own rounds).
+  step(
+    (await benchImages()).map((r) => ({
+      name: r.name,
+      median: r.value,
+      min: r.value,
+      max: r.value,
+      unit: r.unit,
+      rounds: 7,
+      goal: /open/i.test(r.name) ? '< 50 ms' : undefined,
+    })),
+  );
   if (process.argv.includes('--json')) console.log(JSON.stringify(results, null, 2));
   else {
     console.log(`\nIOMMU Lens benchmarks (node ${process.version}, ${quick ? 'quick' : `${ROUNDS} rounds`})\n`);

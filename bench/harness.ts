@@ -67,7 +67,7 @@ export function time(name: string, fn: () => unknown, rounds = 7, goal?: string)
 export function format(results: readonly BenchResult[]): string {
   const fmt = (v: number, unit: string) =>
     unit === 'ms' ? `${v.toFixed(v < 10 ? 2 : 1)} ms` : v >= 1e6 ? `${(v / 1e6).toFixed(2)} M${unit}` : v >= 1e3 ? `${(v / 1e3).toFixed(1)} k${unit}` : `${v.toFixed(1)} ${unit}`;
-  const rows = results.map((r) => [r.name, fmt(r.median, r.unit), `${fmt(r.min, r.unit)} .. ${fmt(r.max, r.unit)}`, r.goal ?? '']);
+  const rows = results.map((r) => [r.name, fmt(r.median, r.unit), r.min === r.max ? '' : `${fmt(r.min, r.unit)} .. ${fmt(r.max, r.unit)}`, r.goal ?? '']);
   const head = ['case', 'median', `range (${results[0]?.rounds ?? 0} rounds)`, 'goal'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();

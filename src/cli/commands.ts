@@ -9,6 +9,7 @@
  */
 import { loadConfig, type LoadedConfig } from '../config/load';
 import { schemaJson } from '../config/schema';
+import { openImageFile } from '../node/images';
 import type { AccessOp, MemTxAttrs, QemuSemantics } from '../engine';
 import { toJson } from '../views/format';
 import { parseAddress, parseAttrs } from '../views/query';
@@ -92,7 +93,7 @@ function readText(io: CliIO, file: string): string {
  * the machine is valid, and the errors alone do not change the exit code (`check` is for that).
  */
 function loadForQuery(io: CliIO, file: string, opts: CommonOptions, text = readText(io, file)): LoadedConfig {
-  const cfg = loadConfig(file, text, { semantics: opts.qemu });
+  const cfg = loadConfig(file, text, { semantics: opts.qemu, openImage: openImageFile });
   if (cfg.errorCount) {
     const s = errStyle(io);
     for (const d of cfg.diagnostics) if (d.severity === 'error') io.err(renderDiagnostic(diagnosticReport(d), s));
@@ -125,7 +126,7 @@ export function check(opts: CheckOptions, io: CliIO): number {
       unreadable.push({ file, message: e.message });
       continue;
     }
-    const r = fileCheckReport(loadConfig(file, text, { semantics: opts.qemu }));
+    const r = fileCheckReport(loadConfig(file, text, { semantics: opts.qemu, openImage: openImageFile }));
     reports.push(r);
     if (!opts.json) for (const d of r.diagnostics) io.out(renderDiagnostic(d, s));
   }

@@ -35,6 +35,10 @@ import { ConfigDocument, idToPath, type Path } from './document';
 import { IOMMU_BUILDERS } from './models';
 import { buildScenario } from './scenario';
 import { validateSchema } from './validate';
+// Memory images (issue 5): pure modules (no Node built-ins); the file access is the caller's hook.
+import { engineError, isEngineError, type EngineError, type MemoryBacking } from '../engine';
+import type { ByteSource } from '../node/byte-source';
+import { openImageBacking } from '../node/image-backing';
 
 export interface LoadedConfig {
   readonly file: string;
@@ -56,6 +60,12 @@ export interface LoadedConfig {
 export interface LoadOptions {
   /** Overrides the file's `qemu-semantics`. */
   readonly semantics?: QemuSemantics;
+  /**
+   * Opens a RAM region's `image:` file, `path` as the config wrote it, relative to the config file
+   * `relativeTo` (the CLI passes src/node/images.ts's openImageFile). Without it images are not
+   * read: an info diagnostic, and the region reads as zeros. May throw; that is reported.
+   */
+  readonly openImage?: (path: string, relativeTo: string) => ByteSource | EngineError;
 }
 
 const AS_SIZE = 1n << 64n;
@@ -77,7 +87,7 @@ export function loadConfig(file: string, text: string, opts: LoadOptions = {}): 
       ctx.error('wrong-type', [], 'a config is a mapping of keys (iommu-lens, memory, iommus, address-spaces, devices, notifiers, scenario)');
     } else {
       schemaDiagnostics = validateSchema(cd, value);
-      build(ctx, root);
+      build(ctx, root, opts);
       scenario = buildScenario(ctx, root.scenario);
     }
   } catch (e) {
@@ -118,7 +128,7 @@ function restated(d: Diagnostic, built: readonly Diagnostic[]): boolean {
   return built.some((b) => VALUE_CODES.has(b.code) && same(b.range, d.range));
 }
 
-function build(ctx: BuildContext, root: Record<string, unknown>): void {
+function build(ctx: BuildContext, root: Record<string, unknown>, opts: LoadOptions): void {
   const m = ctx.machine;
   // Leaf regions first, then empty address spaces (IOMMU targets may name them), then IOMMUs,
   // then what places regions (containers and address-space entries), then who uses them.
@@ -131,7 +141,7 @@ function build(ctx: BuildContext, root: Record<string, unknown>): void {
     const size = ctx.size(spec.size, [...path, 'size'], `region ${name}`);
     if (size === undefined) continue;
     let region: MemoryRegion | undefined;
-    if (spec.kind === 'ram') region = buildRam(ctx, name, size, spec, path);
+    if (spec.kind === 'ram') region = buildRam(ctx, name, size, spec, path, opts);
     else if (spec.kind === 'mmio') region = new MmioRegion(name, size);
     else if (spec.kind === 'container') {
       region = new ContainerRegion(name, size);
@@ -194,20 +204,103 @@ function build(ctx: BuildContext, root: Record<string, unknown>): void {
   buildNotifiers(ctx, root.notifiers);
 }
 
-function buildRam(ctx: BuildContext, name: string, size: bigint, spec: Record<string, unknown>, path: Path): RamRegion {
-  const mem = new SparseMemory(size, name);
+function buildRam(ctx: BuildContext, name: string, size: bigint, spec: Record<string, unknown>, path: Path, opts: LoadOptions): RamRegion {
+  const mem: MemoryBacking = imageBacking(ctx, name, size, spec, path, opts) ?? new SparseMemory(size, name);
   list(spec.contents).forEach((raw, i) => {
     const w = obj(raw);
     if (!w) return;
     const wp: Path = [...path, 'contents', i];
+    if (w.bytes !== undefined) {
+      contentBytes(ctx, mem, w, wp);
+      return;
+    }
     const at = ctx.num(w.at, [...wp, 'at']);
     const bytes = w.size === 1 || w.size === 2 || w.size === 4 ? w.size : 8;
+    if (w.value === undefined) {
+      ctx.error('missing-key', wp, 'an initial-contents entry needs "value" (a word at "at") or "bytes" (bytes from "at" on)');
+      return;
+    }
     const value = ctx.num(w.value, [...wp, 'value'], undefined, 1n << BigInt(8 * bytes));
     if (at === undefined || value === undefined) return;
     const err = mem.write(at, bytes, value);
     if (err) ctx.error('address-range', [...wp, 'at'], `initial contents: ${err.message}`);
   });
   return new RamRegion(name, size, mem);
+}
+
+// ---- memory images and byte contents (issue 5)
+
+/** `contents: [{ at, bytes: [0x12, 0x34] }]` or `bytes: "12 34"`. */
+function contentBytes(ctx: BuildContext, mem: MemoryBacking, w: Record<string, unknown>, wp: Path): void {
+  if (w.value !== undefined || w.size !== undefined) {
+    ctx.error('entry-shape', [...wp, 'bytes'], 'an initial-contents entry gives either "value" (with "size") or "bytes", not both', 'key');
+    return;
+  }
+  const at = ctx.num(w.at, [...wp, 'at']);
+  const data: number[] = [];
+  if (typeof w.bytes === 'string') {
+    const digits = w.bytes.replace(/[\s_]/g, '');
+    if (!/^([0-9a-fA-F]{2})*$/.test(digits)) {
+      ctx.error('bad-value', [...wp, 'bytes'], 'bytes as a string are pairs of hex digits, optionally separated by spaces or _ (such as "de ad be ef")');
+      return;
+    }
+    for (let i = 0; i < digits.length; i += 2) data.push(parseInt(digits.slice(i, i + 2), 16));
+  } else if (Array.isArray(w.bytes)) {
+    let ok = true;
+    w.bytes.forEach((b, j) => {
+      const v = ctx.num(b, [...wp, 'bytes', j], undefined, 256n);
+      if (v === undefined) ok = false;
+      else data.push(Number(v));
+    });
+    if (!ok) return;
+  } else return; // the schema pass reported the type
+  if (at === undefined) return;
+  if (at + BigInt(data.length) > mem.size) {
+    ctx.error('address-range', [...wp, 'at'], `initial contents: ${data.length} byte(s) at offset ${hex(at)} run past the end of the region (${hex(mem.size)} bytes)`);
+    return;
+  }
+  for (let j = 0; j < data.length; j++) {
+    const err = mem.write(at + BigInt(j), 1, BigInt(data[j]!));
+    if (err) {
+      ctx.error('address-range', [...wp, 'at'], `initial contents: ${err.message}`);
+      return;
+    }
+  }
+}
+
+/**
+ * A RAM region's `image:`, through the caller's openImage hook. Undefined (the region reads as
+ * zeros) when there is no hook or the image cannot be used; every problem is a diagnostic at the
+ * key it is about, and nothing the hook or the file does escapes as an exception.
+ */
+function imageBacking(ctx: BuildContext, name: string, size: bigint, spec: Record<string, unknown>, path: Path, opts: LoadOptions): MemoryBacking | undefined {
+  const image = obj(spec.image);
+  if (!image) return undefined; // absent, or the schema pass reported its type
+  const ip: Path = [...path, 'image'];
+  const file = ctx.str(image.file);
+  const format = image.format === 'raw' || image.format === 'elf-core' ? image.format : undefined;
+  const offset = ctx.num(image.offset, [...ip, 'offset'], undefined);
+  if (file === undefined || format === undefined || (image.offset !== undefined && offset === undefined)) return undefined; // reported by the schema or ctx.num
+  if (!opts.openImage) {
+    ctx.report('info', 'image-not-read', ip, `images are not read here: ${file} is not loaded, and ${name} reads as zeros`, 'key');
+    return undefined;
+  }
+  let source: ByteSource | EngineError;
+  try {
+    source = opts.openImage(file, ctx.doc.file);
+  } catch (e) {
+    source = engineError('image-open', `cannot open ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (isEngineError(source)) {
+    ctx.error('image-error', [...ip, 'file'], `${source.message}; ${name} reads as zeros`);
+    return undefined;
+  }
+  const opened = openImageBacking(source, { file, format, offset }, size, name);
+  for (const p of opened.problems) {
+    const at: Path = p.at === 'image' ? ip : p.at === 'offset' && image.offset !== undefined ? [...ip, 'offset'] : [...ip, 'file'];
+    ctx.report(p.severity, p.code, at, p.message, p.at === 'image' ? 'key' : 'value');
+  }
+  return opened.backing;
 }
 
 /** Address-space entries (and container subregions): region or alias at an address, priority. */
@@ -302,7 +395,6 @@ function reportOverlaps(ctx: BuildContext, placed: ReadonlyArray<{ start: bigint
     if (!reach || reach.priority !== e.priority || e.end > reach.end) reach = e;
   }
 }
-
 
 /** bus:dev.fn -> requester ID. */
 export function bdfToRequesterId(bdf: string): number | undefined {

@@ -57,15 +57,40 @@ export const AttrsMatcher = Type.Object(
 );
 
 const ContentsWord = Type.Object(
-  { at: Num, value: Num, size: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2), Type.Literal(4), Type.Literal(8)])) },
-  { additionalProperties: false, description: 'A little-endian value written at an offset (size in bytes, default 8).' },
+  {
+    at: Num,
+    value: Type.Optional(Num),
+    size: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2), Type.Literal(4), Type.Literal(8)])),
+    bytes: Type.Optional(
+      Type.Union([Type.Array(Num), Type.String({ pattern: '^[\\s_]*([0-9a-fA-F]{2}[\\s_]*)*$' })], {
+        title: 'bytes',
+        description: 'Bytes written from `at` on: a list of numbers 0..255, or a string of hex pairs such as "de ad be ef".',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'A little-endian value written at an offset (size in bytes, default 8), or `bytes` written from it.' },
+);
+
+// ---- memory images (issue 5)
+const Image = Type.Object(
+  {
+    file: Type.String({ minLength: 1, description: 'The image file, relative to this config file.' }),
+    format: Type.Union([Type.Literal('raw'), Type.Literal('elf-core')], {
+      description: "raw: a binary image of the region; elf-core: an ELF core such as QEMU's dump-guest-memory writes (PT_LOAD segments placed by physical address).",
+    }),
+    offset: Type.Optional(
+      NumWith("raw: the file offset of the region's first byte (default 0). elf-core: the guest-physical address of the region's first byte (default 0)."),
+    ),
+  },
+  { additionalProperties: false, description: 'Initial contents read from a file, lazily; writes stay in memory and never reach the file.' },
 );
 
 const Ram = Type.Object(
   {
     kind: Type.Literal('ram'),
     size: Num,
-    contents: Type.Optional(Type.Array(ContentsWord, { description: 'Initial contents.' })),
+    contents: Type.Optional(Type.Array(ContentsWord, { description: 'Initial contents (written over an image).' })),
+    image: Type.Optional(Image),
     description: Description,
   },
   { additionalProperties: false },
