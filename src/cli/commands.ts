@@ -240,11 +240,15 @@ export function replay(opts: ReplayOptions, io: CliIO): number {
 
 // ---- run
 
-export function run(opts: FileOptions, io: CliIO): number {
+export interface RunOptions extends FileOptions {
+  readonly checkShadows?: boolean;
+}
+
+export function run(opts: RunOptions, io: CliIO): number {
   return guarded(io, () => {
-    const r = runReport(loadForQuery(io, opts.file, opts));
+    const r = runReport(loadForQuery(io, opts.file, opts), { checkShadows: opts.checkShadows });
     print(io, opts.json ? [toJson(r)] : renderRun(r, outStyle(io)));
-    return r.failed ? EXIT_FAILED : EXIT_OK;
+    return r.failed || r.divergences ? EXIT_FAILED : EXIT_OK;
   });
 }
 

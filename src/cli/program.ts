@@ -112,8 +112,12 @@ export function buildProgram(io: CliIO, env: CliEnv, setExit: (code: number) => 
 
   add('run')
     .summary("run the config's scenario")
-    .description("run the config's scenario: each step with its notifications, failed expectations marked; exit 1 if any fails")
+    .description(
+      "run the config's scenario: each step with its notifications, failed expectations marked; exit 1 if any fails. " +
+        "With --check-shadows, after each step every vfio map and vhost IOTLB is compared with a fresh translation, and a stale one fails the run",
+    )
     .argument('<file>', 'a device config')
+    .option('--check-shadows', "compare vfio's and vhost's shadows with translation after each step")
     .action((file: string, o) => setExit(commands.run({ ...o, file }, io)));
 
   add('demo', '')

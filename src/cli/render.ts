@@ -277,6 +277,7 @@ export function renderRun(r: RunReport, s: Style = PLAIN): string[] {
     if (st.error !== undefined && st.error !== st.summary) out.push(`${indent}${s.red('✗ error')}: ${st.error}`);
     for (const f of st.failures) out.push(`${indent}${s.red('✗')} ${f}`);
     for (const n of st.notifications) out.push(`${indent}${s.dim('notify')} ${n}`);
+    for (const d of st.divergences) out.push(`${indent}${s.red('✗ stale shadow')}: ${d}`);
   }
   out.push('', scenarioLine(r, s));
   return out;
@@ -284,8 +285,8 @@ export function renderRun(r: RunReport, s: Style = PLAIN): string[] {
 
 /** Deliberately not of the form `N passed, N failed`: CI reads that form as a test result. */
 export function scenarioLine(r: RunReport, s: Style = PLAIN): string {
-  const text = `scenario: ${plural(r.total, 'step')}, ${r.failed} failed`;
-  return r.failed ? s.red(s.bold(text)) : s.green(text);
+  const text = `scenario: ${plural(r.total, 'step')}, ${r.failed} failed${r.divergences !== undefined ? `, ${plural(r.divergences, 'stale shadow')}` : ''}`;
+  return r.failed || r.divergences ? s.red(s.bold(text)) : s.green(text);
 }
 
 export function heading(text: string, s: Style = PLAIN): string {

@@ -419,6 +419,7 @@ export interface RunStepReport {
   readonly failures: readonly string[];
   readonly error?: string;
   readonly notifications: readonly string[];
+  readonly divergences: readonly string[];
   readonly source?: ConfigLocation;
 }
 
@@ -427,6 +428,8 @@ export interface RunReport {
   readonly steps: readonly RunStepReport[];
   readonly total: number;
   readonly failed: number;
+  /** Present when the run checked shadows. */
+  readonly divergences?: number;
 }
 
 function runStepReport(cfg: LoadedConfig, s: ScenarioStepView): RunStepReport {
@@ -438,13 +441,20 @@ function runStepReport(cfg: LoadedConfig, s: ScenarioStepView): RunStepReport {
     failures: s.failures,
     error: s.error,
     notifications: s.notifications,
+    divergences: s.divergences,
     source: s.range ? configLocation(cfg.file, s.range) : undefined,
   };
 }
 
-/** Runs the scenario on the config's machine (which it changes). */
-export function runReport(cfg: LoadedConfig): RunReport {
-  const result = runScenario(cfg.machine, cfg.scenario);
+/** Runs the scenario on the config's machine (which it changes); with checkShadows, also vfio's and vhost's shadows after each step. */
+export function runReport(cfg: LoadedConfig, opts: { checkShadows?: boolean } = {}): RunReport {
+  const result = runScenario(cfg.machine, cfg.scenario, { checkShadows: opts.checkShadows });
   const steps = scenarioView(cfg, result).map((s) => runStepReport(cfg, s));
-  return { file: cfg.file, steps, total: steps.length, failed: steps.filter((s) => !s.ok).length };
+  return {
+    file: cfg.file,
+    steps,
+    total: steps.length,
+    failed: steps.filter((s) => !s.ok).length,
+    divergences: opts.checkShadows ? result.divergences.length : undefined,
+  };
 }

@@ -12,6 +12,7 @@ import { IOMMUMemoryRegion, type IOMMUNotifier, type NotifyOutcome, type ReplayR
 import {
   IOMMU_NOTIFIER_DEVIOTLB_UNMAP,
   IOMMU_NOTIFIER_IOTLB_EVENTS,
+  IOMMU_NOTIFIER_MAP,
   IOMMU_NOTIFIER_UNMAP,
   type IOMMUNotifierFlag,
   type IOMMUTLBEntry,
@@ -48,7 +49,7 @@ export class Registration implements IOMMUNotifier {
   /** Notifications that reached this notifier but were not delivered (and why). */
   readonly dropped: Array<{ event: IOMMUTLBEvent; outcome: NotifyOutcome; message?: string }> = [];
   readonly warnings: string[] = [];
-  /** vfio keeps the mappings it was told about (its container's DMA map). */
+  /** vfio: the mappings it was told about (its container's DMA map); vhost: its device IOTLB. */
   readonly shadow?: Map<bigint, ShadowEntry>;
   /** Oldest events are dropped past this many. */
   eventLimit = 10_000;
@@ -67,7 +68,7 @@ export class Registration implements IOMMUNotifier {
     readonly source?: string,
     private readonly systemAs?: AddressSpace,
   ) {
-    if (kind === 'vfio') this.shadow = new Map();
+    if (kind === 'vfio' || kind === 'vhost') this.shadow = new Map();
   }
 
   /** Set while a replay runs, so that what it hands over is marked as replayed. */
@@ -80,8 +81,30 @@ export class Registration implements IOMMUNotifier {
   private take(event: IOMMUTLBEvent, via: 'notify' | 'replay'): void {
     let error: string | undefined;
     if (this.kind === 'vfio') error = this.vfioNotify(event);
+    else if (this.kind === 'vhost') this.vhostNotify(event);
     this.received.push({ type: event.type, entry: event.entry, via, error });
     if (this.received.length > this.eventLimit) this.received.splice(0, this.received.length - this.eventLimit);
+  }
+
+  /** vhost_iommu_unmap_notify: an invalidation flushes what the device IOTLB holds of the range. */
+  private vhostNotify(event: IOMMUTLBEvent): void {
+    const e = event.entry;
+    if (event.type === IOMMU_NOTIFIER_MAP) return;
+    const iova = e.iova + this.iommuOffset;
+    for (const k of overlapping(this.shadow!, iova, e.addrMask + 1n)) this.shadow!.delete(k);
+  }
+
+  /**
+   * The vhost back end's IOTLB miss: its device translated `addr` (an offset in the region) and
+   * caches the page the entry covers until an UNMAP flushes it.
+   */
+  cacheTranslation(addr: bigint, entry: IOMMUTLBEntry): void {
+    if (this.kind !== 'vhost' || !this.shadow || entry.perm === 0) return;
+    const base = addr & ~entry.addrMask;
+    const iova = base + this.iommuOffset;
+    const size = entry.addrMask + 1n;
+    for (const k of overlapping(this.shadow, iova, size)) this.shadow.delete(k);
+    this.shadow.set(iova, { iova, size, targetAs: entry.targetAs, translated: entry.translatedAddr & ~entry.addrMask, perm: entry.perm });
   }
 
   /**

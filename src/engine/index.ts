@@ -13,6 +13,7 @@ export * from './machine';
 export * from './mappings';
 export * from './memory';
 export * from './scenario';
+export * from './shadows';
 export * from './trace';
 export * from './translate';
 export * from './models/table';

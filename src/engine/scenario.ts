@@ -14,6 +14,7 @@ import type { NotifyOutcome, NotifyRecord } from './iommu';
 import { formatNotifierFlags, permName, type IOMMUAccessFlags, type IOMMUTLBEntry } from './iotlb';
 import type { Machine } from './machine';
 import { TableIommu } from './models/table';
+import { checkShadows, divergenceKey, type Divergence } from './shadows';
 import type { AccessOp, Landing } from './translate';
 
 interface StepBase {
@@ -119,11 +120,20 @@ export interface StepResult {
   readonly value?: bigint;
   readonly result?: MemTxResult;
   readonly landing?: Landing;
+  /** Shadows that stopped agreeing with translation at this step (when the run checks shadows). */
+  readonly divergences?: readonly Divergence[];
 }
 
 export interface ScenarioResult {
   readonly steps: readonly StepResult[];
   readonly failed: number;
+  /** Every divergence found (with checkShadows). */
+  readonly divergences: readonly Divergence[];
+}
+
+export interface ScenarioOptions {
+  /** After each step, compare every vfio/vhost shadow with a fresh translation. */
+  readonly checkShadows?: boolean;
 }
 
 /** Register accesses are made by the secure side unless the step says otherwise. */
@@ -133,9 +143,12 @@ export class ScenarioRunner {
   private pos = 0;
   readonly results: StepResult[] = [];
 
+  private readonly seen = new Set<string>();
+
   constructor(
     readonly machine: Machine,
     readonly steps: readonly ScenarioStep[],
+    readonly options: ScenarioOptions = {},
   ) {}
 
   get done(): boolean {
@@ -152,19 +165,33 @@ export class ScenarioRunner {
     const index = this.pos++;
     const step = this.steps[index]!;
     const { value: partial, records } = this.machine.collectNotifications(() => runStep(this.machine, step));
-    const r: StepResult = { index, step, failures: [], ...partial, notifications: records.map(toNotification) };
+    let divergences: Divergence[] | undefined;
+    if (this.options.checkShadows) {
+      // Reported once, at the step after which it first appears: the step that caused it.
+      divergences = checkShadows(this.machine).filter((d) => {
+        const k = divergenceKey(d);
+        if (this.seen.has(k)) return false;
+        this.seen.add(k);
+        return true;
+      });
+    }
+    const r: StepResult = { index, step, failures: [], ...partial, notifications: records.map(toNotification), divergences };
     this.results.push(r);
     return r;
   }
 
   runAll(): ScenarioResult {
     while (!this.done) this.next();
-    return { steps: this.results, failed: this.results.filter((r) => r.failures.length > 0 || r.error).length };
+    return {
+      steps: this.results,
+      failed: this.results.filter((r) => r.failures.length > 0 || r.error).length,
+      divergences: this.results.flatMap((r) => r.divergences ?? []),
+    };
   }
 }
 
-export function runScenario(machine: Machine, steps: readonly ScenarioStep[]): ScenarioResult {
-  return new ScenarioRunner(machine, steps).runAll();
+export function runScenario(machine: Machine, steps: readonly ScenarioStep[], options?: ScenarioOptions): ScenarioResult {
+  return new ScenarioRunner(machine, steps, options).runAll();
 }
 
 function toNotification(r: NotifyRecord): StepNotification {
@@ -205,6 +232,11 @@ function runStep(m: Machine, step: ScenarioStep): Partial {
     case 'access': {
       const r = m.access({ from: step.from, addr: step.addr, op: step.op, attrs: step.attrs, size: step.size, value: step.value });
       if (isEngineError(r)) return fail(r);
+      // A vhost back end caches what its device's accesses translated.
+      for (const reg of m.registrations) {
+        if (reg.owner !== step.from || reg.kind !== 'vhost') continue;
+        for (const hop of r.landing.hops) if (hop.iommu === reg.region && hop.iommuIdx === reg.iommuIdx) reg.cacheTranslation(hop.addr, hop.entry);
+      }
       const where = r.landing.region ? `${r.landing.region.name}+${hex(r.landing.offset)}` : 'unassigned';
       const what = step.op === 'read' ? `read ${hex(r.value)}` : `wrote ${hex(step.value ?? 0n)}`;
       return {

@@ -330,25 +330,39 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
     return [];
   }
   const t0 = performance.now();
-  const result = new ScenarioRunner(fresh.machine, fresh.scenario).runAll();
+  const result = new ScenarioRunner(fresh.machine, fresh.scenario, { checkShadows: true }).runAll();
   const ms = performance.now() - t0;
   const steps = result.steps.map((s) => stepView(fresh, s));
-  ctx.lastRun = { file: fresh.file, events: eventsByNotifier(fresh), steps };
-  ctx.log.append([`── scenario ${fresh.file} (${steps.length} steps, ${result.failed} failed, ${ms.toFixed(1)} ms)`, ...steps.flatMap(stepLines)]);
+  const stale = new Map<string, string[]>();
+  for (const d of result.divergences) stale.set(d.notifier, [...(stale.get(d.notifier) ?? []), d.message]);
+  ctx.lastRun = { file: fresh.file, events: eventsByNotifier(fresh), stale, steps };
+  ctx.log.append([
+    `── scenario ${fresh.file} (${steps.length} steps, ${result.failed} failed, ${result.divergences.length} stale shadow(s), ${ms.toFixed(1)} ms)`,
+    ...steps.flatMap(stepLines),
+  ]);
   ctx.diagnostics.scenario.set(
     entry.uri,
-    steps
-      .filter((s) => !s.ok && s.range)
-      .map((s) => {
-        const d = new vscode.Diagnostic(toRange(s.range!), `scenario step ${s.n}: ${[...s.failures, ...(s.error ? [s.error] : [])].join('; ')}`, vscode.DiagnosticSeverity.Error);
+    steps.flatMap((s) => {
+      if (!s.range) return [];
+      const out: vscode.Diagnostic[] = [];
+      if (!s.ok) {
+        const d = new vscode.Diagnostic(toRange(s.range), `scenario step ${s.n}: ${[...s.failures, ...(s.error ? [s.error] : [])].join('; ')}`, vscode.DiagnosticSeverity.Error);
         d.source = 'iommu-lens scenario';
         d.code = s.error ? 'scenario-error' : 'expectation-failed';
-        return d;
-      }),
+        out.push(d);
+      }
+      for (const message of s.divergences) {
+        const d = new vscode.Diagnostic(toRange(s.range), `after step ${s.n}: ${message}`, vscode.DiagnosticSeverity.Warning);
+        d.source = 'iommu-lens scenario';
+        d.code = 'stale-shadow';
+        out.push(d);
+      }
+      return out;
+    }),
   );
   ctx.refreshViews();
-  const msg = `Scenario ${fresh.file}: ${steps.length} steps, ${result.failed} failed.`;
-  if (result.failed) void vscode.window.showWarningMessage(msg, 'Show Output').then((c) => c && ctx.log.channel.show(true));
+  const msg = `Scenario ${fresh.file}: ${steps.length} steps, ${result.failed} failed${result.divergences.length ? `, ${result.divergences.length} stale shadow(s)` : ''}.`;
+  if (result.failed || result.divergences.length) void vscode.window.showWarningMessage(msg, 'Show Output').then((c) => c && ctx.log.channel.show(true));
   else void vscode.window.setStatusBarMessage(`$(pass) ${msg}`, 5000);
   return steps;
 }
@@ -369,6 +383,7 @@ function stepLines(s: ScenarioStepView): string[] {
     `${s.ok ? '  ok ' : 'FAIL '} ${String(s.n).padStart(3)}  ${s.summary}`,
     ...s.notifications.map((n) => `           ${n}`),
     ...s.failures.map((f) => `           ! ${f}`),
+    ...s.divergences.map((d) => `           ! stale shadow: ${d}`),
     ...(s.error ? [`           ! ${s.error}`] : []),
   ];
 }

@@ -15,6 +15,8 @@ export interface LastRun {
   readonly file: string;
   /** Events each notifier received during the run, by registration name. */
   readonly events: ReadonlyMap<string, readonly string[]>;
+  /** Divergences of each notifier's shadow from translation, by registration name. */
+  readonly stale: ReadonlyMap<string, readonly string[]>;
   readonly steps: readonly ScenarioStepView[];
 }
 

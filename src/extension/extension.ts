@@ -48,7 +48,7 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
   );
   const notifiers = new NodeTreeProvider(() => {
     const ctxRun = ctx.lastRun;
-    return store.all.flatMap((e) => notifierTree(e.config, ctxRun && ctxRun.file === e.config.file ? ctxRun.events : undefined));
+    return store.all.flatMap((e) => notifierTree(e.config, ctxRun && ctxRun.file === e.config.file ? ctxRun : undefined));
   }, uriOf);
   const regionsView = vscode.window.createTreeView('iommuLens.regions', { treeDataProvider: regions, showCollapseAll: true });
   const notifiersView = vscode.window.createTreeView('iommuLens.notifiers', { treeDataProvider: notifiers, showCollapseAll: true });

@@ -165,7 +165,13 @@ const STATUS_ICON: Record<RegistrationView['status'], [string, string | undefine
   invalid: ['error', 'problemsErrorIcon.foreground'],
 };
 
-export function registrationNode(cfg: LoadedConfig, r: RegistrationView, events?: readonly string[]): NodeModel {
+/** What the last scenario run left for each notifier, by registration name. */
+export interface RunState {
+  readonly events: ReadonlyMap<string, readonly string[]>;
+  readonly stale: ReadonlyMap<string, readonly string[]>;
+}
+
+export function registrationNode(cfg: LoadedConfig, r: RegistrationView, events?: readonly string[], stale?: readonly string[]): NodeModel {
   const [icon, color] = STATUS_ICON[r.status];
   const warn = r.status === 'accepted' && r.warnings.length > 0;
   const id = `reg:${cfg.file}:${r.name}`;
@@ -189,10 +195,23 @@ export function registrationNode(cfg: LoadedConfig, r: RegistrationView, events?
       children: () => events.map((e, i) => leaf(`${id}:ev${i}`, `${i + 1}`, e)),
     });
   }
+  if (stale?.length) {
+    details.push({
+      id: `${id}:stale`,
+      label: 'stale shadow',
+      description: `${stale.length} range(s) disagree with translation`,
+      icon: 'warning',
+      iconColor: 'problemsWarningIcon.foreground',
+      contextValue: 'iommuLens.stale',
+      collapsible: 'expanded',
+      children: () => stale.map((m, i) => ({ ...leaf(`${id}:stale${i}`, `${i + 1}`, m), icon: 'warning', iconColor: 'problemsWarningIcon.foreground' })),
+    });
+  }
+  const isStale = (stale?.length ?? 0) > 0;
   return {
     id,
     label: r.name,
-    description: `${r.flags} ${formatRangeIncl(r.start, r.end)} ${r.status === 'accepted' ? '' : r.status}`.trim(),
+    description: `${r.flags} ${formatRangeIncl(r.start, r.end)} ${r.status === 'accepted' ? (isStale ? 'stale shadow' : '') : r.status}`.trim(),
     tooltip: [
       `${r.kind} notifier ${r.name} (owner ${r.owner})`,
       `on ${r.region} index ${r.index} (${r.indexName}), flags ${r.flags}, range ${formatRangeIncl(r.start, r.end)}`,
@@ -202,8 +221,8 @@ export function registrationNode(cfg: LoadedConfig, r: RegistrationView, events?
     ]
       .filter(Boolean)
       .join('\n'),
-    icon: warn ? 'warning' : icon,
-    iconColor: warn ? 'problemsWarningIcon.foreground' : color,
+    icon: warn || isStale ? 'warning' : icon,
+    iconColor: warn || isStale ? 'problemsWarningIcon.foreground' : color,
     contextValue: `iommuLens.notifier.${r.status}`,
     collapsible: 'collapsed',
     source: src(cfg, r.source),
@@ -280,7 +299,7 @@ function devicesNode(cfg: LoadedConfig): NodeModel {
 }
 
 /** The Notifiers view: region > index > registration, with the events of the last scenario run. */
-export function notifierTree(cfg: LoadedConfig, lastRunEvents?: ReadonlyMap<string, readonly string[]>): NodeModel[] {
+export function notifierTree(cfg: LoadedConfig, lastRun?: RunState): NodeModel[] {
   const byRegion = new Map<IOMMUMemoryRegion, Map<number, RegistrationView[]>>();
   for (const r of cfg.machine.registrations) {
     const v = registrationView(r);
@@ -311,7 +330,7 @@ export function notifierTree(cfg: LoadedConfig, lastRunEvents?: ReadonlyMap<stri
             icon: 'symbol-enum-member',
             contextValue: 'iommuLens.index',
             collapsible: 'expanded',
-            children: () => regs.map((r) => registrationNode(cfg, r, lastRunEvents?.get(r.name))),
+            children: () => regs.map((r) => registrationNode(cfg, r, lastRun?.events.get(r.name), lastRun?.stale.get(r.name))),
           })),
     } satisfies NodeModel;
   });

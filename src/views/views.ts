@@ -324,6 +324,8 @@ export interface ScenarioStepView {
   readonly failures: readonly string[];
   readonly error?: string;
   readonly notifications: readonly string[];
+  /** Shadows (vfio's map, vhost's IOTLB) that stopped agreeing with translation at this step. */
+  readonly divergences: readonly string[];
   readonly range?: Range;
 }
 
@@ -343,6 +345,7 @@ export function stepView(cfg: LoadedConfig, s: StepResult): ScenarioStepView {
       (n) =>
         `${n.notifier} <- ${n.type} ${formatEntry(n.entry)}${n.outcome === 'delivered' ? '' : ` [${n.outcome}${n.message ? `: ${n.message}` : ''}]`}${n.consumerError ? ` ! ${n.consumerError}` : ''}`,
     ),
+    divergences: (s.divergences ?? []).map((d) => d.message),
     range: s.step.source ? cfg.rangeOf(s.step.source) : undefined,
   };
 }

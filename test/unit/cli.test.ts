@@ -211,7 +211,7 @@ describe('cli', () => {
       const j = json(cli(['run', DUAL, '--json'])) as Record<string, any>;
       assert.equal(j.total, 9);
       assert.equal(j.failed, 0);
-      assert.deepEqual(Object.keys(j.steps[5]).sort(), ['failures', 'kind', 'n', 'notifications', 'ok', 'source', 'summary']);
+      assert.deepEqual(Object.keys(j.steps[5]).sort(), ['divergences', 'failures', 'kind', 'n', 'notifications', 'ok', 'source', 'summary']);
     });
     it('demo: the four parts as one object', () => {
       const r = cli(['demo', '--json']);

@@ -201,7 +201,7 @@ describe('ScenarioRunner', () => {
     assert.equal(runner.next(), undefined);
     assert.equal(runner.position, 3);
     assert.deepEqual(runner.results, [r0, r1, r2]);
-    assert.deepEqual(runner.runAll(), { steps: [r0, r1, r2], failed: 0 });
+    assert.deepEqual(runner.runAll(), { steps: [r0, r1, r2], failed: 0, divergences: [] });
   });
 });
 
