@@ -5,8 +5,8 @@
  */
 import * as vscode from 'vscode';
 import exampleText from '../../examples/an505.iommu.yaml';
-import { loadConfig } from '../config/load';
-import { ScenarioRunner, hex, isEngineError, type AccessOp, type MemTxAttrs } from '../engine';
+import type { LoadedConfig } from '../config/load';
+import { ScenarioRunner, formatNotifierFlags, hex, isEngineError, type AccessOp, type MemTxAttrs } from '../engine';
 import { formatAttrs } from '../views/format';
 import { parseAddress, parseAttrs } from '../views/query';
 import type { NodeModel } from '../views/tree-model';
@@ -323,8 +323,7 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
   const entry = await pickConfig(ctx, config);
   if (!entry) return undefined;
   // A scenario always starts from the config's initial state: run it on a fresh load.
-  const text = entry.version !== undefined ? vscode.workspace.textDocuments.find((d) => d.uri.toString() === entry.uri.toString())?.getText() : undefined;
-  const fresh = loadConfig(entry.config.file, text ?? entry.config.document.text, { semantics: entry.config.machine.semantics });
+  const fresh = ctx.store.fresh(entry);
   if (fresh.scenario.length === 0) {
     void vscode.window.showInformationMessage(`IOMMU Lens: ${fresh.file} has no scenario steps.`);
     return [];
@@ -367,12 +366,12 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
   return steps;
 }
 
-function eventsByNotifier(cfg: ReturnType<typeof loadConfig>): Map<string, string[]> {
+function eventsByNotifier(cfg: LoadedConfig): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const r of cfg.machine.registrations) {
     out.set(
       r.name,
-      r.received.filter((e) => e.via === 'notify').map((e) => `${e.type === 1 ? 'UNMAP' : e.type === 2 ? 'MAP' : 'DEVIOTLB_UNMAP'} iova ${hex(e.entry.iova)} mask ${hex(e.entry.addrMask)} -> ${hex(e.entry.translatedAddr)} ${e.entry.targetAs?.name ?? '-'}${e.error ? ` ! ${e.error}` : ''}`),
+      r.received.filter((e) => e.via === 'notify').map((e) => `${formatNotifierFlags(e.type)} iova ${hex(e.entry.iova)} mask ${hex(e.entry.addrMask)} -> ${hex(e.entry.translatedAddr)} ${e.entry.targetAs?.name ?? '-'}${e.error ? ` ! ${e.error}` : ''}`),
     );
   }
   return out;
@@ -393,7 +392,7 @@ async function stepScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView
   if (!entry) return undefined;
   let session = ctx.stepSession;
   if (!session || session.file !== entry.config.file || session.runner.done) {
-    const fresh = loadConfig(entry.config.file, entry.config.document.text, { semantics: entry.config.machine.semantics });
+    const fresh = ctx.store.fresh(entry);
     session = { file: fresh.file, config: fresh, runner: new ScenarioRunner(fresh.machine, fresh.scenario) };
     ctx.stepSession = session;
     ctx.log.append([`── stepping scenario ${fresh.file} (${fresh.scenario.length} steps)`]);

@@ -5,8 +5,9 @@
  * reads the latest LoadedConfig from here and listens to onDidChange.
  */
 import * as vscode from 'vscode';
-import { loadConfig, type LoadedConfig } from '../config/load';
+import { loadConfig, type LoadedConfig, type LoadOptions } from '../config/load';
 import type { QemuSemantics } from '../engine';
+import { openImageFile } from '../node/images';
 import type { Log } from './log';
 
 export interface ConfigEntry {
@@ -73,6 +74,25 @@ export class ConfigStore implements vscode.Disposable {
     const name = uri.path;
     if (/\.iommu\.(ya?ml|json)$/i.test(name)) return true;
     return this.entries.has(uri.toString());
+  }
+
+  private loadOptions(uri: vscode.Uri): LoadOptions {
+    return {
+      semantics: this.semantics(),
+      // Memory images are read lazily, page by page, while translations walk them; that needs
+      // synchronous positioned reads, which the extension host's Node file system gives for
+      // local files. Configs in virtual workspaces load without their images (an info diagnostic).
+      openImage: uri.scheme === 'file' ? (file) => openImageFile(file, uri.fsPath) : undefined,
+    };
+  }
+
+  /**
+   * A new load of an entry's current text, for what must start from the config's initial state
+   * (running a scenario changes the machine it runs on).
+   */
+  fresh(entry: ConfigEntry): LoadedConfig {
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === entry.uri.toString());
+    return loadConfig(entry.config.file, doc?.getText() ?? entry.config.document.text, this.loadOptions(entry.uri));
   }
 
   private semantics(): QemuSemantics | undefined {
@@ -143,7 +163,7 @@ export class ConfigStore implements vscode.Disposable {
         }
       }
       const t0 = performance.now();
-      const config = loadConfig(vscode.workspace.asRelativePath(uri, false) || uri.path, text, { semantics: this.semantics() });
+      const config = loadConfig(vscode.workspace.asRelativePath(uri, false) || uri.path, text, this.loadOptions(uri));
       const entry: ConfigEntry = { uri, config, version: doc?.version, loadMs: performance.now() - t0 };
       this.entries.set(key, entry);
       this.log.info(`loaded ${config.file} in ${entry.loadMs.toFixed(1)} ms: ${config.errorCount} error(s), ${config.warningCount} warning(s)`);

@@ -298,6 +298,32 @@ describe('IOMMU Lens in VS Code', function () {
     await vscode.workspace.fs.delete(uri);
   });
 
+  it('reads a RAM region from a raw image file next to the config', async () => {
+    const bytes = new Uint8Array(0x2000);
+    new DataView(bytes.buffer).setBigUint64(0x1008, 0x1122334455667788n, true);
+    await vscode.workspace.fs.writeFile(wsUri('ram.bin'), bytes);
+    const uri = wsUri('image.iommu.yaml');
+    const text = [
+      'iommu-lens: 1',
+      'memory:',
+      '  ram: { kind: ram, size: 64KiB, image: { file: ram.bin, format: raw } }',
+      'address-spaces:',
+      '  system:',
+      '    - { at: 0x8000_0000, region: ram }',
+      'devices:',
+      '  cpu: { as: system }',
+      'scenario:',
+      '  - expect: { from: cpu, addr: 0x8000_1008, size: 8, value: 0x1122334455667788 }',
+      '',
+    ].join('\n');
+    await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(text));
+    const e = await until('image.iommu.yaml loaded', () => api.ctx.store.find('image.iommu.yaml'));
+    assert.deepEqual(e.config.diagnostics.map((d) => d.message), []);
+    const steps = (await vscode.commands.executeCommand('iommuLens.runScenario', { config: 'image.iommu.yaml' })) as ScenarioStepView[];
+    assert.deepEqual(steps.map((s) => [s.ok, s.summary]), [[true, 'expect cpu read 0x80001008 -> ram+0x1008: ok']]);
+    await vscode.workspace.fs.delete(uri);
+  });
+
   it('inspects notifier registrations and replays one', async () => {
     const r = (await vscode.commands.executeCommand('iommuLens.inspectNotifiers', { config: TABLE, pick: 'net0/vhost' })) as RegistrationView;
     assert.equal(r.status, 'refused');
