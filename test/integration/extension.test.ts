@@ -272,6 +272,19 @@ describe('IOMMU Lens in VS Code', function () {
     assert.equal(events?.description, '2');
   });
 
+  it('steps through the scenario one step per call, revealing each step', async () => {
+    const first = (await vscode.commands.executeCommand('iommuLens.stepScenario', { config: TABLE })) as ScenarioStepView;
+    assert.equal(first.n, 1);
+    assert.equal(first.summary, 'expect nic-k read 0x1234 -> ddr+0x1234: ok');
+    const editor = vscode.window.activeTextEditor!;
+    assert.ok(editor.document.uri.path.endsWith(TABLE));
+    assert.match(editor.document.lineAt(editor.selection.start.line).text, /- expect: \{ from: nic-k, addr: 0x1234/);
+    for (let n = 2; n <= 5; n++) assert.equal(((await vscode.commands.executeCommand('iommuLens.stepScenario', { config: TABLE })) as ScenarioStepView).n, n);
+    const map = (await vscode.commands.executeCommand('iommuLens.stepScenario', { config: TABLE })) as ScenarioStepView;
+    assert.equal(map.kind, 'map');
+    assert.equal(map.notifications.length, 2);
+  });
+
   it('reports failed expectations of a scenario as diagnostics on their steps', async () => {
     const uri = wsUri('failing.iommu.yaml');
     const text = [
