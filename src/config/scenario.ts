@@ -124,6 +124,25 @@ function buildStep(ctx: BuildContext, kind: string, b: Record<string, unknown>, 
       if (!target || addr === undefined || perm === undefined) return undefined;
       return { kind, source, iommu: t.iommu, index: t.index, iova, size: sz, targetAs: String(b.target), target: addr, perm };
     }
+    case 'command': {
+      const dev = ctx.iommu(b.iommu, [...path, 'iommu'], 'for this step');
+      if (!dev) return undefined;
+      if (!dev.issueCommands) {
+        ctx.error('wrong-model', [...path, 'iommu'], `${dev.name} is a ${dev.model} IOMMU, which takes no commands`);
+        return undefined;
+      }
+      const fields: Record<string, string | number | bigint | boolean | undefined> = {};
+      for (const [k, v] of Object.entries(b)) {
+        if (k === 'iommu' || k === 'cmd') continue;
+        if (k === 'addr') fields.addr = ctx.num(v, [...path, k]);
+        else if (k === 'sid' || k === 'asid' || k === 'vmid') {
+          const n = ctx.num(v, [...path, k], undefined, 1n << (k === 'sid' ? 32n : 16n));
+          if (n !== undefined) fields[k] = Number(n);
+        } else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') fields[k] = v;
+      }
+      if (typeof b.cmd !== 'string') return undefined;
+      return { kind, source, iommu: dev.name, command: { ...fields, op: b.cmd } };
+    }
     case 'expect': {
       if (b.reg !== undefined || b.iommu !== undefined) {
         const r = register(ctx, b, path);

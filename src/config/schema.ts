@@ -186,7 +186,140 @@ const Table = Type.Object(
   { additionalProperties: false, title: 'A declarative IOMMU: named indexes and their mappings' },
 );
 
-export const IOMMU_SCHEMAS: Record<string, TSchema> = { 'tz-mpc': TzMpc, table: Table };
+const SmmuGranule = Type.Union([Type.Literal('4KiB'), Type.Literal('16KiB'), Type.Literal('64KiB'), Type.Literal(4096), Type.Literal(16384), Type.Literal(65536)], {
+  description: 'Translation granule: 4KiB, 16KiB or 64KiB.',
+});
+const SmmuTsz = (what: string) => Type.Integer({ minimum: 16, maximum: 39, description: `${what}: the input size is 64 - ${what} bits.` });
+const SmmuAf = Type.Optional(Type.Boolean({ description: 'The access flag (default true; false makes the architecture fault with F_ACCESS).' }));
+const SmmuS1Mapping = Type.Object(
+  {
+    iova: Num,
+    size: Num,
+    pa: NumWith('Output address (an IPA when the stream also has stage 2).'),
+    perm: Type.Union([Type.Literal('rw'), Type.Literal('ro')], { description: 'rw, or ro (AP[2]=1).' }),
+    af: SmmuAf,
+  },
+  { additionalProperties: false },
+);
+const SmmuS2Mapping = Type.Object(
+  { ipa: Num, size: Num, pa: Num, perm: Perm, af: SmmuAf },
+  { additionalProperties: false, description: 'An IPA range and where stage 2 maps it (perm is S2AP).' },
+);
+const SmmuStage1 = Type.Object(
+  {
+    granule: SmmuGranule,
+    t0sz: SmmuTsz('T0SZ'),
+    asid: Num,
+    map: Type.Array(SmmuS1Mapping),
+    ttb1: Type.Optional(
+      Type.Object(
+        { t1sz: SmmuTsz('T1SZ'), granule: Type.Optional(SmmuGranule), map: Type.Array(SmmuS1Mapping, { description: 'Full 64-bit IOVAs (top bits set).' }) },
+        { additionalProperties: false, description: 'A TTB1 table; without it EPD1 is set.' },
+      ),
+    ),
+    'record-faults': Type.Optional(Type.Boolean({ description: 'CD.R (default true): record translation, access, permission and address-size faults.' })),
+    affd: Type.Optional(Type.Boolean({ description: 'CD.AFFD: no access-flag faults.' })),
+    ips: Type.Optional(Type.Integer({ description: 'CD.IPS in bits (32, 36, 40, 42, 44 or 48; default 48).' })),
+    blocks: Type.Optional(Type.Boolean({ description: 'Use block descriptors where alignment allows (default true).' })),
+  },
+  { additionalProperties: false, description: 'A context descriptor and its stage-1 tables.' },
+);
+const SmmuStage2 = Type.Object(
+  {
+    granule: SmmuGranule,
+    t0sz: SmmuTsz('S2T0SZ'),
+    sl0: Type.Optional(Type.Integer({ minimum: 0, maximum: 2, description: 'S2SL0 (default: the deepest start level with at most 16 concatenated tables).' })),
+    vmid: Num,
+    map: Type.Array(SmmuS2Mapping),
+    'record-faults': Type.Optional(Type.Boolean({ description: 'STE.S2R (default true).' })),
+    affd: Type.Optional(Type.Boolean({ description: 'STE.S2AFFD.' })),
+    ps: Type.Optional(Type.Integer({ description: 'STE.S2PS in bits (default 48).' })),
+    blocks: Type.Optional(Type.Boolean({ description: 'Use block descriptors where alignment allows (default true).' })),
+  },
+  { additionalProperties: false, description: 'Stage-2 fields of the STE and the stage-2 tables. With stage1 too, the stream is nested: the builder maps its CD and stage-1 tables 1:1.' },
+);
+const SmmuStream = Type.Object(
+  {
+    config: Type.Optional(Type.Union([Type.Literal('translate'), Type.Literal('bypass'), Type.Literal('abort')], { description: 'STE.Config (default translate with the stages given, bypass without).' })),
+    stage1: Type.Optional(SmmuStage1),
+    stage2: Type.Optional(SmmuStage2),
+    description: Description,
+  },
+  { additionalProperties: false },
+);
+const SmmuRegister = (what: string) => Type.Optional(NumWith(what));
+const Smmuv3 = Type.Object(
+  {
+    model: Type.Literal('smmuv3'),
+    'walk-memory': Name('the address space the SMMU reads its stream table, CDs, page tables and queues from (and writes events to)'),
+    downstream: Type.Optional(Name('the address space translated accesses go to (default: walk-memory)')),
+    profile: Type.Optional(
+      Type.Union([Type.Literal('architecture'), Type.Literal('qemu-7.2')], {
+        description: 'architecture (default), or qemu-7.2: reproduce Debian QEMU 7.2 (no AF check, no GBPA, blocks at any level, no stage 2, 2^48-byte regions...).',
+      }),
+    ),
+    'iotlb-size': Type.Optional(Type.Integer({ minimum: 0, description: "IOTLB entries before QEMU's flush-all (default 256); 0 turns the IOTLB off." })),
+    registers: Type.Optional(
+      Type.Object(
+        {
+          as: Type.Optional(Name('an address space to map the 0x20000-byte register block in')),
+          at: Type.Optional(NumWith('Where the register block goes in that address space.')),
+          cr0: SmmuRegister('CR0: SMMUEN (bit 0), EVENTQEN (2), CMDQEN (3). Written last.'),
+          cr1: SmmuRegister('CR1'),
+          cr2: SmmuRegister('CR2'),
+          gbpa: SmmuRegister('GBPA: ABORT (bit 20). Written with UPDATE set, as the protocol requires.'),
+          'irq-ctrl': SmmuRegister('IRQ_CTRL: GERROR_IRQEN (0), EVENTQ_IRQEN (2).'),
+          'strtab-base': SmmuRegister('STRTAB_BASE: the stream table address.'),
+          'strtab-base-cfg': SmmuRegister('STRTAB_BASE_CFG: LOG2SIZE [5:0], SPLIT [10:6], FMT [17:16].'),
+          'cmdq-base': SmmuRegister('CMDQ_BASE: address | LOG2SIZE.'),
+          'cmdq-prod': SmmuRegister('CMDQ_PROD'),
+          'cmdq-cons': SmmuRegister('CMDQ_CONS'),
+          'eventq-base': SmmuRegister('EVENTQ_BASE: address | LOG2SIZE.'),
+          'eventq-prod': SmmuRegister('EVENTQ_PROD'),
+          'eventq-cons': SmmuRegister('EVENTQ_CONS'),
+        },
+        { additionalProperties: false, description: 'Initial register values (after `build`, overriding it), and where the register block is mapped.' },
+      ),
+    ),
+    build: Type.Optional(
+      Type.Object(
+        {
+          at: Type.Union(
+            [
+              Type.String({ pattern: '^[^+\\s]+(\\s*\\+\\s*\\S+)?$', description: 'region+offset, e.g. ddr+0x100000.' }),
+              Type.Object({ region: Name('a RAM region'), offset: Type.Optional(Num) }, { additionalProperties: false }),
+            ],
+            { description: 'Where in which RAM region the tables go (the region must be visible in walk-memory).' },
+          ),
+          size: Type.Optional(NumWith('Bytes the build may use (default: to the end of the region).')),
+          'two-level': Type.Optional(
+            Type.Union([Type.Boolean(), Type.Object({ split: Type.Integer({ minimum: 1, maximum: 16 }) }, { additionalProperties: false })], {
+              description: 'A 2-level stream table (SPLIT 8 unless given).',
+            }),
+          ),
+          queues: Type.Optional(
+            Type.Union(
+              [
+                Type.Literal(false),
+                Type.Object(
+                  { 'cmdq-log2': Type.Optional(Type.Integer({ minimum: 0, maximum: 19 })), 'eventq-log2': Type.Optional(Type.Integer({ minimum: 0, maximum: 19 })) },
+                  { additionalProperties: false },
+                ),
+              ],
+              { description: 'Command and event queues (2^8 entries each by default); false for none.' },
+            ),
+          ),
+          streams: Type.Record(Type.String({ pattern: NUMBER_PATTERN }), SmmuStream, { description: 'Streams by stream ID (the PCI requester ID).' }),
+        },
+        { additionalProperties: false, description: 'Write a stream table, STEs, CDs and page tables into RAM and program the SMMU to use them.' },
+      ),
+    ),
+    description: Description,
+  },
+  { additionalProperties: false, title: 'Arm SMMUv3 (hw/arm/smmuv3.c)' },
+);
+
+export const IOMMU_SCHEMAS: Record<string, TSchema> = { 'tz-mpc': TzMpc, table: Table, smmuv3: Smmuv3 };
 
 export const Iommu = Type.Unsafe<unknown>({
   oneOf: Object.values(IOMMU_SCHEMAS),
@@ -243,6 +376,24 @@ const Steps = {
     { additionalProperties: false },
   ),
   unmap: Type.Object({ iommu: Type.String(), index: Type.Union([Type.Integer({ minimum: 0 }), Type.String()]), iova: Num, size: Num }, { additionalProperties: false }),
+  command: Type.Object(
+    {
+      iommu: Type.String(),
+      cmd: Type.String({ minLength: 1, description: 'The command, e.g. TLBI_NH_VA, TLBI_NH_ASID, CFGI_STE, CMD_SYNC.' }),
+      sid: Type.Optional(Num),
+      asid: Type.Optional(Num),
+      vmid: Type.Optional(Num),
+      addr: Type.Optional(Num),
+      leaf: Type.Optional(Type.Boolean()),
+      tg: Type.Optional(Type.Integer({ minimum: 0, maximum: 3, description: 'Range invalidation granule: 1 4K, 2 16K, 3 64K.' })),
+      num: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 })),
+      scale: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 })),
+      ttl: Type.Optional(Type.Integer({ minimum: 0, maximum: 3 })),
+      range: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 })),
+      cs: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('irq'), Type.Literal('sev')])),
+    },
+    { additionalProperties: false, description: "A command through the IOMMU's command queue (SMMUv3), as its driver writes it." },
+  ),
   expect: Type.Object(
     {
       from: Type.Optional(Type.String()),
@@ -263,7 +414,7 @@ export const STEP_KINDS = Object.keys(Steps);
 
 const Step = Type.Object(
   Object.fromEntries(Object.entries(Steps).map(([k, v]) => [k, Type.Optional(v)])),
-  { additionalProperties: false, minProperties: 1, maxProperties: 1, description: 'One step: write-reg, read-reg, access, write-mem, read-mem, map, unmap or expect.' },
+  { additionalProperties: false, minProperties: 1, maxProperties: 1, description: 'One step: write-reg, read-reg, access, write-mem, read-mem, map, unmap, command or expect.' },
 );
 
 export const ConfigSchema = Type.Object(

@@ -115,7 +115,7 @@ function toDiagnostic(cd: ConfigDocument, e: ErrorObject): Diagnostic | undefine
     case 'minProperties':
     case 'maxProperties':
       if (path[0] === 'scenario') {
-        return mk('bad-value', `${where(path)}: a step has exactly one kind (write-reg, read-reg, access, write-mem, read-mem, map, unmap or expect)`, path);
+        return mk('bad-value', `${where(path)}: a step has exactly one kind (write-reg, read-reg, access, write-mem, read-mem, map, unmap, command or expect)`, path);
       }
       return mk('bad-value', `${where(path)}: ${e.message ?? 'wrong number of keys'}`, path);
     case 'minItems':

@@ -3,6 +3,7 @@
  * device object the config names (one TZ MPC, one SMMUv3 with a region per stream...).
  */
 import type { MemTxAttrs, MemTxResult } from './attrs';
+import type { EngineError } from './errors';
 import type { AccessSize } from './guest-memory';
 import type { IOMMUMemoryRegion } from './iommu';
 import { MmioRegion, type MemoryRegion } from './memory';
@@ -30,6 +31,12 @@ export function findRegister(file: RegisterFile, nameOrOffset: string | number):
   return file.registers.find((r) => r.name.toUpperCase() === want);
 }
 
+/** A command for a model's command interface: its name or opcode and its fields. */
+export interface ModelCommand {
+  readonly op: string | number;
+  readonly [field: string]: string | number | bigint | boolean | undefined;
+}
+
 /** An IOMMU as the config names it: a model instance owning one or more IOMMU regions. */
 export interface IommuDevice {
   readonly name: string;
@@ -46,6 +53,11 @@ export interface IommuDevice {
   readonly registers?: RegisterFile;
   /** The register file as an MMIO region, to place in an address space. */
   readonly registerRegion?: MmioRegion;
+  /**
+   * Commands as its driver would issue them (SMMUv3's command queue): each says what it did, in
+   * words, or the whole call fails with an error value.
+   */
+  issueCommands?(cmds: readonly ModelCommand[]): ReadonlyArray<{ readonly effect: string; readonly error: number }> | EngineError;
   /** Back to the state after construction. */
   reset?(): void;
 }

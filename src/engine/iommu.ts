@@ -27,6 +27,14 @@ import type { Trace } from './trace';
  * range (QEMU 10.0 on). `5.2-9.x`: only DEVIOTLB_UNMAP notifiers crop, and a MAP/UNMAP entry that
  * reaches past the range trips an assertion.
  */
+export interface ProbeOptions {
+  /**
+   * Answer from the tables as they are now, past any cache the model keeps (an IOTLB, a config
+   * cache): what the shadow checker compares shadows with.
+   */
+  readonly uncached?: boolean;
+}
+
 export type QemuSemantics = 'current' | '5.2-9.x';
 
 export interface IOMMUNotifier {
@@ -103,6 +111,15 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
    * `trace` is given.
    */
   abstract translate(addr: bigint, flag: IOMMUAccessFlags, iommuIdx: number, trace?: Trace): IOMMUTLBEntry;
+
+  /**
+   * The same answer as translate(), for queries (views, hovers, the shadow checker): a model
+   * whose translate() has effects on the machine (SMMUv3 records fault events in guest memory and
+   * fills its IOTLB) answers without them. QEMU has no such call; its consumers only translate.
+   */
+  probe(addr: bigint, flag: IOMMUAccessFlags, iommuIdx: number, trace?: Trace, _opts?: ProbeOptions): IOMMUTLBEntry {
+    return this.translate(addr, flag, iommuIdx, trace);
+  }
 
   attrsToIndex(_attrs: MemTxAttrs): number {
     return 0;

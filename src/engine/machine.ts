@@ -49,6 +49,8 @@ export interface MachineQuery {
   /** Replace the device's attributes (a requester ID the device has is kept unless given). */
   readonly attrs?: MemTxAttrs;
   readonly trace?: Trace;
+  /** A query: IOMMUs answer without effects on the machine (see IOMMUMemoryRegion.probe). */
+  readonly probe?: boolean;
 }
 
 export class Machine {
@@ -130,7 +132,7 @@ export class Machine {
   translate(q: MachineQuery): Landing | EngineError {
     const init = this.resolveInitiator(q.from, q.attrs);
     if (isEngineError(init)) return init;
-    return translateAccess({ as: init.as, addr: q.addr, op: q.op, attrs: init.attrs, trace: q.trace });
+    return translateAccess({ as: init.as, addr: q.addr, op: q.op, attrs: init.attrs, trace: q.trace, probe: q.probe });
   }
 
   access(q: MachineQuery & { size: AccessSize; value?: bigint }): AccessResult | EngineError {

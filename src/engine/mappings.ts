@@ -42,11 +42,12 @@ export function mappingRuns(iommu: IOMMUMemoryRegion, iommuIdx: number, q: Mappi
   let steps = 0;
   while (addr < iommu.size) {
     if (steps >= maxSteps) break;
-    const e = iommu.translate(addr, IOMMU_NONE, iommuIdx);
+    const e = iommu.probe(addr, IOMMU_NONE, iommuIdx);
     steps++;
-    // An entry may cover more than one page (a block); step by what it covers from here.
+    // A valid entry may cover more than one page (a block): step by what it covers from here. A
+    // fault's mask says nothing about the next page (SMMUv3 answers all-ones), so step one page.
     const entryEnd = (e.iova | e.addrMask) + 1n;
-    let span = entryEnd > addr ? entryEnd - addr : page;
+    let span = e.perm !== IOMMU_NONE && entryEnd > addr ? entryEnd - addr : page;
     if (span < page) span = page;
     if (addr + span > iommu.size) span = iommu.size - addr;
     if (e.perm !== IOMMU_NONE && e.targetAs !== null) {

@@ -6,7 +6,7 @@
  */
 import { MEMTXATTRS_UNSPECIFIED, formatAttrs, memTxResultName, type MemTxAttrs, type MemTxResult } from './attrs';
 import { addressSpaceForRegion } from './address-space';
-import { findRegister } from './device';
+import { findRegister, type ModelCommand } from './device';
 import { engineError, isEngineError, type EngineError } from './errors';
 import type { AccessSize } from './guest-memory';
 import { hex } from './hex';
@@ -94,7 +94,13 @@ export interface ExpectStep extends StepBase {
   readonly reg?: string | number;
 }
 
-export type ScenarioStep = WriteRegStep | ReadRegStep | AccessStep | WriteMemStep | ReadMemStep | MapStep | UnmapStep | ExpectStep;
+export interface CommandStep extends StepBase {
+  readonly kind: 'command';
+  readonly iommu: string;
+  readonly command: ModelCommand;
+}
+
+export type ScenarioStep = WriteRegStep | ReadRegStep | AccessStep | WriteMemStep | ReadMemStep | MapStep | UnmapStep | ExpectStep | CommandStep;
 
 /** A notification decision, as plain values for views. */
 export interface StepNotification {
@@ -287,6 +293,19 @@ function runStep(m: Machine, step: ScenarioStep): Partial {
       if (isEngineError(r)) return fail(r);
       return { summary: `${step.iommu}[${region.indexName(idx)}] unmap ${hex(step.iova)}+${hex(step.size)}: ${r.length} mapping(s) removed` };
     }
+    case 'command': {
+      const dev = m.iommus.get(step.iommu);
+      if (!dev?.issueCommands) {
+        return fail(engineError('no-commands', dev ? `${step.iommu} (${dev.model}) takes no commands` : `no IOMMU named "${step.iommu}"`));
+      }
+      const log = dev.issueCommands([step.command]);
+      if (isEngineError(log)) return fail(log);
+      const failed = log.find((e) => e.error !== 0);
+      return {
+        summary: `${step.iommu} ${String(step.command.op)}: ${log.map((e) => e.effect).join('; ') || 'nothing run'}`,
+        error: failed ? engineError('command-error', failed.effect) : undefined,
+      };
+    }
     case 'expect':
       return runExpect(m, step);
   }
@@ -321,7 +340,7 @@ function runExpect(m: Machine, step: ExpectStep): Partial {
   // Where an access lands is a translation, without side effects; only a value check performs it.
   const r =
     step.value === undefined
-      ? withLanding(m.translate({ from: step.from, addr: step.addr, op, attrs: step.attrs }))
+      ? withLanding(m.translate({ from: step.from, addr: step.addr, op, attrs: step.attrs, probe: true }))
       : m.access({ from: step.from, addr: step.addr, op, attrs: step.attrs, size: step.size ?? 4, value: 0n });
   if (isEngineError(r)) return fail(r);
   const land = r.landing;

@@ -3,7 +3,8 @@
  * IOTLB filled by the translations its device did and flushed by UNMAPs. Both go stale when the
  * guest changes what the IOMMU translates without the notifications that should follow (a PTE
  * rewritten with no TLBI): the bug class that costs device-model developers days. checkShadows
- * compares every shadow with a fresh translation of the addresses it holds.
+ * compares every shadow with a fresh translation of the addresses it holds: a walk of the
+ * model's tables as they are now, past any IOTLB it keeps (which may be as stale as the shadow).
  */
 import type { AddressSpace } from './address-space';
 import { Registration, type ShadowEntry } from './consumers';
@@ -68,8 +69,8 @@ function checkEntry(r: Registration, e: ShadowEntry): Divergence[] {
       message:
         `${r.name}: ${r.kind === 'vfio' ? 'vfio still maps' : 'the vhost IOTLB still holds'} ${hex(open.start)}..${hex(open.end - 1n)} -> ${open.shadow.targetAs} ${hex(open.shadow.translated)} ${open.shadow.perm}, ` +
         (open.kind === 'unmapped'
-          ? `but ${region.name} no longer maps it`
-          : `but ${region.name} now translates it to ${open.now.targetAs} ${hex(open.now.translated)} ${open.now.perm}`),
+          ? `but ${region.name}'s tables no longer map it`
+          : `but ${region.name}'s tables now map it to ${open.now.targetAs} ${hex(open.now.translated)} ${open.now.perm}`),
     });
     open = undefined;
   };
@@ -83,7 +84,7 @@ function checkEntry(r: Registration, e: ShadowEntry): Divergence[] {
       kind = 'unmapped';
       now = { targetAs: '-', translated: 0n, perm: 'NONE' };
     } else {
-      const t = region.translate(addr, IOMMU_NONE, r.iommuIdx);
+      const t = region.probe(addr, IOMMU_NONE, r.iommuIdx, undefined, { uncached: true });
       const out = (t.translatedAddr & ~t.addrMask) | (addr & t.addrMask);
       now = { targetAs: asName(t.targetAs), translated: out, perm: permName(t.perm) };
       if (t.perm === IOMMU_NONE || t.targetAs === null) kind = 'unmapped';

@@ -24,6 +24,8 @@ export interface TranslateRequest {
   readonly attrs: MemTxAttrs;
   /** Pass an array to receive the steps; leave it out and nothing is allocated for them. */
   readonly trace?: Trace;
+  /** A query, not an access: IOMMUs answer with probe(), leaving the machine as it was. */
+  readonly probe?: boolean;
 }
 
 export interface Hop {
@@ -108,7 +110,7 @@ export function translateAccess(req: TranslateRequest): Landing {
       });
     }
     const flag = isWrite ? IOMMU_WO : IOMMU_RO;
-    const entry = iommu.translate(offset, flag, idx, trace);
+    const entry = req.probe ? iommu.probe(offset, flag, idx, trace) : iommu.translate(offset, flag, idx, trace);
     hops.push({ iommu, iommuIdx: idx, addr: offset, entry });
     if (trace) {
       trace.push({

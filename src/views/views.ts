@@ -212,7 +212,7 @@ export function translationView(cfg: LoadedConfig, q: TranslationQuery): Transla
   const op = q.op ?? 'read';
   const init = cfg.machine.resolveInitiator(q.from, q.attrs);
   if (isEngineError(init)) return init;
-  const landing = translateAccess({ as: init.as, addr: q.addr, op, attrs: init.attrs, trace });
+  const landing = translateAccess({ as: init.as, addr: q.addr, op, attrs: init.attrs, trace, probe: true });
   const ok = landing.result === 0 && landing.region !== undefined;
   return {
     from: q.from,
@@ -240,7 +240,7 @@ export interface PerIndexTranslation {
 export function translatePerIndex(region: IOMMUMemoryRegion, offset: bigint): PerIndexTranslation[] {
   if (offset < 0n || offset >= region.size) return [];
   return Array.from({ length: region.numIndexes() }, (_, i) => {
-    const e = region.translate(offset, IOMMU_NONE, i);
+    const e = region.probe(offset, IOMMU_NONE, i);
     const out = (e.translatedAddr & ~e.addrMask) | (offset & e.addrMask);
     const text = e.perm === IOMMU_NONE || e.targetAs === null ? 'no mapping (perm NONE)' : `${e.targetAs.name} ${hex(out)} ${permName(e.perm)}`;
     return { index: i, name: region.indexName(i), text };

@@ -69,7 +69,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     '4:28 error bad-number "KB" is not a size unit (use B, KiB, MiB, GiB, TiB, PiB or EiB)',
   ],
   'bad-value-model.iommu.yaml': [
-    '4:19 error bad-value unknown model "smmuv3" (expected one of: tz-mpc, table)',
+    '4:19 error bad-value unknown model "sysmmu" (expected one of: tz-mpc, table, smmuv3)',
   ],
   'bad-value-perm.iommu.yaml': [
     '12:58 error bad-value iommus.remap0.indexes[0].mappings[0].perm: expected one of "rw", "ro", "wo", "none", got "rwx"',
@@ -167,7 +167,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     '4:3 error missing-key memory.ram0 is missing the key "size"',
   ],
   'missing-model.iommu.yaml': [
-    '4:3 error missing-key iommus.smmu0 is missing the key "model" (one of: tz-mpc, table)',
+    '4:3 error missing-key iommus.smmu0 is missing the key "model" (one of: tz-mpc, table, smmuv3)',
   ],
   'multi-index-notifier.iommu.yaml': [
     '12:17 warning multi-index-notifier net0/vhost: remap0 has 2 indexes; vhost tracks only index 0 (kernel), the one unspecified attributes select, and misses changes to the others',
@@ -272,7 +272,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     '6:38 error size-alignment tz-mpc mpc0: MPC \'downstream\' size 4608 is not a multiple of 400 bytes (size 0x1200, block size 0x400)',
   ],
   'step-kinds.iommu.yaml': [
-    '6:5 error bad-value scenario[0]: a step has exactly one kind (write-reg, read-reg, access, write-mem, read-mem, map, unmap or expect)',
+    '6:5 error bad-value scenario[0]: a step has exactly one kind (write-reg, read-reg, access, write-mem, read-mem, map, unmap, command or expect)',
   ],
   'too-many-blocks.iommu.yaml': [
     '6:56 error size-alignment tz-mpc mpc0: 34359738368 blocks need 1073741824 LUT words; the engine allows 1048576 (use a bigger block size)',

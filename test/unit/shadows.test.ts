@@ -71,7 +71,7 @@ describe('shadow checker', () => {
     assert.equal(d[0]!.kind, 'moved');
     assert.equal(d[0]!.iova, 0x1000n);
     assert.equal(d[0]!.size, 0x1000n);
-    assert.equal(d[0]!.message, 'nic/vfio: vfio still maps 0x1000..0x1fff -> system 0x10000 RW, but toy now translates it to system 0x20000 RW');
+    assert.equal(d[0]!.message, 'nic/vfio: vfio still maps 0x1000..0x1fff -> system 0x10000 RW, but toy\'s tables now map it to system 0x20000 RW');
     toy.invalidate(1n);
     assert.deepEqual(checkShadows(m), []);
   });
@@ -83,7 +83,7 @@ describe('shadow checker', () => {
     const d = checkShadows(m);
     assert.deepEqual(
       d.map((x) => [x.kind, x.iova, x.message]),
-      [['unmapped', 0x2000n, 'nic/vfio: vfio still maps 0x2000..0x2fff -> system 0x11000 RW, but toy no longer maps it']],
+      [['unmapped', 0x2000n, 'nic/vfio: vfio still maps 0x2000..0x2fff -> system 0x11000 RW, but toy\'s tables no longer map it']],
     );
     toy.invalidate(2n);
     assert.deepEqual(checkShadows(m), []);
@@ -98,7 +98,7 @@ describe('shadow checker', () => {
     const vhost = m.registrations[0]!;
     assert.deepEqual([...vhost.shadow!.values()].map((e) => [e.iova, e.translated]), [[0x1000n, 0x10000n]]);
     toy.table.set(1n, 0x30000n);
-    assert.equal(checkShadows(m)[0]?.message, 'net0/vhost: the vhost IOTLB still holds 0x1000..0x1fff -> system 0x10000 RW, but toy now translates it to system 0x30000 RW');
+    assert.equal(checkShadows(m)[0]?.message, 'net0/vhost: the vhost IOTLB still holds 0x1000..0x1fff -> system 0x10000 RW, but toy\'s tables now map it to system 0x30000 RW');
     toy.invalidate(1n);
     assert.equal(vhost.shadow!.size, 0);
     assert.deepEqual(checkShadows(m), []);

@@ -6,6 +6,7 @@
 import type { IommuDevice } from '../../engine';
 import type { BuildContext } from '../context';
 import type { Path } from '../document';
+import { buildSmmuv3 } from './smmuv3';
 import { buildTable } from './table';
 import { buildTzMpc } from './tz-mpc';
 
@@ -14,4 +15,5 @@ export type IommuBuilder = (ctx: BuildContext, name: string, spec: Record<string
 export const IOMMU_BUILDERS: Readonly<Record<string, IommuBuilder>> = {
   'tz-mpc': buildTzMpc,
   table: buildTable,
+  smmuv3: buildSmmuv3,
 };
