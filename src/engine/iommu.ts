@@ -151,6 +151,12 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
   /** A model's own replay; when absent the default loop runs. */
   modelReplay?(n: IOMMUNotifier): ReplayResult;
 
+  /**
+   * Every valid leaf an index maps, in any order, for views: a model that can walk its tables
+   * offers this so a view of a 2^64-byte region costs what is mapped, not the address range.
+   */
+  enumerateMappings?(iommuIdx: number, sink: (e: IOMMUTLBEntry) => void): void;
+
   get notifiers(): readonly IOMMUNotifier[] {
     return this.notifierList;
   }

@@ -32,6 +32,7 @@ export interface MappingQuery {
 }
 
 export function mappingRuns(iommu: IOMMUMemoryRegion, iommuIdx: number, q: MappingQuery = {}): MappingPage {
+  if (iommu.enumerateMappings) return enumeratedRuns(iommu, iommuIdx, q);
   const maxRuns = q.maxRuns ?? 100;
   const maxSteps = q.maxSteps ?? 1 << 16;
   const page = iommu.minPageSize();
@@ -70,4 +71,36 @@ export function mappingRuns(iommu: IOMMUMemoryRegion, iommuIdx: number, q: Mappi
   }
   if (cur) runs.push(cur);
   return { runs, next: addr < iommu.size ? addr : undefined, steps };
+}
+
+/** Runs from a model's own walk of its tables: what is mapped, in address order, coalesced. */
+function enumeratedRuns(iommu: IOMMUMemoryRegion, iommuIdx: number, q: MappingQuery): MappingPage {
+  const from = q.from ?? 0n;
+  const maxRuns = q.maxRuns ?? 100;
+  const leaves: Array<{ iova: bigint; size: bigint; targetAs: AddressSpace; translated: bigint; perm: IOMMUAccessFlags }> = [];
+  let steps = 0;
+  iommu.enumerateMappings!(iommuIdx, (e) => {
+    steps++;
+    if (e.perm === IOMMU_NONE || e.targetAs === null) return;
+    const iova = e.iova & ~e.addrMask;
+    const size = e.addrMask + 1n;
+    if (iova + size <= from) return;
+    leaves.push({ iova, size, targetAs: e.targetAs, translated: e.translatedAddr & ~e.addrMask, perm: e.perm });
+  });
+  leaves.sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
+  const runs: MappingRun[] = [];
+  let cur: (typeof leaves)[number] | undefined;
+  for (const l of leaves) {
+    if (cur && cur.targetAs === l.targetAs && cur.perm === l.perm && cur.iova + cur.size === l.iova && cur.translated + cur.size === l.translated) {
+      cur.size += l.size;
+      continue;
+    }
+    if (cur) {
+      runs.push(cur);
+      if (runs.length >= maxRuns) return { runs, next: l.iova, steps };
+    }
+    cur = { ...l };
+  }
+  if (cur) runs.push(cur);
+  return { runs, steps };
 }

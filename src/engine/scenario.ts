@@ -126,19 +126,32 @@ export interface StepResult {
   readonly value?: bigint;
   readonly result?: MemTxResult;
   readonly landing?: Landing;
-  /** Shadows that stopped agreeing with translation at this step (when the run checks shadows). */
-  readonly divergences?: readonly Divergence[];
+  /**
+   * Stale shadows found at this step (when the run checks shadows): a device's access, or the end
+   * of the scenario, found a shadow that disagrees with the tables. Each names the step after
+   * which it first appeared: the step that caused it.
+   */
+  readonly divergences?: readonly StepDivergence[];
 }
 
 export interface ScenarioResult {
   readonly steps: readonly StepResult[];
   readonly failed: number;
   /** Every divergence found (with checkShadows). */
-  readonly divergences: readonly Divergence[];
+  readonly divergences: readonly StepDivergence[];
+}
+
+export interface StepDivergence extends Divergence {
+  /** Index of the step after which the shadow first disagreed. */
+  readonly causeStep: number;
 }
 
 export interface ScenarioOptions {
-  /** After each step, compare every vfio/vhost shadow with a fresh translation. */
+  /**
+   * Compare every vfio/vhost shadow with a fresh walk after each step. A disagreement that the
+   * steps after it resolve (the invalidation a correct driver sends after writing a PTE) is not
+   * reported; one still there when a device accesses memory, or at the end, is.
+   */
   readonly checkShadows?: boolean;
 }
 
@@ -149,7 +162,9 @@ export class ScenarioRunner {
   private pos = 0;
   readonly results: StepResult[] = [];
 
-  private readonly seen = new Set<string>();
+  /** Divergences seen and not yet resolved nor reported, with the step after which each appeared. */
+  private readonly pending = new Map<string, StepDivergence>();
+  private readonly reported = new Set<string>();
 
   constructor(
     readonly machine: Machine,
@@ -171,19 +186,22 @@ export class ScenarioRunner {
     const index = this.pos++;
     const step = this.steps[index]!;
     const { value: partial, records } = this.machine.collectNotifications(() => runStep(this.machine, step));
-    let divergences: Divergence[] | undefined;
-    if (this.options.checkShadows) {
-      // Reported once, at the step after which it first appears: the step that caused it.
-      divergences = checkShadows(this.machine).filter((d) => {
-        const k = divergenceKey(d);
-        if (this.seen.has(k)) return false;
-        this.seen.add(k);
-        return true;
-      });
-    }
+    let divergences: StepDivergence[] | undefined;
+    if (this.options.checkShadows) divergences = this.shadowCheck(index, step);
     const r: StepResult = { index, step, failures: [], ...partial, notifications: records.map(toNotification), divergences };
     this.results.push(r);
     return r;
+  }
+
+  private shadowCheck(index: number, step: ScenarioStep): StepDivergence[] {
+    const now = new Map(checkShadows(this.machine).map((d) => [divergenceKey(d), d] as const));
+    for (const k of [...this.pending.keys()]) if (!now.has(k)) this.pending.delete(k);
+    for (const [k, d] of now) if (!this.pending.has(k) && !this.reported.has(k)) this.pending.set(k, { ...d, causeStep: index });
+    if (step.kind !== 'access' && !this.done) return [];
+    const out = [...this.pending.values()];
+    for (const k of this.pending.keys()) this.reported.add(k);
+    this.pending.clear();
+    return out;
   }
 
   runAll(): ScenarioResult {

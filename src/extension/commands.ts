@@ -350,15 +350,20 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
         d.code = s.error ? 'scenario-error' : 'expectation-failed';
         out.push(d);
       }
-      for (const message of s.divergences) {
-        const d = new vscode.Diagnostic(toRange(s.range), `after step ${s.n}: ${message}`, vscode.DiagnosticSeverity.Warning);
-        d.source = 'iommu-lens scenario';
-        d.code = 'stale-shadow';
-        out.push(d);
-      }
       return out;
     }),
   );
+  // A stale shadow is shown on the step that caused it.
+  const diags = [...(ctx.diagnostics.scenario.get(entry.uri) ?? [])];
+  for (const d of result.divergences) {
+    const cause = steps[d.causeStep];
+    if (!cause?.range) continue;
+    const v = new vscode.Diagnostic(toRange(cause.range), `after step ${cause.n}: ${d.message}`, vscode.DiagnosticSeverity.Warning);
+    v.source = 'iommu-lens scenario';
+    v.code = 'stale-shadow';
+    diags.push(v);
+  }
+  ctx.diagnostics.scenario.set(entry.uri, diags);
   ctx.refreshViews();
   const msg = `Scenario ${fresh.file}: ${steps.length} steps, ${result.failed} failed${result.divergences.length ? `, ${result.divergences.length} stale shadow(s)` : ''}.`;
   if (result.failed || result.divergences.length) void vscode.window.showWarningMessage(msg, 'Show Output').then((c) => c && ctx.log.channel.show(true));

@@ -345,7 +345,7 @@ export function stepView(cfg: LoadedConfig, s: StepResult): ScenarioStepView {
       (n) =>
         `${n.notifier} <- ${n.type} ${formatEntry(n.entry)}${n.outcome === 'delivered' ? '' : ` [${n.outcome}${n.message ? `: ${n.message}` : ''}]`}${n.consumerError ? ` ! ${n.consumerError}` : ''}`,
     ),
-    divergences: (s.divergences ?? []).map((d) => d.message),
+    divergences: (s.divergences ?? []).map((d) => `${d.message} (since step ${d.causeStep + 1})`),
     range: s.step.source ? cfg.rangeOf(s.step.source) : undefined,
   };
 }

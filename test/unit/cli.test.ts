@@ -19,6 +19,7 @@ const ROOT = path.resolve(__dirname, '..', '..', '..');
 const GOLDEN = path.join(ROOT, 'test', 'unit', 'golden');
 const AN505 = 'examples/an505.iommu.yaml';
 const DUAL = 'examples/dual-regime.iommu.yaml';
+const VIRT = 'examples/virt-smmuv3.iommu.yaml';
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
 interface Run {
@@ -146,6 +147,11 @@ describe('cli', () => {
     it('replay dual-regime user-watch', () => golden('replay-dual-regime-user-watch', ['replay', DUAL, '--notifier', 'user-watch'], 0));
     it('run an505', () => golden('run-an505', ['run', AN505], 0));
     it('run dual-regime', () => golden('run-dual-regime', ['run', DUAL], 0));
+    it('run virt-smmuv3 --check-shadows: the stale vhost IOTLB, exit 1', () =>
+      golden('run-virt-smmuv3-check-shadows', ['run', VIRT, '--check-shadows'], 1));
+    it('translate virt-smmuv3: a stage-1 walk, descriptor by descriptor', () =>
+      golden('translate-virt-smmuv3-net0', ['translate', VIRT, '--from', 'net0', '--addr', '0x2000_0000', '--steps'], 0));
+    it('notifiers virt-smmuv3: vfio refused with QEMU\'s text, vhost accepted', () => golden('notifiers-virt-smmuv3', ['notifiers', VIRT], 0));
     it('check on a broken config: gcc-style errors, exit 1', () => golden('check-broken', ['check', 'broken.iommu.yaml'], 1, { 'broken.iommu.yaml': BROKEN }));
     it('run on a broken config: errors on stderr first, the failed expectation marked, exit 1', () =>
       golden('run-broken', ['run', 'broken.iommu.yaml'], 1, { 'broken.iommu.yaml': BROKEN }));

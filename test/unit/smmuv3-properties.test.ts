@@ -55,8 +55,10 @@ function layout(specs: Array<typeof mapSpec extends fc.Arbitrary<infer T> ? T : 
     cur = ((cur + align - 1n) / align) * align;
     const size = s.block ? align : BigInt(s.pages) * gsz;
     if (cur + size > limit) break;
-    // Outputs: distinct slots so that replay runs do not merge across mappings by accident.
-    const step = align > 8n * gsz ? align : 8n * gsz;
+    // Outputs: distinct slots so that replay runs do not merge across mappings by accident. One
+    // slot size for every mapping (the largest a mapping can be), so that a block's slot and a
+    // page run's slot can never overlap.
+    const step = BLOCK_LEVEL2[g]! > 8n * gsz ? BLOCK_LEVEL2[g]! : 8n * gsz;
     const slots = (outLimit - outBase) / step - 1n;
     let slot = BigInt(s.slot) % slots;
     while (used.has(slot)) slot = (slot + 1n) % slots;

@@ -81,6 +81,10 @@ export class Smmuv3Region extends IOMMUMemoryRegion {
    * gets perm NONE there too). No event is recorded; the IOTLB gets no input translations (only,
    * under nesting, the stage-2 translations of table addresses, as a walk would cache them).
    */
+  override enumerateMappings(_iommuIdx: number, sink: (e: IOMMUTLBEntry) => void): void {
+    this.owner.walkStream(this, sink);
+  }
+
   override modelReplay(_n: IOMMUNotifier): ReplayResult {
     let delivered = 0;
     const steps = this.owner.walkStream(this, (entry) => {
