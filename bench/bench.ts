@@ -22,6 +22,7 @@ import { TzMpc } from '../src/engine/models/tz-mpc';
 import { generatedConfig } from './generate';
 import { format, rate, time, type BenchResult } from './harness';
 import { benchImages } from './images';
+import { benchSmmuv3 } from './smmuv3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -170,6 +171,7 @@ async function main(): Promise<void> {
   step(benchNested());
   step(benchReplay());
   step(benchTable());
+  step(benchSmmuv3(ROUNDS));
   step(benchLoad());
   // Memory images report medians only (their own rounds).
   step(
