@@ -107,7 +107,11 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
     store.onDidChange((uri) => {
       const t = performance.now();
       ctx.refreshViews();
-      if (ctx.stepSession && uri && store.get(uri)?.config.file === ctx.stepSession.file) ctx.stepSession = undefined;
+      // An edit of the config ends a scenario being stepped (a reload of the same text does not).
+      const changed = uri ? store.get(uri) : undefined;
+      if (ctx.stepSession && changed?.config.file === ctx.stepSession.file && changed.config.document.text !== ctx.stepSession.config.document.text) {
+        ctx.stepSession = undefined;
+      }
       const key = uri?.toString();
       const edited = key ? store.editTimes.get(key) : undefined;
       const entry = uri ? store.get(uri) : undefined;

@@ -8,6 +8,7 @@ import type { RegistrationView, ScenarioStepView, TranslationView } from '../../
 
 const AN505 = 'an505.iommu.yaml';
 const TABLE = 'dual-regime.iommu.yaml';
+const VIRT = 'virt-smmuv3.iommu.yaml';
 
 let api: IommuLensApi;
 
@@ -48,12 +49,12 @@ describe('IOMMU Lens in VS Code', function () {
     assert.ok(ext, 'extension not installed');
     api = await ext.activate();
     await api.ready;
-    await until('both example configs', () => api.ctx.store.all.length >= 2);
+    await until('the example configs', () => api.ctx.store.all.length >= 3);
   });
 
-  it('activates on the workspace and loads both examples without errors', function () {
+  it('activates on the workspace and loads the examples without errors', function () {
     const files = api.ctx.store.all.map((e) => e.config.file).sort();
-    assert.deepEqual(files, [AN505, TABLE]);
+    assert.deepEqual(files, [AN505, TABLE, VIRT]);
     for (const e of api.ctx.store.all) assert.equal(e.config.errorCount, 0, `${e.config.file}: ${e.config.diagnostics.map((d) => d.message).join('; ')}`);
     assert.ok(api.metrics.activationMs < 1000, `activation took ${api.metrics.activationMs} ms`);
     // The reporter prints the title after the test: the measurement lands in the run's output.
@@ -309,6 +310,27 @@ describe('IOMMU Lens in VS Code', function () {
     assert.equal(d[0]!.range.start.line, 9);
     assert.equal(d[0]!.message, 'scenario step 1: expected ram+0x10, reached ram+0x0');
     await vscode.workspace.fs.delete(uri);
+  });
+
+  it('runs the SMMUv3 example: the stale vhost IOTLB is a diagnostic on the PTE write and shows under the notifier', async () => {
+    const steps = (await vscode.commands.executeCommand('iommuLens.runScenario', { config: VIRT })) as ScenarioStepView[];
+    assert.deepEqual(steps.filter((s) => !s.ok).map((s) => s.n), []);
+    const stale = vscode.languages.getDiagnostics(wsUri(VIRT)).filter((d) => d.code === 'stale-shadow');
+    assert.equal(stale.length, 1);
+    const doc = await vscode.workspace.openTextDocument(wsUri(VIRT));
+    assert.match(doc.lineAt(stale[0]!.range.start.line).text, /- write-mem: +\{ as: system, addr: 0x4100_e000/);
+    assert.match(stale[0]!.message, /^after step 5: net0\/vhost: the vhost IOTLB still holds 0x20000000\.\.0x20000fff -> system 0x40300000 RW/);
+    const p = api.ctx.notifiers;
+    const region = children(p).find((r) => r.id === `nreg:${VIRT}:smmu0.sid-0x20`)!;
+    const net0 = child(p, child(p, region, '0: 0'), 'net0/vhost');
+    assert.equal(net0.description, 'UNMAP 0x0..0xffffffffffffffff stale shadow');
+    const refused = child(p, child(p, children(p).find((r) => r.id === `nreg:${VIRT}:smmu0.sid-0x18`)!, '0: 0'), 'nic0/vfio');
+    assert.equal(refused.contextValue, 'iommuLens.notifier.refused');
+    // The Regions view lists the stream's mapping from the SMMU's own walk of its tables.
+    const r = api.ctx.regions;
+    const sid20 = child(r, child(r, undefined, VIRT), 'smmu0.sid-0x20');
+    const runs = children(r, child(r, child(r, sid20, '0: 0'), 'Mappings')).map((c) => `${c.label} ${c.description}`);
+    assert.deepEqual(runs, ['0x20000000..0x20003fff -> system 0x40300000 rw']);
   });
 
   it('reads a RAM region from a raw image file next to the config', async () => {
