@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isEngineError } from '../src/engine/errors';
-import { openImageBacking, type ImageBacking } from '../src/node/image-backing';
+import { openImageBacking, type ImageBacking } from '../src/engine/images/image-backing';
 import { openImageFile } from '../src/node/images';
 import { le, writeElfCore } from '../test/fixtures/images/elf-core-writer';
 

@@ -37,8 +37,8 @@ import { buildScenario } from './scenario';
 import { validateSchema } from './validate';
 // Memory images (issue 5): pure modules (no Node built-ins); the file access is the caller's hook.
 import { engineError, isEngineError, type EngineError, type MemoryBacking } from '../engine';
-import type { ByteSource } from '../node/byte-source';
-import { openImageBacking } from '../node/image-backing';
+import type { ByteSource } from '../engine/images/byte-source';
+import { openImageBacking } from '../engine/images/image-backing';
 
 export interface LoadedConfig {
   readonly file: string;

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { engineError, type EngineError } from '../engine/errors';
 import { hex } from '../engine/hex';
-import { pastEnd, rangeInside, type ByteSource } from './byte-source';
+import { pastEnd, rangeInside, type ByteSource } from '../engine/images/byte-source';
 
 const closer = new FinalizationRegistry<number>((fd) => {
   try {

@@ -1,5 +1,5 @@
 /**
- * Memory images (src/node): raw binaries at a file offset and ELF cores placed by physical
+ * Memory images (src/engine/images, src/node): raw binaries at a file offset and ELF cores placed by physical
  * address, read lazily through a page cache, written through a copy-on-write overlay; every
  * malformed file a problem with the file and the reason, every bad read an EngineError.
  * Fixtures are generated here at run time (small ones in memory, big ones as sparse files).
@@ -10,9 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { isEngineError, type AccessSize, type EngineError } from '../../src/engine';
-import { MemoryByteSource, type ByteSource } from '../../src/node/byte-source';
-import { parseElfCore } from '../../src/node/elf-core';
-import { ImageBacking, openImageBacking, type ImageSpec, type OpenedImage } from '../../src/node/image-backing';
+import { MemoryByteSource, type ByteSource } from '../../src/engine/images/byte-source';
+import { parseElfCore } from '../../src/engine/images/elf-core';
+import { ImageBacking, openImageBacking, type ImageSpec, type OpenedImage } from '../../src/engine/images/image-backing';
 import { FileByteSource, openImageFile } from '../../src/node/images';
 import { elfCoreBytes, le, pattern, writeElfCore, type CoreSpec } from '../fixtures/images/elf-core-writer';
 

@@ -11,8 +11,8 @@
  *
  * Pure TypeScript: no Node built-ins (see byte-source.ts).
  */
-import { hex } from '../engine/hex';
-import { isEngineError } from '../engine/errors';
+import { hex } from '../hex';
+import { isEngineError } from '../errors';
 import { safeReadAt, sourceSize, type ByteSource } from './byte-source';
 
 export type ImageProblemCode = 'image-error' | 'image-size';

@@ -9,9 +9,9 @@
  * Pure TypeScript: no Node built-ins (see byte-source.ts); the config loader builds these from
  * whatever ByteSource its `openImage` hook returns.
  */
-import { engineError, isEngineError, type EngineError } from '../engine/errors';
-import { outOfRange, SparseMemory, type AccessSize, type MemoryBacking } from '../engine/guest-memory';
-import { hex } from '../engine/hex';
+import { engineError, isEngineError, type EngineError } from '../errors';
+import { outOfRange, SparseMemory, type AccessSize, type MemoryBacking } from '../guest-memory';
+import { hex } from '../hex';
 import { safeReadAt, sourceSize, type ByteSource } from './byte-source';
 import { parseElfCore, type ElfCore, type ImageProblem } from './elf-core';
 

@@ -8,8 +8,8 @@
  * Pure TypeScript like the engine: no `vscode`, no Node built-ins (the config loader imports this
  * folder's pure modules, and they must run in a web worker too).
  */
-import { engineError, isEngineError, type EngineError } from '../engine/errors';
-import { hex } from '../engine/hex';
+import { engineError, isEngineError, type EngineError } from '../errors';
+import { hex } from '../hex';
 
 export interface ByteSource {
   /** Total bytes. */
