@@ -80,7 +80,7 @@ export function ensureSystemPackages() {
   log(`missing: ${missing.join(', ')}; installing Debian packages ${pkgs.join(' ')} with apt-get`);
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
   run('apt-get', ['update'], { env });
-  run('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { env });
+  run('apt-get', ['install', '-y', ...pkgs], { env });
   if (!existsSync(CHROMIUM)) {
     throw new SetupError(`apt-get install chromium finished but ${CHROMIUM} is still missing`);
   }
