@@ -7,6 +7,7 @@ import {
   IOMMU_NONE,
 
   formatNotifierFlags,
+  engineError,
   hex,
   isEngineError,
   mappingRuns,
@@ -276,10 +277,10 @@ export function replayView(cfg: LoadedConfig, name: string): ReplayView | Engine
   const r = cfg.machine.registrations.find((x) => x.name === name);
   if (!r) {
     const names = cfg.machine.registrations.map((x) => x.name);
-    return { error: true, code: 'unknown-notifier', message: `no notifier named "${name}"${names.length ? ` (have: ${names.join(', ')})` : ''}` };
+    return engineError('unknown-notifier', `no notifier named "${name}"${names.length ? ` (have: ${names.join(', ')})` : ''}`);
   }
   if (r.status !== 'accepted') {
-    return { error: true, code: 'notifier-refused', message: `${name} is not registered (${r.status}: ${r.error?.message ?? ''}); there is nothing to replay` };
+    return engineError('notifier-refused', `${name} is not registered (${r.status}: ${r.error?.message ?? ''}); there is nothing to replay`);
   }
   // A stand-in with the registration's index, flags and range receives the replay, so the
   // real notifier's history and shadow stay as the machine had them.
