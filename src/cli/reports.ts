@@ -99,26 +99,16 @@ export function countDiagnostics(ds: readonly DiagnosticReport[]): Counts {
 
 // ---- registrations (notifiers, and the tree's leaves)
 
-export interface RegistrationReport {
-  readonly name: string;
-  readonly owner: string;
-  readonly kind: string;
-  readonly region: string;
-  readonly index: number;
-  readonly indexName: string;
-  readonly flags: string;
-  readonly start: bigint;
-  readonly end: bigint;
-  readonly status: 'accepted' | 'refused' | 'invalid';
+/** A registration as --json and the text output give it: the view's fields, plain. */
+export interface RegistrationReport
+  extends Pick<RegistrationView, 'name' | 'owner' | 'kind' | 'region' | 'index' | 'indexName' | 'flags' | 'start' | 'end' | 'status' | 'warnings' | 'replay'> {
   /** Why a registration was refused or is invalid (the model's, or QEMU's, text). */
   readonly reason?: string;
-  readonly warnings: readonly string[];
   /** Events the registration received while the config was loaded (a replay's MAPs). */
   readonly events: number;
   /** Of those, the ones its owner rejected (vfio's wrong target AS), with the first reason. */
   readonly rejected: number;
   readonly rejectedReason?: string;
-  readonly replay?: string;
   readonly source?: ConfigLocation;
 }
 

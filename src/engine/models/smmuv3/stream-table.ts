@@ -23,6 +23,7 @@ import {
   split64,
   type ProfileFlags,
   type SmmuEvent,
+  type S2Info,
 } from './types';
 
 export const STE_SIZE = 64;
@@ -179,17 +180,8 @@ export interface DecodedSte {
   readonly s2: boolean;
   readonly vmid: number;
   readonly ctxPtr: bigint;
-  readonly s2cfg?: {
-    readonly tsz: number;
-    readonly inputBits: number;
-    readonly granule: number;
-    readonly sl0: number;
-    readonly startLevel: number;
-    readonly vttb: number;
-    readonly affd: boolean;
-    readonly record: boolean;
-    readonly effPs: number;
-  };
+  /** The stage-2 fields as S2Info holds them, before the VMID and the IOTLB probes are added. */
+  readonly s2cfg?: Omit<S2Info, 'vmid' | 'probes'>;
   readonly notes: readonly string[];
 }
 
