@@ -65,6 +65,17 @@ describe('smmuv3: event records', () => {
     assert.equal(reg(r, 'EVENTQ_PROD'), 2n);
   });
 
+  it('the event queue base: aligned to the queue size (architecture); QEMU 7.2 Q_BASE keeps bits [51:6] only', () => {
+    for (const profile of ['architecture', 'qemu-7.2'] as const) {
+      // A 16-entry queue (512 bytes) programmed 0x40 above its alignment.
+      const { r } = s1Rig({ profile, eventqLog2: 4 });
+      program(r, [{ reg: 'EVENTQ_BASE', value: (EVENTQ + 0x40n) | 4n }]);
+      tr(r, 0x10, 0x1234n, IOMMU_RO);
+      const base = profile === 'architecture' ? EVENTQ : EVENTQ + 0x40n;
+      assert.equal(eventWords(r, 0, base)[0], 0x10, profile);
+    }
+  });
+
   it('F_WALK_EABT: CLASS=TT and the descriptor address in words 6-7, recorded even with CD.R=0', () => {
     const r = rig();
     enable(r);

@@ -472,6 +472,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     }
     const cd = decodeCd(flags, sid, cf);
     if ('type' in cd) return { fault: cd };
+    if (trace) for (const n of cd.notes) trace.push(step(n, { profileNote: n }));
     const cfg: StreamConfig = {
       ...base,
       kind: 'translate',
