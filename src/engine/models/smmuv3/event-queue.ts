@@ -153,7 +153,17 @@ export class EventQueue {
     return this.push({ event: ev, disposition: { kind: 'written', index, addr: at }, words });
   }
 
+  /** Entries pushed since the queue was made (the log keeps the last logLimit). */
+  total = 0;
+
+  /** The entries pushed since `total` was `mark`, as far as the log still holds them. */
+  since(mark: number): readonly EventLogEntry[] {
+    const n = Math.min(this.total - mark, this.log.length);
+    return n > 0 ? this.log.slice(this.log.length - n) : [];
+  }
+
   private push(e: EventLogEntry): EventLogEntry {
+    this.total++;
     this.log.push(e);
     if (this.log.length > this.logLimit) this.log.splice(0, this.log.length - this.logLimit);
     return e;

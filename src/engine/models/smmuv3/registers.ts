@@ -216,6 +216,8 @@ export class Smmuv3Registers implements RegisterFile {
   eventqIrqCfg2 = 0;
   readonly aidr = 1;
   readonly iidr = 0;
+  /** smmu_mem_ops.valid.max_access_size. */
+  readonly maxAccessSize = 8;
 
   constructor(
     readonly flags: ProfileFlags,
