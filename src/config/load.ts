@@ -257,9 +257,8 @@ function contentFill(ctx: BuildContext, mem: MemoryBacking, w: Record<string, un
     ctx.error('address-range', [...wp, 'size'], `initial contents: ${hex(size)} byte(s) at offset ${hex(at)} run past the end of the region (${hex(mem.size)} bytes)`);
     return;
   }
-  // Eight bytes at a time; a fill of zeros over a sparse region writes nothing it does not need.
+  // Eight bytes at a time (a fill may overwrite an earlier one, so zeros are written too).
   const word = BigInt.asUintN(64, fill * 0x0101010101010101n);
-  if (fill === 0n && mem instanceof SparseMemory) return;
   let off = at;
   const end = at + size;
   while (off < end) {
