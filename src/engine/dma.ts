@@ -84,7 +84,7 @@ export function dmaAccess(req: DmaRequest): DmaResult {
     let value: bigint | undefined;
     if (landing.result !== MemTxResult.OK || region === undefined) {
       l = req.failedPieces === 4 ? memoryAccessSize(4, rest, addr) : Math.min(rest, Number(PAGE - (addr % PAGE)));
-      if (l <= 8) value = 0n;
+      if (l <= 8 && !req.probe) value = 0n;
     } else {
       const range = landing.as.lookup(landing.addr);
       const toRangeEnd = range ? range.end - landing.addr : BigInt(rest);
