@@ -641,6 +641,31 @@ describe('smmuv3: stream tables', () => {
     }
   });
 
+  it('2-level: QEMU 7.2 reads L1STD.L2Ptr from bit 5 (l1std_l2ptr), the architecture from bit 6; the trace names it', () => {
+    for (const profile of ['architecture', 'qemu-7.2'] as const) {
+      const r = rig({ profile });
+      program(r, [
+        { reg: 'STRTAB_BASE', value: STRTAB },
+        { reg: 'STRTAB_BASE_CFG', value: (1n << 16n) | (4n << 6n) | 8n },
+        { reg: 'EVENTQ_BASE', value: (RAM_BASE + 0x2_0000n) | 4n },
+        { reg: 'CR0', value: 0x5n },
+      ]);
+      const l2 = RAM_BASE + 0x8000n;
+      // L2Ptr with bit 5 set: the architecture's L2 table is at l2, QEMU 7.2's 32 bytes further.
+      w64(r, STRTAB, l2 | 0x20n | 5n);
+      writeSte(r, 1, { config: 0b100 }, l2); // at l2 + 64: bypass
+      writeSte(r, 1, { config: 0b000 }, l2 + 0x20n); // at l2 + 0x60: abort
+      const t: Trace = [];
+      const e = tr(r, 1, 0x1000n, IOMMU_RO, t);
+      if (profile === 'architecture') {
+        assert.equal(e.perm, IOMMU_RO);
+      } else {
+        assert.equal(e.perm, IOMMU_NONE);
+        assert.ok(summaries(t).some((x) => x.includes(`QEMU 7.2 reads L2Ptr as 0x${(l2 + 0x20n).toString(16)}`)));
+      }
+    }
+  });
+
   it('CD checks: V, AA64, T0SZ range, ENDI, TTB beyond IPS, in TT0 or TT1 (C_BAD_CD)', () => {
     const cases: Array<[string, Parameters<typeof writeCd>[1], 'architecture' | 'qemu-7.2']> = [
       ['V=0', { t0sz: 16, ttb0: TABLES, valid: false }, 'architecture'],
