@@ -229,7 +229,7 @@ function buildStep(ctx: BuildContext, kind: string, b: Record<string, unknown>, 
       }
       const fields: Record<string, string | number | bigint | boolean | undefined> = {};
       for (const [k, v] of Object.entries(b)) {
-        if (k === 'iommu' || k === 'cmd') continue;
+        if (k === 'iommu' || k === 'cmd' || k === 'status') continue;
         if (k === 'addr') fields.addr = ctx.num(v, [...path, k]);
         else if (k === 'sid' || k === 'asid' || k === 'vmid') {
           const n = ctx.num(v, [...path, k], undefined, 1n << (k === 'sid' ? 32n : 16n));
@@ -237,7 +237,8 @@ function buildStep(ctx: BuildContext, kind: string, b: Record<string, unknown>, 
         } else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') fields[k] = v;
       }
       if (typeof b.cmd !== 'string') return undefined;
-      return { kind, source, iommu: dev.name, command: { ...fields, op: b.cmd } };
+      const status = typeof b.status === 'string' && !/^[0-9]/.test(b.status) ? b.status : b.status === undefined ? undefined : ctx.num(b.status, [...path, 'status'], undefined, 1n << 32n);
+      return { kind, source, iommu: dev.name, command: { ...fields, op: b.cmd }, status: typeof status === 'bigint' ? Number(status) : status };
     }
     case 'expect': {
       const shapes = [b.reg !== undefined || b.iommu !== undefined, b.as !== undefined, b.from !== undefined, b.notifications !== undefined].filter(Boolean).length;

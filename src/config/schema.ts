@@ -444,6 +444,9 @@ const Steps = {
       ttl: Type.Optional(Type.Integer({ minimum: 0, maximum: 3 })),
       range: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 })),
       cs: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('irq'), Type.Literal('sev')])),
+      status: Type.Optional(
+        Type.Union([Num, Type.String({ minLength: 1 })], { description: 'The status the command must end with: a number, or its name (CERROR_NONE, CERROR_ILL, CERROR_ABT).' }),
+      ),
     },
     { additionalProperties: false, description: "A command through the IOMMU's command queue (SMMUv3), as its driver writes it." },
   ),

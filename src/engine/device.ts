@@ -97,10 +97,11 @@ export interface IommuDevice {
   /** The register file as an MMIO region, to place in an address space. */
   readonly registerRegion?: MmioRegion;
   /**
-   * Commands as its driver would issue them (SMMUv3's command queue): each says what it did, in
-   * words, or the whole call fails with an error value.
+   * Commands (or requests) as its driver would issue them (SMMUv3's command queue): each says what
+   * it did, in words, with its status (0 for success, and its name when the model has one: SMMUv3
+   * CERROR_NONE, CERROR_ILL...), or the whole call fails with an error value.
    */
-  issueCommands?(cmds: readonly ModelCommand[]): ReadonlyArray<{ readonly effect: string; readonly error: number }> | EngineError;
+  issueCommands?(cmds: readonly ModelCommand[]): ReadonlyArray<{ readonly effect: string; readonly error: number; readonly status?: string }> | EngineError;
   /** Back to the state after construction. */
   reset?(): void;
   /** Event or fault records the model makes (expectations and `run --json` read them). */

@@ -152,6 +152,11 @@ export interface CommandStep extends StepBase {
   readonly kind: 'command';
   readonly iommu: string;
   readonly command: ModelCommand;
+  /**
+   * The status the command must end with: its number, or its name where the model names statuses
+   * (SMMUv3 CERROR_ILL). With it, a failing command is an expectation met, not a step error.
+   */
+  readonly status?: number | string;
 }
 
 export type ScenarioStep = WriteRegStep | ReadRegStep | AccessStep | WriteMemStep | ReadMemStep | MapStep | UnmapStep | ExpectStep | CommandStep;
@@ -440,8 +445,18 @@ function runStep(m: Machine, step: ScenarioStep, lastNotifications: readonly Ste
       const log = dev.issueCommands([step.command]);
       if (isEngineError(log)) return fail(log);
       const failed = log.find((e) => e.error !== 0);
+      const summary = `${step.iommu} ${String(step.command.op)}: ${log.map((e) => e.effect).join('; ') || 'nothing run'}`;
+      const last = log.at(-1);
+      if (step.status !== undefined) {
+        const failures: string[] = [];
+        const got = last === undefined ? 'nothing run' : `${last.error}${last.status ? ` (${last.status})` : ''}`;
+        const met = last !== undefined && (typeof step.status === 'number' ? last.error === step.status : last.status?.toUpperCase() === step.status.toUpperCase());
+        if (!met) failures.push(`status ${got}, expected ${String(step.status)}`);
+        return { summary, failures, value: last === undefined ? undefined : BigInt(last.error) };
+      }
       return {
-        summary: `${step.iommu} ${String(step.command.op)}: ${log.map((e) => e.effect).join('; ') || 'nothing run'}`,
+        summary,
+        value: last === undefined ? undefined : BigInt(last.error),
         error: failed ? engineError('command-error', failed.effect) : undefined,
       };
     }

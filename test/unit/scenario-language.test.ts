@@ -271,6 +271,20 @@ scenario:
   });
 });
 
+describe('scenario: command status', () => {
+  it('a command step with `status` checks how the command ended, by number or by name', () => {
+    const r = run(`${SMMU()}
+scenario:
+  - command: { iommu: smmu0, cmd: TLBI_NH_ASID, asid: 1, status: CERROR_NONE }
+  - command: { iommu: smmu0, cmd: CMD_SYNC, status: 0 }
+  - command: { iommu: smmu0, cmd: CMD_SYNC, status: CERROR_ILL }
+  - command: { iommu: smmu0, cmd: CMD_SYNC, status: 2 }
+`);
+    assert.deepEqual(failures(r), [[], [], ['status 0 (CERROR_NONE), expected CERROR_ILL'], ['status 0 (CERROR_NONE), expected 2']]);
+    assert.equal(r.steps[0]!.value, 0n);
+  });
+});
+
 describe('scenario: guest memory and RAM contents', () => {
   it('fill zeroes or patterns a range; expect on guest memory reads without side effects', () => {
     const r = run(`
