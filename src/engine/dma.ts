@@ -15,6 +15,7 @@
  */
 import { MemTxResult, type MemTxAttrs } from './attrs';
 import type { AddressSpace } from './address-space';
+import type { EngineError } from './errors';
 import type { AccessSize } from './guest-memory';
 import { MmioRegion, RamRegion } from './memory';
 import { translateAccess, type AccessOp, type Landing } from './translate';
@@ -43,6 +44,8 @@ export interface DmaPiece {
   readonly landing: Landing;
   /** Little-endian value of the piece for reads of at most 8 bytes. */
   readonly value?: bigint;
+  /** What the RAM backing refused (an image with no data there), when it did. */
+  readonly error?: EngineError;
 }
 
 export interface DmaResult {
@@ -82,6 +85,7 @@ export function dmaAccess(req: DmaRequest): DmaResult {
     let l: number;
     let r: MemTxResult = landing.result;
     let value: bigint | undefined;
+    let error: EngineError | undefined;
     if (landing.result !== MemTxResult.OK || region === undefined) {
       l = req.failedPieces === 4 ? memoryAccessSize(4, rest, addr) : Math.min(rest, Number(PAGE - (addr % PAGE)));
       if (l <= 8 && !req.probe) value = 0n;
@@ -108,7 +112,8 @@ export function dmaAccess(req: DmaRequest): DmaResult {
         }
       } else if (region instanceof RamRegion) {
         if (!req.probe) {
-          r = req.op === 'read' ? ramRead(region, landing.offset, l, out!, done) : ramWrite(region, landing.offset, l, req.data, done);
+          error = req.op === 'read' ? ramRead(region, landing.offset, l, out!, done) : ramWrite(region, landing.offset, l, req.data, done);
+          r = error ? MemTxResult.ERROR : MemTxResult.OK;
           if (req.op === 'read' && l <= 8) value = bytesToValue(out, done, l);
         }
       } else {
@@ -116,7 +121,7 @@ export function dmaAccess(req: DmaRequest): DmaResult {
       }
     }
     if (out && value !== undefined) for (let i = 0; i < l && i < 8; i++) out[done + i] = Number((value >> BigInt(8 * i)) & 0xffn);
-    pieces.push({ addr, len: l, result: r, landing, value: req.op === 'read' ? value : undefined });
+    pieces.push({ addr, len: l, result: r, landing, value: req.op === 'read' ? value : undefined, error });
     result |= r;
     done += l;
     addr = BigInt.asUintN(64, addr + BigInt(l));
@@ -134,24 +139,25 @@ function bytesToValue(data: Uint8Array | undefined, at: number, len: number): bi
   return v;
 }
 
-function ramRead(ram: RamRegion, offset: bigint, len: number, out: Uint8Array, at: number): MemTxResult {
+function ramRead(ram: RamRegion, offset: bigint, len: number, out: Uint8Array, at: number): EngineError | undefined {
   for (let i = 0; i < len; ) {
     const size = chunk(offset + BigInt(i), len - i);
     const v = ram.backing.read(offset + BigInt(i), size);
-    if (typeof v !== 'bigint') return MemTxResult.ERROR;
+    if (typeof v !== 'bigint') return v;
     for (let b = 0; b < size; b++) out[at + i + b] = Number((v >> BigInt(8 * b)) & 0xffn);
     i += size;
   }
-  return MemTxResult.OK;
+  return undefined;
 }
 
-function ramWrite(ram: RamRegion, offset: bigint, len: number, data: Uint8Array | undefined, at: number): MemTxResult {
+function ramWrite(ram: RamRegion, offset: bigint, len: number, data: Uint8Array | undefined, at: number): EngineError | undefined {
   for (let i = 0; i < len; ) {
     const size = chunk(offset + BigInt(i), len - i);
-    if (ram.backing.write(offset + BigInt(i), size, bytesToValue(data, at + i, size))) return MemTxResult.ERROR;
+    const err = ram.backing.write(offset + BigInt(i), size, bytesToValue(data, at + i, size));
+    if (err) return err;
     i += size;
   }
-  return MemTxResult.OK;
+  return undefined;
 }
 
 /** The largest naturally aligned chunk (at most 8 bytes) at `offset` within `len`. */

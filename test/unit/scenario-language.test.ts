@@ -247,7 +247,11 @@ scenario:
   - access: { from: system, addr: 0xffc, op: read, size: 8 }
   - access: { from: system, addr: 0x1ffc, op: read, size: 8 }
   - access: { from: system, addr: 0x2ffc, op: read, size: 8 }
+  - write-mem: { as: system, addr: 0xffe, value: 0xaabbccdd, size: 4 }
+  - expect: { as: system, addr: 0xffc, size: 8, value: 0x5566aabbccdd3344 }
 `);
+    assert.deepEqual(r.steps[3]!.pieces!.map((p) => [p.region, p.size]), [['lo', 2], ['hi', 2]]);
+    assert.deepEqual(failures(r).slice(3), [[], []]);
     const [a, b, c] = r.steps;
     assert.equal(a!.result, MemTxResult.OK);
     assert.equal(a!.value, 0x5566778811223344n);
