@@ -76,6 +76,22 @@ describe('smmuv3: event records', () => {
     }
   });
 
+  it('QEMU 7.2 writes CLASS and the IPA for F_WALK_EABT only: F_TRANSLATION and F_PERMISSION have CLASS=0 (smmuv3_translate)', () => {
+    const { r, root } = s1Rig({ profile: 'qemu-7.2' });
+    const t: Trace = [];
+    tr(r, 0x10, 0x1234n, IOMMU_RO, t);
+    assert.deepEqual(eventWords(r, 0), [0x10, 0x10, 0, 1 << 3, 0x1234, 0, 0, 0]);
+    assert.ok(summaries(t).some((x) => x.includes('QEMU 7.2 writes this record with CLASS=0 and no IPA')));
+    mapOne(r, root, 12, 0, 0x5000n, s1Leaf(0x8040_0000n, 3, { ro: true }), 3);
+    tr(r, 0x10, 0x5000n, IOMMU_WO);
+    assert.deepEqual(eventWords(r, 1), [0x13, 0x10, 0, 0, 0x5000, 0, 0, 0]);
+    // A descriptor read that fails: CLASS=TT and the descriptor's address, as the architecture.
+    const { r: e } = s1Rig({ profile: 'qemu-7.2' });
+    writeCd(e, { t0sz: 16, ttb0: 0x1_0000_0000n, asid: 1 });
+    tr(e, 0x10, 0x1000n, IOMMU_RO);
+    assert.deepEqual(eventWords(e, 0), [0x0b, 0x10, 0, (1 << 3) | (1 << 8), 0x1000, 0, 0, 1]);
+  });
+
   it('F_WALK_EABT: CLASS=TT and the descriptor address in words 6-7, recorded even with CD.R=0', () => {
     const r = rig();
     enable(r);

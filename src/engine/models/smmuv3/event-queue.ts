@@ -92,12 +92,15 @@ export function encodeEvent(ev: SmmuEvent, flags: ProfileFlags): number[] {
     case EVT_F_TRANSLATION:
     case EVT_F_ADDR_SIZE:
     case EVT_F_ACCESS:
-    case EVT_F_PERMISSION:
+    case EVT_F_PERMISSION: {
       ssid();
-      w[3] = (((ev.rnw ? 1 : 0) << 3) | ((ev.s2 ? 1 : 0) << 7) | (((ev.cls ?? 0) & 3) << 8)) >>> 0;
+      // QEMU 7.2 fills CLASS and the IPA for F_WALK_EABT only (eventClassArch).
+      const full = flags.eventClassArch || ev.type === EVT_F_WALK_EABT;
+      w[3] = (((ev.rnw ? 1 : 0) << 3) | ((ev.s2 ? 1 : 0) << 7) | ((full ? (ev.cls ?? 0) & 3 : 0) << 8)) >>> 0;
       addr(ev.addr);
-      addr2(ev.addr2);
+      if (full) addr2(ev.addr2);
       break;
+    }
   }
   return w;
 }

@@ -49,6 +49,7 @@ import {
   EVT_F_CD_FETCH,
   EVT_F_PERMISSION,
   EVT_F_TRANSLATION,
+  EVT_F_WALK_EABT,
   PTW_EVENT,
   PTW_WALK_EABT,
   className,
@@ -569,6 +570,9 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
       if (ev.cls !== undefined) fields.class = className(ev.cls);
       if (ev.rnw !== undefined) fields.rnw = ev.rnw;
       entry.words.forEach((w, i) => (fields[`w${i}`] = hex(w, 8)));
+      if (!this.flags.eventClassArch && ev.type !== EVT_F_WALK_EABT && ev.cls !== undefined) {
+        trace.push(step(`QEMU 7.2 writes this record with CLASS=0 and no IPA (only F_WALK_EABT carries them); the architecture's CLASS is ${className(ev.cls)}`, { profileNote: 'event-class' }));
+      }
       trace.push({
         kind: 'fault',
         summary: `${eventName(ev.type)} (0x${ev.type.toString(16)}): ${ev.reason}; ${describeDisposition(entry.disposition)}`,

@@ -39,6 +39,12 @@ export interface ProfileFlags {
   readonly ptrFieldsArch: boolean;
   /** Queue bases aligned to the queue's size (the architecture); QEMU 7.2's Q_BASE masks with bits [51:6] only. */
   readonly queueBaseArch: boolean;
+  /**
+   * Translation fault records carry CLASS and the IPA (words 6-7) as the walk found them. QEMU 7.2's
+   * smmuv3_translate fills only addr and rnw for F_TRANSLATION, F_ADDR_SIZE, F_ACCESS and
+   * F_PERMISSION (CLASS reads 0, the IPA 0); only F_WALK_EABT gets CLASS=TT and its address.
+   */
+  readonly eventClassArch: boolean;
   /** IDR5.OAS in bits: 48 here, 44 in QEMU (SMMU_IDR5_OAS 4). */
   readonly oasBits: number;
   /** log2 of the IOMMU regions' size: 64 (QEMU >= 8.0, UINT64_MAX), 48 in 7.2 (SMMU_MAX_VA_BITS). */
@@ -80,6 +86,7 @@ const ARCH: ProfileFlags = {
   eventqIrqCfgReadable: true,
   ptrFieldsArch: true,
   queueBaseArch: true,
+  eventClassArch: true,
   oasBits: 48,
   regionBits: 64,
   checkAf: true,
@@ -105,6 +112,7 @@ const QEMU_7_2: ProfileFlags = {
   eventqIrqCfgReadable: false,
   ptrFieldsArch: false,
   queueBaseArch: false,
+  eventClassArch: false,
   oasBits: 44,
   regionBits: 48,
   checkAf: false,
