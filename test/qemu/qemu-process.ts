@@ -63,7 +63,7 @@ export class QemuProcess {
       '-cpu', 'cortex-a57',
       '-m', opts.memory ?? '256M',
       '-nodefaults', '-display', 'none', '-S',
-      '-device', 'edu',
+      '-device', 'edu,dma_mask=0xffffffffff',
       '-qmp', `unix:${qmpPath},server=on,wait=off`,
       '-gdb', `tcp:127.0.0.1:${gdbPort}`,
       ...(qtestPath ? ['-qtest', `unix:${qtestPath},server=on,wait=off`] : []),

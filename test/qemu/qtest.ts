@@ -71,7 +71,7 @@ export class QtestClient {
   }
   async memread(addr: bigint, size: number): Promise<Uint8Array> {
     const hex = await this.cmd(`read 0x${addr.toString(16)} 0x${size.toString(16)}`);
-    return Buffer.from(hex.replace(/^0x/, ''), 'hex');
+    return new Uint8Array(Buffer.from(hex.replace(/^0x/, ''), 'hex'));
   }
   clockStep(ns?: number): Promise<string> {
     return this.cmd(ns === undefined ? 'clock_step' : `clock_step ${ns}`);

@@ -254,18 +254,21 @@ export class LiveQemu {
     return renderLiveConfig(this.state, image, header);
   }
 
-  /** Loads the live config with RAM read from the guest (the Machine, every time fresh). */
-  load(opts: Omit<LoadOptions, 'openImage'> = {}): LoadedConfig {
+  /** The live config: its text, and the image hook that reads RAM from the guest. */
+  liveConfig(): { file: string; text: string; openImage: NonNullable<LoadOptions['openImage']> } {
     const sources = new Map<string, ByteSource>();
     const text = this.configText((r) => {
       const file = `qemu-phys:0x${r.start.toString(16)}`;
       sources.set(file, this.cache.source(r.start, r.end - r.start + 1n, `guest memory ${r.name}`));
       return { file, format: 'raw' };
     }, [`Attached to QEMU ${this.versionText} (${this.where}); guest memory is read on demand.`]);
-    return loadConfig(this.fileName, text, {
-      ...opts,
-      openImage: (file) => sources.get(file) ?? engineError('image-open', `${file}: not a live memory range`),
-    });
+    return { file: this.fileName, text, openImage: (file) => sources.get(file) ?? engineError('image-open', `${file}: not a live memory range`) };
+  }
+
+  /** Loads the live config with RAM read from the guest (a fresh Machine every time). */
+  load(opts: Omit<LoadOptions, 'openImage'> = {}): LoadedConfig {
+    const c = this.liveConfig();
+    return loadConfig(c.file, c.text, { ...opts, openImage: c.openImage });
   }
 
   get fileName(): string {
@@ -282,8 +285,13 @@ export class LiveQemu {
    * answer. `fn` must not keep state between runs (each run sees a new Machine).
    */
   async query<T>(fn: (cfg: LoadedConfig) => T, opts: Omit<LoadOptions, 'openImage'> = {}): Promise<T> {
+    return this.settle(() => fn(this.load(opts)));
+  }
+
+  /** Runs `run` until it reads no guest page that is not fetched yet (see query). */
+  async settle<T>(run: () => T): Promise<T> {
     for (let pass = 0; pass < MAX_PASSES; pass++) {
-      const result = fn(this.load(opts));
+      const result = run();
       if (this.cache.pending.size === 0) return result;
       await this.cache.fetchPending();
     }
