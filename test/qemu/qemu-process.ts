@@ -1,7 +1,8 @@
 /**
  * Starts Debian's qemu-system-aarch64 for the tests against a real QEMU: `-M virt,iommu=smmuv3`
  * with an edu device, stopped (-S), QMP on a unix socket in a fresh temporary directory, the
- * gdbstub on a loopback port chosen free, and optionally the qtest protocol (`-qtest`, which selects the qtest accelerator) on
+ * gdbstub on a loopback port chosen free, and optionally the qtest protocol (`-qtest`; Debian's build has no qtest accelerator, so the
+ * guest runs on TCG and virtual time passes only while it runs) on
  * another unix socket. `stop()` ends the process it started (by its pid) and removes the directory.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -34,6 +35,11 @@ export interface QemuOptions {
   /** Use the qtest accelerator and open the qtest socket. */
   readonly qtest?: boolean;
   readonly memory?: string;
+  /**
+   * Give the CPU a branch-to-self at the start of RAM (QEMU's generic loader), so that the guest
+   * can run (`cont`) without executing anything else: edu's DMA timer needs virtual time to pass.
+   */
+  readonly spin?: boolean;
   readonly extraArgs?: readonly string[];
 }
 
@@ -66,7 +72,8 @@ export class QemuProcess {
       '-device', 'edu,dma_mask=0xffffffffff',
       '-qmp', `unix:${qmpPath},server=on,wait=off`,
       '-gdb', `tcp:127.0.0.1:${gdbPort}`,
-      ...(qtestPath ? ['-qtest', `unix:${qtestPath},server=on,wait=off`] : []),
+      ...(qtestPath ? ['-qtest', `unix:${qtestPath},server=on,wait=off`, '-qtest-log', '/dev/null'] : []),
+      ...(opts.spin ? ['-device', 'loader,addr=0x40000000,data=0x14000000,data-len=4', '-device', 'loader,addr=0x40000000,cpu-num=0'] : []),
       ...(opts.extraArgs ?? []),
     ];
     const child = spawn(QEMU_AARCH64, args, { stdio: ['ignore', 'ignore', 'pipe'] });

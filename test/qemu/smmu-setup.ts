@@ -81,6 +81,18 @@ export async function eduDma(qt: QtestClient, pciAddr: bigint, count: number, to
   await qt.writeq(EDU_BAR + 0x88n, toPci ? pciAddr : buf);
   await qt.writeq(EDU_BAR + 0x90n, BigInt(count));
   await qt.writeq(EDU_BAR + 0x98n, toPci ? 0x3n : 0x1n);
-  // edu runs the DMA from a timer 100 ms of virtual time later.
-  await qt.clockStep(200_000_000);
+  await eduDmaDone(qt);
+}
+
+/**
+ * edu runs a DMA from a timer 100 ms of virtual time after the command, and clears the command's
+ * RUN bit when done. Debian's QEMU has no qtest accelerator (no clock_step): the guest must run
+ * (QemuProcess's `spin` gives its CPU a branch-to-self) and the test polls.
+ */
+export async function eduDmaDone(qt: QtestClient, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await qt.readq(EDU_BAR + 0x98n)) & 1n) {
+    if (Date.now() > deadline) throw new Error(`edu's DMA did not complete within ${timeoutMs} ms (is the guest running?)`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }

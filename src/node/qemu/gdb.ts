@@ -282,6 +282,9 @@ export class GdbClient {
   private onPacket(payload: string): void {
     const w = this.waiter;
     if (!w) return; // an asynchronous stop notification nobody asked for
+    // QEMU sends a stop reply of its own when attaching stops a running guest: it may arrive
+    // after the connection's `?` was answered. No reply to m, M, q or Q starts like one.
+    if (/^[ST][0-9a-fA-F]{2}/.test(payload) && !/^[?cCsSv]/.test(w.what)) return;
     if (payload.startsWith('O') && payload !== 'OK' && /^O[0-9a-fA-F]*$/.test(payload)) {
       w.output.push(Buffer.from(payload.slice(1), 'hex').toString('utf8'));
       return;
