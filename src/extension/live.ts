@@ -41,14 +41,20 @@ export class LiveSessions implements vscode.Disposable {
 
   commands(): Record<string, (...args: unknown[]) => unknown> {
     return {
-      'iommuLens.attachQemu': () => this.attachPrompt(),
+      // With `{ qmp, gdb? }` (another extension, a test) it attaches without asking; it returns
+      // the live config's file name, which Translate's `config` argument takes.
+      'iommuLens.attachQemu': async (args?: unknown) => {
+        const a = args as Partial<Recent> | undefined;
+        if (typeof a?.qmp === 'string') return (await this.attach({ qmp: a.qmp, gdb: typeof a.gdb === 'string' ? a.gdb : undefined }))?.file;
+        return (await this.attachPrompt())?.file;
+      },
       'iommuLens.refreshQemu': () => this.refreshAll(),
       'iommuLens.detachQemu': () => this.detachAll(),
       'iommuLens.saveSnapshot': () => this.saveSnapshot(),
     };
   }
 
-  private async attachPrompt(): Promise<void> {
+  private async attachPrompt(): Promise<LoadedConfig | undefined> {
     const recent = this.memento.get<Recent[]>(RECENT_KEY, []);
     let chosen: Recent | undefined;
     if (recent.length) {
@@ -56,7 +62,7 @@ export class LiveSessions implements vscode.Disposable {
         [...recent.map((r) => ({ label: r.qmp, description: r.gdb ? `gdbstub ${r.gdb}` : 'no gdbstub', recent: r })), { label: 'New...', description: 'other sockets', recent: undefined }],
         { title: 'Attach to QEMU', placeHolder: 'A QMP socket (and gdbstub) used before, or New...' },
       );
-      if (!pick) return;
+      if (!pick) return undefined;
       chosen = pick.recent;
     }
     if (!chosen) {
@@ -70,18 +76,18 @@ export class LiveSessions implements vscode.Disposable {
         validateInput: valid,
         ignoreFocusOut: true,
       });
-      if (!qmp) return;
+      if (!qmp) return undefined;
       const gdb = await vscode.window.showInputBox({
         title: 'Attach to QEMU (2/2): gdbstub',
         prompt: "QEMU's gdbstub (-gdb tcp:127.0.0.1:1234) as HOST:PORT; empty: read guest memory with the monitor (slower)",
         validateInput: (v) => (v.trim() === '' ? undefined : valid(v)),
         ignoreFocusOut: true,
       });
-      if (gdb === undefined) return;
+      if (gdb === undefined) return undefined;
       chosen = { qmp: qmp.trim(), gdb: gdb.trim() || undefined };
     }
     await this.memento.update(RECENT_KEY, [chosen, ...recent.filter((r) => r.qmp !== chosen!.qmp || r.gdb !== chosen!.gdb)].slice(0, 8));
-    await this.attach(chosen);
+    return this.attach(chosen);
   }
 
   /** Attaches (or re-attaches) and shows the machine; the error, if any, as a message. */
