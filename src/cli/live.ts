@@ -124,7 +124,10 @@ export async function runLiveCli(argv: readonly string[], io: CliIO, env: CliEnv
         env,
       );
     });
-    for (const [out, l] of lines) (out ? io.out : io.err)(l);
+    for (const [out, l] of lines) {
+      if (out) io.out(l);
+      else io.err(l);
+    }
     return code;
   } catch (e) {
     io.err(`iommu-lens: ${e instanceof Error ? e.message : String(e)}`);

@@ -187,9 +187,11 @@ export class LiveQemu {
     const t = opts.timeoutMs ?? 10000;
     const qmp = await QmpClient.connect(opts.qmp, { timeoutMs: t, connectTimeoutMs: Math.min(t, 5000) });
     let gdb: GdbClient | undefined;
+    let running = false;
     try {
       // Before the gdbstub stops it: whether the guest runs.
       const status = (await qmp.execute('query-status')) as { status?: string; running?: boolean };
+      running = status.running === true;
       if (opts.gdb) {
         gdb = await GdbClient.connect(opts.gdb, { timeoutMs: t, connectTimeoutMs: Math.min(t, 5000) });
         await gdb.enterPhysicalMode();
@@ -198,8 +200,10 @@ export class LiveQemu {
       live.state = await live.read(status.status ?? 'unknown', status.running === true);
       return live;
     } catch (e) {
-      if (gdb) await gdb.close();
-      if (gdb) await resumeIf(qmp, opts.gdb !== undefined);
+      if (gdb) {
+        await gdb.close();
+        await resumeIf(qmp, running).catch(() => undefined);
+      }
       qmp.close();
       throw e;
     }
