@@ -94,7 +94,9 @@ export function encodeEvent(ev: SmmuEvent, flags: ProfileFlags): number[] {
     case EVT_F_ACCESS:
     case EVT_F_PERMISSION: {
       ssid();
-      // QEMU 7.2 fills CLASS and the IPA for F_WALK_EABT only (eventClassArch).
+      // QEMU 7.2 fills CLASS and the IPA for F_WALK_EABT only (eventClassArch): smmuv3_translate
+      // sets the type, address and RnW of the other walk faults, so their CLASS reads 0, as the
+      // differential suite against QEMU 7.2 shows.
       const full = flags.eventClassArch || ev.type === EVT_F_WALK_EABT;
       w[3] = (((ev.rnw ? 1 : 0) << 3) | ((ev.s2 ? 1 : 0) << 7) | ((full ? (ev.cls ?? 0) & 3 : 0) << 8)) >>> 0;
       addr(ev.addr);
