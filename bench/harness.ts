@@ -12,6 +12,10 @@ export interface BenchResult {
   readonly unit: string;
   readonly rounds: number;
   readonly goal?: string;
+  /** Whether the median meets the goal (when the goal reads `>= N unit` or `< N unit`). */
+  readonly met?: boolean;
+  /** A remark printed after the goal (scaling: the growth per item). */
+  readonly note?: string;
 }
 
 export interface RateCase {
@@ -64,11 +68,42 @@ export function time(name: string, fn: () => unknown, rounds = 7, goal?: string)
   return { name, median: median(ms), min: Math.min(...ms), max: Math.max(...ms), unit: 'ms', rounds, goal };
 }
 
+/**
+ * Whether `r` meets a goal written `>= 5 M/s`, `>= 0.3` (a ratio), `< 1 s` or `< 200 ms`; undefined
+ * for a goal in another form.
+ */
+export function meets(r: BenchResult): boolean | undefined {
+  const m = /^(>=|<)\s*([\d.]+)\s*(M\/s|k\/s|\/s|s|ms)?$/.exec(r.goal ?? '');
+  if (!m) return undefined;
+  const scale = m[3] === 'M/s' ? 1e6 : m[3] === 'k/s' ? 1e3 : m[3] === 's' ? 1000 : 1;
+  const limit = Number(m[2]) * scale;
+  return m[1] === '>=' ? r.median >= limit : r.median < limit;
+}
+
+/** The result with `met` filled in from its goal. */
+export function judged(r: BenchResult): BenchResult {
+  const met = meets(r);
+  return met === undefined ? r : { ...r, met };
+}
+
 export function format(results: readonly BenchResult[]): string {
   const fmt = (v: number, unit: string) =>
-    unit === 'ms' ? `${v.toFixed(v < 10 ? 2 : 1)} ms` : v >= 1e6 ? `${(v / 1e6).toFixed(2)} M${unit}` : v >= 1e3 ? `${(v / 1e3).toFixed(1)} k${unit}` : `${v.toFixed(1)} ${unit}`;
-  const rows = results.map((r) => [r.name, fmt(r.median, r.unit), r.min === r.max ? '' : `${fmt(r.min, r.unit)} .. ${fmt(r.max, r.unit)}`, r.goal ?? '']);
-  const head = ['case', 'median', `range (${results[0]?.rounds ?? 0} rounds)`, 'goal'];
+    unit === 'ms'
+      ? `${v.toFixed(v < 10 ? 2 : 1)} ms`
+      : unit === 'ratio'
+        ? `${v.toFixed(2)}x`
+        : v >= 1e6
+          ? `${(v / 1e6).toFixed(2)} M${unit}`
+          : v >= 1e3
+            ? `${(v / 1e3).toFixed(1)} k${unit}`
+            : `${v.toFixed(1)} ${unit}`;
+  const rows = results.map((r) => [
+    r.name,
+    r.rounds === 0 ? '-' : fmt(r.median, r.unit),
+    r.min === r.max ? '' : `${fmt(r.min, r.unit)} .. ${fmt(r.max, r.unit)}`,
+    `${r.goal ?? ''}${r.met === undefined ? '' : r.met ? '  ok' : '  MISSED'}${r.note ? `  ${r.note}` : ''}`,
+  ]);
+  const head = ['case', 'median', `range (${Math.max(0, ...results.map((r) => r.rounds))} rounds)`, 'goal'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');

@@ -20,6 +20,7 @@ import {
 } from './iotlb';
 import type { AddressSpace } from './address-space';
 import { AliasRegion, MemoryRegion } from './memory';
+import type { NumberTranslator } from './fast-path';
 import type { Trace } from './trace';
 
 /**
@@ -120,6 +121,13 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
   probe(addr: bigint, flag: IOMMUAccessFlags, iommuIdx: number, trace?: Trace, _opts?: ProbeOptions): IOMMUTLBEntry {
     return this.translate(addr, flag, iommuIdx, trace);
   }
+
+  /**
+   * Optional number fast path (see fast-path.ts): a translator for index `iommuIdx` that answers
+   * as probe() with `opts` would, with number addresses, no effects and no allocation; bound to
+   * the machine's state now. Undefined when the model has none for this index.
+   */
+  numberTranslator?(iommuIdx: number, opts?: ProbeOptions): NumberTranslator | undefined;
 
   attrsToIndex(_attrs: MemTxAttrs): number {
     return 0;
