@@ -3,8 +3,8 @@
  * (vfio's DMA map, vhost's device IOTLB) and a bounded log (the events a notifier received).
  *
  * IntervalMap keeps its entries in a Map (so iteration, get and size behave as a Map's, in
- * insertion order) and their starts in a chunked sorted list (chunks of at most 2 * CHUNK
- * starts), so finding what overlaps a range costs O(log n + chunk + hits), and an insert or a
+ * insertion order) and their starts in a chunked sorted list (chunks of at most twice
+ * `chunk` starts), so finding what overlaps a range costs O(log n + chunk + hits), and an insert or a
  * delete O(log n + chunk), wherever it lands: filling or draining n entries is O(n log n) in
  * any order, never quadratic.
  */
@@ -15,13 +15,14 @@ export interface Interval {
   readonly size: bigint;
 }
 
-const CHUNK = 256;
-
 export class IntervalMap<E extends Interval> {
   private readonly byStart = new Map<bigint, E>();
   /** Sorted starts, in chunks; mins[i] === chunks[i][0]; no chunk is empty. */
   private chunks: bigint[][] = [];
   private mins: bigint[] = [];
+
+  /** `chunk`: starts per chunk after a split (tests use small ones to exercise splits). */
+  constructor(private readonly chunk = 256) {}
 
   get size(): number {
     return this.byStart.size;
@@ -126,8 +127,8 @@ export class IntervalMap<E extends Interval> {
     if (at === chunk.length) chunk.push(x);
     else chunk.splice(at, 0, x);
     if (at === 0) this.mins[ci] = x;
-    if (chunk.length > 2 * CHUNK) {
-      const tail = chunk.splice(CHUNK);
+    if (chunk.length > 2 * this.chunk) {
+      const tail = chunk.splice(this.chunk);
       this.chunks.splice(ci + 1, 0, tail);
       this.mins.splice(ci + 1, 0, tail[0]!);
     }

@@ -241,7 +241,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
   translateStream(r: Smmuv3Region, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined): IOMMUTLBEntry {
     if (trace === undefined) {
       const a = r.active;
-      if (a !== undefined && a.fastMap !== undefined && (this.regs.cr0 & 1) !== 0 && addr < a.fastLimit) {
+      if (a !== undefined && a.fastMap !== undefined && this.iotlb.limit > 0 && (this.regs.cr0 & 1) !== 0 && addr < a.fastLimit) {
         const ia = Number(addr);
         const e = this.iotlb.lookup(a.fastMap, ia, a.fastProbes!);
         if (e !== undefined && (flag & e.perm) === flag) {
@@ -699,15 +699,15 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     const w = this.walker;
     w.reads = 0;
     const emit = (lo: bigint) => (ia: number, size: number, out: number, perm: number) => {
-      sink({ targetAs: this.downstream, iova: lo + BigInt(ia), translatedAddr: BigInt(out), addrMask: BigInt(size) - 1n, perm });
+      sink({ targetAs: this.downstream, iova: lo === 0n ? BigInt(ia) : lo + BigInt(ia), translatedAddr: BigInt(out), addrMask: maskOf(Math.log2(size)), perm });
     };
     if (cfg.s1) {
       for (const tt of cfg.tt) {
         if (tt === undefined) continue;
-        w.leavesS1(cfg, tt, 0, 2 ** tt.inputBits - 1, emit(tt.sel === 1 ? tt.lo : 0n), a.s2map);
+        w.leavesS1(cfg, tt, 0, POW2[tt.inputBits]! - 1, emit(tt.sel === 1 ? tt.lo : 0n), a.s2map);
       }
     } else {
-      const top = 2 ** Math.min(cfg.oas, cfg.s2!.inputBits) - 1;
+      const top = POW2[Math.min(cfg.oas, cfg.s2!.inputBits)]! - 1;
       w.leavesS2(cfg.s2!, 0, top, emit(0n), false);
     }
     return w.reads;
