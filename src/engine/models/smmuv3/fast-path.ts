@@ -11,7 +11,7 @@ import type { NumberEntry, NumberTranslator } from '../../fast-path';
 import { IOMMU_NONE, IOMMU_WO } from '../../iotlb';
 import type { Iotlb } from './iotlb';
 import type { ActiveConfig } from './region';
-import { EVT_F_ADDR_SIZE, EVT_F_PERMISSION, EVT_F_TRANSLATION, POW2, PTW_EVENT, type ProfileFlags, type TtInfo } from './types';
+import { EVT_F_ADDR_SIZE, EVT_F_PERMISSION, EVT_F_TRANSLATION, POW2, PTW_EVENT, log2Pow2, type ProfileFlags, type TtInfo } from './types';
 import type { Walker } from './walker';
 
 /** What every address of the stream gets before any table is looked at. */
@@ -90,7 +90,7 @@ export class StreamTranslator implements NumberTranslator {
         if ((e.perm & need) !== need) return this.failed(addr, EVT_F_PERMISSION, out);
         out.targetAs = this.downstream;
         out.translated = e.out + (addr - e.ia);
-        out.shift = Math.log2(e.size);
+        out.shift = log2Pow2(e.size);
         out.perm = e.perm;
         out.fault = 0;
         return true;

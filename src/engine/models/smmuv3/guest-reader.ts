@@ -45,6 +45,16 @@ export class GuestReader implements WordHalves {
     return this.readSlow(addr);
   }
 
+  /**
+   * read64 from the RAM range of the last hit only (no lookup, no region access): false, with
+   * nothing read anywhere, when the word is not there; the caller then uses read64.
+   */
+  readRam(addr: number): boolean {
+    if (this.gen !== currentTopologyGeneration()) this.forget();
+    const b = this.rBacking;
+    return b !== undefined && b.readHalves !== undefined && addr >= this.rStart && addr + 8 <= this.rEnd && b.readHalves(addr - this.rDelta, this);
+  }
+
   /** A read of 1-8 bytes at a bigint address (queues, 64-byte structures); undefined if it fails. */
   readBig(addr: bigint, size: AccessSize): bigint | undefined {
     if (size === 8 && addr >= 0n && addr < TWO53N) return this.read64(Number(addr)) ? this.word() : undefined;

@@ -57,6 +57,7 @@ import {
   eventName,
   hexn,
   isConfigFault,
+  log2Pow2,
   profileFlags,
   sidBdf,
   tgCode,
@@ -699,7 +700,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     const w = this.walker;
     w.reads = 0;
     const emit = (lo: bigint) => (ia: number, size: number, out: number, perm: number) => {
-      sink({ targetAs: this.downstream, iova: lo === 0n ? BigInt(ia) : lo + BigInt(ia), translatedAddr: BigInt(out), addrMask: maskOf(Math.log2(size)), perm });
+      sink({ targetAs: this.downstream, iova: lo === 0n ? BigInt(ia) : lo + BigInt(ia), translatedAddr: BigInt(out), addrMask: maskOf(log2Pow2(size)), perm });
     };
     if (cfg.s1) {
       for (const tt of cfg.tt) {

@@ -15,6 +15,7 @@
 import { hex } from '../../hex';
 import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, permName } from '../../iotlb';
 import type { Trace, TraceFieldValue } from '../../trace';
+import { fastWalkS1 } from './fast-walk';
 import type { GuestReader } from './guest-reader';
 import { maskOf, tlbKey, type Iotlb, type TlbMap } from './iotlb';
 import {
@@ -72,8 +73,8 @@ export class Walker {
   noLookup = false;
 
   constructor(
-    private readonly reader: GuestReader,
-    private readonly flags: ProfileFlags,
+    readonly reader: GuestReader,
+    readonly flags: ProfileFlags,
     private readonly iotlb: Iotlb,
   ) {}
 
@@ -92,7 +93,8 @@ export class Walker {
       return true;
     }
     if (tt === undefined) return this.setFault(PTW_TRANSLATION, 1, 0, CLASS_IN, 'translation table disabled (EPD)');
-    if (!this.walkS1(cfg, tt, ia, flag, trace, s2map)) return false;
+    // Untraced and stage 1 only: the fast path first (fast-walk.ts), this walk when it declines.
+    if (!(trace === undefined && s2 === undefined && fastWalkS1(this, this.reader, this.flags, cfg, tt, ia, flag)) && !this.walkS1(cfg, tt, ia, flag, trace, s2map)) return false;
     if (s2 === undefined) {
       this.s1perm = this.perm;
       this.s2perm = IOMMU_RW;
