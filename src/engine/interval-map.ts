@@ -3,8 +3,8 @@
  * (vfio's DMA map, vhost's device IOTLB) and a bounded log (the events a notifier received).
  *
  * IntervalMap keeps its entries in a Map (so iteration, get and size behave as a Map's, in
- * insertion order) and their starts in a chunked sorted list (chunks of at most twice
- * `chunk` starts), so finding what overlaps a range costs O(log n + chunk + hits), and an insert or a
+ * insertion order) and, again, in a chunked sorted list (chunks of at most twice `chunk`
+ * entries), so finding what overlaps a range costs O(log n + chunk + hits), and an insert or a
  * delete O(log n + chunk), wherever it lands: filling or draining n entries is O(n log n) in
  * any order, never quadratic.
  */
@@ -17,11 +17,13 @@ export interface Interval {
 
 export class IntervalMap<E extends Interval> {
   private readonly byStart = new Map<bigint, E>();
-  /** Sorted starts, in chunks; mins[i] === chunks[i][0]; no chunk is empty. */
-  private chunks: bigint[][] = [];
+  /** The entries sorted by start, in chunks; mins[i] === chunks[i][0].iova; no chunk is empty. */
+  private chunks: E[][] = [];
+  /** Each chunk's starts as numbers (rounded above 2^53, so ties fall back to the bigints): compared unboxed. */
+  private keys_: number[][] = [];
   private mins: bigint[] = [];
 
-  /** `chunk`: starts per chunk after a split (tests use small ones to exercise splits). */
+  /** `chunk`: entries per chunk after a split (tests use small ones to exercise splits). */
   constructor(private readonly chunk = 256) {}
 
   get size(): number {
@@ -54,22 +56,64 @@ export class IntervalMap<E extends Interval> {
 
   /**
    * Adds an entry that overlaps none already held (the caller checks with overlapping(); an
-   * entry at the same start replaces it).
+   * entry at the same start replaces it, keeping its place in the iteration order).
    */
   insert(e: E): void {
-    if (!this.byStart.has(e.iova)) this.addStart(e.iova);
-    this.byStart.set(e.iova, e);
+    const x = e.iova;
+    const xn = Number(x);
+    this.byStart.set(x, e);
+    if (this.chunks.length === 0) {
+      this.chunks.push([e]);
+      this.keys_.push([xn]);
+      this.mins.push(x);
+      return;
+    }
+    const ci = Math.max(0, this.chunkAtOrBelow(x, false));
+    const chunk = this.chunks[ci]!;
+    const keys = this.keys_[ci]!;
+    const at = lastBelow(chunk, keys, x, xn) + 1;
+    if (at < chunk.length && chunk[at]!.iova === x) {
+      chunk[at] = e;
+      return;
+    }
+    if (at === chunk.length) {
+      chunk.push(e);
+      keys.push(xn);
+    } else {
+      chunk.splice(at, 0, e);
+      keys.splice(at, 0, xn);
+    }
+    if (at === 0) this.mins[ci] = x;
+    if (chunk.length > 2 * this.chunk) {
+      const tail = chunk.splice(this.chunk);
+      this.chunks.splice(ci + 1, 0, tail);
+      this.keys_.splice(ci + 1, 0, keys.splice(this.chunk));
+      this.mins.splice(ci + 1, 0, tail[0]!.iova);
+    }
   }
 
   delete(start: bigint): boolean {
     if (!this.byStart.delete(start)) return false;
-    this.removeStart(start);
+    const ci = this.chunkAtOrBelow(start, false);
+    const chunk = this.chunks[ci]!;
+    const keys = this.keys_[ci]!;
+    const at = lastBelow(chunk, keys, start, Number(start)) + 1;
+    chunk.splice(at, 1);
+    keys.splice(at, 1);
+    if (chunk.length === 0) {
+      this.chunks.splice(ci, 1);
+      this.keys_.splice(ci, 1);
+      this.mins.splice(ci, 1);
+    } else if (at === 0) {
+      this.mins[ci] = chunk[0]!.iova;
+    }
     return true;
   }
 
   clear(): void {
     this.byStart.clear();
     this.chunks = [];
+    this.keys_ = [];
     this.mins = [];
   }
 
@@ -82,14 +126,14 @@ export class IntervalMap<E extends Interval> {
     let ci = this.chunkAtOrBelow(end, true);
     if (ci < 0) return out;
     let chunk = this.chunks[ci]!;
-    let pi = lastBelow(chunk, end);
+    let pi = lastBelow(chunk, this.keys_[ci]!, end, Number(end));
     for (;;) {
       if (pi < 0) {
         if (--ci < 0) break;
         chunk = this.chunks[ci]!;
         pi = chunk.length - 1;
       }
-      const e = this.byStart.get(chunk[pi]!)!;
+      const e = chunk[pi]!;
       if (e.iova + e.size <= iova) break;
       out.push(e);
       pi--;
@@ -114,48 +158,17 @@ export class IntervalMap<E extends Interval> {
     }
     return at;
   }
-
-  private addStart(x: bigint): void {
-    if (this.chunks.length === 0) {
-      this.chunks.push([x]);
-      this.mins.push(x);
-      return;
-    }
-    const ci = Math.max(0, this.chunkAtOrBelow(x, false));
-    const chunk = this.chunks[ci]!;
-    const at = lastBelow(chunk, x) + 1;
-    if (at === chunk.length) chunk.push(x);
-    else chunk.splice(at, 0, x);
-    if (at === 0) this.mins[ci] = x;
-    if (chunk.length > 2 * this.chunk) {
-      const tail = chunk.splice(this.chunk);
-      this.chunks.splice(ci + 1, 0, tail);
-      this.mins.splice(ci + 1, 0, tail[0]!);
-    }
-  }
-
-  private removeStart(x: bigint): void {
-    const ci = this.chunkAtOrBelow(x, false);
-    const chunk = this.chunks[ci]!;
-    const at = lastBelow(chunk, x) + 1;
-    chunk.splice(at, 1);
-    if (chunk.length === 0) {
-      this.chunks.splice(ci, 1);
-      this.mins.splice(ci, 1);
-    } else if (at === 0) {
-      this.mins[ci] = chunk[0]!;
-    }
-  }
 }
 
-/** Index of the last element < x in a sorted array; -1 if none. */
-function lastBelow(a: readonly bigint[], x: bigint): number {
+/** Index of the last entry starting below x (xn: x as a number) in a sorted chunk; -1 if none. */
+function lastBelow(a: readonly Interval[], keys: readonly number[], x: bigint, xn: number): number {
   let lo = 0;
   let hi = a.length - 1;
   let at = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    if (a[mid]! < x) {
+    const k = keys[mid]!;
+    if (k < xn || (k === xn && a[mid]!.iova < x)) {
       at = mid;
       lo = mid + 1;
     } else {

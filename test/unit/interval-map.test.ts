@@ -19,13 +19,14 @@ const op = fc.record({
 describe('IntervalMap', () => {
   it('answers overlaps, inserts and deletes as a scanned Map does, in any order (vfio and vhost rules)', () => {
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 600 }), fc.integer({ min: 1, max: 8 }), (ops, chunk) => {
+      // Above 2^53 neighbouring starts round to one number: the base near 2^63 with byte units tests the ties.
+      fc.property(fc.array(op, { maxLength: 600 }), fc.integer({ min: 1, max: 8 }), fc.constantFrom(0n, 1n << 63n), fc.constantFrom(0x1000n, 1n), (ops, chunk, base, unit) => {
         const m = new IntervalMap<E>(chunk);
         const ref = new Map<bigint, E>();
         const scan = (iova: bigint, size: bigint) => [...ref.values()].filter((v) => v.iova < iova + size && iova < v.iova + v.size).sort((a, b) => (a.iova < b.iova ? -1 : 1));
         ops.forEach((o, tag) => {
-          const iova = BigInt(o.page) * 0x1000n;
-          const size = BigInt(o.pages) * 0x1000n;
+          const iova = base + BigInt(o.page) * unit;
+          const size = BigInt(o.pages) * unit;
           const hit = m.overlapping(iova, size);
           assert.deepEqual(hit, scan(iova, size));
           if (o.kind === 'map') {
@@ -53,7 +54,7 @@ describe('IntervalMap', () => {
         assert.deepEqual([...m.values()], [...ref.values()]);
         assert.deepEqual([...m.keys()], [...ref.keys()]);
         for (const k of ref.keys()) assert.deepEqual(m.get(k), ref.get(k));
-        assert.deepEqual(m.overlapping(0n, 1n << 40n), [...ref.values()].sort((a, b) => (a.iova < b.iova ? -1 : 1)));
+        assert.deepEqual(m.overlapping(base, 1n << 40n), [...ref.values()].sort((a, b) => (a.iova < b.iova ? -1 : 1)));
       }),
       { numRuns: 150 },
     );
