@@ -253,4 +253,24 @@ export class BoundedLog<T> implements Iterable<T> {
   slice(start?: number, end?: number): T[] {
     return this.toArray().slice(start, end);
   }
+
+  find(fn: (x: T, i: number) => boolean): T | undefined {
+    for (let k = 0; k < this.count; k++) {
+      const x = this.buf[(this.head + k) % this.cap]!;
+      if (fn(x, k)) return x;
+    }
+    return undefined;
+  }
+
+  some(fn: (x: T, i: number) => boolean): boolean {
+    return this.find(fn) !== undefined;
+  }
+
+  every(fn: (x: T, i: number) => boolean): boolean {
+    return this.find((x, i) => !fn(x, i)) === undefined;
+  }
+
+  forEach(fn: (x: T, i: number) => void): void {
+    for (let k = 0; k < this.count; k++) fn(this.buf[(this.head + k) % this.cap]!, k);
+  }
 }

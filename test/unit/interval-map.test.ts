@@ -95,6 +95,12 @@ describe('BoundedLog', () => {
         assert.deepEqual(log.slice(1), ref.slice(1));
         assert.deepEqual(log.filter((x) => x % 2 === 0), ref.filter((x) => x % 2 === 0));
         assert.deepEqual(log.map((x) => x + 1), ref.map((x) => x + 1));
+        assert.equal(log.find((x) => x > 0), ref.find((x) => x > 0));
+        assert.equal(log.some((x) => x > 0), ref.some((x) => x > 0));
+        assert.equal(log.every((x) => x > 0), ref.every((x) => x > 0));
+        const seen: number[] = [];
+        log.forEach((x, i) => seen.push(x, i));
+        assert.deepEqual(seen, ref.flatMap((x, i) => [x, i]));
         for (let i = -ref.length - 1; i <= ref.length; i++) assert.equal(log.at(i), ref.at(i));
         log.limit = newLimit;
         const kept = newLimit > 0 ? ref.slice(Math.max(0, ref.length - newLimit)) : [];
