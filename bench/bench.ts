@@ -24,7 +24,7 @@ import {
 } from '../src/engine';
 import { TzMpc } from '../src/engine/models/tz-mpc';
 import { generatedConfig } from './generate';
-import { format, judged, rate, time, type BenchResult } from './harness';
+import { CLOCK, format, judged, rate, time, type BenchResult } from './harness';
 import { benchImages } from './images';
 import { benchShadowCheck, benchVfio, benchVhostFill } from './shadows';
 import { benchReplay, benchSmmuv3 } from './smmuv3';
@@ -236,7 +236,7 @@ async function main(): Promise<void> {
   }
   if (process.argv.includes('--json')) console.log(JSON.stringify(results.filter((r) => r.rounds > 0), null, 2));
   else {
-    console.log(`\nIOMMU Lens benchmarks (node ${process.version}, ${quick ? 'quick' : `${ROUNDS} rounds`})\n`);
+    console.log(`\nIOMMU Lens benchmarks (node ${process.version}, ${quick ? 'quick' : `${ROUNDS} rounds`}; ${CLOCK})\n`);
     console.log(format(results));
   }
 }
