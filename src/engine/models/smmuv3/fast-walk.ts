@@ -38,8 +38,9 @@ export function fastWalkS1(w: Walker, reader: GuestReader, flags: ProfileFlags, 
     if (level < 3 && type === 3) {
       const next = pteAddress(lo, hi, g);
       if (!tt.had && ((hi >>> 29) & 2) !== 0) {
-        if (!flags.apTableArch) return false;
-        noWrite = true;
+        // The architecture folds APTable[1] into the leaf; QEMU faults a write here (left to walkS1).
+        if (flags.apTableArch) noWrite = true;
+        else if ((flag & IOMMU_WO) !== 0) return false;
       }
       if (flags.tableAddrSize && next >= oasLimit) return false;
       base = next;
