@@ -204,6 +204,7 @@ export class InvalidationQueue {
 }
 
 const G_NAMES = ['reserved', 'global', 'domain', 'device'];
+const IOTLB_G_NAMES = ['reserved', 'global', 'domain', 'page'];
 
 function rsvd(lo: bigint, hi: bigint, mlo: bigint, mhi: bigint, fn: string, kind: string, log: (m: string) => void): boolean {
   if ((lo & mlo) !== 0n || (hi & mhi) !== 0n) {
@@ -237,7 +238,7 @@ export function processDescriptor(
       return { ok: false, what, effect: 'invalid granularity' };
     }
     case VTD_INV_DESC_IOTLB: {
-      const what = `IOTLB invalidation (${G_NAMES[g]})`;
+      const what = `IOTLB invalidation (${IOTLB_G_NAMES[g]})`;
       if (!rsvd(lo, hi, VTD_INV_DESC_IOTLB_RSVD_LO, VTD_INV_DESC_IOTLB_RSVD_HI, 'vtd_process_iotlb_desc', 'iotlb inv', log)) return { ok: false, what, effect: 'reserved bits set' };
       const did = Number((lo >> 16n) & 0xffffn);
       if (g === 1) return { ok: true, what, effect: inv.iotlbGlobal() };
