@@ -22,6 +22,7 @@ import { TzMpc } from '../src/engine/models/tz-mpc';
 import { generatedConfig } from './generate';
 import { format, rate, time, type BenchResult } from './harness';
 import { benchImages } from './images';
+import { benchIntelIommu } from './intel-iommu';
 import { benchSmmuv3 } from './smmuv3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -172,6 +173,7 @@ async function main(): Promise<void> {
   step(benchReplay());
   step(benchTable());
   step(benchSmmuv3(ROUNDS));
+  step(benchIntelIommu(ROUNDS));
   step(benchLoad());
   // Memory images report medians only (their own rounds).
   step(

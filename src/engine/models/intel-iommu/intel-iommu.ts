@@ -137,7 +137,7 @@ import {
   vtdCapMgaw,
   type VtdProfile,
 } from './types';
-import { iovaToSlpte, pageWalk, reservedMasks, type ReservedMasks, type WalkEnv, type WalkEvent } from './walker';
+import { iovaToSlpte, pageWalk, reservedMasks, type ReservedMasks, type WalkEnv } from './walker';
 
 export interface VtdRegisterWrite {
   /** A register name (`GCMD`, `RTADDR`...) or offset. */
@@ -241,6 +241,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   private readonly onInterrupt?: (irq: VtdInterrupt) => void;
   private quiet = false;
   private uncached = false;
+  private walkEnvMemo: WalkEnv | undefined;
 
   static create(opts: IntelIommuOptions): IntelIommu | EngineError {
     const profile = opts.profile ?? 'architecture';
@@ -584,7 +585,12 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   }
 
   private walkEnv(): WalkEnv {
-    return { reader: this.reader, awBits: this.awBits, rsvd: this.rsvd, memoryName: this.memory.name };
+    return this.walkEnvCached;
+  }
+
+  private get walkEnvCached(): WalkEnv {
+    if (this.walkEnvMemo === undefined) this.walkEnvMemo = { reader: this.reader, awBits: this.awBits, rsvd: this.rsvd, memoryName: this.memory.name };
+    return this.walkEnvMemo;
   }
 
   /** vtd_dev_to_context_entry for a region, without the context cache. */
@@ -638,11 +644,11 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         if (trace) {
           trace.push({
             kind: 'iotlb-entry',
-            summary: `IOTLB hit: ${hex(addr & e.mask)} (${pageSizeName(e.level)}, level ${e.level}) -> ${hex(e.slpte & ~0xfffn & hawMask(this.awBits) & e.mask)} ${permName(e.perm)} [DID ${e.domainId}]`,
+            summary: `IOTLB hit: ${hex(addr & e.mask)} (${pageSizeName(e.level)}, level ${e.level}) -> ${hex(e.out)} ${permName(e.perm)} [DID ${e.domainId}]`,
             fields: { level: e.level, gfn: e.gfn, did: e.domainId, slpte: e.slpte, perm: permName(e.perm) },
           });
         }
-        return this.leafEntry(addr, e.slpte, e.mask, e.perm);
+        return { targetAs: this.downstream, iova: addr & e.mask, translatedAddr: e.out, addrMask: e.addrMask, perm: e.perm };
       }
       if (!this.quiet) this.iotlb.misses++;
     }
@@ -669,7 +675,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       if (trace) trace.push(step('context entry T=2: pass-through, 4 KiB identity with RW, not cached in the IOTLB', { T: 2 }));
       return this.identity(addr);
     }
-    const leaf = iovaToSlpte(this.walkEnv(), ce, addr, isWrite, trace);
+    const leaf = iovaToSlpte(this.walkEnvCached, ce, addr, isWrite, trace);
     if ('fault' in leaf) return this.fault(r, addr, isWrite, leaf.fault, leaf.why, ce.fpd, true, trace);
     const mask = levelPageMask(leaf.level);
     const xlat = leaf.slpte & ~0xfffn & hawMask(this.awBits);
@@ -679,7 +685,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     }
     const perm = (leaf.reads ? 1 : 0) | (leaf.writes ? 2 : 0);
     if (!this.quiet) {
-      if (this.iotlb.insert(sid, ce.did, addr, leaf.slpte, perm, leaf.level) && trace) {
+      if (this.iotlb.insert(sid, ce.did, addr, leaf.slpte, perm, leaf.level, xlat) && trace) {
         trace.push(step(`the IOTLB held ${this.iotlb.maxSize} entries: flushed whole before this insert (VTD_IOTLB_MAX_SIZE)`, { flushed: true }));
       }
     }
@@ -757,24 +763,24 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   }
 
   /** vtd_page_walk_one: the record of notified mappings decides what is sent. Returns 1 if sent. */
-  private walkOne(r: VtdRegion, ev: WalkEvent, notifyUnmap: boolean, hook: (e: IOMMUTLBEvent) => void): number {
-    if (!ev.map && !notifyUnmap) return 0;
-    const entry: IOMMUTLBEntry = { targetAs: r.systemAs ?? this.downstream, iova: ev.iova, translatedAddr: ev.translated, addrMask: ev.mask, perm: ev.perm };
-    const mapped = r.tree.find(ev.iova, ev.mask);
+  private walkOne(r: VtdRegion, map: boolean, iova: bigint, mask: bigint, translated: bigint, perm: number, notifyUnmap: boolean, hook: (e: IOMMUTLBEvent) => void): number {
+    if (!map && !notifyUnmap) return 0;
+    const entry: IOMMUTLBEntry = { targetAs: r.systemAs ?? this.downstream, iova, translatedAddr: translated, addrMask: mask, perm };
+    const mapped = r.tree.find(iova, mask);
     let sent = 0;
-    if (ev.map) {
+    if (map) {
       if (mapped !== undefined) {
-        if (mapped.iova === ev.iova && mapped.size === ev.mask && mapped.translated === ev.translated && mapped.perm === ev.perm) return 0;
+        if (mapped.iova === iova && mapped.size === mask && mapped.translated === translated && mapped.perm === perm) return 0;
         hook({ type: IOMMU_NOTIFIER_UNMAP, entry: { ...entry, perm: IOMMU_NONE } });
         sent++;
-        r.tree.remove(ev.iova, ev.mask);
+        r.tree.remove(iova, mask);
       }
-      r.tree.insert({ iova: ev.iova, size: ev.mask, translated: ev.translated, perm: ev.perm });
+      r.tree.insert({ iova, size: mask, translated, perm });
       hook({ type: IOMMU_NOTIFIER_MAP, entry });
       return sent + 1;
     }
     if (mapped === undefined) return 0;
-    r.tree.remove(ev.iova, ev.mask);
+    r.tree.remove(iova, mask);
     hook({ type: IOMMU_NOTIFIER_UNMAP, entry });
     return 1;
   }
@@ -821,8 +827,9 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   private syncRange(r: VtdRegion, ce: ContextEntry, addr: bigint, size: bigint): number {
     let sent = 0;
     const end = addr + size;
-    pageWalk(this.walkEnv(), ce, addr, end > U64 ? U64 : end, (ev) => {
-      sent += this.walkOne(r, ev, true, (e) => r.notify(0, e));
+    const hook = (e: IOMMUTLBEvent) => r.notify(0, e);
+    pageWalk(this.walkEnv(), ce, addr, end > U64 ? U64 : end, (map, iova, mask, translated, perm) => {
+      sent += this.walkOne(r, map, iova, mask, translated, perm, true, hook);
     });
     return sent;
   }
@@ -836,8 +843,11 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     if ('fault' in res) return { kind: 'model', steps: 0, delivered };
     const wants = this.flags.replayMapByAs ? (r.asNotifierFlags & IOMMU_NOTIFIER_MAP) !== 0 : (n.flags & IOMMU_NOTIFIER_MAP) !== 0;
     if (!wants || res.ce.tt === 2) return { kind: 'model', steps: 0, delivered };
-    const steps = pageWalk(this.walkEnv(), res.ce, 0n, U64, (ev) => {
-      delivered += this.walkOne(r, ev, false, (e) => r.notifyOne(n, e));
+    const hook = (e: IOMMUTLBEvent) => {
+      r.notifyOne(n, e);
+    };
+    const steps = pageWalk(this.walkEnv(), res.ce, 0n, U64, (map, iova, mask, translated, perm) => {
+      delivered += this.walkOne(r, map, iova, mask, translated, perm, false, hook);
     });
     return { kind: 'model', steps, delivered };
   }
@@ -846,8 +856,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     if (!this.dmarEnabled) return;
     const res = devToContextEntry({ ...this.contextEnv(), log: () => undefined }, r.sid);
     if ('fault' in res || res.ce.tt === 2) return;
-    pageWalk(this.walkEnv(), res.ce, 0n, U64, (ev) => {
-      if (ev.map) sink({ targetAs: this.downstream, iova: ev.iova, translatedAddr: ev.translated, addrMask: ev.mask, perm: ev.perm });
+    pageWalk(this.walkEnv(), res.ce, 0n, U64, (map, iova, mask, translated, perm) => {
+      if (map) sink({ targetAs: this.downstream, iova, translatedAddr: translated, addrMask: mask, perm });
     });
   }
 

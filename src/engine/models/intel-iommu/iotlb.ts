@@ -5,91 +5,115 @@
  * entries (VTD_IOTLB_MAX_SIZE). Invalidations remove by domain ID or by page
  * (vtd_hash_remove_by_page); QEMU 7.2 keeps the page mask in a uint8_t, so its page-selective
  * invalidation compares only the low 8 bits of the page number (and so drops more than asked).
+ *
+ * Kept as one map per (source ID, PASID, level) keyed by the gfn as a number (page numbers of a
+ * 64-bit address fit in 52 bits), so a hit costs a few number operations.
  */
-import { PCI_NO_PASID, VTD_PAGE_SHIFT, levelPageMask } from './types';
+import { PCI_NO_PASID, U64, levelPageMask } from './types';
 
 export interface VtdTlbEntry {
   readonly sid: number;
   readonly pasid: number;
   readonly level: number;
-  readonly gfn: bigint;
+  readonly gfn: number;
   readonly domainId: number;
   readonly slpte: bigint;
   readonly perm: number;
   /** The level's page mask (vtd_slpt_level_page_mask). */
   readonly mask: bigint;
+  /** ~mask: the entry's addr_mask. */
+  readonly addrMask: bigint;
+  /** The output page: slpte's address & mask. */
+  readonly out: bigint;
 }
 
-function key(sid: number, pasid: number, level: number, gfn: bigint): string {
-  return `${sid}/${pasid}/${level}/${gfn}`;
+const SPAN = [0, 1, 512, 262144, 134217728];
+
+function mapKey(sid: number, pasid: number, level: number): number {
+  return ((pasid >>> 0) * 65536 + sid) * 8 + level;
 }
 
 export class VtdIotlb {
-  private readonly map = new Map<string, VtdTlbEntry>();
+  private readonly maps = new Map<number, Map<number, VtdTlbEntry>>();
+  private count = 0;
   hits = 0;
   misses = 0;
 
   constructor(readonly maxSize: number) {}
 
   get size(): number {
-    return this.map.size;
+    return this.count;
   }
 
-  entries(): IterableIterator<VtdTlbEntry> {
-    return this.map.values();
+  *entries(): IterableIterator<VtdTlbEntry> {
+    for (const m of this.maps.values()) yield* m.values();
   }
 
   lookup(sid: number, pasid: number, addr: bigint): VtdTlbEntry | undefined {
+    if (this.count === 0) return undefined;
+    const page = Number(addr >> 12n);
     for (let level = 1; level < 4; level++) {
-      const e = this.map.get(key(sid, pasid, level, (addr & levelPageMask(level)) >> VTD_PAGE_SHIFT));
+      const m = this.maps.get(mapKey(sid, pasid, level));
+      if (m === undefined) continue;
+      const span = SPAN[level]!;
+      const e = m.get(page - (page % span));
       if (e !== undefined) return e;
     }
     return undefined;
   }
 
   /** vtd_update_iotlb; returns true when the insert flushed a full table first. */
-  insert(sid: number, domainId: number, addr: bigint, slpte: bigint, perm: number, level: number, pasid = PCI_NO_PASID): boolean {
+  insert(sid: number, domainId: number, addr: bigint, slpte: bigint, perm: number, level: number, out: bigint, pasid = PCI_NO_PASID): boolean {
     if (this.maxSize === 0) return false;
     let flushed = false;
-    if (this.map.size >= this.maxSize) {
-      this.map.clear();
+    if (this.count >= this.maxSize) {
+      this.clear();
       flushed = true;
     }
-    const gfn = (addr & levelPageMask(level)) >> VTD_PAGE_SHIFT;
-    this.map.set(key(sid, pasid, level, gfn), { sid, pasid, level, gfn, domainId, slpte, perm, mask: levelPageMask(level) });
+    const page = Number(addr >> 12n);
+    const gfn = page - (page % SPAN[level]!);
+    const k = mapKey(sid, pasid, level);
+    let m = this.maps.get(k);
+    if (m === undefined) {
+      m = new Map();
+      this.maps.set(k, m);
+    }
+    const mask = levelPageMask(level);
+    if (!m.has(gfn)) this.count++;
+    m.set(gfn, { sid, pasid, level, gfn, domainId, slpte, perm, mask, addrMask: U64 & ~mask, out: out & mask });
     return flushed;
   }
 
   clear(): number {
-    const n = this.map.size;
-    this.map.clear();
+    const n = this.count;
+    this.maps.clear();
+    this.count = 0;
+    return n;
+  }
+
+  private removeIf(pred: (e: VtdTlbEntry) => boolean): number {
+    let n = 0;
+    for (const m of this.maps.values()) {
+      for (const [k, e] of m) {
+        if (pred(e)) {
+          m.delete(k);
+          n++;
+        }
+      }
+    }
+    this.count -= n;
     return n;
   }
 
   removeDomain(did: number): number {
-    let n = 0;
-    for (const [k, e] of this.map) {
-      if (e.domainId === did) {
-        this.map.delete(k);
-        n++;
-      }
-    }
-    return n;
+    return this.removeIf((e) => e.domainId === did);
   }
 
   /** vtd_hash_remove_by_page with mask = ~((1 << am) - 1), truncated to 8 bits when `byteMask`. */
   removePage(did: number, addr: bigint, am: number, byteMask: boolean): number {
     let mask = ~((1n << BigInt(am)) - 1n);
     if (byteMask) mask &= 0xffn;
-    const gfn = (addr >> VTD_PAGE_SHIFT) & mask;
-    let n = 0;
-    for (const [k, e] of this.map) {
-      const gfnTlb = (addr & e.mask) >> VTD_PAGE_SHIFT;
-      if (e.domainId === did && ((e.gfn & mask) === gfn || e.gfn === gfnTlb)) {
-        this.map.delete(k);
-        n++;
-      }
-    }
-    return n;
+    const gfn = (addr >> 12n) & mask;
+    return this.removeIf((e) => e.domainId === did && ((BigInt(e.gfn) & mask) === gfn || BigInt(e.gfn) === (addr & e.mask) >> 12n));
   }
 }

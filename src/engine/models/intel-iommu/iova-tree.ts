@@ -41,6 +41,10 @@ export class IovaTree {
   }
 
   find(iova: bigint, size: bigint): DmaMap | undefined {
+    const last = this.items[this.items.length - 1];
+    // Ends are sorted too (no overlaps), so a range past the last end overlaps nothing: the
+    // ascending walks of replay and sync find this in O(1).
+    if (last === undefined || last.iova + last.size < iova) return undefined;
     const i = this.lowerBound(iova);
     const m = this.items[i];
     return m !== undefined && m.iova <= iova + size ? m : undefined;

@@ -139,42 +139,112 @@ export function iovaToSlpte(env: WalkEnv, ce: ContextEntry, iova: bigint, isWrit
   }
 }
 
-export interface WalkEvent {
-  /** MAP for a readable or writable leaf, UNMAP for an invalid entry. */
-  readonly map: boolean;
-  readonly iova: bigint;
-  readonly mask: bigint;
-  readonly translated: bigint;
-  readonly perm: number;
+/**
+ * One walk event: MAP for a readable or writable leaf, UNMAP (perm 0) for an invalid entry, with
+ * the entry's IOVA (aligned to its level), mask, output address and combined permissions.
+ */
+export type WalkSink = (map: boolean, iova: bigint, mask: bigint, translated: bigint, perm: number) => void;
+
+/** Reserved masks as 32-bit halves, per level (page and large), for the numeric walk. */
+interface NumMasks {
+  readonly pageLo: readonly number[];
+  readonly pageHi: readonly number[];
+  readonly largeLo: readonly number[];
+  readonly largeHi: readonly number[];
+  readonly hawHi: number;
 }
+
+const numMasksCache = new WeakMap<ReservedMasks, Map<number, NumMasks>>();
+
+function numMasks(m: ReservedMasks, aw: number): NumMasks {
+  let byAw = numMasksCache.get(m);
+  if (byAw === undefined) {
+    byAw = new Map();
+    numMasksCache.set(m, byAw);
+  }
+  let n = byAw.get(aw);
+  if (n === undefined) {
+    const lo = (v: bigint) => Number(v & 0xffffffffn);
+    const hi = (v: bigint) => Number(v >> 32n);
+    n = { pageLo: m.page.map(lo), pageHi: m.page.map(hi), largeLo: m.large.map(lo), largeHi: m.large.map(hi), hawHi: Number(hawMask(aw) >> 32n) };
+    byAw.set(aw, n);
+  }
+  return n;
+}
+
+const TWO32 = 4294967296;
+const TWO53 = 2 ** 53;
 
 /**
  * vtd_page_walk_level over [start, end): entries that cannot be read or have reserved bits are
  * skipped; a readable or writable non-leaf is descended; everything else is one event (a leaf
  * with its combined permissions, or an invalid entry as a NONE range). Returns entries read.
+ * Page-aligned addresses below 2^65 are exact as doubles, so the walk runs on numbers and makes
+ * bigints only for the events it reports.
  */
-export function pageWalk(env: WalkEnv, ce: ContextEntry, start: bigint, end: bigint, sink: (e: WalkEvent) => void): number {
+export function pageWalk(env: WalkEnv, ce: ContextEntry, start: bigint, end: bigint, sink: WalkSink): number {
   const limit = iovaLimit(ce, env.awBits);
   if (start >= limit) return 0;
   if (end > limit) end = limit;
+  if ((start & 0xfffn) === 0n && (end & 0xfffn) === 0n && ce.slptptr + 4096n < BigInt(TWO53)) {
+    return walkLevelNum(env, numMasks(env.rsvd, env.awBits), Number(ce.slptptr), Number(start), Number(end), ceLevel(ce), true, true, sink);
+  }
   return walkLevel(env, ce.slptptr, start, end, ceLevel(ce), true, true, sink);
 }
 
-function walkLevel(env: WalkEnv, table: bigint, start: bigint, end: bigint, level: number, read: boolean, write: boolean, sink: (e: WalkEvent) => void): number {
-  const subSize = 1n << levelShift(level);
+function walkLevelNum(env: WalkEnv, nm: NumMasks, table: number, start: number, end: number, level: number, read: boolean, write: boolean, sink: WalkSink): number {
+  const subSize = 2 ** (12 + 9 * (level - 1));
+  const reader = env.reader;
+  let reads = 0;
+  let iova = start;
+  let idx = Math.floor(start / subSize) % 512;
+  const pageLo = nm.pageLo[level]!;
+  const pageHi = nm.pageHi[level]!;
+  const largeLo = nm.largeLo[level]!;
+  const largeHi = nm.largeHi[level]!;
+  const large = level === 2 || level === 3;
+  while (iova < end) {
+    const base = iova - (iova % subSize);
+    const next = base + subSize;
+    const ok = table + idx * 8 + 8 <= TWO53 && reader.read64(table + idx * 8);
+    reads++;
+    if (ok) {
+      const lo = reader.lo;
+      const hi = reader.hi;
+      const ps = (lo & 0x80) !== 0;
+      const rsvd = large && ps ? ((lo & largeLo) | (hi & largeHi)) !== 0 : ((lo & pageLo) | (hi & pageHi)) !== 0;
+      if (!rsvd) {
+        const r = read && (lo & 1) !== 0;
+        const w = write && (lo & 2) !== 0;
+        const addr = (hi & nm.hawHi) * TWO32 + ((lo & 0xfffff000) >>> 0);
+        if (level > 1 && !ps && (r || w)) {
+          reads += addr + 4096 <= TWO53
+            ? walkLevelNum(env, nm, addr, iova, next < end ? next : end, level - 1, r, w, sink)
+            : walkLevel(env, BigInt(addr), BigInt(iova), BigInt(next < end ? next : end), level - 1, r, w, sink);
+        } else {
+          const perm = (r ? 1 : 0) | (w ? 2 : 0);
+          sink(perm !== 0, BigInt(base), BigInt(subSize - 1), BigInt(addr), perm);
+        }
+      }
+    }
+    iova = next;
+    idx++;
+  }
+  return reads;
+}
+
+function walkLevel(env: WalkEnv, table: bigint, start: bigint, end: bigint, level: number, read: boolean, write: boolean, sink: WalkSink): number {
+  const shift = levelShift(level);
+  const subSize = 1n << shift;
   const subMask = levelPageMask(level);
   const reader = env.reader;
   const aw = env.awBits;
   let reads = 0;
   let iova = start;
-  const useNumber = table + 4096n < 1n << 53n;
-  const tableN = Number(table);
   while (iova < end) {
     const next = (iova & subMask) + subSize;
-    const offset = Number((iova >> levelShift(level)) & 511n);
-    let slpte: bigint | undefined;
-    if (useNumber) slpte = reader.read64(tableN + offset * 8) ? reader.word() : undefined;
-    else slpte = reader.readBig(table + BigInt(offset) * 8n, 8);
+    const offset = (iova >> shift) & 511n;
+    const slpte = reader.readBig(table + offset * 8n, 8);
     reads++;
     if (slpte !== undefined && slpteReserved(env.rsvd, slpte, level) === 0n) {
       const r = read && (slpte & VTD_SL_R) !== 0n;
@@ -183,7 +253,7 @@ function walkLevel(env: WalkEnv, table: bigint, start: bigint, end: bigint, leve
         reads += walkLevel(env, slpte & ~0xfffn & hawMask(aw), iova, next < end ? next : end, level - 1, r, w, sink);
       } else {
         const perm = (r ? 1 : 0) | (w ? 2 : 0);
-        sink({ map: perm !== 0, iova: iova & subMask, mask: subSize - 1n, translated: slpte & ~0xfffn & hawMask(aw), perm });
+        sink(perm !== 0, iova & subMask, subSize - 1n, slpte & ~0xfffn & hawMask(aw), perm);
       }
     }
     iova = next;
