@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load';
 import { IOMMU_RO, isEngineError, runScenario } from '../../src/engine';
 import { IntelIommu } from '../../src/engine/models/intel-iommu';
+import { regionViews } from '../../src/views/views';
+import { mappingRuns } from '../../src/engine/mappings';
 
 const BASE = `iommu-lens: 1
 memory:
@@ -40,6 +42,21 @@ describe('intel-iommu: config', () => {
     const d = res.divergences[0]!;
     assert.deepEqual([d.notifier, d.kind, d.iova, d.size, d.causeStep, d.shadow.translated], ['nic0/vfio', 'unmapped', 0x1000_0000n, 0x1000n, 6, 0x400_0000n]);
     assert.deepEqual([...vfio.shadow!.keys()].sort(), [0x1000_1000n, 0x1000_2000n, 0x1000_3000n, 0x1000_4000n]);
+  });
+
+  it('views: one region per device by BDF, its context entry decoded, mappings from the model\'s walk, registers decoded; no side effects', () => {
+    const l = example('q35-intel-iommu.iommu.yaml');
+    const d = l.machine.iommus.get('dmar0') as IntelIommu;
+    const before = [d.iotlb.size, d.faultLog.length, d.regs.getLong(0x34)];
+    const views = regionViews(l);
+    assert.deepEqual(views.map((v) => v.name), ['dmar0.vtd-00:02.0', 'dmar0.vtd-00:03.0', 'dmar0.vtd-00:04.0']);
+    assert.match(views[1]!.details!, /^00:03\.0: DID 2, T=0 \(untranslated requests, multi-level\), 4-level, 48-bit AGAW, SLPTPTR 0x1006000; 4 mapping\(s\) notified$/);
+    const state = new Map(views[0]!.deviceState!.map((x) => [x.name, x.value]));
+    assert.equal(state.get('GSTS'), '0xc4000000: TES RTPS QIES');
+    assert.match(state.get('CAP')!, /^0x00d2008c222f0686: CM SAGAW 39-bit\/48-bit, MGAW 48, SLLPS 2M\/1G, PSI, MAMV 18, NFR 1, FRO 0x220$/);
+    const runs = mappingRuns(views[0]!.region, 0, { maxRuns: 10 });
+    assert.deepEqual(runs.runs.map((r) => [r.iova, r.size, r.translated]), [[0x1000_0000n, 0x1_0000n, 0x200_0000n]]);
+    assert.deepEqual([d.iotlb.size, d.faultLog.length, d.regs.getLong(0x34)], before);
   });
 
   it('the example without caching mode: vfio refused with QEMU\'s text, vhost accepted', () => {

@@ -26,7 +26,7 @@ import { addressSpaceForRegion, type AddressSpace } from '../../address-space';
 import { findRegister, registerRegion, type IommuDevice, type ModelCommand, type RegisterFile } from '../../device';
 import { engineError, isEngineError, type EngineError } from '../../errors';
 import { hex } from '../../hex';
-import { type IOMMUNotifier, type ReplayResult } from '../../iommu';
+import type { IOMMUMemoryRegion, IOMMUNotifier, ReplayResult } from '../../iommu';
 import {
   IOMMU_NONE,
   IOMMU_NOTIFIER_DEVIOTLB_UNMAP,
@@ -964,6 +964,43 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     if ('fault' in res) return `${faultName(res.fault)}: ${res.why}`;
     const ce = res.ce;
     return `DID ${ce.did}, T=${ce.tt} (${TT_NAMES[ce.tt]}), ${ceLevel(ce)}-level, ${ceAgaw(ce)}-bit AGAW, SLPTPTR ${hex(ce.slptptr)}${ce.fpd ? ', FPD' : ''}`;
+  }
+
+  /** The region's device, for views: its context entry decoded and what its notifiers were told. */
+  describeRegion(region: IOMMUMemoryRegion): string | undefined {
+    if (!(region instanceof VtdRegion) || !this.spaces.has(region.sid)) return undefined;
+    const told = region.tree.size ? `; ${region.tree.size} mapping(s) notified` : '';
+    return `${region.bdf}: ${this.dmarEnabled ? this.describeDevice(region.sid) : 'DMA remapping off (GSTS.TES=0): 4 KiB identity'}${told}`;
+  }
+
+  /** Registers and state decoded, for views (reads nothing from guest memory). */
+  inspect(): Array<{ name: string; value: string }> {
+    const g = this.regs.getLong(DMAR_GSTS_REG);
+    const q = (off: number) => this.regs.getQuad(off);
+    const l = (off: number) => this.regs.getLong(off);
+    const flags = (v: number | bigint, names: ReadonlyArray<readonly [number, string]>) => names.filter(([b]) => (BigInt(v) >> BigInt(b)) & 1n).map(([, n]) => n).join(' ') || '-';
+    const cap = this.cap;
+    const sagaw = [1, 2, 3].filter((b) => (cap >> BigInt(8 + b)) & 1n).map((b) => `${30 + 9 * b}-bit`);
+    const fsts = l(DMAR_FSTS_REG);
+    const frHi = q(0x228);
+    const iqa = q(0x90);
+    return [
+      { name: 'VER', value: `${hex(l(0))} (${l(0) >> 4}.${l(0) & 15})` },
+      { name: 'CAP', value: `${hex(cap, 16)}: ${cap & VTD_CAP_CM ? 'CM ' : ''}SAGAW ${sagaw.join('/')}, MGAW ${Number((cap >> 16n) & 0x3fn) + 1}, SLLPS 2M${(cap >> 35n) & 1n ? '/1G' : ''}, PSI, MAMV ${Number((cap >> 48n) & 0x3fn)}, NFR ${Number((cap >> 40n) & 0xffn) + 1}, FRO ${hex(((cap >> 24n) & 0x3ffn) * 16n)}` },
+      { name: 'ECAP', value: `${hex(this.ecap, 16)}: ${flags(this.ecap, [[1, 'QI'], [2, 'DT'], [3, 'IR'], [6, 'PT'], [7, 'SC']])}, IRO ${hex(((this.ecap >> 8n) & 0x3ffn) * 16n)}` },
+      { name: 'GSTS', value: `${hex(g)}: ${flags(g >>> 0, [[31, 'TES'], [30, 'RTPS'], [26, 'QIES'], [25, 'IRES'], [24, 'IRTPS']])}` },
+      { name: 'RTADDR', value: `${hex(q(DMAR_RTADDR_REG))} (latched root table ${hex(this.root)}, legacy mode)` },
+      { name: 'FSTS', value: `${hex(fsts)}: ${flags(fsts, [[0, 'PFO'], [1, 'PPF'], [4, 'IQE']])}, FRI ${(fsts >> 8) & 0xff}` },
+      { name: 'FECTL', value: `${hex(l(DMAR_FECTL_REG))}: ${flags(l(DMAR_FECTL_REG) >>> 0, [[31, 'IM'], [30, 'IP']])}` },
+      { name: 'FRCD0', value: frHi & (1n << 63n) ? `F=1 ${frHi & (1n << 62n) ? 'read' : 'write'} FR ${faultName(Number((frHi >> 32n) & 0xffn))} SID ${bdfColon(Number(frHi & 0xffffn))} FI ${hex(q(0x220))}` : 'F=0 (no fault pending)' },
+      { name: 'IQA', value: `${hex(iqa)}: ${this.queue.enabled ? `queue at ${hex(this.queue.base)}, ${this.queue.size} descriptors` : 'queued invalidation off'}` },
+      { name: 'IQH / IQT', value: `${this.queue.head} / ${this.queue.tail}` },
+      { name: 'ICS / IECTL', value: `${hex(l(DMAR_ICS_REG))} / ${hex(l(DMAR_IECTL_REG))}` },
+      { name: 'IOTLB', value: `${this.iotlb.size} entr${this.iotlb.size === 1 ? 'y' : 'ies'} (max ${this.iotlb.maxSize}), ${this.iotlb.hits} hit(s), ${this.iotlb.misses} miss(es)` },
+      { name: 'context cache', value: `generation ${this.contextCacheGen}` },
+      { name: 'notified address spaces', value: this.withNotifiers.map((r) => r.bdf).join(', ') || 'none' },
+      { name: 'properties', value: `aw-bits ${this.awBits}, caching-mode ${this.cachingMode ? 'on' : 'off'}, device-iotlb ${this.dt ? 'on' : 'off'}, pt ${this.pt ? 'on' : 'off'}, snoop-control ${this.snoopControl ? 'on' : 'off'}, profile ${this.flags.profile}` },
+    ];
   }
 
   /** Descriptor processing without a queue, for tests of single descriptors. */
