@@ -355,6 +355,9 @@ const IntelIommu = Type.Object(
     pt: Type.Optional(Type.Boolean({ description: 'ECAP.PT: pass-through context entries. Default true.' })),
     'snoop-control': Type.Optional(Type.Boolean({ description: 'ECAP.SC; QEMU then refuses every vfio and vhost notifier. Default false.' })),
     intremap: Type.Optional(Type.Boolean({ description: 'ECAP.IR (status bits only; interrupts are not remapped). Default true.' })),
+    'scalable-mode': Type.Optional(
+      Type.Boolean({ description: "x-scalable-mode: ECAP.SMTS/SRS/SLTS; `build` then writes scalable root and context entries and each device's RID_PASID entry (second-stage or pass-through). PASID address spaces are not modelled." }),
+    ),
     'iotlb-size': Type.Optional(Type.Integer({ minimum: 0, description: "IOTLB entries before QEMU's flush-all (default 1024); 0 turns the IOTLB off." })),
     registers: Type.Optional(
       Type.Object(

@@ -36,7 +36,7 @@ export function buildIntelIommu(ctx: BuildContext, name: string, spec: Record<st
   const writes: VtdRegisterWrite[] = [];
   const build = obj(spec.build);
   if (build) {
-    const regs = buildTables(ctx, name, build, [...path, 'build'], memory);
+    const regs = buildTables(ctx, name, build, [...path, 'build'], memory, spec['scalable-mode'] === true);
     if (regs) writes.push(...regs);
   }
   for (const [k, v] of entries(obj(spec.registers) ?? {})) {
@@ -55,12 +55,13 @@ export function buildIntelIommu(ctx: BuildContext, name: string, spec: Record<st
     passThrough: bool(spec.pt),
     snoopControl: bool(spec['snoop-control']),
     intremap: bool(spec.intremap),
+    scalableMode: bool(spec['scalable-mode']),
     iotlbSize,
     registers: writes,
     source: ctx.id(path),
   });
   if (isEngineError(dev)) {
-    const at = dev.code === 'vtd-aw-bits' ? 'aw-bits' : dev.code === 'vtd-iotlb-size' ? 'iotlb-size' : 'registers';
+    const at = dev.code === 'vtd-aw-bits' ? 'aw-bits' : dev.code === 'vtd-iotlb-size' ? 'iotlb-size' : dev.code === 'vtd-scalable' ? 'scalable-mode' : 'registers';
     ctx.error(dev.code === 'vtd-register' ? 'bad-value' : 'bad-value', [...path, at], dev.message);
     return undefined;
   }
@@ -78,7 +79,7 @@ function parseBdf(key: string): number | undefined {
   return r.ok ? Number(r.value) : undefined;
 }
 
-function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>, path: Path, memory: AddressSpace): VtdRegisterWrite[] | undefined {
+function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>, path: Path, memory: AddressSpace, scalable: boolean): VtdRegisterWrite[] | undefined {
   const at = parseAt(ctx, b.at, [...path, 'at']);
   if (!at) return undefined;
   const base = placementOf(ctx, at.region.name, memory.name);
@@ -137,7 +138,7 @@ function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>
   if (!ok) return undefined;
   const q = b.queue;
   const queue = q === false ? (false as const) : obj(q) ? { qs: typeof obj(q)!.qs === 'number' ? (obj(q)!.qs as number) : undefined } : undefined;
-  const res = buildVtdTables({ memory: at.region.backing, memoryBase: base, at: at.offset, limit, devices, queue, enable: b.enable === false ? false : undefined });
+  const res = buildVtdTables({ memory: at.region.backing, memoryBase: base, at: at.offset, limit, devices, queue, enable: b.enable === false ? false : undefined, scalable });
   if (isEngineError(res)) {
     const m = /^device ([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])/.exec(res.message);
     const sid = m ? parseBdf(m[1]!) : undefined;

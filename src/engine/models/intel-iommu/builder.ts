@@ -49,6 +49,12 @@ export interface VtdBuildOptions {
   readonly queue?: false | { readonly qs?: number };
   /** Enable translation (GCMD.TE), default true. */
   readonly enable?: boolean;
+  /**
+   * Scalable-mode tables (RTADDR.SMT): root entries with lower and upper halves, 256-bit context
+   * entries whose RID_PASID (0) entry in a PASID directory and table holds the device's domain,
+   * address width and second-stage table (PGTT 2) or pass-through (PGTT 4).
+   */
+  readonly scalable?: boolean;
 }
 
 export interface VtdBuiltDevice {
@@ -94,13 +100,15 @@ export function buildVtdTables(o: VtdBuildOptions): VtdBuildResult | EngineError
   const slptBySid = new Map<number, bigint>();
   for (const [sid, d] of devices) {
     const bus = sid >> 8;
-    let ct = ctxTables.get(bus);
+    const upper = o.scalable === true && (sid & 0xff) > 127;
+    const ctKey = bus * 2 + (upper ? 1 : 0);
+    let ct = ctxTables.get(ctKey);
     if (ct === undefined) {
       const a = alloc();
       if (typeof a !== 'bigint') return a;
       ct = a;
-      ctxTables.set(bus, ct);
-      const e = w(rootOff + BigInt(bus) * 16n, o.memoryBase + ct + 1n);
+      ctxTables.set(ctKey, ct);
+      const e = w(rootOff + BigInt(bus) * 16n + (upper ? 8n : 0n), o.memoryBase + ct + 1n);
       if (e) return e;
     }
     const aw = d.awBits ?? 48;
@@ -123,6 +131,23 @@ export function buildVtdTables(o: VtdBuildOptions): VtdBuildResult | EngineError
       }
       slptBySid.set(sid, slpt);
     }
+    if (o.scalable) {
+      const dir = alloc();
+      if (typeof dir !== 'bigint') return dir;
+      const ptab = alloc();
+      if (typeof ptab !== 'bigint') return ptab;
+      const pgtt = tt === 2n ? 4n : 2n;
+      const ceOff = ct + BigInt(sid & 0x7f) * 32n;
+      const e =
+        w(dir, o.memoryBase + ptab + 1n) ??
+        w(ptab, 1n | (d.fpd ? 2n : 0n) | (BigInt((aw - 30) / 9) << 2n) | (pgtt << 6n) | (tt === 2n ? 0n : slpt)) ??
+        w(ptab + 8n, BigInt(d.domain & 0xffff)) ??
+        w(ceOff, o.memoryBase + dir + 1n) ??
+        w(ceOff + 8n, 0n);
+      if (e) return e;
+      built.set(sid, { context: o.memoryBase + ceOff, slptptr: tt === 2n ? undefined : slpt });
+      continue;
+    }
     const lo = 1n | (d.fpd ? 2n : 0n) | (tt << 2n) | slpt;
     const hi = BigInt((aw - 30) / 9) | (BigInt(d.domain & 0xffff) << 8n);
     const ceOff = ct + BigInt(sid & 0xff) * 16n;
@@ -132,7 +157,7 @@ export function buildVtdTables(o: VtdBuildOptions): VtdBuildResult | EngineError
   }
   const root = o.memoryBase + rootOff;
   const regs: VtdRegisterWrite[] = [
-    { reg: 'RTADDR', value: root },
+    { reg: 'RTADDR', value: root | (o.scalable ? 1n << 10n : 0n) },
     { reg: 'GCMD', value: BigInt(VTD_GCMD_SRTP >>> 0) },
   ];
   let qBase: bigint | undefined;

@@ -45,7 +45,7 @@ import {
 import type { MmioRegion } from '../../memory';
 import type { Trace, TraceFieldValue } from '../../trace';
 import { GuestReader } from '../smmuv3/guest-reader';
-import { TT_NAMES, ceAgaw, ceLevel, devToContextEntry, type ContextEntry, type ContextEnv } from './context';
+import { TT_NAMES, ceAgaw, ceLevel, devToContextEntry, smResolve, type ContextEntry, type ContextEnv } from './context';
 import { FaultRecorder, describeDisposition, faultSummary, type FaultLogEntry, type VtdInterrupt } from './faults';
 import { InvalidationQueue, encodeDescriptor, processDescriptor, type InvLogEntry, type VtdInvalidator } from './invalidation';
 import { VtdIotlb } from './iotlb';
@@ -128,6 +128,7 @@ import {
   VTD_TLB_PSI_FLUSH,
   VTD_TLB_PSI_FLUSH_A,
   VTD_FR_INTERRUPT_ADDR,
+  VTD_FR_SM_INTERRUPT_ADDR,
   bdfColon,
   bdfDots,
   faultName,
@@ -168,6 +169,11 @@ export interface IntelIommuOptions {
    * SIRTP's status bits are modelled; interrupts are not remapped.
    */
   readonly intremap?: boolean;
+  /**
+   * x-scalable-mode (ECAP.SMTS, SRS, SLTS), default off: with RTADDR.SMT, scalable root and
+   * context entries and the PASID table entry of RID_PASID (second-stage or pass-through).
+   */
+  readonly scalableMode?: boolean;
   /** dma-drain (CAP.DRD/DWD), default on. */
   readonly dmaDrain?: boolean;
   readonly iotlbSize?: number;
@@ -215,6 +221,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   readonly pt: boolean;
   readonly snoopControl: boolean;
   readonly ir: boolean;
+  readonly scalableMode: boolean;
   readonly cap: bigint;
   readonly ecap: bigint;
   readonly regs: VtdRegisters;
@@ -229,6 +236,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
 
   /** State QEMU keeps outside the registers. */
   root = 0n;
+  /** RTADDR.SMT latched by SRTP while scalable mode is offered (vtd_update_scalable_state). */
+  rootScalable = false;
   dmarEnabled = false;
   contextCacheGen = 1;
 
@@ -250,6 +259,9 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       return engineError('vtd-aw-bits', `intel-iommu ${opts.name}: Legacy mode: supported values for aw-bits are: 39, 48${profile === 'architecture' ? ' (and 57, the architecture\'s 5-level tables, which QEMU does not offer)' : ''}`);
     }
     const size = opts.iotlbSize ?? VTD_IOTLB_MAX_SIZE;
+    if (opts.scalableMode && profile === 'qemu-7.2') {
+      return engineError('vtd-scalable', `intel-iommu ${opts.name}: scalable mode is modelled as current QEMU has it, not in the qemu-7.2 profile`);
+    }
     if (!Number.isInteger(size) || size < 0) return engineError('vtd-iotlb-size', `intel-iommu ${opts.name}: IOTLB size ${size} is not a non-negative integer`);
     const dev = new IntelIommu(opts, profile, aw, size);
     const err = dev.program(dev.initial);
@@ -276,6 +288,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     if (aw >= 57) cap |= VTD_CAP_SAGAW_57;
     if (this.cachingMode) cap |= VTD_CAP_CM;
     let ecap = VTD_ECAP_QI | VTD_ECAP_IRO;
+    this.scalableMode = opts.scalableMode ?? false;
+    if (this.scalableMode) ecap |= (1n << 43n) | (1n << 31n) | (1n << 46n);
     this.ir = opts.intremap ?? true;
     if (this.ir) ecap |= VTD_ECAP_IR | (15n << 20n);
     if (this.dt) ecap |= VTD_ECAP_DT;
@@ -349,6 +363,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   private init(): void {
     this.regs.reset();
     this.root = 0n;
+    this.rootScalable = false;
     this.dmarEnabled = false;
     this.queue.reset();
     this.faults.nextFrcd = 0;
@@ -419,7 +434,9 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     const changed = status ^ val;
     if (changed & VTD_GCMD_TE) this.gcmdTe((val & VTD_GCMD_TE) !== 0);
     if (val & VTD_GCMD_SRTP) {
-      this.root = this.regs.getQuad(DMAR_RTADDR_REG) & (hawMask(this.awBits) ^ 0xfffn);
+      const rtaddr = this.regs.getQuad(DMAR_RTADDR_REG);
+      this.root = rtaddr & (hawMask(this.awBits) ^ 0xfffn);
+      if (this.scalableMode) this.rootScalable = (rtaddr & (1n << 10n)) !== 0n;
       this.regs.setClearLong(DMAR_GSTS_REG, 0, VTD_GSTS_RTPS);
       this.resetCaches();
       this.refreshAll();
@@ -578,6 +595,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       dt: this.dt,
       pt: this.pt,
       memoryName: this.memory.name,
+      scalable: this.rootScalable,
+      ecap: this.ecap,
       log: (m) => {
         if (!this.quiet) this.guestLog(m);
       },
@@ -636,9 +655,9 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       }
       return this.failEntry();
     }
-    const pasid = PCI_NO_PASID;
-    if (!this.uncached) {
-      const e = this.iotlb.lookup(sid, pasid, addr);
+    const rid2pasid = this.rootScalable;
+    if (!this.uncached && !rid2pasid) {
+      const e = this.iotlb.lookup(sid, PCI_NO_PASID, addr);
       if (e !== undefined) {
         if (!this.quiet) this.iotlb.hits++;
         if (trace) {
@@ -655,6 +674,11 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     let ce: ContextEntry;
     if (!this.uncached && r.ccGen === this.contextCacheGen && r.ccEntry !== undefined) {
       ce = r.ccEntry;
+      if (rid2pasid) {
+        const again = smResolve(this.contextEnv(), ce.lo, ce.hi, ce.addr, trace);
+        if ('fault' in again) return this.fault(r, addr, isWrite, again.fault, again.why, ce.fpd, false, trace);
+        ce = again.ce;
+      }
       if (trace) {
         trace.push(step(`context cache hit (generation ${r.ccGen}): T=${ce.tt} (${TT_NAMES[ce.tt]}), SLPTPTR=${hex(ce.slptptr)}, AW=${ce.aw}, DID=${ce.did}, FPD=${ce.fpd ? 1 : 0}`, {
           generation: r.ccGen,
@@ -672,20 +696,30 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       }
     }
     if (ce.tt === 2) {
-      if (trace) trace.push(step('context entry T=2: pass-through, 4 KiB identity with RW, not cached in the IOTLB', { T: 2 }));
+      if (trace) trace.push(step(`${rid2pasid ? 'PASID entry PGTT=4' : 'context entry T=2'}: pass-through, 4 KiB identity with RW, not cached in the IOTLB`, { T: 2 }));
       return this.identity(addr);
     }
+    const pasid = rid2pasid ? ce.rid2pasid! : PCI_NO_PASID;
+    if (rid2pasid && !this.uncached) {
+      const e = this.iotlb.lookup(sid, pasid, addr);
+      if (e !== undefined) {
+        if (!this.quiet) this.iotlb.hits++;
+        if (trace) trace.push({ kind: 'iotlb-entry', summary: `IOTLB hit [PASID ${pasid}]: ${hex(addr & e.mask)} (${pageSizeName(e.level)}) -> ${hex(e.out)} ${permName(e.perm)} [DID ${e.domainId}]`, fields: { level: e.level, did: e.domainId, perm: permName(e.perm) } });
+        return { targetAs: this.downstream, iova: addr & e.mask, translatedAddr: e.out, addrMask: e.addrMask, perm: e.perm };
+      }
+    }
+    const fpd = ce.fpd || ce.peFpd === true;
     const leaf = iovaToSlpte(this.walkEnvCached, ce, addr, isWrite, trace);
-    if ('fault' in leaf) return this.fault(r, addr, isWrite, leaf.fault, leaf.why, ce.fpd, true, trace);
+    if ('fault' in leaf) return this.fault(r, addr, isWrite, leaf.fault, leaf.why, fpd, true, trace, pasid);
     const mask = levelPageMask(leaf.level);
     const xlat = leaf.slpte & ~0xfffn & hawMask(this.awBits);
     const size = ~mask + 1n;
     if (xlat <= VTD_INTERRUPT_ADDR_LAST && xlat + (size & U64) - 1n >= VTD_INTERRUPT_ADDR_FIRST) {
-      return this.fault(r, addr, isWrite, VTD_FR_INTERRUPT_ADDR, `the output ${hex(xlat)}..${hex(xlat + (size & U64) - 1n)} overlaps the interrupt address range`, ce.fpd, true, trace);
+      return this.fault(r, addr, isWrite, this.scalableMode ? VTD_FR_SM_INTERRUPT_ADDR : VTD_FR_INTERRUPT_ADDR, `the output ${hex(xlat)}..${hex(xlat + (size & U64) - 1n)} overlaps the interrupt address range`, fpd, true, trace, pasid);
     }
     const perm = (leaf.reads ? 1 : 0) | (leaf.writes ? 2 : 0);
     if (!this.quiet) {
-      if (this.iotlb.insert(sid, ce.did, addr, leaf.slpte, perm, leaf.level, xlat) && trace) {
+      if (this.iotlb.insert(sid, ce.did, addr, leaf.slpte, perm, leaf.level, xlat, pasid) && trace) {
         trace.push(step(`the IOTLB held ${this.iotlb.maxSize} entries: flushed whole before this insert (VTD_IOTLB_MAX_SIZE)`, { flushed: true }));
       }
     }
@@ -713,12 +747,13 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   }
 
   /** vtd_report_fault and QEMU's error path. `walk`: a paging fault, whose record carries PV=PCI_NO_PASID as QEMU's does. */
-  private fault(r: VtdRegion, addr: bigint, isWrite: boolean, reason: number, why: string, fpd: boolean, walk: boolean, trace: Trace | undefined): IOMMUTLBEntry {
-    const pasid = walk ? PCI_NO_PASID : 0;
+  private fault(r: VtdRegion, addr: bigint, isWrite: boolean, reason: number, why: string, fpd: boolean, walk: boolean, trace: Trace | undefined, walkPasid = PCI_NO_PASID): IOMMUTLBEntry {
+    const pasid = walk ? walkPasid : 0;
+    const isPasid = walk && walkPasid !== PCI_NO_PASID;
     let entry: FaultLogEntry;
     if (this.quiet) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'probe');
     else if (fpd && QUALIFIED_FAULTS.has(reason)) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'fpd');
-    else entry = this.faults.report(r.sid, addr, reason, isWrite, false, pasid);
+    else entry = this.faults.report(r.sid, addr, reason, isWrite, isPasid, pasid);
     if (!this.quiet) {
       this.guestLog(`vtd_iommu_translate: detected translation failure (dev=${devColons(r.sid)}, iova=0x${addr.toString(16)})`);
     }
@@ -729,7 +764,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         fields.frcdHi = d.hi;
         fields.frcdLo = d.lo;
       }
-      const pv = walk ? '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)' : '';
+      const pv = walk ? (isPasid ? `; PP=1, PV=${pasid} (the RID_PASID)` : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)') : '';
       trace.push({
         kind: 'fault',
         summary: `${faultSummary(reason)}: ${why}; ${this.quiet && !(fpd && QUALIFIED_FAULTS.has(reason)) ? 'a probe records nothing' : fpd && QUALIFIED_FAULTS.has(reason) ? describeDisposition({ kind: 'dropped', reason: 'fpd' }) : describeDisposition(d)}${d.kind === 'recorded' ? pv : ''}`,
@@ -989,7 +1024,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       { name: 'CAP', value: `${hex(cap, 16)}: ${cap & VTD_CAP_CM ? 'CM ' : ''}SAGAW ${sagaw.join('/')}, MGAW ${Number((cap >> 16n) & 0x3fn) + 1}, SLLPS 2M${(cap >> 35n) & 1n ? '/1G' : ''}, PSI, MAMV ${Number((cap >> 48n) & 0x3fn)}, NFR ${Number((cap >> 40n) & 0xffn) + 1}, FRO ${hex(((cap >> 24n) & 0x3ffn) * 16n)}` },
       { name: 'ECAP', value: `${hex(this.ecap, 16)}: ${flags(this.ecap, [[1, 'QI'], [2, 'DT'], [3, 'IR'], [6, 'PT'], [7, 'SC']])}, IRO ${hex(((this.ecap >> 8n) & 0x3ffn) * 16n)}` },
       { name: 'GSTS', value: `${hex(g)}: ${flags(g >>> 0, [[31, 'TES'], [30, 'RTPS'], [26, 'QIES'], [25, 'IRES'], [24, 'IRTPS']])}` },
-      { name: 'RTADDR', value: `${hex(q(DMAR_RTADDR_REG))} (latched root table ${hex(this.root)}, legacy mode)` },
+      { name: 'RTADDR', value: `${hex(q(DMAR_RTADDR_REG))} (latched root table ${hex(this.root)}, ${this.rootScalable ? 'scalable' : 'legacy'} mode)` },
       { name: 'FSTS', value: `${hex(fsts)}: ${flags(fsts, [[0, 'PFO'], [1, 'PPF'], [4, 'IQE']])}, FRI ${(fsts >> 8) & 0xff}` },
       { name: 'FECTL', value: `${hex(l(DMAR_FECTL_REG))}: ${flags(l(DMAR_FECTL_REG) >>> 0, [[31, 'IM'], [30, 'IP']])}` },
       { name: 'FRCD0', value: frHi & (1n << 63n) ? `F=1 ${frHi & (1n << 62n) ? 'read' : 'write'} FR ${faultName(Number((frHi >> 32n) & 0xffn))} SID ${bdfColon(Number(frHi & 0xffffn))} FI ${hex(q(0x220))}` : 'F=0 (no fault pending)' },
@@ -999,7 +1034,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       { name: 'IOTLB', value: `${this.iotlb.size} entr${this.iotlb.size === 1 ? 'y' : 'ies'} (max ${this.iotlb.maxSize}), ${this.iotlb.hits} hit(s), ${this.iotlb.misses} miss(es)` },
       { name: 'context cache', value: `generation ${this.contextCacheGen}` },
       { name: 'notified address spaces', value: this.withNotifiers.map((r) => r.bdf).join(', ') || 'none' },
-      { name: 'properties', value: `aw-bits ${this.awBits}, caching-mode ${this.cachingMode ? 'on' : 'off'}, device-iotlb ${this.dt ? 'on' : 'off'}, pt ${this.pt ? 'on' : 'off'}, snoop-control ${this.snoopControl ? 'on' : 'off'}, profile ${this.flags.profile}` },
+      { name: 'properties', value: `aw-bits ${this.awBits}, caching-mode ${this.cachingMode ? 'on' : 'off'}, device-iotlb ${this.dt ? 'on' : 'off'}, pt ${this.pt ? 'on' : 'off'}, snoop-control ${this.snoopControl ? 'on' : 'off'}, scalable-mode ${this.scalableMode ? `on (root ${this.rootScalable ? 'scalable' : 'legacy'})` : 'off'}, profile ${this.flags.profile}` },
     ];
   }
 

@@ -190,6 +190,13 @@ export const VTD_FR_CONTEXT_ENTRY_RSVD = 0xb;
 export const VTD_FR_PAGING_ENTRY_RSVD = 0xc;
 export const VTD_FR_CONTEXT_ENTRY_TT = 0xd;
 export const VTD_FR_INTERRUPT_ADDR = 0xe;
+/** Scalable mode (current QEMU's numbering). */
+export const VTD_FR_PASID_DIR_ACCESS_ERR = 0x50;
+export const VTD_FR_PASID_DIR_ENTRY_P = 0x51;
+export const VTD_FR_PASID_TABLE_ACCESS_ERR = 0x58;
+export const VTD_FR_PASID_ENTRY_P = 0x59;
+export const VTD_FR_PASID_TABLE_ENTRY_INV = 0x5b;
+export const VTD_FR_SM_INTERRUPT_ADDR = 0x87;
 
 export const FAULT_NAMES: Readonly<Record<number, string>> = {
   1: 'ROOT_ENTRY_P',
@@ -206,6 +213,12 @@ export const FAULT_NAMES: Readonly<Record<number, string>> = {
   0xc: 'PAGING_ENTRY_RSVD',
   0xd: 'CONTEXT_ENTRY_TT',
   0xe: 'INTERRUPT_ADDR',
+  0x50: 'PASID_DIR_ACCESS_ERR',
+  0x51: 'PASID_DIR_ENTRY_P',
+  0x58: 'PASID_TABLE_ACCESS_ERR',
+  0x59: 'PASID_ENTRY_P',
+  0x5b: 'PASID_TABLE_ENTRY_INV',
+  0x87: 'SM_INTERRUPT_ADDR',
 };
 
 /** The spec's words for each reason (VT-d 7.1.3, table "Unrecoverable fault conditions"). */
@@ -224,13 +237,19 @@ export const FAULT_WORDS: Readonly<Record<number, string>> = {
   0xc: 'non-zero reserved field in a second-level paging entry',
   0xd: 'blocked by the context entry Translation Type',
   0xe: 'the output address is in the interrupt address range 0xfee00000..0xfeefffff',
+  0x50: 'the PASID directory entry cannot be read',
+  0x51: 'the PASID directory entry is not present (P=0)',
+  0x58: 'the PASID table entry cannot be read',
+  0x59: 'the PASID table entry is not present (P=0)',
+  0x5b: 'invalid programming of the PASID table entry (PGTT or AW)',
+  0x87: 'the output address is in the interrupt address range (scalable mode)',
 };
 
 /**
  * Qualified faults are not recorded when the context entry has FPD set (vtd_qualified_faults):
  * everything but the root-table faults.
  */
-export const QUALIFIED_FAULTS: ReadonlySet<number> = new Set([2, 3, 4, 5, 6, 7, 0xc, 0xd, 0xe]);
+export const QUALIFIED_FAULTS: ReadonlySet<number> = new Set([2, 3, 4, 5, 6, 7, 0xc, 0xd, 0xe, 0x51, 0x59, 0x5b, 0x87]);
 
 export function faultName(fr: number): string {
   return FAULT_NAMES[fr] ?? `0x${fr.toString(16)}`;
