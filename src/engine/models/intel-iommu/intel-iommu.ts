@@ -877,6 +877,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     const res = devToContextEntry(this.contextEnv(), r.sid);
     if ('fault' in res) return { kind: 'model', steps: 0, delivered };
     const wants = this.flags.replayMapByAs ? (r.asNotifierFlags & IOMMU_NOTIFIER_MAP) !== 0 : (n.flags & IOMMU_NOTIFIER_MAP) !== 0;
+    // Pass-through: QEMU would walk whatever SLPTPTR holds, but it has switched such a device to
+    // its no-DMAR region, so no notifier sits on the IOMMU region; the engine replays nothing.
     if (!wants || res.ce.tt === 2) return { kind: 'model', steps: 0, delivered };
     const hook = (e: IOMMUTLBEvent) => {
       r.notifyOne(n, e);
