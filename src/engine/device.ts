@@ -60,6 +60,13 @@ export interface IommuDevice {
   issueCommands?(cmds: readonly ModelCommand[]): ReadonlyArray<{ readonly effect: string; readonly error: number }> | EngineError;
   /** Back to the state after construction. */
   reset?(): void;
+  /**
+   * For views, without side effects: the device's state decoded, one line per register or piece
+   * of state (its name, and its value with what the value means).
+   */
+  inspect?(): ReadonlyArray<{ readonly name: string; readonly value: string }>;
+  /** For views, without side effects: what the device makes of one of its regions, in one line. */
+  describeRegion?(region: IOMMUMemoryRegion): string | undefined;
 }
 
 /** Wraps a register file as an MMIO region. */

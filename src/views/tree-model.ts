@@ -83,6 +83,7 @@ export function regionNode(cfg: LoadedConfig, r: RegionView, opts: TreeOptions):
     tooltip: [
       `IOMMU region ${r.name} (${r.model})`,
       `size ${hex(r.size)} (${formatSize(r.size)}), min page ${formatSize(r.minPageSize)}`,
+      ...(r.details ? [r.details] : []),
       ...r.indexes.map((ix) => `index ${ix.index} ${ix.name}: ${ix.selector}`),
       ...r.problems.map((d) => `${d.severity}: ${d.message}`),
     ].join('\n'),
@@ -92,7 +93,22 @@ export function regionNode(cfg: LoadedConfig, r: RegionView, opts: TreeOptions):
     collapsible: 'collapsed',
     source: pathSource(cfg, `iommu:${r.iommu}`) ?? src(cfg, r.source),
     copy: r.name,
-    children: () => r.indexes.map((ix) => indexNode(cfg, r, ix.index, opts)),
+    children: () => [
+      ...r.indexes.map((ix) => indexNode(cfg, r, ix.index, opts)),
+      ...(r.deviceState?.length
+        ? [
+            {
+              id: `${id}:state`,
+              label: 'registers and state',
+              description: `${r.iommu} (${r.model})`,
+              tooltip: `The registers and state of ${r.iommu}, as the model decodes them`,
+              contextValue: 'iommuLens.detail',
+              collapsible: 'collapsed' as const,
+              children: () => r.deviceState!.map((x, i) => leaf(`${id}:state:${i}`, x.name, x.value)),
+            },
+          ]
+        : []),
+    ],
   };
 }
 

@@ -6,6 +6,7 @@
 import type { IommuDevice } from '../../engine';
 import type { BuildContext } from '../context';
 import type { Path } from '../document';
+import { buildIntelIommu } from './intel-iommu';
 import { buildSmmuv3 } from './smmuv3';
 import { buildTable } from './table';
 import { buildTzMpc } from './tz-mpc';
@@ -16,4 +17,5 @@ export const IOMMU_BUILDERS: Readonly<Record<string, IommuBuilder>> = {
   'tz-mpc': buildTzMpc,
   table: buildTable,
   smmuv3: buildSmmuv3,
+  'intel-iommu': buildIntelIommu,
 };
