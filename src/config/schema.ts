@@ -4,6 +4,7 @@
  * for the editor's YAML and JSON support (`iommu-lens schema` prints it).
  */
 import { Type, type TSchema } from '@sinclair/typebox';
+import { virtioIommuCommandFields, virtioIommuSchema } from './models/virtio-iommu.schema';
 
 const NUMBER_PATTERN = '^\\s*(0[xX][0-9a-fA-F]+(_[0-9a-fA-F]+)*|0[bB][01]+(_[01]+)*|0[oO][0-7]+(_[0-7]+)*|[0-9]+(_[0-9]+)*)\\s*([KMGTPE]iB|B)?\\s*$';
 
@@ -319,7 +320,9 @@ const Smmuv3 = Type.Object(
   { additionalProperties: false, title: 'Arm SMMUv3 (hw/arm/smmuv3.c)' },
 );
 
-export const IOMMU_SCHEMAS: Record<string, TSchema> = { 'tz-mpc': TzMpc, table: Table, smmuv3: Smmuv3 };
+const PARTS = { Num, NumWith, Name, Description };
+
+export const IOMMU_SCHEMAS: Record<string, TSchema> = { 'tz-mpc': TzMpc, table: Table, smmuv3: Smmuv3, 'virtio-iommu': virtioIommuSchema(PARTS) };
 
 export const Iommu = Type.Unsafe<unknown>({
   oneOf: Object.values(IOMMU_SCHEMAS),
@@ -379,7 +382,7 @@ const Steps = {
   command: Type.Object(
     {
       iommu: Type.String(),
-      cmd: Type.String({ minLength: 1, description: 'The command, e.g. TLBI_NH_VA, TLBI_NH_ASID, CFGI_STE, CMD_SYNC.' }),
+      cmd: Type.String({ minLength: 1, description: 'The command: SMMUv3 TLBI_NH_VA, TLBI_NH_ASID, CFGI_STE, CMD_SYNC...; virtio-iommu attach, detach, map, unmap, probe, config-bypass.' }),
       sid: Type.Optional(Num),
       asid: Type.Optional(Num),
       vmid: Type.Optional(Num),
@@ -391,8 +394,12 @@ const Steps = {
       ttl: Type.Optional(Type.Integer({ minimum: 0, maximum: 3 })),
       range: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 })),
       cs: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('irq'), Type.Literal('sev')])),
+      ...virtioIommuCommandFields(PARTS),
+      'expect-status': Type.Optional(
+        Type.String({ minLength: 1, description: "The status the command must end with, in the model's words (virtio-iommu: S_OK, S_INVAL, S_RANGE, S_NOENT...); a different one fails the step, this one does not." }),
+      ),
     },
-    { additionalProperties: false, description: "A command through the IOMMU's command queue (SMMUv3), as its driver writes it." },
+    { additionalProperties: false, description: "A command as the IOMMU's driver issues it: SMMUv3's command queue, virtio-iommu's requests." },
   ),
   expect: Type.Object(
     {

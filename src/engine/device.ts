@@ -54,10 +54,13 @@ export interface IommuDevice {
   /** The register file as an MMIO region, to place in an address space. */
   readonly registerRegion?: MmioRegion;
   /**
-   * Commands as its driver would issue them (SMMUv3's command queue): each says what it did, in
-   * words, or the whole call fails with an error value.
+   * Commands as its driver would issue them (SMMUv3's command queue, virtio-iommu's requests):
+   * each says what it did, in words, with an error number (0: none) and, for models whose
+   * commands end with a status, its name; or the whole call fails with an error value.
    */
-  issueCommands?(cmds: readonly ModelCommand[]): ReadonlyArray<{ readonly effect: string; readonly error: number }> | EngineError;
+  issueCommands?(cmds: readonly ModelCommand[]): ReadonlyArray<{ readonly effect: string; readonly error: number; readonly status?: string }> | EngineError;
+  /** Whether a command is one the model can issue (checked when a config is loaded). */
+  checkCommand?(cmd: ModelCommand): EngineError | undefined;
   /** Back to the state after construction. */
   reset?(): void;
 }

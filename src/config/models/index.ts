@@ -9,6 +9,7 @@ import type { Path } from '../document';
 import { buildSmmuv3 } from './smmuv3';
 import { buildTable } from './table';
 import { buildTzMpc } from './tz-mpc';
+import { buildVirtioIommu } from './virtio-iommu';
 
 export type IommuBuilder = (ctx: BuildContext, name: string, spec: Record<string, unknown>, path: Path) => IommuDevice | undefined;
 
@@ -16,4 +17,5 @@ export const IOMMU_BUILDERS: Readonly<Record<string, IommuBuilder>> = {
   'tz-mpc': buildTzMpc,
   table: buildTable,
   smmuv3: buildSmmuv3,
+  'virtio-iommu': buildVirtioIommu,
 };
