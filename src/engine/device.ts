@@ -37,6 +37,13 @@ export interface ModelCommand {
   readonly [field: string]: string | number | bigint | boolean | undefined;
 }
 
+/** A node of a model's own state for views: virtio-iommu's domains with their endpoints and mappings. */
+export interface ModelStateNode {
+  readonly label: string;
+  readonly description?: string;
+  readonly children?: readonly ModelStateNode[];
+}
+
 /** An IOMMU as the config names it: a model instance owning one or more IOMMU regions. */
 export interface IommuDevice {
   readonly name: string;
@@ -61,6 +68,8 @@ export interface IommuDevice {
   issueCommands?(cmds: readonly ModelCommand[]): ReadonlyArray<{ readonly effect: string; readonly error: number; readonly status?: string }> | EngineError;
   /** Whether a command is one the model can issue (checked when a config is loaded). */
   checkCommand?(cmd: ModelCommand): EngineError | undefined;
+  /** What the model holds besides its regions' mappings, as a tree (computed now, without side effects). */
+  describeState?(): ModelStateNode[];
   /** Back to the state after construction. */
   reset?(): void;
 }

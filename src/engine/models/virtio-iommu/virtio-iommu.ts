@@ -14,7 +14,7 @@
  * page size - 1. Faults go to the event queue (faults.ts).
  */
 import type { AddressSpace } from '../../address-space';
-import type { IommuDevice, ModelCommand } from '../../device';
+import type { IommuDevice, ModelCommand, ModelStateNode } from '../../device';
 import { engineError, type EngineError } from '../../errors';
 import { U64_MAX, hex } from '../../hex';
 import { IOMMU_NONE, IOMMU_NOTIFIER_DEVIOTLB_UNMAP, IOMMU_RO, IOMMU_RW, IOMMU_WO, permName, type IOMMUAccessFlags, type IOMMUNotifierFlag, type IOMMUTLBEntry } from '../../iotlb';
@@ -594,6 +594,56 @@ export class VirtioIommu implements IommuDevice, EndpointOwner {
   private report(m: string): void {
     this.log.push(m);
     if (this.log.length > LOG_LIMIT) this.log.splice(0, this.log.length - LOG_LIMIT);
+  }
+
+  // --- views --------------------------------------------------------------------------------
+
+  /** Config, domains > endpoints and mappings, endpoints in no domain, reserved regions (PROBE's properties), faults. */
+  describeState(): ModelStateNode[] {
+    const c = this.config;
+    const ep = (e: Endpoint): ModelStateNode => ({ label: `endpoint ${hex(e.id)}`, description: `${sidBdf(e.id)}, ${this.regionMap.get(e.id)?.name ?? ''}${this.bypassed(e.id) ? ', bypassed' : ''}` });
+    const domains = [...this.domainMap.values()].sort((a, b) => a.id - b.id);
+    const loose = [...this.regionMap.values()].filter((r) => this.endpointMap.get(r.sid)?.domain === undefined);
+    return [
+      {
+        label: 'config',
+        description: `page_size_mask ${hex(c.pageSizeMask)}, bypass ${c.bypass ? 1 : 0}${this.flags.profile === 'current' ? '' : `, profile ${this.flags.profile}`}`,
+        children: [
+          { label: 'page_size_mask', description: `${hex(c.pageSizeMask)} (granule ${hex(this.minPageSize())})` },
+          { label: 'input_range', description: `[${hex(c.inputStart)}, ${hex(c.inputEnd)}]` },
+          { label: 'domain_range', description: `[${c.domainStart}, ${c.domainEnd}]` },
+          { label: 'probe_size', description: String(c.probeSize) },
+          { label: 'bypass', description: `${c.bypass ? 1 : 0} (boot-bypass ${this.bootBypass ? 1 : 0})` },
+        ],
+      },
+      {
+        label: 'domains',
+        description: String(domains.length),
+        children: domains.map((d) => ({
+          label: `domain ${d.id}`,
+          description: `${d.bypass ? 'bypass, ' : ''}${d.endpoints.length} endpoint(s), ${d.mappings.size} mapping(s)`,
+          children: [
+            ...d.endpoints.map(ep),
+            ...d.mappings.all().map((m) => ({ label: `[${hex(m.low)}, ${hex(m.high)}]`, description: `-> ${hex(m.phys)} ${mapFlagsName(m.flags)}` })),
+          ],
+        })),
+      },
+      {
+        label: 'endpoints in no domain',
+        description: String(loose.length),
+        children: loose.map((r) => ({ label: `endpoint ${hex(r.sid)}`, description: `${sidBdf(r.sid)}, ${this.bypassed(r.sid) ? 'bypasses (config.bypass)' : 'faults (R_DOMAIN or R_UNKNOWN)'}` })),
+      },
+      {
+        label: 'reserved regions',
+        description: `${this.reservedRegions.length} (PROBE: RESV_MEM properties)`,
+        children: this.reservedRegions.map((r) => ({ label: `[${hex(r.low)}, ${hex(r.high)}]`, description: r.type === 'msi' ? 'MSI: identity' : 'reserved: accesses fault' })),
+      },
+      {
+        label: 'faults',
+        description: String(this.faults.length),
+        children: this.faults.map((f) => ({ label: faultReasonName(f.reason), description: f.text })),
+      },
+    ];
   }
 
   // --- notifiers ----------------------------------------------------------------------------
