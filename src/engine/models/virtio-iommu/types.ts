@@ -116,12 +116,18 @@ export interface ProfileFlags {
    * by the mapping that contains it.
    */
   readonly exactLookup: boolean;
+  /**
+   * DETACH forgets the endpoint (QEMU 9.1 on, "virtio-iommu: Remove the end point on detach"):
+   * a second DETACH answers S_NOENT and its DMA faults R_UNKNOWN; QEMU 7.2 keeps it (S_INVAL,
+   * R_DOMAIN).
+   */
+  readonly detachRemovesEndpoint: boolean;
 }
 
 export function profileFlags(p: VirtioIommuProfile): ProfileFlags {
   return p === 'qemu-7.2'
-    ? { profile: p, properties: false, specRangeChecks: false, unmapAtomic: false, exactLookup: false }
-    : { profile: p, properties: true, specRangeChecks: true, unmapAtomic: true, exactLookup: true };
+    ? { profile: p, properties: false, specRangeChecks: false, unmapAtomic: false, exactLookup: false, detachRemovesEndpoint: false }
+    : { profile: p, properties: true, specRangeChecks: true, unmapAtomic: true, exactLookup: true, detachRemovesEndpoint: true };
 }
 
 /** PCI requester ID as bus:dev.fn, as QEMU prints it (%02x:%02x.%01x). */

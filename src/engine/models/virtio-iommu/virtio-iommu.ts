@@ -335,7 +335,7 @@ export class VirtioIommu implements IommuDevice, EndpointOwner {
   private detach(domainId: number, epId: number): Omit<RequestResult, 'request'> {
     const what = `DETACH endpoint ${hex(epId)} from domain ${domainId}`;
     const ep = this.endpointMap.get(epId);
-    if (!ep) return { status: VIRTIO_IOMMU_S_NOENT, effect: `${what}: no such endpoint (never attached)` };
+    if (!ep) return { status: VIRTIO_IOMMU_S_NOENT, effect: `${what}: no such endpoint (never attached, or detached)` };
     const domain = ep.domain;
     if (!domain || domain.id !== domainId) {
       return { status: VIRTIO_IOMMU_S_INVAL, effect: `${what}: the endpoint is ${domain ? `in domain ${domain.id}` : 'in no domain'}` };
@@ -345,6 +345,10 @@ export class VirtioIommu implements IommuDevice, EndpointOwner {
     if (domain.endpoints.length === 0) {
       this.domainMap.delete(domain.id);
       notes.push(`domain ${domain.id} had no endpoint left and was freed with its mappings`);
+    }
+    if (this.flags.detachRemovesEndpoint) {
+      this.endpointMap.delete(epId);
+      notes.push('the endpoint is forgotten (QEMU 9.1 on; QEMU 7.2 keeps it)');
     }
     return { status: VIRTIO_IOMMU_S_OK, effect: `${what}: ${notes.join('; ')}` };
   }
