@@ -55,8 +55,9 @@ export function buildVirtioIommu(ctx: BuildContext, name: string, spec: Record<s
     source: ctx.id(path),
   });
   if (isEngineError(dev)) {
-    const at: Record<string, string> = { 'virtio-iommu-aw-bits': 'aw-bits', 'virtio-iommu-domain-range': 'domain-range', 'virtio-iommu-granule': 'granule' };
-    ctx.error('bad-value', [...path, at[dev.code] ?? 'model'], dev.message);
+    // The engine's codes end with the key at fault: virtio-iommu-aw-bits, -domain-range, -granule.
+    const key = dev.code.replace(/^virtio-iommu-/, '');
+    ctx.error('bad-value', [...path, spec[key] !== undefined ? key : 'model'], dev.message);
     return undefined;
   }
   return dev;
