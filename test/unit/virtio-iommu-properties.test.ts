@@ -10,7 +10,7 @@
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { IOMMU_NONE } from '../../src/engine';
-import { VIRTIO_IOMMU_MAP_F_MMIO, mapPerm, pow2Chunks, type VirtioIommuRequest } from '../../src/engine/models/virtio-iommu';
+import { GTreeShape, VIRTIO_IOMMU_MAP_F_MMIO, mapPerm, pow2Chunks, type VirtioIommuRequest } from '../../src/engine/models/virtio-iommu';
 import { NET, NIC, rig } from './virtio-iommu-helpers';
 
 const PAGE = 0x1000n;
@@ -96,5 +96,25 @@ describe('virtio-iommu: properties', () => {
     );
     // The runs reached what the property is about: vfio held mappings, and refused duplicates.
     assert.ok(sawEexist > 0 && sawShadow > 0, `EEXIST ${sawEexist}, shadow pages ${sawShadow}`);
+  });
+
+  it('the GTree shape stays a valid AVL tree in key order through random inserts and removes, and a lookup meets an equal key when there is one', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 200 })), { maxLength: 300 }), (ops) => {
+        const t = new GTreeShape<number>((a, b) => a - b);
+        const set = new Set<number>();
+        for (const [add, k] of ops) {
+          if (add) {
+            t.insert(k);
+            set.add(k);
+          } else assert.equal(t.remove(k), set.delete(k));
+          const { ok, keys } = t.check();
+          assert.ok(ok);
+          assert.deepEqual(keys, [...set].sort((a, b) => a - b));
+          assert.equal(t.find(k), set.has(k) ? k : undefined);
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });

@@ -3,6 +3,7 @@
  * the virtio specification where QEMU departs from it, and a `qemu-7.2` profile. One file per
  * concern:
  *   types          request types, statuses, flags, fault reasons, probe properties, profiles
+ *   gtree          the shape of GLib's GTree, which decides the order QEMU's lookups meet mappings
  *   interval-map   a domain's mappings: disjoint IOVA intervals
  *   notify         MAP/UNMAP notifications in power-of-two aligned chunks
  *   faults         fault records for the event queue
@@ -10,6 +11,7 @@
  *   virtio-iommu   the device: endpoints, domains, requests, translation, bypass
  */
 export * from './types';
+export * from './gtree';
 export * from './interval-map';
 export * from './notify';
 export * from './faults';

@@ -1,9 +1,11 @@
 /**
  * A domain's mappings: disjoint closed intervals [low, high] of IOVAs, each with its physical
- * start and flags (QEMU keeps them in a GTree ordered by interval_cmp, where overlapping
- * intervals compare equal). Kept sorted by `low` in an array: lookups are binary searches, and
- * inserts in ascending order (what drivers do) append.
+ * start and flags. Kept sorted by `low` in an array (lookups are binary searches, inserts in
+ * ascending order append) and, for the order QEMU's lookups meet them, in the shape of the GLib
+ * GTree QEMU keeps them in, ordered by interval_cmp (overlapping intervals compare equal).
  */
+import { GTreeShape } from './gtree';
+
 export interface Mapping {
   readonly low: bigint;
   readonly high: bigint;
@@ -11,8 +13,21 @@ export interface Mapping {
   readonly flags: number;
 }
 
+/** QEMU's interval_cmp. */
+function intervalCmp(a: { low: bigint; high: bigint }, b: { low: bigint; high: bigint }): number {
+  if (a.high < b.low) return -1;
+  if (b.high < a.low) return 1;
+  return 0;
+}
+
 export class IntervalMap {
   private readonly items: Mapping[] = [];
+  private readonly tree = new GTreeShape<{ low: bigint; high: bigint }>(intervalCmp);
+
+  /** g_tree_lookup of [low, high]: the overlapping mapping QEMU's search meets first. */
+  qemuLookup(low: bigint, high: bigint): Mapping | undefined {
+    return this.tree.find({ low, high }) as Mapping | undefined;
+  }
 
   get size(): number {
     return this.items.length;
@@ -50,6 +65,7 @@ export class IntervalMap {
 
   /** Inserts a mapping that overlaps none (the caller checked). */
   insert(m: Mapping): void {
+    this.tree.insert(m);
     const n = this.items.length;
     if (n === 0 || this.items[n - 1]!.high < m.low) {
       this.items.push(m);
@@ -62,6 +78,7 @@ export class IntervalMap {
     const i = this.firstEndingAtOrAfter(m.low);
     if (this.items[i] !== m) return false;
     this.items.splice(i, 1);
+    this.tree.remove(m);
     return true;
   }
 }

@@ -393,25 +393,24 @@ export class VirtioIommu implements IommuDevice, EndpointOwner {
     const domain = this.domainMap.get(domainId);
     if (!domain) return { status: VIRTIO_IOMMU_S_NOENT, effect: `${what}: no such domain` };
     if (domain.bypass) return { status: VIRTIO_IOMMU_S_INVAL, effect: `${what}: domain ${domainId} is a bypass domain` };
-    const hits = domain.mappings.overlapping(start, end);
-    const split = hits.find((m) => m.low < start || m.high > end);
+    const split = domain.mappings.overlapping(start, end).find((m) => m.low < start || m.high > end);
     if (split && this.flags.unmapAtomic) {
       return {
         status: VIRTIO_IOMMU_S_RANGE,
         effect: `${what}: would split the mapping [${hex(split.low)}, ${hex(split.high)}]; nothing removed (specification; QEMU removes the wholly covered mappings its tree search meets first)`,
       };
     }
+    // QEMU's loop: look the range up in the GTree, remove what it meets while that is covered.
     let removed = 0;
-    for (const m of hits) {
-      if (m === split) break;
+    for (let m = domain.mappings.qemuLookup(start, end); m; m = domain.mappings.qemuLookup(start, end)) {
+      if (m.low < start || m.high > end) {
+        return {
+          status: VIRTIO_IOMMU_S_RANGE,
+          effect: `${what}: would split the mapping [${hex(m.low)}, ${hex(m.high)}]; ${removed} mapping(s) removed before QEMU 7.2's tree search met it (the specification removes none)`,
+        };
+      }
       this.removeMapping(domain, m);
       removed++;
-    }
-    if (split) {
-      return {
-        status: VIRTIO_IOMMU_S_RANGE,
-        effect: `${what}: would split the mapping [${hex(split.low)}, ${hex(split.high)}]; ${removed} mapping(s) below it removed first (QEMU 7.2 removes the covered mappings its GTree search meets before the split one; the engine takes them in address order)`,
-      };
     }
     return { status: VIRTIO_IOMMU_S_OK, effect: `${what}: ${removed} mapping(s) removed${removed ? `, UNMAP to ${domain.endpoints.length} endpoint(s)` : ''}` };
   }
@@ -559,19 +558,15 @@ export class VirtioIommu implements IommuDevice, EndpointOwner {
     return entry;
   }
 
-  /** The mapping translate uses for addr: the one containing it, or QEMU's [addr, addr + 1] lookup. */
+  /** The mapping translate uses for addr: the one containing it, or what QEMU's lookup of [addr, addr + 1] meets first. */
   private lookup(domain: Domain, addr: bigint, trace: Trace | undefined): Mapping | undefined {
     const exact = domain.mappings.find(addr);
-    if (this.flags.exactLookup || addr === U64_MAX) return exact;
-    const next = domain.mappings.find(addr + 1n);
-    if (!exact && next) {
-      if (trace) trace.push(step(`QEMU 7.2 looks up [${hex(addr)}, ${hex(addr + 1n)}], which meets the mapping at ${hex(addr + 1n)}: ${hex(addr)} translates below its phys_start; the specification faults here`, { profileNote: 'lookup' }));
-      return next;
+    if (this.flags.exactLookup) return exact;
+    const hit = domain.mappings.qemuLookup(addr, (addr + 1n) & U64_MAX);
+    if (hit && hit !== exact && trace) {
+      trace.push(step(`QEMU 7.2 looks up [${hex(addr)}, ${hex(addr + 1n)}] in the domain's GTree and meets the mapping at ${hex(hit.low)} first: ${hex(addr)} translates below its phys_start; the specification ${exact ? 'takes the mapping containing it' : 'faults here'}`, { profileNote: 'lookup' }));
     }
-    if (exact && next && next !== exact && trace) {
-      trace.push(step(`QEMU 7.2 looks up [${hex(addr)}, ${hex(addr + 1n)}], which meets two mappings; which one QEMU takes depends on its GTree's shape (the engine takes the one containing ${hex(addr)})`, { profileNote: 'lookup' }));
-    }
-    return exact;
+    return hit;
   }
 
   private fault(entry: IOMMUTLBEntry, f: { reason: number; flags: number; endpoint: number; address: bigint }, site: string | undefined, message: string | undefined, why: string, trace: Trace | undefined, quiet: boolean): IOMMUTLBEntry {
