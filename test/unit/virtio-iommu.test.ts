@@ -205,13 +205,25 @@ describe('virtio-iommu: replay', () => {
     events();
     const before = [...vfio.shadow!.values()];
     const res = replayInto(vfio);
-    assert.deepEqual(res, { kind: 'model', steps: 2, delivered: 2 });
+    assert.deepEqual(res, { kind: 'model', steps: 2, delivered: 3 });
     assert.deepEqual(events(), ['nic0 MAP 0x1000/0xfff->0x40100000 3', 'nic0 MAP 0x2000/0xfff->0x40101000 3', 'nic0 MAP 0x8000/0xfff->0x40200000 1']);
     const errs = vfio.received.slice(-3).map((e) => e.error);
     assert.deepEqual(errs, [0x1000n, 0x2000n, 0x8000n].map((a) => `VFIO_MAP_DMA failed: File exists; vfio_dma_map(container, ${hx(a)}, 0x1000, vaddr) = -17 (File exists); vfio keeps its mapping of the range as it was`));
     assert.deepEqual([...vfio.shadow!.values()], before);
     // translate(IOMMU_NONE) answers perm NONE, which is why the default replay would deliver nothing.
     assert.equal(nicR.translate(0x1000n, IOMMU_NONE, 0).perm, IOMMU_NONE);
+  });
+
+  it('a view\'s replay (a stand-in notifier, not registered) gets the MAPs alone: vfio is not disturbed', () => {
+    const { req, vfio, nicR } = rig({ bootBypass: false });
+    req(attach(1, NIC));
+    req(map(1, 0x1000n, 0x2fffn, 0x4010_0000n));
+    const before = vfio.received.length;
+    const got: string[] = [];
+    const res = nicR.replay({ name: 'stand-in', owner: 'view', flags: IOMMU_NOTIFIER_IOTLB_EVENTS, start: 0n, end: HWADDR_MAX, iommuIdx: 0, notify: (_n, ev) => got.push(`${hx(ev.entry.iova)}/${hx(ev.entry.addrMask)}`) });
+    assert.deepEqual(res, { kind: 'model', steps: 1, delivered: 2 });
+    assert.deepEqual(got, ['0x1000/0xfff', '0x2000/0xfff']);
+    assert.equal(vfio.received.length, before);
   });
 
   it('re-attaching with config.bypass = 1: vfio re-adds the section and replays, then ATTACH MAPs again: EEXIST per chunk', () => {

@@ -8,7 +8,7 @@
  */
 import type { AddressSpace } from '../../address-space';
 import { U64_MAX } from '../../hex';
-import type { IOMMUMemoryRegion } from '../../iommu';
+import type { IOMMUMemoryRegion, IOMMUNotifier } from '../../iommu';
 import { IOMMU_NONE, IOMMU_NOTIFIER_MAP, IOMMU_NOTIFIER_UNMAP, IOMMU_RO, IOMMU_WO, type IOMMUAccessFlags } from '../../iotlb';
 import { VIRTIO_IOMMU_MAP_F_MMIO, VIRTIO_IOMMU_MAP_F_READ, VIRTIO_IOMMU_MAP_F_WRITE } from './types';
 
@@ -43,15 +43,20 @@ export function pow2Chunks(start: bigint, end: bigint): Array<{ iova: bigint; ma
   return out;
 }
 
-/** Why a MAP was not sent, or undefined when it was. */
-export function notifyMap(mr: IOMMUMemoryRegion, target: AddressSpace | null, start: bigint, end: bigint, paddr: bigint, flags: number): string | undefined {
+/**
+ * Why a MAP was not sent, or undefined when it was. `only`: a notifier not registered on the
+ * region (a view's stand-in for a replay) gets the events alone, so a query disturbs no one.
+ */
+export function notifyMap(mr: IOMMUMemoryRegion, target: AddressSpace | null, start: bigint, end: bigint, paddr: bigint, flags: number, only?: IOMMUNotifier): string | undefined {
   const perm = mapPerm(flags);
   if (!(mr.iommuNotifyFlags & IOMMU_NOTIFIER_MAP)) return 'no notifier wants MAP';
   if (flags & VIRTIO_IOMMU_MAP_F_MMIO) return 'MMIO mapping: no MAP';
   if (perm === IOMMU_NONE) return 'neither READ nor WRITE: no MAP';
   let translated = paddr;
   for (const c of pow2Chunks(start, end)) {
-    mr.notify(0, { type: IOMMU_NOTIFIER_MAP, entry: { targetAs: target, iova: c.iova, translatedAddr: translated, addrMask: c.mask, perm } });
+    const event = { type: IOMMU_NOTIFIER_MAP, entry: { targetAs: target, iova: c.iova, translatedAddr: translated, addrMask: c.mask, perm } };
+    if (only) mr.notifyOne(only, event);
+    else mr.notify(0, event);
     translated = (translated + c.mask + 1n) & U64_MAX;
   }
   return undefined;

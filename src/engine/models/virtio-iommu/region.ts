@@ -13,7 +13,8 @@ import { sidBdf } from './types';
 export interface EndpointOwner {
   translateEndpoint(r: VirtioIommuRegion, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined, quiet: boolean): IOMMUTLBEntry;
   endpointFlagsChanged(r: VirtioIommuRegion, old: IOMMUNotifierFlag, now: IOMMUNotifierFlag): EngineError | undefined;
-  replayEndpoint(r: VirtioIommuRegion): number;
+  /** virtio_iommu_replay: the mappings visited and the MAP events sent. */
+  replayEndpoint(r: VirtioIommuRegion, n: IOMMUNotifier): { mappings: number; events: number };
   endpointMappings(r: VirtioIommuRegion, sink: (e: IOMMUTLBEntry) => void): void;
   minPageSize(): bigint;
 }
@@ -57,11 +58,12 @@ export class VirtioIommuRegion extends IOMMUMemoryRegion {
   /**
    * virtio_iommu_replay: MAP for every mapping of the endpoint's domain, through
    * memory_region_notify_iommu on index 0, so to every notifier of the region that wants MAP,
-   * not only the one replayed; no UNMAP first, no de-duplication.
+   * not only the one replayed; no UNMAP first, no de-duplication. A notifier not registered here
+   * (a view's stand-in) gets them alone.
    */
-  override modelReplay(_n: IOMMUNotifier): ReplayResult {
-    const delivered = this.owner.replayEndpoint(this);
-    return { kind: 'model', steps: delivered, delivered };
+  override modelReplay(n: IOMMUNotifier): ReplayResult {
+    const r = this.owner.replayEndpoint(this, n);
+    return { kind: 'model', steps: r.mappings, delivered: r.events };
   }
 
   override enumerateMappings(_iommuIdx: number, sink: (e: IOMMUTLBEntry) => void): void {

@@ -16,12 +16,13 @@
 import type { AddressSpace } from '../../address-space';
 import type { IommuDevice, ModelCommand, ModelStateNode } from '../../device';
 import { engineError, type EngineError } from '../../errors';
+import type { IOMMUNotifier } from '../../iommu';
 import { U64_MAX, hex } from '../../hex';
 import { IOMMU_NONE, IOMMU_NOTIFIER_DEVIOTLB_UNMAP, IOMMU_RO, IOMMU_RW, IOMMU_WO, permName, type IOMMUAccessFlags, type IOMMUNotifierFlag, type IOMMUTLBEntry } from '../../iotlb';
 import type { Trace, TraceFieldValue } from '../../trace';
 import { faultRecord, type FaultRecord } from './faults';
 import { IntervalMap, type Mapping } from './interval-map';
-import { mapPerm, notifyMap, notifyUnmap } from './notify';
+import { mapPerm, notifyMap, notifyUnmap, pow2Chunks } from './notify';
 import { VirtioIommuRegion, type EndpointOwner } from './region';
 import {
   RESV_MEM_PROP_SIZE,
@@ -654,15 +655,15 @@ export class VirtioIommu implements IommuDevice, EndpointOwner {
   }
 
   /** virtio_iommu_replay: returns the mappings notified. */
-  replayEndpoint(r: VirtioIommuRegion): number {
+  replayEndpoint(r: VirtioIommuRegion, n: IOMMUNotifier): { mappings: number; events: number } {
     const ep = this.endpointMap.get(r.sid);
-    if (!ep?.domain) return 0;
-    let n = 0;
+    if (!ep?.domain) return { mappings: 0, events: 0 };
+    const only = r.notifiers.includes(n) ? undefined : n;
+    let events = 0;
     for (const m of ep.domain.mappings.all()) {
-      notifyMap(r, this.memory, m.low, m.high, m.phys, m.flags);
-      n++;
+      if (notifyMap(r, this.memory, m.low, m.high, m.phys, m.flags, only) === undefined) events += pow2Chunks(m.low, m.high).length;
     }
-    return n;
+    return { mappings: ep.domain.mappings.size, events };
   }
 
   /** Every mapping of the endpoint's domain as one entry (for views). */
