@@ -9,6 +9,7 @@ import * as assert from 'node:assert/strict';
 import { loadConfig } from '../../src/config/load';
 import {
   HWADDR_MAX,
+  isEngineError,
   IOMMU_NONE,
   IOMMU_NOTIFIER_DEVIOTLB_UNMAP,
   IOMMU_NOTIFIER_IOTLB_EVENTS,
@@ -370,3 +371,51 @@ address-spaces:
   });
 });
 
+describe('virtio-iommu: the request queue in guest memory', () => {
+  const Q = 0x4f00_0000n;
+
+  it('requests go through a split virtqueue: descriptors, available ring, the device\'s reply and the used ring in guest memory', () => {
+    const { dev, events } = rig({ bootBypass: false, requestQueue: { at: Q, size: 16 }, reservedRegions: [{ low: 0x800_0000n, high: 0x80f_ffffn, type: 'msi' }] });
+    const q = dev.queue!;
+    assert.deepEqual([q.desc, q.avail, q.used, q.buffers], [Q, Q + 0x100n, Q + 0x128n, Q + 0x1b0n]);
+    const res = dev.issueCommands([
+      { op: 'attach', domain: 1, endpoint: NIC },
+      { op: 'map', domain: 1, 'virt-start': 0x1000n, 'virt-end': 0x2fffn, 'phys-start': 0x4010_0000n, flags: 'rw' },
+      { op: 'probe', endpoint: NIC },
+      { op: 'map', domain: 9, 'virt-start': 0x1000n, 'virt-end': 0x1fffn, 'phys-start': 0n, flags: 'r' },
+    ]);
+    assert.ok(!isEngineError(res));
+    assert.deepEqual(res.map((r) => r.status), ['S_OK', 'S_OK', 'S_OK', 'S_NOENT']);
+    assert.match(res[1]!.effect, /\[request queue: chain 2, status S_OK read back at 0x4f000630\]$/);
+    assert.deepEqual(events(), ['nic0 MAP 0x1000/0xfff->0x40100000 3', 'nic0 MAP 0x2000/0xfff->0x40101000 3']);
+    // avail.idx and used.idx are 4; used ring: {id, len} = {0, 4}, {2, 4}, {4, 516}, {6, 4}.
+    assert.equal(q.read(q.avail + 2n, 2), 4n);
+    assert.equal(q.read(q.used + 2n, 2), 4n);
+    assert.deepEqual([0, 1, 2, 3].map((i) => [q.read(q.used + 4n + 8n * BigInt(i), 4), q.read(q.used + 8n + 8n * BigInt(i), 4)]), [[0n, 4n], [2n, 4n], [4n, 516n], [6n, 4n]]);
+    // The map request as the driver wrote it: head, domain, virt_start, virt_end, phys_start, flags.
+    const mapReq = q.readBytes(q.buffers + 1024n, 36)!;
+    assert.deepEqual([...mapReq.subarray(0, 8)], [3, 0, 0, 0, 1, 0, 0, 0]);
+    // PROBE's reply: one RESV_MEM property (type 1, length 20, MSI) then the tail at probe_size.
+    const reply = q.readBytes(q.buffers + 2048n + 128n, 516)!;
+    assert.deepEqual([...reply.subarray(0, 8)], [1, 0, 20, 0, 1, 0, 0, 0]);
+    assert.equal(reply[512], 0);
+  });
+
+  it('the device reads what the guest wrote: a short MAP request is S_INVAL; a chain without a tail buffer breaks the device', () => {
+    const { dev } = rig({ bootBypass: false, requestQueue: { at: Q, size: 4 } });
+    const q = dev.queue!;
+    dev.request(attach(1, NIC));
+    // By hand: a MAP head and 8 bytes, then a 4-byte writable tail.
+    const sub = q.submit(Uint8Array.of(3, 0, 0, 0, 1, 0, 0, 0), 4);
+    assert.ok(typeof sub !== 'string');
+    const done = dev.kick();
+    assert.ok(typeof done !== 'string');
+    assert.deepEqual(done.map((d) => [d.status, d.effect]), [[VIRTIO_IOMMU_S_INVAL, 'S_INVAL: the request has 8 bytes; type 3 needs 36']]);
+    assert.equal(q.read(sub.inAddr, 1), BigInt(VIRTIO_IOMMU_S_INVAL));
+    q.submit(Uint8Array.of(1, 0, 0, 0), 2);
+    const broke = dev.kick();
+    assert.ok(typeof broke !== 'string');
+    assert.equal(broke[0]!.effect, 'virtio_error: virtio-iommu bad head/tail size (the chain is dropped; the device needs a reset)');
+    assert.equal(dev.broken, 'virtio-iommu bad head/tail size');
+  });
+});

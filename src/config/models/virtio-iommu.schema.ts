@@ -39,6 +39,15 @@ export function virtioIommuSchema(p: SchemaParts): TSchema {
           { description: "QEMU's reserved-regions property." },
         ),
       ),
+      'request-queue': Type.Optional(
+        Type.Object(
+          {
+            at: p.NumWith('Where the split virtqueue starts in `memory`: descriptor table, available ring, used ring, then 1 KiB of buffers per request slot.'),
+            size: Type.Optional(Type.Integer({ minimum: 2, maximum: 256, description: 'Entries, a power of two (default 16).' })),
+          },
+          { additionalProperties: false, description: 'The request virtqueue in guest memory: command steps then go through it as the driver would, and `cmd: kick` processes chains other steps wrote.' },
+        ),
+      ),
       description: p.Description,
     },
     { additionalProperties: false, title: 'virtio-iommu (hw/virtio/virtio-iommu.c)' },

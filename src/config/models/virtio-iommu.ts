@@ -42,6 +42,12 @@ export function buildVirtioIommu(ctx: BuildContext, name: string, spec: Record<s
     }
     reserved.push({ low, high, type: r.type === 'msi' ? 'msi' : 'reserved' });
   });
+  const rq = obj(spec['request-queue']);
+  let requestQueue: { at: bigint; size: number } | undefined;
+  if (rq) {
+    const at = ctx.num(rq.at, [...path, 'request-queue', 'at']);
+    if (at !== undefined) requestQueue = { at, size: typeof rq.size === 'number' ? rq.size : 16 };
+  }
   if (!memory) return undefined;
   const dev = VirtioIommu.create({
     name,
@@ -52,10 +58,11 @@ export function buildVirtioIommu(ctx: BuildContext, name: string, spec: Record<s
     awBits,
     domainRange,
     reservedRegions: reserved,
+    requestQueue,
     source: ctx.id(path),
   });
   if (isEngineError(dev)) {
-    // The engine's codes end with the key at fault: virtio-iommu-aw-bits, -domain-range, -granule.
+    // The engine's codes end with the key at fault: virtio-iommu-aw-bits, -domain-range, -granule, -request-queue.
     const key = dev.code.replace(/^virtio-iommu-/, '');
     ctx.error('bad-value', [...path, spec[key] !== undefined ? key : 'model'], dev.message);
     return undefined;

@@ -8,6 +8,8 @@
  *   notify         MAP/UNMAP notifications in power-of-two aligned chunks
  *   faults         fault records for the event queue
  *   region         one IOMMU region per endpoint, its replay
+ *   request-queue  the request virtqueue in guest memory (driver and device sides)
+ *   wire           requests and PROBE replies as bytes
  *   virtio-iommu   the device: endpoints, domains, requests, translation, bypass
  */
 export * from './types';
@@ -16,4 +18,6 @@ export * from './interval-map';
 export * from './notify';
 export * from './faults';
 export * from './region';
+export * from './request-queue';
+export * from './wire';
 export * from './virtio-iommu';

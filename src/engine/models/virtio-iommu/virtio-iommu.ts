@@ -24,6 +24,8 @@ import { faultRecord, type FaultRecord } from './faults';
 import { IntervalMap, type Mapping } from './interval-map';
 import { mapPerm, notifyMap, notifyUnmap, pow2Chunks } from './notify';
 import { VirtioIommuRegion, type EndpointOwner } from './region';
+import { RequestQueue } from './request-queue';
+import { decodeRequest, encodeRequest, probeReply } from './wire';
 import {
   RESV_MEM_PROP_SIZE,
   VIOMMU_PROBE_SIZE,
@@ -76,6 +78,8 @@ export interface VirtioIommuOptions {
   readonly domainRange?: readonly [number, number];
   /** QEMU's reserved-regions property (virtio-iommu-pci): reserved and MSI regions. */
   readonly reservedRegions?: readonly ReservedRegion[];
+  /** The request virtqueue in `memory`: requests then go through guest memory (request-queue.ts). */
+  readonly requestQueue?: { readonly at: bigint; readonly size: number };
   readonly source?: string;
 }
 
@@ -155,6 +159,10 @@ export class VirtioIommu implements IommuDevice, EndpointOwner {
   readonly log: string[] = [];
   /** Every request handled, oldest first (the last 256). */
   readonly requests: RequestResult[] = [];
+  /** The request virtqueue, when the config places one in guest memory. */
+  readonly queue?: RequestQueue;
+  /** Set by virtio_error: the device needs a reset and handles nothing more. */
+  broken?: string;
 
   private readonly endpointMap = new Map<number, Endpoint>();
   private readonly domainMap = new Map<number, Domain>();
@@ -171,6 +179,10 @@ export class VirtioIommu implements IommuDevice, EndpointOwner {
     if (!(Number.isInteger(ds) && Number.isInteger(de) && ds >= 0 && de <= 0xffff_ffff && ds <= de)) {
       return engineError('virtio-iommu-domain-range', `domain range [${ds}, ${de}] is not within [0, 0xffffffff] with start <= end`);
     }
+    const q = opts.requestQueue;
+    if (q && (!Number.isInteger(q.size) || q.size < 2 || q.size > 256 || (q.size & (q.size - 1)) !== 0)) {
+      return engineError('virtio-iommu-request-queue', `request queue size ${q.size} is not a power of two in [2, 256] (VIOMMU_DEFAULT_QUEUE_SIZE is 256)`);
+    }
     for (const r of opts.reservedRegions ?? []) {
       if (r.low > r.high) return engineError('virtio-iommu-reserved', `reserved region ${hex(r.low)}..${hex(r.high)}: start is after end`);
     }
@@ -184,6 +196,7 @@ export class VirtioIommu implements IommuDevice, EndpointOwner {
     this.memory = opts.memory;
     this.bootBypass = opts.bootBypass ?? true;
     this.reservedRegions = [...(opts.reservedRegions ?? [])];
+    if (opts.requestQueue) this.queue = new RequestQueue({ as: opts.memory, at: opts.requestQueue.at, size: opts.requestQueue.size });
     // QEMU 7.2: page_size_mask = TARGET_PAGE_MASK, input_range.end = UINT64_MAX.
     const g = flags.properties ? granule : 4096n;
     this.config = {
@@ -257,8 +270,84 @@ export class VirtioIommu implements IommuDevice, EndpointOwner {
         out.push({ effect: r.effect, error: r.error ? 1 : 0, status: r.error ? 'DEVICE_NEEDS_RESET' : 'S_OK' });
         continue;
       }
+      if (req.type === 'kick') {
+        const done = this.kick();
+        if (typeof done === 'string') return engineError('virtio-iommu-queue', `${this.name}: ${done}`);
+        for (const d of done) out.push({ effect: d.effect, error: d.status ?? 1, status: d.status === undefined ? 'DEVICE_NEEDS_RESET' : statusName(d.status) });
+        if (!done.length) out.push({ effect: 'kick: no request available', error: 0, status: 'S_OK' });
+        continue;
+      }
+      if (this.queue) {
+        const r = this.viaQueue(req);
+        if (typeof r === 'string') return engineError('virtio-iommu-queue', `${this.name}: ${r}`);
+        out.push({ effect: r.effect, error: r.status ?? 1, status: r.status === undefined ? 'DEVICE_NEEDS_RESET' : statusName(r.status) });
+        continue;
+      }
       const r = this.request(req);
       out.push({ effect: `${statusName(r.status)}: ${r.effect}`, error: r.status, status: statusName(r.status) });
+    }
+    return out;
+  }
+
+  /** The driver's side: the request into the queue, a kick, the status read back from guest memory. */
+  private viaQueue(req: VirtioIommuRequest): { effect: string; status?: number } | string {
+    const q = this.queue!;
+    const inLen = req.type === 'probe' ? this.config.probeSize + 4 : 4;
+    const sub = q.submit(encodeRequest(req), inLen);
+    if (typeof sub === 'string') return sub;
+    const done = this.kick();
+    if (typeof done === 'string') return done;
+    const mine = done.find((d) => d.head === sub.head);
+    if (!mine) return { effect: `the device handled no request${this.broken ? ` (${this.broken})` : ''}` };
+    const statusAt = sub.inAddr + BigInt(inLen - 4);
+    const status = q.read(statusAt, 1);
+    const others = done.length > 1 ? `; the kick also handled ${done.length - 1} chain(s) already in the queue` : '';
+    return { effect: `${mine.effect} [request queue: chain ${sub.head}, status ${status === undefined ? '?' : statusName(Number(status))} read back at ${hex(statusAt)}${others}]`, status: status === undefined ? undefined : Number(status) };
+  }
+
+  /** virtio_iommu_handle_command: every available chain, handled and returned in the used ring. */
+  kick(): Array<{ head: number; status?: number; effect: string }> | string {
+    const q = this.queue;
+    if (!q) return 'no request queue is configured (request-queue)';
+    const out: Array<{ head: number; status?: number; effect: string }> = [];
+    if (this.broken) return out;
+    for (;;) {
+      const c = q.pop();
+      if (c === undefined) break;
+      if (typeof c === 'string') {
+        this.broken = c;
+        this.report(c);
+        out.push({ head: -1, effect: `virtio_error: ${c} (the device needs a reset)` });
+        break;
+      }
+      const inSize = c.inSegs.reduce((a, x) => a + x.len, 0);
+      if (inSize < 4 || c.out.length < 4) {
+        this.broken = 'virtio-iommu bad head/tail size';
+        this.report(this.broken);
+        out.push({ head: c.head, effect: `virtio_error: ${this.broken} (the chain is dropped; the device needs a reset)` });
+        break;
+      }
+      const req = decodeRequest(c.out);
+      let status: number;
+      let effect: string;
+      let reply: Uint8Array;
+      if (typeof req === 'string') {
+        status = VIRTIO_IOMMU_S_INVAL;
+        effect = `${statusName(status)}: ${req}`;
+        reply = c.out[0] === VIRTIO_IOMMU_T_PROBE ? probeReply([], status) : Uint8Array.of(status, 0, 0, 0);
+      } else {
+        const r = this.request(req);
+        status = r.status;
+        effect = `${statusName(status)}: ${r.effect}`;
+        reply = req.type === 'probe' ? probeReply(status === VIRTIO_IOMMU_S_OK ? this.reservedRegions : [], status) : Uint8Array.of(status, 0, 0, 0);
+      }
+      const written = q.fill(c, reply);
+      if (written !== reply.length) {
+        // QEMU asserts sz == output_size: a PROBE whose buffer is short aborts QEMU.
+        effect += `; the writable buffer holds ${written} of the ${reply.length} bytes: QEMU asserts (sz == output_size) and aborts`;
+      }
+      q.push(c, written);
+      out.push({ head: c.head, status, effect });
     }
     return out;
   }
@@ -696,7 +785,7 @@ function step(summary: string, fields: Record<string, TraceFieldValue>) {
   return { kind: 'model' as const, summary, fields };
 }
 
-type ParsedCommand = VirtioIommuRequest | { readonly type: 'config-bypass'; readonly value: number };
+type ParsedCommand = VirtioIommuRequest | { readonly type: 'config-bypass'; readonly value: number } | { readonly type: 'kick' };
 
 /** A scenario command as a request: `op` names it, fields as the config spells them. */
 export function parseCommand(c: ModelCommand): ParsedCommand | EngineError {
@@ -714,12 +803,13 @@ export function parseCommand(c: ModelCommand): ParsedCommand | EngineError {
     return v;
   };
   const u32 = (k: string) => need(k, 32);
+  if (op === 'kick') return { type: 'kick' };
   if (op === 'config-bypass') {
     const v = need('value', 8);
     return typeof v === 'bigint' ? { type: 'config-bypass', value: Number(v) } : v;
   }
   const type = typeof op === 'number' ? op : REQUEST_TYPES[op];
-  if (type === undefined) return engineError('virtio-iommu-command', `unknown request ${String(c.op)} (attach, detach, map, unmap, probe, config-bypass, or a request type number)`);
+  if (type === undefined) return engineError('virtio-iommu-command', `unknown request ${String(c.op)} (attach, detach, map, unmap, probe, config-bypass, kick, or a request type number)`);
   if (type === VIRTIO_IOMMU_T_PROBE) {
     const ep = u32('endpoint');
     return typeof ep === 'bigint' ? { type: 'probe', endpoint: Number(ep) } : ep;
