@@ -727,6 +727,21 @@ export class VirtioIommu implements IommuDevice, EndpointOwner {
         description: `${this.reservedRegions.length} (PROBE: RESV_MEM properties)`,
         children: this.reservedRegions.map((r) => ({ label: `[${hex(r.low)}, ${hex(r.high)}]`, description: r.type === 'msi' ? 'MSI: identity' : 'reserved: accesses fault' })),
       },
+      ...(this.queue
+        ? [
+            {
+              label: 'request queue',
+              description: `${this.queue.layout.size} entries at ${hex(this.queue.layout.at)} in ${this.memory.name}${this.broken ? `, broken: ${this.broken}` : ''}`,
+              children: [
+                { label: 'descriptors', description: hex(this.queue.desc) },
+                { label: 'available ring', description: hex(this.queue.avail) },
+                { label: 'used ring', description: hex(this.queue.used) },
+                { label: 'buffers', description: hex(this.queue.buffers) },
+                { label: 'last_avail_idx', description: String(this.queue.lastAvail) },
+              ],
+            },
+          ]
+        : []),
       {
         label: 'faults',
         description: String(this.faults.length),
