@@ -19,6 +19,7 @@ interface GNode<K> {
 
 export class GTreeShape<K> {
   private root: GNode<K> | null = null;
+  private count = 0;
 
   constructor(private readonly cmp: Compare<K>) {}
 
@@ -37,6 +38,7 @@ export class GTreeShape<K> {
   insert(key: K): void {
     if (!this.root) {
       this.root = { key, left: null, right: null, balance: 0 };
+      this.count = 1;
       return;
     }
     const path: Array<GNode<K> | null> = [null];
@@ -55,6 +57,7 @@ export class GTreeShape<K> {
         }
         node.left = { key, left: null, right: null, balance: 0 };
         node.balance -= 1;
+        this.count++;
         break;
       }
       if (node.right) {
@@ -64,6 +67,7 @@ export class GTreeShape<K> {
       }
       node.right = { key, left: null, right: null, balance: 0 };
       node.balance += 1;
+      this.count++;
       break;
     }
     for (;;) {
@@ -144,7 +148,31 @@ export class GTreeShape<K> {
         balance = bparent;
       }
     }
+    this.count--;
     return true;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /**
+   * The keys in order, visiting only subtrees that may hold wanted ones: `left(k)` says whether
+   * keys below k may be wanted, `right(k)` above it, `take(k)` whether k itself is.
+   */
+  inOrder(left: (k: K) => boolean, right: (k: K) => boolean, take: (k: K) => boolean, out: K[] = []): K[] {
+    const stack: Array<GNode<K>> = [];
+    let n = this.root;
+    while (n || stack.length) {
+      while (n) {
+        stack.push(n);
+        n = left(n.key) ? n.left : null;
+      }
+      const top = stack.pop()!;
+      if (take(top.key)) out.push(top.key);
+      n = right(top.key) ? top.right : null;
+    }
+    return out;
   }
 
   /** GLib's g_tree_node_check (G_TREE_DEBUG): every balance factor is the height difference; also the keys in order. */
