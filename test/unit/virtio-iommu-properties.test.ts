@@ -47,7 +47,7 @@ describe('virtio-iommu: properties', () => {
         for (const op of ops) {
           const wasOn = nicR.enabled;
           const hadDomain = dev.endpoints.get(NIC)?.domain !== undefined;
-          const errorsBefore = vfio.received.filter((e) => e.error).length;
+          const errorsBefore = vfio.received.filter((e) => e.error !== undefined).length;
           if (op.type === 'config-bypass') dev.setConfigBypass(op.value);
           else dev.request(op);
           const epNow = dev.endpoints.get(NIC);
@@ -56,7 +56,7 @@ describe('virtio-iommu: properties', () => {
           // Failures: only EEXIST, only on an ATTACH that brings the vfio endpoint out of bypass
           // once it is in the new domain: the listener's replay, then ATTACH's own MAPs, one
           // failure per chunk sent twice.
-          const newErrors = vfio.received.filter((e) => e.error).length - errorsBefore;
+          const newErrors = vfio.received.filter((e) => e.error !== undefined).length - errorsBefore;
           assert.ok(vfio.received.every((e) => !e.error || e.error.startsWith('VFIO_MAP_DMA failed: File exists')));
           let expected = 0;
           // Bypassed just before ATTACH's own switch: after its detach from the old domain (then
