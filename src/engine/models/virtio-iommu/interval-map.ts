@@ -20,7 +20,7 @@ function intervalCmp(a: Mapping, b: Mapping): number {
   return 0;
 }
 
-export class IntervalMap {
+export class DomainMappings {
   private readonly tree = new GTreeShape<Mapping>(intervalCmp);
 
   /** g_tree_lookup of [low, high]: the overlapping mapping QEMU's search meets first. */

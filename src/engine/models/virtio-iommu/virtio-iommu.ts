@@ -21,7 +21,7 @@ import { U64_MAX, hex } from '../../hex';
 import { IOMMU_NONE, IOMMU_NOTIFIER_DEVIOTLB_UNMAP, IOMMU_RO, IOMMU_RW, IOMMU_WO, permName, type IOMMUAccessFlags, type IOMMUNotifierFlag, type IOMMUTLBEntry } from '../../iotlb';
 import type { Trace, TraceFieldValue } from '../../trace';
 import { faultRecord, type FaultRecord } from './faults';
-import { IntervalMap, type Mapping } from './interval-map';
+import { DomainMappings, type Mapping } from './interval-map';
 import { mapPerm, notifyMap, notifyUnmap, pow2Chunks } from './notify';
 import { VirtioIommuRegion, type EndpointOwner } from './region';
 import { RequestQueue } from './request-queue';
@@ -97,7 +97,7 @@ export interface VirtioIommuConfig {
 export interface Domain {
   readonly id: number;
   readonly bypass: boolean;
-  readonly mappings: IntervalMap;
+  readonly mappings: DomainMappings;
   /** QEMU's endpoint_list: QLIST_INSERT_HEAD, so the newest attached first. */
   endpoints: Endpoint[];
 }
@@ -553,7 +553,7 @@ export class VirtioIommu implements IommuDevice, EndpointOwner {
   private getDomain(id: number, bypass: boolean): Domain | undefined {
     const d = this.domainMap.get(id);
     if (d) return d.bypass === bypass ? d : undefined;
-    const made: Domain = { id, bypass, mappings: new IntervalMap(), endpoints: [] };
+    const made: Domain = { id, bypass, mappings: new DomainMappings(), endpoints: [] };
     this.domainMap.set(id, made);
     return made;
   }
