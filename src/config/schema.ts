@@ -4,6 +4,7 @@
  * for the editor's YAML and JSON support (`iommu-lens schema` prints it).
  */
 import { Type, type TSchema } from '@sinclair/typebox';
+import { virtioIommuCommandFields, virtioIommuSchema } from './models/virtio-iommu.schema';
 
 const NUMBER_PATTERN = '^\\s*(0[xX][0-9a-fA-F]+(_[0-9a-fA-F]+)*|0[bB][01]+(_[01]+)*|0[oO][0-7]+(_[0-7]+)*|[0-9]+(_[0-9]+)*)\\s*([KMGTPE]iB|B)?\\s*$';
 
@@ -406,7 +407,9 @@ const IntelIommu = Type.Object(
   { additionalProperties: false, title: 'Intel VT-d (hw/i386/intel_iommu.c)' },
 );
 
-export const IOMMU_SCHEMAS: Record<string, TSchema> = { 'tz-mpc': TzMpc, table: Table, smmuv3: Smmuv3, 'intel-iommu': IntelIommu };
+const PARTS = { Num, NumWith, Name, Description };
+
+export const IOMMU_SCHEMAS: Record<string, TSchema> = { 'tz-mpc': TzMpc, table: Table, smmuv3: Smmuv3, 'intel-iommu': IntelIommu, 'virtio-iommu': virtioIommuSchema(PARTS) };
 
 export const Iommu = Type.Unsafe<unknown>({
   oneOf: Object.values(IOMMU_SCHEMAS),
@@ -466,7 +469,7 @@ const Steps = {
   command: Type.Object(
     {
       iommu: Type.String(),
-      cmd: Type.String({ minLength: 1, description: 'The command, e.g. TLBI_NH_VA, TLBI_NH_ASID, CFGI_STE, CMD_SYNC (SMMUv3); IOTLB_PAGE, IOTLB_DOMAIN, IOTLB_GLOBAL, CC_GLOBAL, CC_DEVICE, DEV_IOTLB, WAIT (intel-iommu).' }),
+      cmd: Type.String({ minLength: 1, description: 'The command: SMMUv3 TLBI_NH_VA, TLBI_NH_ASID, CFGI_STE, CMD_SYNC...; intel-iommu IOTLB_PAGE, IOTLB_DOMAIN, IOTLB_GLOBAL, CC_GLOBAL, CC_DEVICE, DEV_IOTLB, WAIT; virtio-iommu attach, detach, map, unmap, probe, config-bypass.' }),
       sid: Type.Optional(Num),
       asid: Type.Optional(Num),
       vmid: Type.Optional(Num),
@@ -486,8 +489,12 @@ const Steps = {
       'status-addr': Type.Optional(Num),
       'status-data': Type.Optional(Num),
       if: Type.Optional(Type.Boolean({ description: 'VT-d wait descriptor: raise the completion interrupt.' })),
+      ...virtioIommuCommandFields(PARTS),
+      'expect-status': Type.Optional(
+        Type.String({ minLength: 1, description: "The status the command must end with, in the model's words (virtio-iommu: S_OK, S_INVAL, S_RANGE, S_NOENT...); a different one fails the step, this one does not." }),
+      ),
     },
-    { additionalProperties: false, description: "A command through the IOMMU's command or invalidation queue (SMMUv3, VT-d), as its driver writes it." },
+    { additionalProperties: false, description: "A command as the IOMMU's driver issues it: SMMUv3's command queue, VT-d's invalidation queue, virtio-iommu's requests." },
   ),
   expect: Type.Object(
     {

@@ -10,6 +10,7 @@ import { buildIntelIommu } from './intel-iommu';
 import { buildSmmuv3 } from './smmuv3';
 import { buildTable } from './table';
 import { buildTzMpc } from './tz-mpc';
+import { buildVirtioIommu } from './virtio-iommu';
 
 export type IommuBuilder = (ctx: BuildContext, name: string, spec: Record<string, unknown>, path: Path) => IommuDevice | undefined;
 
@@ -18,4 +19,5 @@ export const IOMMU_BUILDERS: Readonly<Record<string, IommuBuilder>> = {
   table: buildTable,
   smmuv3: buildSmmuv3,
   'intel-iommu': buildIntelIommu,
+  'virtio-iommu': buildVirtioIommu,
 };
