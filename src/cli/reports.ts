@@ -26,6 +26,7 @@ import {
   type EngineError,
   type IOMMUMemoryRegion,
   type Landing,
+  type ModelStateNode,
   type ModelEventRecord,
   type StepResult,
 } from '../engine';
@@ -225,6 +226,8 @@ export interface TreeReport {
   readonly regions: readonly RegionReport[];
   readonly addressSpaces: readonly AddressSpaceReport[];
   readonly devices: readonly DeviceReport[];
+  /** What IOMMU models hold besides mappings (virtio-iommu's domains), for those that say; absent when none do. */
+  readonly modelState?: ReadonlyArray<{ readonly iommu: string; readonly model: string; readonly nodes: readonly ModelStateNode[] }>;
 }
 
 /**
@@ -300,7 +303,8 @@ export function treeReport(cfg: LoadedConfig, maxRuns: number): TreeReport {
       source: sourceOf(cfg, d.source),
     }),
   );
-  return { file: cfg.file, name: cfg.machine.name, regions, addressSpaces, devices };
+  const modelState = [...cfg.machine.iommus.values()].flatMap((d) => (d.describeState ? [{ iommu: d.name, model: d.model, nodes: d.describeState() }] : []));
+  return { file: cfg.file, name: cfg.machine.name, regions, addressSpaces, devices, ...(modelState.length ? { modelState } : {}) };
 }
 
 // ---- translate

@@ -7,6 +7,7 @@ import { findRegister, hex, TableIommu, type AccessSize, type ExpectedEvent, typ
 import { list, obj, type BuildContext } from './context';
 import type { Path } from './document';
 import { PERMS } from './models/table';
+import { parseConfigNumber } from './numbers';
 
 export function buildScenario(ctx: BuildContext, raw: unknown): ScenarioStep[] {
   const out: ScenarioStep[] = [];
@@ -229,16 +230,25 @@ function buildStep(ctx: BuildContext, kind: string, b: Record<string, unknown>, 
       }
       const fields: Record<string, string | number | bigint | boolean | undefined> = {};
       for (const [k, v] of Object.entries(b)) {
-        if (k === 'iommu' || k === 'cmd' || k === 'status') continue;
+        if (k === 'iommu' || k === 'cmd') continue;
         if (k === 'addr') fields.addr = ctx.num(v, [...path, k]);
         else if (k === 'sid' || k === 'asid' || k === 'vmid') {
           const n = ctx.num(v, [...path, k], undefined, 1n << (k === 'sid' ? 32n : 16n));
           if (n !== undefined) fields[k] = Number(n);
-        } else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') fields[k] = v;
+        } else if (k === 'expect-status') continue;
+        else if (typeof v === 'bigint') fields[k] = v;
+        else if (typeof v === 'string' && parseConfigNumber(v).ok) fields[k] = ctx.num(v, [...path, k]);
+        else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') fields[k] = v;
       }
       if (typeof b.cmd !== 'string') return undefined;
-      const status = typeof b.status === 'string' && !/^[0-9]/.test(b.status) ? b.status : b.status === undefined ? undefined : ctx.num(b.status, [...path, 'status'], undefined, 1n << 32n);
-      return { kind, source, iommu: dev.name, command: { ...fields, op: b.cmd }, status: typeof status === 'bigint' ? Number(status) : status };
+      const command = { ...fields, op: b.cmd };
+      const bad = dev.checkCommand?.(command);
+      if (bad) {
+        ctx.error('bad-value', [...path, 'cmd'], `${dev.name}: ${bad.message}`);
+        return undefined;
+      }
+      const expectStatus = typeof b['expect-status'] === 'string' ? b['expect-status'] : undefined;
+      return { kind, source, iommu: dev.name, command, expectStatus };
     }
     case 'expect': {
       const shapes = [b.reg !== undefined || b.iommu !== undefined, b.as !== undefined, b.from !== undefined, b.notifications !== undefined].filter(Boolean).length;
