@@ -294,7 +294,7 @@ export function replayView(cfg: LoadedConfig, name: string): ReplayView | Engine
     iommuIdx: r.iommuIdx,
     notify: (_n, ev) => received.push(ev),
   };
-  const result = r.region.replay(probe);
+  const result = r.region.replay(probe, { probe: true });
   const events = received.map((e, i) => ({
     n: i + 1,
     type: formatNotifierFlags(e.type),

@@ -661,7 +661,20 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
   }
 
   /** The walk replay's leaves (see Smmuv3Region.modelReplay). */
-  walkStream(r: Smmuv3Region, sink: (entry: IOMMUTLBEntry) => void): number {
+  walkStream(r: Smmuv3Region, sink: (entry: IOMMUTLBEntry) => void, quiet = false): number {
+    if (!quiet) return this.walkStreamTables(r, sink);
+    // A view's listing: nothing enters the config cache or the IOTLB.
+    this.quiet = true;
+    this.walker.noInsert = true;
+    try {
+      return this.walkStreamTables(r, sink);
+    } finally {
+      this.quiet = false;
+      this.walker.noInsert = false;
+    }
+  }
+
+  private walkStreamTables(r: Smmuv3Region, sink: (entry: IOMMUTLBEntry) => void): number {
     if (!this.regs.smmuEnabled) return 0;
     const a = this.activeConfig(r, undefined);
     if (isConfigFault(a) || 'ptwFault' in a) return 0;
@@ -686,10 +699,16 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
 
   // --- views --------------------------------------------------------------------------------
 
-  /** The decoded configuration of a stream, decoding it if needed (records nothing). */
+  /** The decoded configuration of a stream, decoding it if needed (records and caches nothing). */
   streamConfig(sid: number): StreamConfig | SmmuEvent {
     const r = this.streams.get(sid) ?? new Smmuv3Region(this, sid, `${this.name}.sid-0x${sid.toString(16)}`, this.regionSize);
-    const a = this.activeConfig(r, undefined);
+    this.quiet = true;
+    let a: ReturnType<Smmuv3['activeConfig']>;
+    try {
+      a = this.activeConfig(r, undefined);
+    } finally {
+      this.quiet = false;
+    }
     if (isConfigFault(a)) return a.fault;
     if ('ptwFault' in a) return a.ptwFault;
     return a.cfg;
