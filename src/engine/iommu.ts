@@ -303,7 +303,7 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
     this.notify(iommuIdx, { type, entry });
   }
 
-  protected record(n: IOMMUNotifier, event: IOMMUTLBEvent, outcome: NotifyOutcome, delivered?: IOMMUTLBEntry, message?: string): NotifyOutcome {
+  private record(n: IOMMUNotifier, event: IOMMUTLBEvent, outcome: NotifyOutcome, delivered?: IOMMUTLBEntry, message?: string): NotifyOutcome {
     this.observer?.({ region: this, notifier: n, event, delivered, outcome, message });
     return outcome;
   }

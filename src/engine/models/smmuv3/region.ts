@@ -78,8 +78,8 @@ export class Smmuv3Region extends IOMMUMemoryRegion {
    * (translate every 4 KiB page of the region with IOMMU_NONE), which over a 2^64-byte region
    * never ends. This walks the stream's current tables instead and emits a MAP for every valid
    * leaf (a page or block; under nesting, each piece where stage 2 maps in smaller pieces), with
-   * the permissions translate(IOMMU_NONE) would report, straight to the replayed notifier as
-   * QEMU's default loop hands them. Time is proportional to the tables, not to the address range.
+   * the permissions translate(IOMMU_NONE) would report, to the replayed notifier through
+   * memory_region_notify_iommu_one as virtio-iommu's replay does. Time is proportional to the tables, not to the address range.
    * A disabled SMMU or an aborting, bypassing or broken stream replays nothing (the default loop
    * gets perm NONE there too). No event is recorded; the IOTLB gets no input translations (only,
    * under nesting, the stage-2 translations of table addresses, as a walk would cache them).
@@ -91,14 +91,12 @@ export class Smmuv3Region extends IOMMUMemoryRegion {
 
   override modelReplay(n: IOMMUNotifier, opts?: ReplayOptions): ReplayResult {
     let delivered = 0;
-    // Straight to the notifier being replayed, as the default loop QEMU runs for SMMUv3 does.
+    // To the notifier being replayed only (memory_region_notify_iommu_one, as virtio-iommu's replay).
     const steps = this.owner.walkStream(
       this,
       (entry) => {
         delivered++;
-        const event = { type: IOMMU_NOTIFIER_MAP, entry };
-        n.notify(n, event);
-        if (!opts?.probe) this.record(n, event, 'replay', entry);
+        this.notifyOne(n, { type: IOMMU_NOTIFIER_MAP, entry });
       },
       opts?.probe,
     );
