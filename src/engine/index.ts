@@ -5,6 +5,7 @@ export * from './address-space';
 export * from './consumers';
 export * from './device';
 export * from './errors';
+export * from './format';
 export * from './guest-memory';
 export * from './hex';
 export * from './iommu';

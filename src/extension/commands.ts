@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import exampleText from '../../examples/an505.iommu.yaml';
 import type { LoadedConfig } from '../config/load';
-import { ScenarioRunner, formatNotifierFlags, hex, isEngineError, type AccessOp, type MemTxAttrs } from '../engine';
+import { ScenarioRunner, formatNotifierFlags, fmtAddr, isEngineError, type AccessOp, type MemTxAttrs } from '../engine';
 import { formatAttrs } from '../views/format';
 import { parseAddress, parseAttrs } from '../views/query';
 import type { NodeModel } from '../views/tree-model';
@@ -227,12 +227,12 @@ async function translate(ctx: Ctx, args: TranslateArgs | undefined): Promise<Tra
     return undefined;
   }
   ctx.steps.set(cfg.file, view);
-  ctx.log.info(`translate ${from} ${op} ${hex(addr)} {${view.attrs}}: ${view.headline}; ${view.entry}`);
+  ctx.log.info(`translate ${from} ${op} ${fmtAddr(addr)} {${view.attrs}}: ${view.headline}; ${view.entry}`);
   if (args?.step) {
     await ctx.steps.go('first');
   } else if (!args) {
     void vscode.window
-      .showInformationMessage(`${from} ${op} ${hex(addr)}: ${view.headline}`, { detail: view.entry }, 'Step Through', 'Show Steps')
+      .showInformationMessage(`${from} ${op} ${fmtAddr(addr)}: ${view.headline}`, { detail: view.entry }, 'Step Through', 'Show Steps')
       .then(async (choice) => {
         if (choice === 'Step Through') await vscode.commands.executeCommand('iommuLens.stepThrough');
         else if (choice === 'Show Steps') await vscode.commands.executeCommand('iommuLens.steps.focus');
@@ -255,7 +255,7 @@ async function inspectNotifiers(ctx: Ctx, args?: { config?: string; iommu?: stri
     const pick = await vscode.window.showQuickPick(
       views.map((v) => ({
         label: `${v.status === 'accepted' ? (v.warnings.length ? '$(warning)' : '$(pass)') : '$(error)'} ${v.name}`,
-        description: `${v.region}[${v.index} ${v.indexName}] ${v.flags} ${hex(v.start)}..${hex(v.end)}`,
+        description: `${v.region}[${v.index} ${v.indexName}] ${v.flags} ${fmtAddr(v.start)}..${fmtAddr(v.end)}`,
         detail: `${v.kind}, owner ${v.owner}: ${v.status}${v.message ? `: ${v.message}` : ''}${v.warnings.length ? ` (${v.warnings.length} warning(s))` : ''}`,
         v,
       })),
@@ -308,7 +308,7 @@ async function replayNotifier(ctx: Ctx, arg?: NodeModel | { config?: string; not
     `# ${v.summary}`,
     `# ${v.qemuReplay}`,
     '',
-    ...v.events.map((e) => `${String(e.n).padStart(6)}  ${e.type.padEnd(5)} iova ${hex(e.iova)} mask ${hex(e.mask)} -> ${hex(e.translated)} ${e.perm.padEnd(4)} ${e.target}${e.error ? `  ! ${e.error}` : ''}`),
+    ...v.events.map((e) => `${String(e.n).padStart(6)}  ${e.type.padEnd(5)} iova ${fmtAddr(e.iova)} mask ${fmtAddr(e.mask)} -> ${fmtAddr(e.translated)} ${e.perm.padEnd(4)} ${e.target}${e.error ? `  ! ${e.error}` : ''}`),
   ];
   const uri = vscode.Uri.from({ scheme: REPLAY_SCHEME, path: `/${name.replace(/[^\w.-]+/g, '_')}.replay.log` });
   replayDocs.set(uri.toString(), lines.join('\n') + '\n');
@@ -376,7 +376,7 @@ function eventsByNotifier(cfg: LoadedConfig): Map<string, string[]> {
   for (const r of cfg.machine.registrations) {
     out.set(
       r.name,
-      r.received.filter((e) => e.via === 'notify').map((e) => `${formatNotifierFlags(e.type)} iova ${hex(e.entry.iova)} mask ${hex(e.entry.addrMask)} -> ${hex(e.entry.translatedAddr)} ${e.entry.targetAs?.name ?? '-'}${e.error ? ` ! ${e.error}` : ''}`),
+      r.received.filter((e) => e.via === 'notify').map((e) => `${formatNotifierFlags(e.type)} iova ${fmtAddr(e.entry.iova)} mask ${fmtAddr(e.entry.addrMask)} -> ${fmtAddr(e.entry.translatedAddr)} ${e.entry.targetAs?.name ?? '-'}${e.error ? ` ! ${e.error}` : ''}`),
     );
   }
   return out;

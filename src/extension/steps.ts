@@ -4,7 +4,7 @@
  * current (a config line, or a guest-memory address with its raw value).
  */
 import * as vscode from 'vscode';
-import { hex } from '../engine';
+import { fmtAddr } from '../engine';
 import type { TranslationView } from '../views/views';
 import type { NodeModel } from '../views/tree-model';
 import type { ConfigStore } from './configs';
@@ -38,7 +38,7 @@ export class StepsController implements vscode.Disposable {
     this.file = file;
     this.translation = t;
     this.current = -1;
-    this.view.message = `${t.from} ${t.op} ${hex(t.addr)} {${t.attrs}}: ${t.ok ? t.headline : t.headline}`;
+    this.view.message = `${t.from} ${t.op} ${fmtAddr(t.addr)} {${t.attrs}}: ${t.ok ? t.headline : t.headline}`;
     this.view.description = t.ok ? t.result : 'fault';
     void vscode.commands.executeCommand('setContext', 'iommuLens.hasSteps', t.steps.length > 0);
     this.provider.refresh();
@@ -53,7 +53,7 @@ export class StepsController implements vscode.Disposable {
     if (!t) return [];
     return t.steps.map((s, i) => ({
       id: this.stepId(i),
-      label: `${s.n}. ${s.kind}`,
+      label: `${s.n}. ${s.name}`,
       description: s.summary,
       tooltip: `${s.summary}\n${s.fields.map(([k, v]) => `${k}: ${v}`).join('\n')}`,
       icon: i === this.current ? 'debug-stackframe' : s.kind === 'fault' ? 'error' : 'circle-small',
@@ -84,7 +84,7 @@ export class StepsController implements vscode.Disposable {
     }
     if (step.source?.kind === 'guest-memory') {
       const s = step.source;
-      this.view.message = `step ${step.n}: ${s.size}-byte read of ${s.as} ${hex(s.addr)}${s.value !== undefined ? ` = ${hex(s.value)}` : ''}`;
+      this.view.message = `step ${step.n}: ${s.size}-byte read of ${s.as} ${fmtAddr(s.addr)}${s.value !== undefined ? ` = ${fmtAddr(s.value)}` : ''}`;
     } else if (step.range && this.file) {
       const entry = this.store.find(this.file);
       if (entry) await this.revealer.reveal(entry.uri, step.range);

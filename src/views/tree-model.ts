@@ -5,8 +5,8 @@
  */
 import type { LoadedConfig } from '../config/load';
 import type { Range } from '../config/diagnostics';
-import { IOMMUMemoryRegion, hex, type AddressSpace } from '../engine';
-import { formatAttrs, formatRangeIncl, formatSize } from './format';
+import { IOMMUMemoryRegion, fmtAddr, type AddressSpace } from '../engine';
+import { fmtIndex, formatAttrs, formatRangeIncl, formatSize } from './format';
 import { mappingPageView, regionViews, registrationView, type RegionView, type RegistrationView } from './views';
 
 export interface NodeSource {
@@ -82,8 +82,8 @@ export function regionNode(cfg: LoadedConfig, r: RegionView, opts: TreeOptions):
     description: `${r.model}, ${formatSize(r.size)}, ${r.indexes.length} index${r.indexes.length === 1 ? '' : 'es'}`,
     tooltip: [
       `IOMMU region ${r.name} (${r.model})`,
-      `size ${hex(r.size)} (${formatSize(r.size)}), min page ${formatSize(r.minPageSize)}`,
-      ...r.indexes.map((ix) => `index ${ix.index} ${ix.name}: ${ix.selector}`),
+      `size ${fmtAddr(r.size)} (${formatSize(r.size)}), min page ${formatSize(r.minPageSize)}`,
+      ...r.indexes.map((ix) => `${fmtIndex(ix.index, ix.name)}: ${ix.selector}`),
       ...r.problems.map((d) => `${d.severity}: ${d.message}`),
     ].join('\n'),
     icon: errors ? 'error' : warnings ? 'warning' : 'shield',
@@ -118,7 +118,7 @@ export function mappingsNode(cfg: LoadedConfig, r: RegionView, index: number, op
     id,
     label: 'Mappings',
     description: 'coalesced runs',
-    tooltip: `What ${r.name} index ${index} translates, page by page (${r.minPageSize} bytes), as runs of contiguous pages with one target and permission`,
+    tooltip: `What ${r.name} index ${index} translates, page by page (${formatSize(r.minPageSize)}), as runs of contiguous pages with one target and permission`,
     icon: 'list-flat',
     contextValue: 'iommuLens.mappings',
     collapsible: 'collapsed',
@@ -134,9 +134,9 @@ function mappingChildren(cfg: LoadedConfig, region: IOMMUMemoryRegion, index: nu
     const page = mappingPageView(region, index, from, opts.pageSize);
     for (const run of page.runs) {
       out.push({
-        id: `${parentId}:${hex(run.iova)}`,
+        id: `${parentId}:${fmtAddr(run.iova)}`,
         label: formatRangeIncl(run.iova, run.iova + run.size - 1n),
-        description: `-> ${run.target} ${hex(run.translated)} ${run.perm}`,
+        description: `-> ${run.target} ${fmtAddr(run.translated)} ${run.perm}`,
         tooltip: `${run.label}\nsize ${formatSize(run.size)}`,
         icon: run.perm === 'rw' ? 'arrow-swap' : 'arrow-right',
         contextValue: 'iommuLens.mapping',
@@ -149,7 +149,7 @@ function mappingChildren(cfg: LoadedConfig, region: IOMMUMemoryRegion, index: nu
     out.push({
       id: `${parentId}:more`,
       label: 'Show more...',
-      description: `from ${hex(from)}`,
+      description: `from ${fmtAddr(from)}`,
       icon: 'ellipsis',
       contextValue: 'iommuLens.more',
       command: { command: 'iommuLens.showMoreMappings', title: 'Show More', arguments: [parentId] },
@@ -214,7 +214,7 @@ export function registrationNode(cfg: LoadedConfig, r: RegistrationView, events?
     description: `${r.flags} ${formatRangeIncl(r.start, r.end)} ${r.status === 'accepted' ? (isStale ? 'stale shadow' : '') : r.status}`.trim(),
     tooltip: [
       `${r.kind} notifier ${r.name} (owner ${r.owner})`,
-      `on ${r.region} index ${r.index} (${r.indexName}), flags ${r.flags}, range ${formatRangeIncl(r.start, r.end)}`,
+      `on ${r.region} ${fmtIndex(r.index, r.indexName)}, flags ${r.flags}, range ${formatRangeIncl(r.start, r.end)}`,
       `${r.status}${r.message ? `: ${r.message}` : ''}`,
       ...r.warnings,
       r.replay ?? '',
@@ -266,11 +266,11 @@ function addressSpaceNode(cfg: LoadedConfig, as: AddressSpace): NodeModel {
       view.map((r, i) => ({
         id: `${id}:${i}`,
         label: formatRangeIncl(r.start, r.end - 1n),
-        description: `${r.region.name}${r.offsetInRegion ? ` + ${hex(r.offsetInRegion)}` : ''} (${r.region.kind})`,
+        description: `${r.region.name}${r.offsetInRegion ? ` + ${fmtAddr(r.offsetInRegion)}` : ''} (${r.region.kind})`,
         icon: r.region instanceof IOMMUMemoryRegion ? 'shield' : r.region.kind === 'ram' ? 'database' : 'plug',
         contextValue: `iommuLens.range.${r.region.kind}`,
         source: src(cfg, r.source),
-        copy: hex(r.start),
+        copy: fmtAddr(r.start),
       })),
   };
 }
