@@ -6,11 +6,11 @@
 import * as vscode from 'vscode';
 import exampleText from '../../examples/an505.iommu.yaml';
 import type { LoadedConfig } from '../config/load';
-import { ScenarioRunner, formatNotifierFlags, fmtAddr, isEngineError, type AccessOp, type MemTxAttrs } from '../engine';
+import { formatNotifierFlags, fmtAddr, isEngineError, type AccessOp, type MemTxAttrs } from '../engine';
 import { formatAttrs } from '../views/format';
 import { parseAddress, parseAttrs } from '../views/query';
 import type { NodeModel } from '../views/tree-model';
-import { registrationViews, replayView, stepView, translationView, type RegistrationView, type ScenarioStepView, type TranslationView } from '../views/views';
+import { ScenarioSession, registrationViews, replayView, translationView, type RegistrationView, type ScenarioStepView, type TranslationView } from '../views/views';
 import type { ConfigEntry } from './configs';
 import { toRange } from './convert';
 import type { Ctx } from './ctx';
@@ -329,9 +329,8 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
     return [];
   }
   const t0 = performance.now();
-  const result = new ScenarioRunner(fresh.machine, fresh.scenario, { checkShadows: true }).runAll();
+  const { steps, result } = new ScenarioSession(fresh).runAll();
   const ms = performance.now() - t0;
-  const steps = result.steps.map((s) => stepView(fresh, s));
   const stale = new Map<string, string[]>();
   for (const d of result.divergences) stale.set(d.notifier, [...(stale.get(d.notifier) ?? []), d.message]);
   ctx.lastRun = { file: fresh.file, events: eventsByNotifier(fresh), stale, steps };
@@ -396,20 +395,19 @@ async function stepScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView
   const entry = await pickConfig(ctx, config);
   if (!entry) return undefined;
   let session = ctx.stepSession;
-  if (!session || session.file !== entry.config.file || session.runner.done) {
-    const fresh = ctx.store.fresh(entry);
-    session = { file: fresh.file, config: fresh, runner: new ScenarioRunner(fresh.machine, fresh.scenario) };
+  if (!session || session.file !== entry.config.file || session.done) {
+    session = new ScenarioSession(ctx.store.fresh(entry));
     ctx.stepSession = session;
-    ctx.log.append([`── stepping scenario ${fresh.file} (${fresh.scenario.length} steps)`]);
+    ctx.log.append([`── stepping scenario ${session.file} (${session.config.scenario.length} steps)`]);
   }
-  const r = session.runner.next();
-  if (!r) return undefined;
-  const v = stepView(session.config, r);
+  const v = session.next();
+  if (!v) return undefined;
   ctx.log.append(stepLines(v));
   if (v.range) await ctx.revealer.reveal(entry.uri, v.range);
   const left = session.runner.steps.length - session.runner.position;
   const msg = `Step ${v.n}/${session.runner.steps.length}: ${v.summary}${v.notifications.length ? ` (${v.notifications.length} notification(s))` : ''}`;
   if (!v.ok) void vscode.window.showWarningMessage(`${msg}: ${[...v.failures, ...(v.error ? [v.error] : [])].join('; ')}`);
+  else if (v.divergences.length) void vscode.window.showWarningMessage(`${msg}: stale shadow: ${v.divergences.join('; ')}`);
   else void vscode.window.setStatusBarMessage(`$(debug-step-over) ${msg}${left ? '' : ' (done)'}`, 8000);
   return v;
 }

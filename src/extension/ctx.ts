@@ -1,9 +1,7 @@
 /** What the extension's parts share: the config store, views, log and per-session UI state. */
 import * as vscode from 'vscode';
-import type { LoadedConfig } from '../config/load';
-import type { ScenarioRunner } from '../engine';
 import type { NodeModel } from '../views/tree-model';
-import type { ScenarioStepView } from '../views/views';
+import type { ScenarioSession, ScenarioStepView } from '../views/views';
 import type { ConfigStore } from './configs';
 import type { DiagnosticsPublisher } from './diagnostics';
 import type { Log } from './log';
@@ -20,11 +18,8 @@ export interface LastRun {
   readonly steps: readonly ScenarioStepView[];
 }
 
-export interface StepSession {
-  readonly file: string;
-  readonly config: LoadedConfig;
-  readonly runner: ScenarioRunner;
-}
+/** A scenario being stepped (src/views/views.ts). */
+export type StepSession = ScenarioSession;
 
 export interface Ctx {
   readonly store: ConfigStore;

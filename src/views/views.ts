@@ -14,6 +14,7 @@ import {
   memTxResultName,
   permName,
   permShort,
+  ScenarioRunner,
   stepName,
   translateAccess,
   vfioTargetError,
@@ -355,3 +356,37 @@ export function stepView(cfg: LoadedConfig, s: StepResult): ScenarioStepView {
   };
 }
 
+
+/**
+ * A scenario run from the config's initial state, whole or one step at a time: Run Scenario and
+ * Step Scenario (and the CLI's `run --check-shadows`) use the same runner with the same shadow
+ * checks, so a stepped run reports the same stale shadows at the same steps.
+ */
+export class ScenarioSession {
+  readonly runner: ScenarioRunner;
+
+  /** `cfg` must be a fresh load: running changes its machine. */
+  constructor(readonly config: LoadedConfig) {
+    this.runner = new ScenarioRunner(config.machine, config.scenario, { checkShadows: true });
+  }
+
+  get file(): string {
+    return this.config.file;
+  }
+
+  get done(): boolean {
+    return this.runner.done;
+  }
+
+  /** The next step's view, or undefined at the end. */
+  next(): ScenarioStepView | undefined {
+    const r = this.runner.next();
+    return r ? stepView(this.config, r) : undefined;
+  }
+
+  /** Every step left, and the whole run's result. */
+  runAll(): { steps: ScenarioStepView[]; result: ScenarioResult } {
+    const result = this.runner.runAll();
+    return { steps: result.steps.map((s) => stepView(this.config, s)), result };
+  }
+}
