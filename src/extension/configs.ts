@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { loadConfig, type LoadedConfig, type LoadOptions } from '../config/load';
 import type { QemuSemantics } from '../engine';
 import { openImageFile } from '../node/images';
+import { LoadGate } from '../views/load-gate';
 import type { Log } from './log';
 
 export interface ConfigEntry {
@@ -27,6 +28,9 @@ export class ConfigStore implements vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<vscode.Uri | undefined>();
   private readonly disposables: vscode.Disposable[] = [];
   private watcher?: vscode.FileSystemWatcher;
+  private readonly gate = new LoadGate();
+  /** Loads run (parse, checks, build), for tests: one per content change. */
+  loadCount = 0;
   /** When the latest edit of each document happened, for the edit-to-refresh measurement. */
   readonly editTimes = new Map<string, number>();
   readonly onDidChange = this.emitter.event;
@@ -109,7 +113,10 @@ export class ConfigStore implements vscode.Disposable {
     }
     for (const doc of vscode.workspace.textDocuments) if (this.matches(doc.uri)) found.set(doc.uri.toString(), doc.uri);
     for (const key of [...this.entries.keys()]) {
-      if (!found.has(key) && !vscode.workspace.textDocuments.some((d) => d.uri.toString() === key)) this.entries.delete(key);
+      if (!found.has(key) && !vscode.workspace.textDocuments.some((d) => d.uri.toString() === key)) {
+        this.entries.delete(key);
+        this.gate.forget(key);
+      }
     }
     await Promise.all([...found.values()].map((u) => this.load(u, false)));
     this.watch();
@@ -126,6 +133,7 @@ export class ConfigStore implements vscode.Disposable {
       // Unsaved edits of a deleted file stay a config until the editor goes.
       if (vscode.workspace.textDocuments.some((d) => d.uri.toString() === u.toString() && d.isDirty)) return;
       this.entries.delete(u.toString());
+      this.gate.forget(u.toString());
       this.emitter.fire(u);
     });
   }
@@ -158,10 +166,19 @@ export class ConfigStore implements vscode.Disposable {
           text = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
         } catch {
           this.entries.delete(key);
+          this.gate.forget(key);
           if (fire) this.emitter.fire(uri);
           return undefined;
         }
       }
+      // The same text with the same options (the watcher seeing an auto-save, a rescan): the
+      // loaded config stands; only the document version it answers for moves on.
+      const old = this.entries.get(key);
+      if (!this.gate.admit(key, text, JSON.stringify([this.semantics(), uri.scheme])) && old) {
+        if (doc && old.version !== doc.version) this.entries.set(key, { ...old, version: doc.version });
+        return this.entries.get(key);
+      }
+      this.loadCount++;
       const t0 = performance.now();
       const config = loadConfig(vscode.workspace.asRelativePath(uri, false) || uri.path, text, this.loadOptions(uri));
       const entry: ConfigEntry = { uri, config, version: doc?.version, loadMs: performance.now() - t0 };
@@ -170,6 +187,7 @@ export class ConfigStore implements vscode.Disposable {
       if (fire) this.emitter.fire(uri);
       return entry;
     } catch (e) {
+      this.gate.forget(key);
       this.log.error(`loading ${uri.toString()} failed`, e);
       return undefined;
     }
