@@ -32,7 +32,9 @@ type Handler = (...args: any[]) => unknown;
 
 export function commands(ctx: Ctx): Record<string, Handler> {
   return {
-    'iommuLens.translate': (args?: TranslateArgs) => translate(ctx, args),
+    // From a tree row (the inline action on a device or address space), the row's config and initiator.
+    'iommuLens.translate': (args?: TranslateArgs | NodeModel) =>
+      translate(ctx, args && 'contextValue' in args ? (args.initiator ? { config: args.initiator.config, from: args.initiator.from } : undefined) : args),
     'iommuLens.stepThrough': async () => {
       if (!ctx.steps.state.translation) {
         const t = await translate(ctx, undefined);
@@ -228,9 +230,11 @@ async function translate(ctx: Ctx, args: TranslateArgs | undefined): Promise<Tra
   }
   ctx.steps.set(cfg.file, view);
   ctx.log.info(`translate ${from} ${op} ${fmtAddr(addr)} {${view.attrs}}: ${view.headline}; ${view.entry}`);
+  // Every way of translating ends with the answer on screen: the Steps view shows it in its header.
+  await vscode.commands.executeCommand('iommuLens.steps.focus');
   if (args?.step) {
     await ctx.steps.go('first');
-  } else if (!args) {
+  } else if (!args?.addr) {
     void vscode.window
       .showInformationMessage(`${from} ${op} ${fmtAddr(addr)}: ${view.headline}`, { detail: view.entry }, 'Step Through', 'Show Steps')
       .then(async (choice) => {
@@ -365,7 +369,7 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
   ctx.diagnostics.scenario.set(entry.uri, diags);
   ctx.refreshViews();
   const msg = `Scenario ${fresh.file}: ${steps.length} steps, ${result.failed} failed${result.divergences.length ? `, ${result.divergences.length} stale shadow(s)` : ''}.`;
-  if (result.failed || result.divergences.length) void vscode.window.showWarningMessage(msg, 'Show Output').then((c) => c && ctx.log.channel.show(true));
+  if (result.failed || result.divergences.length) void vscode.window.showWarningMessage(msg, 'Show Output').then((c) => c && ctx.log.tables.show(true));
   else void vscode.window.setStatusBarMessage(`$(pass) ${msg}`, 5000);
   return steps;
 }

@@ -15,6 +15,12 @@ export class StepsController implements vscode.Disposable {
   private translation?: TranslationView;
   private file?: string;
   private current = -1;
+  private readonly onDidSetEmitter = new vscode.EventEmitter<TranslationView>();
+  private readonly onDidMoveEmitter = new vscode.EventEmitter<number>();
+  /** A new translation is shown. */
+  readonly onDidSet = this.onDidSetEmitter.event;
+  /** The current step moved. */
+  readonly onDidMove = this.onDidMoveEmitter.event;
   readonly provider: NodeTreeProvider;
   readonly view: vscode.TreeView<NodeModel>;
 
@@ -30,16 +36,19 @@ export class StepsController implements vscode.Disposable {
     this.view = vscode.window.createTreeView('iommuLens.steps', { treeDataProvider: this.provider, showCollapseAll: false });
   }
 
-  get state(): { translation?: TranslationView; current: number } {
-    return { translation: this.translation, current: this.current };
+  get state(): { translation?: TranslationView; current: number; file?: string } {
+    return { translation: this.translation, current: this.current, file: this.file };
   }
 
   set(file: string, t: TranslationView): void {
     this.file = file;
     this.translation = t;
     this.current = -1;
-    this.view.message = `${t.from} ${t.op} ${fmtAddr(t.addr)} {${t.attrs}}: ${t.ok ? t.headline : t.headline}`;
-    this.view.description = t.ok ? t.result : 'fault';
+    // The answer stays in the view's header while the steps move: where it lands (or the fault)
+    // and the composed IOTLB entry.
+    this.view.message = `${t.from} ${t.op} ${fmtAddr(t.addr)} {${t.attrs}}: ${t.headline}; IOTLB entry ${t.entry}`;
+    this.view.description = `${t.ok ? '' : 'fault: '}${t.ok ? t.headline : t.headline.replace(/^fault: /, '')}`;
+    this.onDidSetEmitter.fire(t);
     void vscode.commands.executeCommand('setContext', 'iommuLens.hasSteps', t.steps.length > 0);
     this.provider.refresh();
   }
@@ -75,6 +84,7 @@ export class StepsController implements vscode.Disposable {
       to === 'first' ? 0 : to === 'last' ? last : to === 'next' ? Math.min(this.current + 1, last) : to === 'previous' ? Math.max(this.current - 1, 0) : Math.max(0, Math.min(to, last));
     this.current = next;
     this.provider.refresh();
+    this.onDidMoveEmitter.fire(next);
     const step = t.steps[next]!;
     const node = this.nodes()[next]!;
     try {
@@ -96,6 +106,8 @@ export class StepsController implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.onDidSetEmitter.dispose();
+    this.onDidMoveEmitter.dispose();
     this.view.dispose();
   }
 }

@@ -31,6 +31,8 @@ export interface NodeModel {
   readonly command?: { readonly command: string; readonly title: string; readonly arguments?: readonly unknown[] };
   /** A value to copy (Copy Value menu). */
   readonly copy?: string;
+  /** For an initiator (a device or an address space): what its Translate action translates from. */
+  readonly initiator?: { readonly config: string; readonly from: string };
   readonly children?: () => NodeModel[];
 }
 
@@ -262,6 +264,7 @@ function addressSpaceNode(cfg: LoadedConfig, as: AddressSpace): NodeModel {
     collapsible: 'collapsed',
     source: pathSource(cfg, `address-space:${as.name}`),
     copy: as.name,
+    initiator: { config: cfg.file, from: as.name },
     children: () =>
       view.map((r, i) => ({
         id: `${id}:${i}`,
@@ -294,6 +297,7 @@ function devicesNode(cfg: LoadedConfig): NodeModel {
         contextValue: 'iommuLens.device',
         source: pathSource(cfg, `device:${d.name}`),
         copy: d.name,
+        initiator: { config: cfg.file, from: d.name },
       })),
   };
 }
