@@ -8,7 +8,7 @@ import { commands, REPLAY_SCHEME, replayContent } from './commands';
 import { ConfigStore } from './configs';
 import type { Ctx } from './ctx';
 import { DiagnosticsPublisher } from './diagnostics';
-import { CONFIG_SELECTOR, CodeLensProvider, HoverProvider } from './editor';
+import { CodeLensProvider, EditorProviders, HoverProvider } from './editor';
 import { Log } from './log';
 import { Revealer } from './reveal';
 import { StatusItem } from './status';
@@ -88,6 +88,17 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
   };
 
   const status = new StatusItem(store);
+  // Hovers, CodeLens and quick fixes on the files `iommuLens.files` names, re-registered when it changes.
+  const hover = new HoverProvider(store);
+  const lens = new CodeLensProvider(store);
+  const editorProviders = new EditorProviders((selector) => [
+    vscode.languages.registerHoverProvider(selector, hover),
+    vscode.languages.registerCodeLensProvider(selector, lens),
+    vscode.languages.registerCodeActionsProvider(selector, { provideCodeActions: (doc, range) => diagnostics.codeActions(doc.uri, range) }, {
+      providedCodeActionKinds: [vscode.CodeActionKind.QuickFix],
+    }),
+  ]);
+  editorProviders.register(store.selector());
   context.subscriptions.push(
     log,
     store,
@@ -99,11 +110,8 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
     status,
     replayChanged,
     vscode.workspace.registerTextDocumentContentProvider(REPLAY_SCHEME, { ...replayContent, onDidChange: replayChanged.event }),
-    vscode.languages.registerHoverProvider(CONFIG_SELECTOR, new HoverProvider(store)),
-    vscode.languages.registerCodeLensProvider(CONFIG_SELECTOR, new CodeLensProvider(store)),
-    vscode.languages.registerCodeActionsProvider(CONFIG_SELECTOR, {
-      provideCodeActions: (doc, range) => diagnostics.codeActions(doc.uri, range),
-    }, { providedCodeActionKinds: [vscode.CodeActionKind.QuickFix] }),
+    editorProviders,
+    store.onDidChangeGlobs(() => editorProviders.register(store.selector())),
     store.onDidChange((uri) => {
       const t = performance.now();
       ctx.refreshViews();
