@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import exampleText from '../../examples/an505.iommu.yaml';
 import type { LoadedConfig } from '../config/load';
-import { formatNotifierFlags, fmtAddr, isEngineError, type AccessOp, type MemTxAttrs } from '../engine';
+import { fmtText, formatNotifierFlags, fmtAddr, isEngineError, type AccessOp, type MemTxAttrs } from '../engine';
 import { formatAttrs } from '../views/format';
 import { parseAddress, parseAttrs } from '../views/query';
 import type { NodeModel } from '../views/tree-model';
@@ -17,6 +17,8 @@ import type { Ctx } from './ctx';
 import { TEMPLATE } from './templates';
 
 export interface TranslateArgs {
+  /** Open the translation-path panel on the answer. */
+  readonly path?: boolean;
   /** A config's file name as views name it, or its URI. */
   readonly config?: string;
   readonly from?: string;
@@ -33,8 +35,7 @@ type Handler = (...args: any[]) => unknown;
 export function commands(ctx: Ctx): Record<string, Handler> {
   return {
     // From a tree row (the inline action on a device or address space), the row's config and initiator.
-    'iommuLens.translate': (args?: TranslateArgs | NodeModel) =>
-      translate(ctx, args && 'contextValue' in args ? (args.initiator ? { config: args.initiator.config, from: args.initiator.from } : undefined) : args),
+    'iommuLens.translate': (args?: TranslateArgs | (NodeModel & TranslateArgs)) => translate(ctx, args && 'contextValue' in args ? rowArgs(args) : args),
     'iommuLens.stepThrough': async () => {
       if (!ctx.steps.state.translation) {
         const t = await translate(ctx, undefined);
@@ -42,6 +43,17 @@ export function commands(ctx: Ctx): Record<string, Handler> {
       }
       await vscode.commands.executeCommand('iommuLens.steps.focus');
       return ctx.steps.go('first');
+    },
+    /** From a step's context menu: that step, selected; else the current translation. */
+    'iommuLens.showPath': async (arg?: NodeModel) => {
+      if (!ctx.steps.state.translation) {
+        const t = await translate(ctx, undefined);
+        if (!t) return undefined;
+      }
+      ctx.pathPanel.show();
+      const m = arg?.id ? /^step:(\d+)$/.exec(arg.id) : null;
+      if (m) await ctx.steps.go(Number(m[1]));
+      return ctx.pathPanel.model;
     },
     'iommuLens.steps.next': () => ctx.steps.go('next'),
     'iommuLens.steps.previous': () => ctx.steps.go('previous'),
@@ -114,6 +126,12 @@ export function commands(ctx: Ctx): Record<string, Handler> {
       return text;
     },
   };
+}
+
+/** A tree row's Translate: its own config and initiator (and what else the call gives). */
+function rowArgs(n: NodeModel & TranslateArgs): TranslateArgs | undefined {
+  if (!n.initiator) return undefined;
+  return { config: n.initiator.config, from: n.initiator.from, addr: n.addr, op: n.op, attrs: n.attrs, step: n.step, path: n.path };
 }
 
 /** The config a command works on: named, the active editor's, the only one, or picked. */
@@ -232,13 +250,15 @@ async function translate(ctx: Ctx, args: TranslateArgs | undefined): Promise<Tra
   ctx.log.info(`translate ${from} ${op} ${fmtAddr(addr)} {${view.attrs}}: ${view.headline}; ${view.entry}`);
   // Every way of translating ends with the answer on screen: the Steps view shows it in its header.
   await vscode.commands.executeCommand('iommuLens.steps.focus');
+  if (args?.path) ctx.pathPanel.show();
   if (args?.step) {
     await ctx.steps.go('first');
   } else if (!args?.addr) {
     void vscode.window
-      .showInformationMessage(`${from} ${op} ${fmtAddr(addr)}: ${view.headline}`, { detail: view.entry }, 'Step Through', 'Show Steps')
+      .showInformationMessage(`${from} ${op} ${fmtAddr(addr)}: ${view.headline}`, { detail: view.entry }, 'Step Through', 'Show Path', 'Show Steps')
       .then(async (choice) => {
         if (choice === 'Step Through') await vscode.commands.executeCommand('iommuLens.stepThrough');
+        else if (choice === 'Show Path') await vscode.commands.executeCommand('iommuLens.showPath');
         else if (choice === 'Show Steps') await vscode.commands.executeCommand('iommuLens.steps.focus');
       });
   }
@@ -361,7 +381,7 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
   for (const d of result.divergences) {
     const cause = steps[d.causeStep];
     if (!cause?.range) continue;
-    const v = new vscode.Diagnostic(toRange(cause.range), `after step ${cause.n}: ${d.message}`, vscode.DiagnosticSeverity.Warning);
+    const v = new vscode.Diagnostic(toRange(cause.range), `after step ${cause.n}: ${fmtText(d.message)}`, vscode.DiagnosticSeverity.Warning);
     v.source = 'iommu-lens scenario';
     v.code = 'stale-shadow';
     diags.push(v);

@@ -6,6 +6,7 @@ import type { ConfigStore } from './configs';
 import type { DiagnosticsPublisher } from './diagnostics';
 import type { Log } from './log';
 import type { Revealer } from './reveal';
+import type { PathPanel } from './panel';
 import type { StepsController } from './steps';
 import type { NodeTreeProvider } from './tree';
 
@@ -31,6 +32,8 @@ export interface Ctx {
   readonly notifiers: NodeTreeProvider;
   readonly notifiersView: vscode.TreeView<NodeModel>;
   readonly steps: StepsController;
+  /** The translation-path webview. */
+  readonly pathPanel: PathPanel;
   /** Pages of mappings open, by the Mappings node's id. */
   readonly pagesOpen: Map<string, number>;
   readonly replayChanged: vscode.EventEmitter<vscode.Uri>;

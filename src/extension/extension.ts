@@ -10,6 +10,7 @@ import type { Ctx } from './ctx';
 import { DiagnosticsPublisher } from './diagnostics';
 import { CodeLensProvider, EditorProviders, HoverProvider } from './editor';
 import { Log } from './log';
+import { PathPanel } from './panel';
 import { Revealer } from './reveal';
 import { StatusItem } from './status';
 import { StepsController } from './steps';
@@ -53,6 +54,7 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
   const regionsView = vscode.window.createTreeView('iommuLens.regions', { treeDataProvider: regions, showCollapseAll: true });
   const notifiersView = vscode.window.createTreeView('iommuLens.notifiers', { treeDataProvider: notifiers, showCollapseAll: true });
   const steps = new StepsController(store, revealer);
+  const pathPanel = new PathPanel(context.extensionUri, store, steps);
   const replayChanged = new vscode.EventEmitter<vscode.Uri>();
 
   const ctx: Ctx = {
@@ -65,6 +67,7 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
     notifiers,
     notifiersView,
     steps,
+    pathPanel,
     pagesOpen,
     replayChanged,
     refreshViews() {
@@ -107,6 +110,7 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
     regionsView,
     notifiersView,
     steps,
+    pathPanel,
     status,
     replayChanged,
     vscode.workspace.registerTextDocumentContentProvider(REPLAY_SCHEME, { ...replayContent, onDidChange: replayChanged.event }),

@@ -52,6 +52,11 @@ function pathSource(cfg: LoadedConfig, key: string): NodeSource | undefined {
   return p ? { file: cfg.file, range: cfg.document.rangeOf(p, 'key') } : undefined;
 }
 
+/** An index's row: its number, and its name when it has one (an unnamed index is said once). */
+function indexLabel(index: number, name: string): string {
+  return name === String(index) || name === '' ? String(index) : `${index}: ${name}`;
+}
+
 export function configNode(cfg: LoadedConfig, opts: TreeOptions, label: string): NodeModel {
   const errors = cfg.errorCount;
   const warnings = cfg.warningCount;
@@ -103,7 +108,7 @@ export function indexNode(cfg: LoadedConfig, r: RegionView, index: number, opts:
   const id = `index:${cfg.file}:${r.name}:${index}`;
   return {
     id,
-    label: `${index}: ${ix.name}`,
+    label: indexLabel(index, ix.name),
     description: ix.selector,
     tooltip: `Index ${index} (${ix.name}) of ${r.name}\nselected by: ${ix.selector}\n${ix.registrations.length} notifier(s)`,
     icon: 'symbol-enum-member',
@@ -329,7 +334,7 @@ export function notifierTree(cfg: LoadedConfig, lastRun?: RunState): NodeModel[]
           .sort(([a], [b]) => a - b)
           .map(([idx, regs]) => ({
             id: `nidx:${cfg.file}:${region.name}:${idx}`,
-            label: `${idx}: ${region.indexName(idx)}`,
+            label: indexLabel(idx, region.indexName(idx)),
             description: region.indexSelector(idx),
             icon: 'symbol-enum-member',
             contextValue: 'iommuLens.index',
