@@ -35,7 +35,9 @@
       c.setAttribute('data-kind', col.kind);
       c.appendChild(el('h2', '', col.title));
       if (col.subtitle) c.appendChild(el('div', 'sub', col.subtitle));
-      for (const b of col.boxes) c.appendChild(box(b));
+      const boxes = el('div', 'boxes');
+      for (const b of col.boxes) boxes.appendChild(box(b));
+      c.appendChild(boxes);
       path.appendChild(c);
     });
   }

@@ -23,6 +23,18 @@ async function palette(page: Page, command: string): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
+/** Closes every editor; an unsaved one the integration suite left (its file deleted) is not saved. */
+async function closeAllEditors(page: Page): Promise<void> {
+  await palette(page, 'View: Close All Editors');
+  const dontSave = page.locator('.monaco-dialog-box a.monaco-button', { hasText: "Don't Save" });
+  try {
+    await dontSave.waitFor({ state: 'visible', timeout: 1500 });
+    await dontSave.click();
+  } catch {
+    // No unsaved editor: nothing asked.
+  }
+}
+
 /** Picks the quick-pick row with this text (or types it into an input box) and accepts. */
 async function answer(page: Page, text: string, kind: 'pick' | 'input'): Promise<void> {
   const input = page.locator('.quick-input-widget input');
@@ -42,7 +54,7 @@ export default async function viewsUi({ page, screenshotsDir }: UiContext): Prom
   await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 30_000 });
   await page.keyboard.press('Escape');
   // Close what the integration suite left open so the views have the room.
-  await palette(page, 'View: Close All Editors');
+  await closeAllEditors(page);
   await page.waitForTimeout(500);
 
   // The activity-bar entry opens the container (a click would close it if it were open already).
@@ -115,7 +127,7 @@ export default async function viewsUi({ page, screenshotsDir }: UiContext): Prom
   await page.screenshot({ path: join(screenshotsDir, 'notifiers.png') });
 
   // The translation-path panel on the SMMUv3 example, opened from Translate's answer.
-  await palette(page, 'View: Close All Editors');
+  await closeAllEditors(page);
   await palette(page, 'IOMMU: Translate Address...');
   await answer(page, 'virt-smmuv3.iommu.yaml', 'pick');
   await answer(page, 'net0', 'pick');
@@ -135,7 +147,10 @@ export default async function viewsUi({ page, screenshotsDir }: UiContext): Prom
   }
   assert.ok(drawn, 'the path panel drew the STE fetch');
   await page.keyboard.press('Escape');
-  await page.waitForTimeout(500);
+  // Room for the path: no side bar, no second editor group.
+  await palette(page, 'View: Close Primary Side Bar');
+  await page.keyboard.press('Escape');
+  await page.waitForTimeout(800);
   await page.screenshot({ path: join(screenshotsDir, 'path-panel.png') });
   // The README's picture of the panel (media/screenshots/path-panel.jpg is a copy of this one).
   await page.screenshot({ path: join(screenshotsDir, 'path-panel.jpg'), type: 'jpeg', quality: 60 });
