@@ -128,6 +128,26 @@ describe('IOMMU Lens views you can trust', function () {
     assert.ok(pkg.contributes.viewsWelcome.some((w) => w.view === 'iommuLens.notifiers'));
   });
 
+  it('the quick fix for an unknown region offers the candidates, the unplaced one first (item 9)', async () => {
+    const uri = wsUri('misplaced.iommu.yaml');
+    const text = 'iommu-lens: 1\nmemory:\n  ssram-0: { kind: ram, size: 4KiB }\n  ssram-1: { kind: ram, size: 4KiB }\naddress-spaces:\n  system:\n    - { at: 0x0, region: ssram-0 }\n    - { at: 0x1000, region: sram-0 }\n';
+    await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(text));
+    try {
+      await until('the config loaded', () => api.ctx.store.get(uri));
+      const doc = await vscode.workspace.openTextDocument(uri);
+      const at = new vscode.Position(7, doc.lineAt(7).text.indexOf('sram-0') + 1);
+      const actions = await until('the quick fixes', () => api.ctx.diagnostics.codeActions(uri, new vscode.Range(at, at)).filter((a) => a.title.startsWith('Change to')).length > 1 && api.ctx.diagnostics.codeActions(uri, new vscode.Range(at, at)));
+      const fixes = actions.filter((a) => a.title.startsWith('Change to'));
+      assert.deepEqual(fixes.map((a) => a.title), ['Change to "ssram-1"', 'Change to "ssram-0"']);
+      assert.equal(fixes[0]!.isPreferred, true);
+      const viaHost = (await vscode.commands.executeCommand('vscode.executeCodeActionProvider', uri, new vscode.Range(at, at))) as vscode.CodeAction[];
+      assert.deepEqual(viaHost.filter((a) => a.title.startsWith('Change to')).map((a) => a.title), ['Change to "ssram-1"', 'Change to "ssram-0"']);
+    } finally {
+      await vscode.workspace.fs.delete(uri);
+    }
+    await until('the config gone', () => !api.ctx.store.get(uri));
+  });
+
   it('the translation-path panel: every structure read on the SMMUv3 path, raw values, fields, the map: entry (panel)', async () => {
     await vscode.commands.executeCommand('iommuLens.translate', { config: VIRT, from: 'net0', addr: '0x2000_0000', op: 'read', path: true });
     const panel = api.ctx.pathPanel;
