@@ -115,10 +115,12 @@ describe('IOMMU Lens views you can trust', function () {
       const hv = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
       assert.match(hv, /ram region \*\*ram\*\*/, `hover on ${doc.lineAt(line).text}`);
     } finally {
-      await conf.update('files', old, vscode.ConfigurationTarget.Workspace);
+      // The file goes while its glob is still watched, then the setting is restored.
       await vscode.workspace.fs.delete(extra);
+      await until('the deleted config gone', () => !api.ctx.store.get(extra)).catch(() => undefined);
+      await conf.update('files', old, vscode.ConfigurationTarget.Workspace);
     }
-    await until('the config gone with the setting', () => !api.ctx.store.get(extra));
+    await until('the config gone', () => !api.ctx.store.get(extra));
     const pkg = vscode.extensions.getExtension('iommu-lens.iommu-lens')!.packageJSON as {
       contributes: { menus: { commandPalette: Array<{ command: string; when: string }> }; viewsWelcome: Array<{ view: string }> };
     };
