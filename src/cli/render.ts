@@ -3,7 +3,9 @@
  * with box-drawing characters, tables are aligned on their columns, and colour is a Style that
  * is the identity unless the caller enables it.
  */
-import { formatRange, hex, type ModelStateNode } from '../engine';
+import { fmtAddr, fmtIndex, type ModelStateNode } from '../engine';
+
+const formatRange = (start: bigint, end: bigint) => `[${fmtAddr(start)}, ${fmtAddr(end)}]`;
 import { formatSize } from '../views/format';
 import type {
   AddressSpaceReport,
@@ -88,11 +90,11 @@ function plural(n: number, one: string, many = `${one}s`): string {
 export function formatLocation(loc: Location): string {
   return loc.kind === 'config'
     ? `${loc.file}:${loc.line}:${loc.column}`
-    : `guest memory ${loc.as} ${hex(loc.addr)} (${plural(loc.size, 'byte')}${loc.value !== undefined ? ` = ${hex(loc.value)}` : ''})`;
+    : `guest memory ${loc.as} ${fmtAddr(loc.addr)} (${plural(loc.size, 'byte')}${loc.value !== undefined ? ` = ${fmtAddr(loc.value)}` : ''})`;
 }
 
 function range(start: bigint, endIncl: bigint): string {
-  return `${hex(start)}..${hex(endIncl)}`;
+  return `${fmtAddr(start)}..${fmtAddr(endIncl)}`;
 }
 
 // ---- check
@@ -127,7 +129,7 @@ function eventsText(r: RegistrationReport): string {
 export function renderRegistration(r: RegistrationReport, s: Style = PLAIN): string[] {
   const rows: string[][] = [
     ['owner', r.owner === 'explicit' ? `the config (${r.kind} registration)` : `${r.owner} (${r.kind})`],
-    ['region', `${r.region}, index ${r.index}${r.indexName === String(r.index) ? '' : ` (${r.indexName})`}`],
+    ['region', `${r.region}, ${fmtIndex(r.index, r.indexName)}`],
     ['flags', r.flags],
     ['range', formatRange(r.start, r.end)],
   ];
@@ -150,19 +152,19 @@ export function renderNotifiers(file: string, regs: readonly RegistrationReport[
 // ---- tree
 
 function mappingNodes(m: MappingsReport, maxRuns: number): TreeNode[] {
-  const rows = m.runs.map((r) => [range(r.iova, r.iova + r.size - 1n), '->', r.target, hex(r.translated), r.perm, formatSize(r.size)]);
+  const rows = m.runs.map((r) => [range(r.iova, r.iova + r.size - 1n), '->', r.target, fmtAddr(r.translated), r.perm, formatSize(r.size)]);
   const nodes: TreeNode[] = columns(rows).map((text) => ({ text }));
   const stop = m.scanStoppedAt;
   if (m.more) {
-    nodes.push({ text: `… ${plural(m.more, 'more run')}${stop !== undefined ? ` below ${hex(stop)}` : ''} (--max-runs ${maxRuns + m.more} shows them)` });
+    nodes.push({ text: `… ${plural(m.more, 'more run')}${stop !== undefined ? ` below ${fmtAddr(stop)}` : ''} (--max-runs ${maxRuns + m.more} shows them)` });
   }
-  if (stop !== undefined) nodes.push({ text: `… not scanned from ${hex(stop)} on (translate answers for any address)` });
+  if (stop !== undefined) nodes.push({ text: `… not scanned from ${fmtAddr(stop)} on (translate answers for any address)` });
   return nodes;
 }
 
 function mappingsTitle(m: MappingsReport): string {
   const total = m.runs.length + m.more;
-  if (m.scanStoppedAt !== undefined) return `mappings: ${plural(total, 'run')} below ${hex(m.scanStoppedAt)}`;
+  if (m.scanStoppedAt !== undefined) return `mappings: ${plural(total, 'run')} below ${fmtAddr(m.scanStoppedAt)}`;
   return total ? `mappings: ${plural(total, 'run')}` : 'mappings: none';
 }
 
@@ -176,7 +178,7 @@ function notifierNodes(regs: readonly RegistrationReport[], s: Style): TreeNode[
 
 function indexNode(ix: IndexReport, maxRuns: number, s: Style): TreeNode {
   return {
-    text: `${s.bold(`index ${ix.index} (${ix.name})`)}  selected by: ${ix.selector}`,
+    text: `${s.bold(fmtIndex(ix.index, ix.name))}  selected by: ${ix.selector}`,
     children: [
       { text: mappingsTitle(ix.mappings), children: mappingNodes(ix.mappings, maxRuns) },
       { text: ix.notifiers.length ? `notifiers: ${ix.notifiers.length}` : 'notifiers: none', children: notifierNodes(ix.notifiers, s) },
@@ -195,7 +197,7 @@ function regionNode(r: RegionReport, maxRuns: number, s: Style): TreeNode {
 }
 
 function addressSpaceNode(as: AddressSpaceReport): TreeNode {
-  const rows = as.ranges.map((f) => [range(f.start, f.end), f.region, `(${f.kind})`, f.offset ? `+ ${hex(f.offset)}` : '']);
+  const rows = as.ranges.map((f) => [range(f.start, f.end), f.region, `(${f.kind})`, f.offset ? `+ ${fmtAddr(f.offset)}` : '']);
   return { text: as.ranges.length ? as.name : `${as.name}  (empty)`, children: columns(rows).map((text) => ({ text })) };
 }
 
@@ -229,26 +231,26 @@ export function renderTree(t: TreeReport, maxRuns: number, s: Style = PLAIN): st
 export function renderTranslate(t: TranslateReport, s: Style = PLAIN): string[] {
   const rows: string[][] = [];
   if (t.ok && t.landing) {
-    rows.push(['lands', `${s.green(`${t.landing.region} + ${hex(t.landing.offset)}`)} (${t.landing.kind}, ${t.landing.as} ${hex(t.landing.addr)})`]);
+    rows.push(['lands', `${s.green(`${t.landing.region} + ${fmtAddr(t.landing.offset)}`)} (${t.landing.kind}, ${t.landing.as} ${fmtAddr(t.landing.addr)})`]);
   } else {
     rows.push(['fault', s.red(t.fault?.message ?? t.headline)]);
   }
   rows.push(['result', t.result]);
-  if (t.hops.length) rows.push(['via', t.hops.map((h) => `${h.iommu} index ${h.index} (${h.indexName}) at ${hex(h.addr)}`).join(', then ')]);
+  if (t.hops.length) rows.push(['via', t.hops.map((h) => `${h.iommu} ${fmtIndex(h.index, h.indexName)} at ${fmtAddr(h.addr)}`).join(', then ')]);
   rows.push(['entry', t.entryText]);
   if (t.event) rows.push(['event', `${t.event.iommu} ${t.event.type}: ${t.event.disposition}`]);
   if (t.pieces) {
     for (const p of t.pieces) {
-      const where = p.landing ? `${p.landing.region} + ${hex(p.landing.offset)}` : `fault: ${p.fault?.message ?? p.result}`;
-      rows.push(['piece', `${hex(p.addr)} ${p.size} byte(s) -> ${where}`]);
+      const where = p.landing ? `${p.landing.region} + ${fmtAddr(p.landing.offset)}` : `fault: ${p.fault?.message ?? p.result}`;
+      rows.push(['piece', `${fmtAddr(p.addr)} ${p.size} byte(s) -> ${where}`]);
     }
   }
-  const out = [`${s.bold(`${t.from} ${t.op} ${hex(t.addr)}`)}, attrs ${t.attrs}`, ...columns(rows).map((l) => `  ${l}`)];
+  const out = [`${s.bold(`${t.from} ${t.op} ${fmtAddr(t.addr)}`)}, attrs ${t.attrs}`, ...columns(rows).map((l) => `  ${l}`)];
   if (t.steps) {
     out.push('', s.bold('Steps'));
     const nw = String(t.steps.length).length;
     for (const st of t.steps) {
-      out.push(`${String(st.n).padStart(nw + 2)}. ${st.summary}`);
+      out.push(`${String(st.n).padStart(nw + 2)}. ${s.bold(st.name)}: ${st.summary}`);
       const rows = Object.entries(st.fields).map(([k, v]) => [k, v]);
       if (st.source) rows.push([s.dim('source'), s.dim(formatLocation(st.source))]);
       out.push(...columns(rows).map((l) => `${' '.repeat(nw + 6)}${l}`));
@@ -264,7 +266,7 @@ export function renderReplay(r: ReplayReport, limit: number, s: Style = PLAIN): 
   if (r.total === 0) return [...out, '', 'no events'];
   const rows = [['#', 'type', 'iova', 'mask', 'translated', 'perm', 'target', '']];
   const nw = String(r.events.length).length;
-  for (const e of r.events) rows.push([String(e.n).padStart(nw), e.type, hex(e.iova), hex(e.mask), hex(e.translated), e.perm, e.target, e.error ? s.red('rejected') : '']);
+  for (const e of r.events) rows.push([String(e.n).padStart(nw), e.type, fmtAddr(e.iova), fmtAddr(e.mask), fmtAddr(e.translated), e.perm, e.target, e.error ? s.red('rejected') : '']);
   out.push('', ...columns(rows).map((l, i) => (i === 0 ? s.dim(l) : l)));
   if (r.more) out.push(`… ${plural(r.more, 'more event')} (--limit ${limit + r.more} shows all)`);
   if (r.errors.length) out.push('');

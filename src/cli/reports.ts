@@ -312,6 +312,8 @@ export function treeReport(cfg: LoadedConfig, maxRuns: number): TreeReport {
 export interface TraceStepReport {
   readonly n: number;
   readonly kind: string;
+  /** The step's name as views show it (STE fetch, stage-1 level-2 descriptor...). */
+  readonly name: string;
   readonly summary: string;
   readonly fields: Readonly<Record<string, string>>;
   readonly source?: Location;
@@ -396,7 +398,7 @@ function stepReport(cfg: LoadedConfig, s: TraceLine): TraceStepReport {
   else if (s.source?.kind === 'guest-memory') {
     source = { kind: 'guest-memory', as: s.source.as, addr: s.source.addr, size: s.source.size, value: s.source.value };
   }
-  return { n: s.n, kind: s.kind, summary: s.summary, fields: Object.fromEntries(s.fields), source };
+  return { n: s.n, kind: s.kind, name: s.name, summary: s.summary, fields: Object.fromEntries(s.fields), source };
 }
 
 export function translateReport(cfg: LoadedConfig, q: TranslationQuery, withSteps: boolean, size?: number): TranslateReport | EngineError {

@@ -15,7 +15,7 @@ import {
 import type { Diagnostic, Severity } from './diagnostics';
 import { pathToId, type ConfigDocument, type Path } from './document';
 import { parseConfigNumber, U64_LIMIT } from './numbers';
-import { closest } from './validate';
+import { plausible } from './validate';
 
 export type SymbolKind = 'region' | 'iommu' | 'address-space' | 'device' | 'notifier';
 
@@ -143,16 +143,35 @@ export class BuildContext {
     if ((DEFINED_AS[what] ?? []).some((k) => this.definitions.has(`${k}:${name}`))) return;
     const list = known.length ? ` (known: ${known.slice(0, 12).join(', ')}${known.length > 12 ? ', ...' : ''})` : '';
     const range = this.doc.rangeOf(path);
-    const hint = closest(name, known);
+    const hints = plausible(name, known);
     const quoted = /^["']/.test(this.doc.textAt(range));
-    this.diagnostics.push({
+    const d: Diagnostic = {
       file: this.doc.file,
       range,
       severity: 'error',
       code: 'unknown-reference',
       message: `no ${what} named "${name}" ${purpose}${list}`,
-      fixes: hint ? [{ title: `Change to "${hint}"`, range, newText: quoted ? JSON.stringify(hint) : hint }] : undefined,
-    });
+      fixes: hints.length ? hints.map((h) => ({ title: `Change to "${h}"`, range, newText: quoted ? JSON.stringify(h) : h })) : undefined,
+    };
+    this.diagnostics.push(d);
+    if (hints.length > 1 && path[0] === 'address-spaces') this.placementFixes.push({ d, hints, quoted });
+  }
+
+  /** Unknown regions in address-space entries: their candidate fixes, to rank once every placement is known. */
+  private readonly placementFixes: Array<{ d: Diagnostic; hints: string[]; quoted: boolean }> = [];
+
+  /**
+   * After the build: a region already placed is a less plausible fix for a misspelt placement
+   * than one placed nowhere, so those come first (each group nearest first).
+   */
+  rankPlacementFixes(): void {
+    const placed = new Set(this.references.filter((r) => r.path[0] === 'address-spaces').map((r) => r.name));
+    for (const p of this.placementFixes) {
+      const order = [...p.hints.filter((h) => !placed.has(h)), ...p.hints.filter((h) => placed.has(h))];
+      const i = this.diagnostics.indexOf(p.d);
+      if (i < 0) continue;
+      this.diagnostics[i] = { ...p.d, fixes: order.map((h) => ({ title: `Change to "${h}"`, range: p.d.range, newText: p.quoted ? JSON.stringify(h) : h })) };
+    }
   }
 
   /** MemTxAttrs from a config `attrs` mapping. */

@@ -88,6 +88,7 @@ export function loadConfig(file: string, text: string, opts: LoadOptions = {}): 
     } else {
       schemaDiagnostics = validateSchema(cd, value);
       build(ctx, root, opts);
+      ctx.rankPlacementFixes();
       scenario = buildScenario(ctx, root.scenario);
     }
   } catch (e) {

@@ -150,6 +150,16 @@ function article(t: string): string {
   return names[t] ?? t;
 }
 
+/** Every known name near enough to a misspelt one to be a likely typo, nearest first. */
+export function plausible(word: string, candidates: readonly string[]): string[] {
+  const limit = Math.max(1, Math.floor(word.length / 3));
+  return candidates
+    .map((c, i) => ({ c, i, d: editDistance(word.toLowerCase(), c.toLowerCase()) }))
+    .filter((x) => x.d <= limit)
+    .sort((a, b) => a.d - b.d || a.i - b.i)
+    .map((x) => x.c);
+}
+
 /** The known key nearest to a misspelt one, if it is near enough to be a likely typo. */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;

@@ -7,6 +7,7 @@ export * from './device';
 export * from './dma';
 export * from './errors';
 export * from './fast-path';
+export * from './format';
 export * from './guest-memory';
 export * from './hex';
 export * from './interval-map';

@@ -88,6 +88,8 @@ export interface ReplayResult {
 export interface ReplayOptions {
   /** The default loop stops after this many translations and reports it. */
   readonly maxSteps?: number;
+  /** For views: translate with probe() and tell no observer, so the machine stays as it was. */
+  readonly probe?: boolean;
 }
 
 export const DEFAULT_REPLAY_MAX_STEPS = 1 << 24;
@@ -164,11 +166,12 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
   }
 
   /** A model's own replay; when absent the default loop runs. */
-  modelReplay?(n: IOMMUNotifier): ReplayResult;
+  modelReplay?(n: IOMMUNotifier, opts?: ReplayOptions): ReplayResult;
 
   /**
    * Every valid leaf an index maps, in any order, for views: a model that can walk its tables
    * offers this so a view of a 2^64-byte region costs what is mapped, not the address range.
+   * Like probe(), it leaves the model as it was: no cache fill, no event.
    */
   enumerateMappings?(iommuIdx: number, sink: (e: IOMMUTLBEntry) => void): void;
 
@@ -309,7 +312,7 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
    * straight to the notifier (no range check, no crop, no type filter), stopping on wrap.
    */
   replay(n: IOMMUNotifier, opts: ReplayOptions = {}): ReplayResult {
-    if (this.modelReplay) return this.modelReplay(n);
+    if (this.modelReplay) return this.modelReplay(n, opts);
     const granularity = this.minPageSize();
     const maxSteps = opts.maxSteps ?? DEFAULT_REPLAY_MAX_STEPS;
     let steps = 0;
@@ -327,12 +330,12 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
           ),
         };
       }
-      const entry = this.translate(addr, IOMMU_NONE, n.iommuIdx);
+      const entry = opts.probe ? this.probe(addr, IOMMU_NONE, n.iommuIdx) : this.translate(addr, IOMMU_NONE, n.iommuIdx);
       steps++;
       if (entry.perm !== IOMMU_NONE) {
         const event: IOMMUTLBEvent = { type: IOMMU_NOTIFIER_MAP, entry };
         n.notify(n, event);
-        this.record(n, event, 'replay', entry);
+        if (!opts.probe) this.record(n, event, 'replay', entry);
         delivered++;
       }
       if (((addr + granularity) & ((1n << 64n) - 1n)) < addr) break;

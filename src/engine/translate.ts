@@ -8,6 +8,7 @@
 import { MemTxResult, formatAttrs, memTxResultName, type MemTxAttrs } from './attrs';
 import { AddressSpace, type FlatRange } from './address-space';
 import { engineError, type EngineError } from './errors';
+import { fmtIndex } from './format';
 import type { AccessSize } from './guest-memory';
 import { U64_MAX, hex } from './hex';
 import { IOMMUMemoryRegion } from './iommu';
@@ -104,7 +105,7 @@ export function translateAccess(req: TranslateRequest): Landing {
     if (trace) {
       trace.push({
         kind: 'attrs-to-index',
-        summary: `${iommu.name}: attrs {${formatAttrs(attrs)}} select index ${idx} (${iommu.indexName(idx)})`,
+        summary: `${iommu.name}: attrs {${formatAttrs(attrs)}} select ${fmtIndex(idx, iommu.indexName(idx))}`,
         fields: { iommu: iommu.name, model: iommu.model, attrs: formatAttrs(attrs), index: idx, indexName: iommu.indexName(idx) },
         source: configSource(iommu.source),
       });

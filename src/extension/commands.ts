@@ -6,17 +6,19 @@
 import * as vscode from 'vscode';
 import exampleText from '../../examples/an505.iommu.yaml';
 import type { LoadedConfig } from '../config/load';
-import { ScenarioRunner, formatNotifierFlags, hex, isEngineError, type AccessOp, type MemTxAttrs } from '../engine';
+import { fmtText, formatNotifierFlags, fmtAddr, isEngineError, type AccessOp, type MemTxAttrs } from '../engine';
 import { formatAttrs } from '../views/format';
 import { parseAddress, parseAttrs } from '../views/query';
 import type { NodeModel } from '../views/tree-model';
-import { registrationViews, replayView, stepView, translationView, type RegistrationView, type ScenarioStepView, type TranslationView } from '../views/views';
+import { ScenarioSession, registrationViews, replayView, translationView, type RegistrationView, type ScenarioStepView, type TranslationView } from '../views/views';
 import type { ConfigEntry } from './configs';
 import { toRange } from './convert';
 import type { Ctx } from './ctx';
 import { TEMPLATE } from './templates';
 
 export interface TranslateArgs {
+  /** Open the translation-path panel on the answer. */
+  readonly path?: boolean;
   /** A config's file name as views name it, or its URI. */
   readonly config?: string;
   readonly from?: string;
@@ -32,7 +34,8 @@ type Handler = (...args: any[]) => unknown;
 
 export function commands(ctx: Ctx): Record<string, Handler> {
   return {
-    'iommuLens.translate': (args?: TranslateArgs) => translate(ctx, args),
+    // From a tree row (the inline action on a device or address space), the row's config and initiator.
+    'iommuLens.translate': (args?: TranslateArgs | (NodeModel & TranslateArgs)) => translate(ctx, args && 'contextValue' in args ? rowArgs(args) : args),
     'iommuLens.stepThrough': async () => {
       if (!ctx.steps.state.translation) {
         const t = await translate(ctx, undefined);
@@ -40,6 +43,17 @@ export function commands(ctx: Ctx): Record<string, Handler> {
       }
       await vscode.commands.executeCommand('iommuLens.steps.focus');
       return ctx.steps.go('first');
+    },
+    /** From a step's context menu: that step, selected; else the current translation. */
+    'iommuLens.showPath': async (arg?: NodeModel) => {
+      if (!ctx.steps.state.translation) {
+        const t = await translate(ctx, undefined);
+        if (!t) return undefined;
+      }
+      ctx.pathPanel.show();
+      const m = arg?.id ? /^step:(\d+)$/.exec(arg.id) : null;
+      if (m) await ctx.steps.go(Number(m[1]));
+      return ctx.pathPanel.model;
     },
     'iommuLens.steps.next': () => ctx.steps.go('next'),
     'iommuLens.steps.previous': () => ctx.steps.go('previous'),
@@ -112,6 +126,12 @@ export function commands(ctx: Ctx): Record<string, Handler> {
       return text;
     },
   };
+}
+
+/** A tree row's Translate: its own config and initiator (and what else the call gives). */
+function rowArgs(n: NodeModel & TranslateArgs): TranslateArgs | undefined {
+  if (!n.initiator) return undefined;
+  return { config: n.initiator.config, from: n.initiator.from, addr: n.addr, op: n.op, attrs: n.attrs, step: n.step, path: n.path };
 }
 
 /** The config a command works on: named, the active editor's, the only one, or picked. */
@@ -227,14 +247,18 @@ async function translate(ctx: Ctx, args: TranslateArgs | undefined): Promise<Tra
     return undefined;
   }
   ctx.steps.set(cfg.file, view);
-  ctx.log.info(`translate ${from} ${op} ${hex(addr)} {${view.attrs}}: ${view.headline}; ${view.entry}`);
+  ctx.log.info(`translate ${from} ${op} ${fmtAddr(addr)} {${view.attrs}}: ${view.headline}; ${view.entry}`);
+  // Every way of translating ends with the answer on screen: the Steps view shows it in its header.
+  await vscode.commands.executeCommand('iommuLens.steps.focus');
+  if (args?.path) ctx.pathPanel.show();
   if (args?.step) {
     await ctx.steps.go('first');
-  } else if (!args) {
+  } else if (!args?.addr) {
     void vscode.window
-      .showInformationMessage(`${from} ${op} ${hex(addr)}: ${view.headline}`, { detail: view.entry }, 'Step Through', 'Show Steps')
+      .showInformationMessage(`${from} ${op} ${fmtAddr(addr)}: ${view.headline}`, { detail: view.entry }, 'Step Through', 'Show Path', 'Show Steps')
       .then(async (choice) => {
         if (choice === 'Step Through') await vscode.commands.executeCommand('iommuLens.stepThrough');
+        else if (choice === 'Show Path') await vscode.commands.executeCommand('iommuLens.showPath');
         else if (choice === 'Show Steps') await vscode.commands.executeCommand('iommuLens.steps.focus');
       });
   }
@@ -255,7 +279,7 @@ async function inspectNotifiers(ctx: Ctx, args?: { config?: string; iommu?: stri
     const pick = await vscode.window.showQuickPick(
       views.map((v) => ({
         label: `${v.status === 'accepted' ? (v.warnings.length ? '$(warning)' : '$(pass)') : '$(error)'} ${v.name}`,
-        description: `${v.region}[${v.index} ${v.indexName}] ${v.flags} ${hex(v.start)}..${hex(v.end)}`,
+        description: `${v.region}[${v.index} ${v.indexName}] ${v.flags} ${fmtAddr(v.start)}..${fmtAddr(v.end)}`,
         detail: `${v.kind}, owner ${v.owner}: ${v.status}${v.message ? `: ${v.message}` : ''}${v.warnings.length ? ` (${v.warnings.length} warning(s))` : ''}`,
         v,
       })),
@@ -308,7 +332,7 @@ async function replayNotifier(ctx: Ctx, arg?: NodeModel | { config?: string; not
     `# ${v.summary}`,
     `# ${v.qemuReplay}`,
     '',
-    ...v.events.map((e) => `${String(e.n).padStart(6)}  ${e.type.padEnd(5)} iova ${hex(e.iova)} mask ${hex(e.mask)} -> ${hex(e.translated)} ${e.perm.padEnd(4)} ${e.target}${e.error ? `  ! ${e.error}` : ''}`),
+    ...v.events.map((e) => `${String(e.n).padStart(6)}  ${e.type.padEnd(5)} iova ${fmtAddr(e.iova)} mask ${fmtAddr(e.mask)} -> ${fmtAddr(e.translated)} ${e.perm.padEnd(4)} ${e.target}${e.error ? `  ! ${e.error}` : ''}`),
   ];
   const uri = vscode.Uri.from({ scheme: REPLAY_SCHEME, path: `/${name.replace(/[^\w.-]+/g, '_')}.replay.log` });
   replayDocs.set(uri.toString(), lines.join('\n') + '\n');
@@ -329,9 +353,8 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
     return [];
   }
   const t0 = performance.now();
-  const result = new ScenarioRunner(fresh.machine, fresh.scenario, { checkShadows: true }).runAll();
+  const { steps, result } = new ScenarioSession(fresh).runAll();
   const ms = performance.now() - t0;
-  const steps = result.steps.map((s) => stepView(fresh, s));
   const stale = new Map<string, string[]>();
   for (const d of result.divergences) stale.set(d.notifier, [...(stale.get(d.notifier) ?? []), d.message]);
   ctx.lastRun = { file: fresh.file, events: eventsByNotifier(fresh), stale, steps };
@@ -358,7 +381,7 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
   for (const d of result.divergences) {
     const cause = steps[d.causeStep];
     if (!cause?.range) continue;
-    const v = new vscode.Diagnostic(toRange(cause.range), `after step ${cause.n}: ${d.message}`, vscode.DiagnosticSeverity.Warning);
+    const v = new vscode.Diagnostic(toRange(cause.range), `after step ${cause.n}: ${fmtText(d.message)}`, vscode.DiagnosticSeverity.Warning);
     v.source = 'iommu-lens scenario';
     v.code = 'stale-shadow';
     diags.push(v);
@@ -366,7 +389,7 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
   ctx.diagnostics.scenario.set(entry.uri, diags);
   ctx.refreshViews();
   const msg = `Scenario ${fresh.file}: ${steps.length} steps, ${result.failed} failed${result.divergences.length ? `, ${result.divergences.length} stale shadow(s)` : ''}.`;
-  if (result.failed || result.divergences.length) void vscode.window.showWarningMessage(msg, 'Show Output').then((c) => c && ctx.log.channel.show(true));
+  if (result.failed || result.divergences.length) void vscode.window.showWarningMessage(msg, 'Show Output').then((c) => c && ctx.log.tables.show(true));
   else void vscode.window.setStatusBarMessage(`$(pass) ${msg}`, 5000);
   return steps;
 }
@@ -376,7 +399,7 @@ function eventsByNotifier(cfg: LoadedConfig): Map<string, string[]> {
   for (const r of cfg.machine.registrations) {
     out.set(
       r.name,
-      r.received.filter((e) => e.via === 'notify').map((e) => `${formatNotifierFlags(e.type)} iova ${hex(e.entry.iova)} mask ${hex(e.entry.addrMask)} -> ${hex(e.entry.translatedAddr)} ${e.entry.targetAs?.name ?? '-'}${e.error ? ` ! ${e.error}` : ''}`),
+      r.received.filter((e) => e.via === 'notify').map((e) => `${formatNotifierFlags(e.type)} iova ${fmtAddr(e.entry.iova)} mask ${fmtAddr(e.entry.addrMask)} -> ${fmtAddr(e.entry.translatedAddr)} ${e.entry.targetAs?.name ?? '-'}${e.error ? ` ! ${e.error}` : ''}`),
     );
   }
   return out;
@@ -396,20 +419,19 @@ async function stepScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView
   const entry = await pickConfig(ctx, config);
   if (!entry) return undefined;
   let session = ctx.stepSession;
-  if (!session || session.file !== entry.config.file || session.runner.done) {
-    const fresh = ctx.store.fresh(entry);
-    session = { file: fresh.file, config: fresh, runner: new ScenarioRunner(fresh.machine, fresh.scenario) };
+  if (!session || session.file !== entry.config.file || session.done) {
+    session = new ScenarioSession(ctx.store.fresh(entry));
     ctx.stepSession = session;
-    ctx.log.append([`── stepping scenario ${fresh.file} (${fresh.scenario.length} steps)`]);
+    ctx.log.append([`── stepping scenario ${session.file} (${session.config.scenario.length} steps)`]);
   }
-  const r = session.runner.next();
-  if (!r) return undefined;
-  const v = stepView(session.config, r);
+  const v = session.next();
+  if (!v) return undefined;
   ctx.log.append(stepLines(v));
   if (v.range) await ctx.revealer.reveal(entry.uri, v.range);
   const left = session.runner.steps.length - session.runner.position;
   const msg = `Step ${v.n}/${session.runner.steps.length}: ${v.summary}${v.notifications.length ? ` (${v.notifications.length} notification(s))` : ''}`;
   if (!v.ok) void vscode.window.showWarningMessage(`${msg}: ${[...v.failures, ...(v.error ? [v.error] : [])].join('; ')}`);
+  else if (v.divergences.length) void vscode.window.showWarningMessage(`${msg}: stale shadow: ${v.divergences.join('; ')}`);
   else void vscode.window.setStatusBarMessage(`$(debug-step-over) ${msg}${left ? '' : ' (done)'}`, 8000);
   return v;
 }

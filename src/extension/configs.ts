@@ -4,10 +4,12 @@
  * re-evaluated on change after a short debounce. Every consumer (views, diagnostics, hovers)
  * reads the latest LoadedConfig from here and listens to onDidChange.
  */
+import picomatch from 'picomatch';
 import * as vscode from 'vscode';
 import { loadConfig, type LoadedConfig, type LoadOptions } from '../config/load';
 import type { QemuSemantics } from '../engine';
 import { openImageFile } from '../node/images';
+import { LoadGate } from '../views/load-gate';
 import type { Log } from './log';
 
 export interface ConfigEntry {
@@ -28,7 +30,14 @@ export class ConfigStore implements vscode.Disposable {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly emitter = new vscode.EventEmitter<vscode.Uri | undefined>();
   private readonly disposables: vscode.Disposable[] = [];
-  private watcher?: vscode.FileSystemWatcher;
+  private watchers: vscode.FileSystemWatcher[] = [];
+  private matcher?: { globs: string; test: (path: string) => boolean };
+  private readonly globsEmitter = new vscode.EventEmitter<void>();
+  /** The `iommuLens.files` globs changed: selectors built from them must be rebuilt. */
+  readonly onDidChangeGlobs = this.globsEmitter.event;
+  private readonly gate = new LoadGate();
+  /** Loads run (parse, checks, build), for tests: one per content change. */
+  loadCount = 0;
   /** When the latest edit of each document happened, for the edit-to-refresh measurement. */
   readonly editTimes = new Map<string, number>();
   readonly onDidChange = this.emitter.event;
@@ -45,6 +54,7 @@ export class ConfigStore implements vscode.Disposable {
       vscode.workspace.onDidOpenTextDocument((d) => this.matches(d.uri) && this.schedule(d.uri)),
       vscode.workspace.onDidCloseTextDocument((d) => this.matches(d.uri) && this.schedule(d.uri)),
       vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('iommuLens.files')) this.globsEmitter.fire();
         if (e.affectsConfiguration('iommuLens.files') || e.affectsConfiguration('iommuLens.exclude') || e.affectsConfiguration('iommuLens.qemuSemantics')) {
           void this.rescan();
         }
@@ -74,15 +84,23 @@ export class ConfigStore implements vscode.Disposable {
     return this.all.find((e) => e.config.file === file || e.uri.toString() === file || e.uri.fsPath === file);
   }
 
-  private globs(): string[] {
+  globs(): string[] {
     return vscode.workspace.getConfiguration('iommuLens').get<string[]>('files') ?? ['**/*.iommu.yaml', '**/*.iommu.yml', '**/*.iommu.json'];
+  }
+
+  /** Where hovers, CodeLens and quick fixes apply: the configured globs, saved or untitled. */
+  selector(): vscode.DocumentFilter[] {
+    return this.globs().flatMap((pattern) => [{ pattern }, { scheme: 'untitled', pattern }]);
   }
 
   /** A file the extension should treat as a config: the configured globs, and untitled example docs. */
   matches(uri: vscode.Uri): boolean {
     if (uri.scheme === 'output' || uri.scheme === 'vscode-scm') return false;
-    const name = uri.path;
-    if (/\.iommu\.(ya?ml|json)$/i.test(name)) return true;
+    const globs = this.globs();
+    const key = globs.join('\n');
+    if (this.matcher?.globs !== key) this.matcher = { globs: key, test: picomatch(globs, { dot: true }) };
+    const rel = vscode.workspace.asRelativePath(uri, false);
+    if (this.matcher.test(rel) || this.matcher.test(uri.path.replace(/^\//, ''))) return true;
     return this.entries.has(uri.toString());
   }
 
@@ -120,7 +138,10 @@ export class ConfigStore implements vscode.Disposable {
     }
     for (const doc of vscode.workspace.textDocuments) if (this.matches(doc.uri)) found.set(doc.uri.toString(), doc.uri);
     for (const key of [...this.entries.keys()]) {
-      if (!found.has(key) && !vscode.workspace.textDocuments.some((d) => d.uri.toString() === key)) this.entries.delete(key);
+      if (!found.has(key) && !vscode.workspace.textDocuments.some((d) => d.uri.toString() === key)) {
+        this.entries.delete(key);
+        this.gate.forget(key);
+      }
     }
     await Promise.all([...found.values()].map((u) => this.load(u, false)));
     this.watch();
@@ -129,14 +150,19 @@ export class ConfigStore implements vscode.Disposable {
   }
 
   private watch(): void {
-    this.watcher?.dispose();
-    this.watcher = vscode.workspace.createFileSystemWatcher('**/*.iommu.{yaml,yml,json}');
-    this.watcher.onDidCreate((u) => this.schedule(u));
-    this.watcher.onDidChange((u) => this.schedule(u));
-    this.watcher.onDidDelete((u) => {
+    for (const w of this.watchers) w.dispose();
+    this.watchers = this.globs().map((g) => vscode.workspace.createFileSystemWatcher(g));
+    for (const w of this.watchers) this.watchEvents(w);
+  }
+
+  private watchEvents(w: vscode.FileSystemWatcher): void {
+    w.onDidCreate((u) => this.schedule(u));
+    w.onDidChange((u) => this.schedule(u));
+    w.onDidDelete((u) => {
       // Unsaved edits of a deleted file stay a config until the editor goes.
       if (vscode.workspace.textDocuments.some((d) => d.uri.toString() === u.toString() && d.isDirty)) return;
       this.entries.delete(u.toString());
+      this.gate.forget(u.toString());
       this.emitter.fire(u);
     });
   }
@@ -169,10 +195,19 @@ export class ConfigStore implements vscode.Disposable {
           text = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
         } catch {
           this.entries.delete(key);
+          this.gate.forget(key);
           if (fire) this.emitter.fire(uri);
           return undefined;
         }
       }
+      // The same text with the same options (the watcher seeing an auto-save, a rescan): the
+      // loaded config stands; only the document version it answers for moves on.
+      const old = this.entries.get(key);
+      if (!this.gate.admit(key, text, JSON.stringify([this.semantics(), uri.scheme])) && old) {
+        if (doc && old.version !== doc.version) this.entries.set(key, { ...old, version: doc.version });
+        return this.entries.get(key);
+      }
+      this.loadCount++;
       const t0 = performance.now();
       const config = loadConfig(vscode.workspace.asRelativePath(uri, false) || uri.path, text, this.loadOptions(uri));
       const entry: ConfigEntry = { uri, config, version: doc?.version, loadMs: performance.now() - t0 };
@@ -181,6 +216,7 @@ export class ConfigStore implements vscode.Disposable {
       if (fire) this.emitter.fire(uri);
       return entry;
     } catch (e) {
+      this.gate.forget(key);
       this.log.error(`loading ${uri.toString()} failed`, e);
       return undefined;
     }
@@ -188,7 +224,8 @@ export class ConfigStore implements vscode.Disposable {
 
   dispose(): void {
     for (const t of this.timers.values()) clearTimeout(t);
-    this.watcher?.dispose();
+    for (const w of this.watchers) w.dispose();
+    this.globsEmitter.dispose();
     this.emitter.dispose();
     for (const d of this.disposables) d.dispose();
   }

@@ -1,13 +1,12 @@
 /** What the extension's parts share: the config store, views, log and per-session UI state. */
 import * as vscode from 'vscode';
-import type { LoadedConfig } from '../config/load';
-import type { ScenarioRunner } from '../engine';
 import type { NodeModel } from '../views/tree-model';
-import type { ScenarioStepView } from '../views/views';
+import type { ScenarioSession, ScenarioStepView } from '../views/views';
 import type { ConfigStore } from './configs';
 import type { DiagnosticsPublisher } from './diagnostics';
 import type { Log } from './log';
 import type { Revealer } from './reveal';
+import type { PathPanel } from './panel';
 import type { StepsController } from './steps';
 import type { NodeTreeProvider } from './tree';
 
@@ -20,11 +19,8 @@ export interface LastRun {
   readonly steps: readonly ScenarioStepView[];
 }
 
-export interface StepSession {
-  readonly file: string;
-  readonly config: LoadedConfig;
-  readonly runner: ScenarioRunner;
-}
+/** A scenario being stepped (src/views/views.ts). */
+export type StepSession = ScenarioSession;
 
 export interface Ctx {
   readonly store: ConfigStore;
@@ -36,6 +32,8 @@ export interface Ctx {
   readonly notifiers: NodeTreeProvider;
   readonly notifiersView: vscode.TreeView<NodeModel>;
   readonly steps: StepsController;
+  /** The translation-path webview. */
+  readonly pathPanel: PathPanel;
   /** Pages of mappings open, by the Mappings node's id. */
   readonly pagesOpen: Map<string, number>;
   readonly replayChanged: vscode.EventEmitter<vscode.Uri>;

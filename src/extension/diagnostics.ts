@@ -40,12 +40,13 @@ export class DiagnosticsPublisher implements vscode.Disposable {
     for (const d of this.fixes.get(uri.toString()) ?? []) {
       const dr = toRange(d.range);
       if (!dr.intersection(range)) continue;
-      for (const f of d.fixes ?? []) {
+      for (const [i, f] of (d.fixes ?? []).entries()) {
         const a = new vscode.CodeAction(f.title, vscode.CodeActionKind.QuickFix);
         a.edit = new vscode.WorkspaceEdit();
         a.edit.replace(uri, toRange(f.range), f.newText);
         a.diagnostics = [toDiagnostic(d)];
-        a.isPreferred = (d.fixes?.length ?? 0) === 1;
+        // The config layer orders candidates best first.
+        a.isPreferred = i === 0;
         out.push(a);
       }
     }

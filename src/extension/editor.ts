@@ -4,10 +4,22 @@ import { codeLenses, hoverAt } from '../views/editor';
 import type { ConfigStore } from './configs';
 import { toRange } from './convert';
 
-export const CONFIG_SELECTOR: vscode.DocumentSelector = [
-  { pattern: '**/*.iommu.{yaml,yml,json}' },
-  { scheme: 'untitled', pattern: '**/*.iommu.{yaml,yml,json}' },
-];
+/** Providers registered for a selector, registered again when the selector changes. */
+export class EditorProviders implements vscode.Disposable {
+  private current: vscode.Disposable[] = [];
+
+  constructor(private readonly make: (selector: vscode.DocumentSelector) => vscode.Disposable[]) {}
+
+  register(selector: vscode.DocumentSelector): void {
+    for (const d of this.current) d.dispose();
+    this.current = this.make(selector);
+  }
+
+  dispose(): void {
+    for (const d of this.current) d.dispose();
+    this.current = [];
+  }
+}
 
 export class HoverProvider implements vscode.HoverProvider {
   constructor(private readonly store: ConfigStore) {}

@@ -8,9 +8,10 @@ import { commands, REPLAY_SCHEME, replayContent } from './commands';
 import { ConfigStore } from './configs';
 import type { Ctx } from './ctx';
 import { DiagnosticsPublisher } from './diagnostics';
-import { CONFIG_SELECTOR, CodeLensProvider, HoverProvider } from './editor';
+import { CodeLensProvider, EditorProviders, HoverProvider } from './editor';
 import { LiveSessions } from './live';
 import { Log } from './log';
+import { PathPanel } from './panel';
 import { Revealer } from './reveal';
 import { StatusItem } from './status';
 import { StepsController } from './steps';
@@ -54,6 +55,7 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
   const regionsView = vscode.window.createTreeView('iommuLens.regions', { treeDataProvider: regions, showCollapseAll: true });
   const notifiersView = vscode.window.createTreeView('iommuLens.notifiers', { treeDataProvider: notifiers, showCollapseAll: true });
   const steps = new StepsController(store, revealer);
+  const pathPanel = new PathPanel(context.extensionUri, store, steps);
   const replayChanged = new vscode.EventEmitter<vscode.Uri>();
 
   const ctx: Ctx = {
@@ -66,6 +68,7 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
     notifiers,
     notifiersView,
     steps,
+    pathPanel,
     pagesOpen,
     replayChanged,
     refreshViews() {
@@ -89,6 +92,17 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
   };
 
   const status = new StatusItem(store);
+  // Hovers, CodeLens and quick fixes on the files `iommuLens.files` names, re-registered when it changes.
+  const hover = new HoverProvider(store);
+  const lens = new CodeLensProvider(store);
+  const editorProviders = new EditorProviders((selector) => [
+    vscode.languages.registerHoverProvider(selector, hover),
+    vscode.languages.registerCodeLensProvider(selector, lens),
+    vscode.languages.registerCodeActionsProvider(selector, { provideCodeActions: (doc, range) => diagnostics.codeActions(doc.uri, range) }, {
+      providedCodeActionKinds: [vscode.CodeActionKind.QuickFix],
+    }),
+  ]);
+  editorProviders.register(store.selector());
   context.subscriptions.push(
     log,
     store,
@@ -97,14 +111,12 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
     regionsView,
     notifiersView,
     steps,
+    pathPanel,
     status,
     replayChanged,
     vscode.workspace.registerTextDocumentContentProvider(REPLAY_SCHEME, { ...replayContent, onDidChange: replayChanged.event }),
-    vscode.languages.registerHoverProvider(CONFIG_SELECTOR, new HoverProvider(store)),
-    vscode.languages.registerCodeLensProvider(CONFIG_SELECTOR, new CodeLensProvider(store)),
-    vscode.languages.registerCodeActionsProvider(CONFIG_SELECTOR, {
-      provideCodeActions: (doc, range) => diagnostics.codeActions(doc.uri, range),
-    }, { providedCodeActionKinds: [vscode.CodeActionKind.QuickFix] }),
+    editorProviders,
+    store.onDidChangeGlobs(() => editorProviders.register(store.selector())),
     store.onDidChange((uri) => {
       const t = performance.now();
       ctx.refreshViews();

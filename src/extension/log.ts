@@ -3,9 +3,15 @@ import * as vscode from 'vscode';
 
 export class Log implements vscode.Disposable {
   readonly channel: vscode.LogOutputChannel;
+  /**
+   * Scenario tables and replays: a plain channel, because a log channel puts a timestamp and a
+   * level on every line and breaks their columns.
+   */
+  readonly tables: vscode.OutputChannel;
 
   constructor() {
     this.channel = vscode.window.createOutputChannel('IOMMU Lens', { log: true });
+    this.tables = vscode.window.createOutputChannel('IOMMU Lens Scenarios');
   }
 
   info(msg: string): void {
@@ -22,10 +28,11 @@ export class Log implements vscode.Disposable {
 
   /** Plain lines (a scenario run, a replay), without a log prefix. */
   append(lines: readonly string[]): void {
-    for (const l of lines) this.channel.appendLine(l);
+    this.tables.append(lines.map((l) => l + '\n').join(''));
   }
 
   dispose(): void {
+    this.tables.dispose();
     this.channel.dispose();
   }
 }

@@ -4,7 +4,7 @@
  * current (a config line, or a guest-memory address with its raw value).
  */
 import * as vscode from 'vscode';
-import { hex } from '../engine';
+import { fmtAddr } from '../engine';
 import type { TranslationView } from '../views/views';
 import type { NodeModel } from '../views/tree-model';
 import type { ConfigStore } from './configs';
@@ -15,6 +15,12 @@ export class StepsController implements vscode.Disposable {
   private translation?: TranslationView;
   private file?: string;
   private current = -1;
+  private readonly onDidSetEmitter = new vscode.EventEmitter<TranslationView>();
+  private readonly onDidMoveEmitter = new vscode.EventEmitter<number>();
+  /** A new translation is shown. */
+  readonly onDidSet = this.onDidSetEmitter.event;
+  /** The current step moved. */
+  readonly onDidMove = this.onDidMoveEmitter.event;
   readonly provider: NodeTreeProvider;
   readonly view: vscode.TreeView<NodeModel>;
 
@@ -30,16 +36,19 @@ export class StepsController implements vscode.Disposable {
     this.view = vscode.window.createTreeView('iommuLens.steps', { treeDataProvider: this.provider, showCollapseAll: false });
   }
 
-  get state(): { translation?: TranslationView; current: number } {
-    return { translation: this.translation, current: this.current };
+  get state(): { translation?: TranslationView; current: number; file?: string } {
+    return { translation: this.translation, current: this.current, file: this.file };
   }
 
   set(file: string, t: TranslationView): void {
     this.file = file;
     this.translation = t;
     this.current = -1;
-    this.view.message = `${t.from} ${t.op} ${hex(t.addr)} {${t.attrs}}: ${t.ok ? t.headline : t.headline}`;
-    this.view.description = t.ok ? t.result : 'fault';
+    // The answer stays in the view's header while the steps move: where it lands (or the fault)
+    // and the composed IOTLB entry.
+    this.view.message = `${t.from} ${t.op} ${fmtAddr(t.addr)} {${t.attrs}}: ${t.headline}; IOTLB entry ${t.entry}`;
+    this.view.description = `${t.ok ? '' : 'fault: '}${t.ok ? t.headline : t.headline.replace(/^fault: /, '')}`;
+    this.onDidSetEmitter.fire(t);
     void vscode.commands.executeCommand('setContext', 'iommuLens.hasSteps', t.steps.length > 0);
     this.provider.refresh();
   }
@@ -53,7 +62,7 @@ export class StepsController implements vscode.Disposable {
     if (!t) return [];
     return t.steps.map((s, i) => ({
       id: this.stepId(i),
-      label: `${s.n}. ${s.kind}`,
+      label: `${s.n}. ${s.name}`,
       description: s.summary,
       tooltip: `${s.summary}\n${s.fields.map(([k, v]) => `${k}: ${v}`).join('\n')}`,
       icon: i === this.current ? 'debug-stackframe' : s.kind === 'fault' ? 'error' : 'circle-small',
@@ -75,6 +84,7 @@ export class StepsController implements vscode.Disposable {
       to === 'first' ? 0 : to === 'last' ? last : to === 'next' ? Math.min(this.current + 1, last) : to === 'previous' ? Math.max(this.current - 1, 0) : Math.max(0, Math.min(to, last));
     this.current = next;
     this.provider.refresh();
+    this.onDidMoveEmitter.fire(next);
     const step = t.steps[next]!;
     const node = this.nodes()[next]!;
     try {
@@ -84,7 +94,7 @@ export class StepsController implements vscode.Disposable {
     }
     if (step.source?.kind === 'guest-memory') {
       const s = step.source;
-      this.view.message = `step ${step.n}: ${s.size}-byte read of ${s.as} ${hex(s.addr)}${s.value !== undefined ? ` = ${hex(s.value)}` : ''}`;
+      this.view.message = `step ${step.n}: ${s.size}-byte read of ${s.as} ${fmtAddr(s.addr)}${s.value !== undefined ? ` = ${fmtAddr(s.value)}` : ''}`;
     } else if (step.range && this.file) {
       const entry = this.store.find(this.file);
       if (entry) await this.revealer.reveal(entry.uri, step.range);
@@ -96,6 +106,8 @@ export class StepsController implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.onDidSetEmitter.dispose();
+    this.onDidMoveEmitter.dispose();
     this.view.dispose();
   }
 }

@@ -5,11 +5,11 @@
  */
 import { isMap, isScalar } from 'yaml';
 import type { Range } from '../config/diagnostics';
-import type { Path } from '../config/document';
+import { idToPath, type Path } from '../config/document';
 import type { LoadedConfig } from '../config/load';
 import { parseConfigNumber } from '../config/numbers';
-import { IOMMUMemoryRegion, hex, isEngineError, resolveIommu, type MemoryRegion, type MemTxAttrs } from '../engine';
-import { formatAttrs, formatRangeIncl, formatSize } from './format';
+import { IOMMUMemoryRegion, fmtAddr, fmtId, isEngineError, resolveIommu, type MemoryRegion, type MemTxAttrs } from '../engine';
+import { fmtIndex, formatAttrs, formatRangeIncl, formatSize } from './format';
 import { registrationView, translatePerIndex, translationView } from './views';
 
 export interface HoverModel {
@@ -55,12 +55,13 @@ function splitKey(key: string): [string, string] {
   return [key.slice(0, i), key.slice(i + 1)];
 }
 
-function describeNumber(v: bigint): string {
-  return `\`${hex(v)}\` = ${v}${v >= 1024n ? ` (${formatSize(v)})` : ''}`;
+function describeNumber(v: bigint, key: string | number | undefined): string {
+  // An address is an address: its size form would read as a length.
+  return key === 'size' ? `\`${fmtAddr(v)}\` = ${v} (${formatSize(v)})` : `\`${fmtAddr(v)}\` = ${v}`;
 }
 
 function describeAddress(cfg: LoadedConfig, path: Path, value: bigint): string[] {
-  const lines = [describeNumber(value)];
+  const lines = [describeNumber(value, path[path.length - 1])];
   const parent = cfg.document.node(path.slice(0, -1));
   const sibling = (k: string) => (isMap(parent) ? parent.get(k) : undefined);
   const m = cfg.machine;
@@ -81,7 +82,7 @@ function describeAddress(cfg: LoadedConfig, path: Path, value: bigint): string[]
     const as = m.addressSpaces.get(String(path[1]));
     const r = as?.lookup(value);
     if (as && r) {
-      lines.push(`in **${as.name}**: ${r.region.name} + ${hex(value - r.start + r.offsetInRegion)} (${r.region.kind})`);
+      lines.push(`in **${as.name}**: ${r.region.name} + ${fmtAddr(value - r.start + r.offsetInRegion)} (${r.region.kind})`);
       const iommu = resolveIommu(r.region);
       if (iommu) lines.push(...perIndex(iommu, value - r.start + r.offsetInRegion));
     }
@@ -90,14 +91,33 @@ function describeAddress(cfg: LoadedConfig, path: Path, value: bigint): string[]
   // A table mapping or notifier range inside an IOMMU: each index's translation there.
   if (path[0] === 'iommus' && typeof path[1] === 'string') {
     const dev = m.iommus.get(path[1]);
-    const region = dev?.regions()[0];
+    const region = dev ? regionAtPath(cfg, dev.regions(), path) : undefined;
     if (region && value < region.size) lines.push(...perIndex(region, value));
   }
   return lines;
 }
 
+/**
+ * The region a position inside an IOMMU's definition belongs to: the one whose config source
+ * (an SMMUv3 stream's entry, say) holds the position, the longest such; else the device's only
+ * or first region.
+ */
+function regionAtPath(cfg: LoadedConfig, regions: readonly IOMMUMemoryRegion[], path: Path): IOMMUMemoryRegion | undefined {
+  let best: IOMMUMemoryRegion | undefined;
+  let bestLen = -1;
+  for (const r of regions) {
+    if (r.source === undefined) continue;
+    const p = idToPath(r.source);
+    if (p.length > bestLen && p.length <= path.length && p.every((seg, i) => String(seg) === String(path[i]))) {
+      best = r;
+      bestLen = p.length;
+    }
+  }
+  return best ?? regions[0];
+}
+
 function perIndex(region: IOMMUMemoryRegion, offset: bigint): string[] {
-  return [`**${region.name}** at ${hex(offset)}:`, ...translatePerIndex(region, offset).map((t) => `- index ${t.index} (${t.name}): ${t.text}`)];
+  return [`**${region.name}** at ${fmtAddr(offset)}:`, ...translatePerIndex(region, offset).map((t) => `- ${fmtIndex(t.index, t.name)}: ${t.text}`)];
 }
 
 function describeSymbol(cfg: LoadedConfig, kind: string, name: string): string[] {
@@ -107,17 +127,20 @@ function describeSymbol(cfg: LoadedConfig, kind: string, name: string): string[]
       if (!m.regions.has(name) && m.iommus.has(name)) return describeSymbol(cfg, 'iommu', name);
       const r = m.regions.get(name);
       if (!r) return [`region **${name}** (not built: see the problems in this file)`];
-      return [`${r.kind} region **${name}**, ${formatSize(r.size)} (${hex(r.size)} bytes)`, ...placements(cfg, r)];
+      return [`${r.kind} region **${name}**, ${formatSize(r.size)} (${fmtAddr(r.size)} bytes)`, ...placements(cfg, r)];
     }
     case 'iommu': {
       const d = m.iommus.get(name);
       if (!d) return [`IOMMU **${name}** (not built: see the problems in this file)`];
-      const r = d.regions()[0];
-      const regs = m.registrations.filter((x) => d.regions().includes(x.region));
+      const all = d.regions();
+      const r = all[0];
+      const regs = m.registrations.filter((x) => all.includes(x.region));
       return [
-        `${d.model} IOMMU **${name}**${r ? `, ${formatSize(r.size)}, min page ${formatSize(r.minPageSize())}` : ''}`,
+        `${d.model} IOMMU **${name}**${r ? `, ${formatSize(r.size)}, min page ${formatSize(r.minPageSize())}` : ''}${all.length > 1 ? `, ${all.length} regions` : ''}`,
         ...(r ? placements(cfg, r) : []),
-        ...(r ? Array.from({ length: r.numIndexes() }, (_, i) => `- index ${i} (${r.indexName(i)}): ${r.indexSelector(i)}`) : []),
+        ...all.flatMap((x) =>
+          Array.from({ length: x.numIndexes() }, (_, i) => `- ${all.length > 1 ? `**${x.name}** ` : ''}${fmtIndex(i, x.indexName(i))}: ${x.indexSelector(i)}`),
+        ),
         `${regs.length} notifier registration(s)${regs.some((x) => x.status !== 'accepted') ? `, ${regs.filter((x) => x.status !== 'accepted').length} refused` : ''}`,
       ];
     }
@@ -127,7 +150,7 @@ function describeSymbol(cfg: LoadedConfig, kind: string, name: string): string[]
       const view = as.flatView();
       return [
         `address space **${name}**${m.systemAs === as ? ' (system memory)' : ''}`,
-        ...view.slice(0, 8).map((r) => `- ${formatRangeIncl(r.start, r.end - 1n)}: ${r.region.name}${r.offsetInRegion ? ` + ${hex(r.offsetInRegion)}` : ''}`),
+        ...view.slice(0, 8).map((r) => `- ${formatRangeIncl(r.start, r.end - 1n)}: ${r.region.name}${r.offsetInRegion ? ` + ${fmtAddr(r.offsetInRegion)}` : ''}`),
         ...(view.length > 8 ? [`- ... ${view.length - 8} more`] : []),
       ];
     }
@@ -136,7 +159,7 @@ function describeSymbol(cfg: LoadedConfig, kind: string, name: string): string[]
       if (!d) return [`device **${name}**`];
       const regs = m.registrations.filter((r) => r.owner === name).map(registrationView);
       return [
-        `${d.kind} **${name}**${d.bdf ? ` (${d.bdf}, requester ID ${hex(d.requesterId ?? 0)})` : ''}`,
+        `${d.kind} **${name}**${d.bdf ? ` (${d.bdf}, requester ID ${fmtId(d.requesterId ?? 0)})` : ''}`,
         `accesses ${d.as.name} with {${formatAttrs(d.attrs)}}`,
         ...regs.map((r) => `- ${r.name}: ${r.flags} on ${r.region}[${r.indexName}] ${r.status}${r.message ? `: ${r.message}` : ''}`),
       ];
@@ -145,7 +168,7 @@ function describeSymbol(cfg: LoadedConfig, kind: string, name: string): string[]
       const r = m.registrations.find((x) => x.name === name);
       if (!r) return [`notifier **${name}**`];
       const v = registrationView(r);
-      return [`notifier **${name}**: ${v.flags} on ${v.region} index ${v.index} (${v.indexName}), ${formatRangeIncl(v.start, v.end)}`, `${v.status}${v.message ? `: ${v.message}` : ''}`, ...v.warnings];
+      return [`notifier **${name}**: ${v.flags} on ${v.region} ${fmtIndex(v.index, v.indexName)}, ${formatRangeIncl(v.start, v.end)}`, `${v.status}${v.message ? `: ${v.message}` : ''}`, ...v.warnings];
     }
   }
   return [`${kind} **${name}**`];

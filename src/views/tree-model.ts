@@ -5,8 +5,8 @@
  */
 import type { LoadedConfig } from '../config/load';
 import type { Range } from '../config/diagnostics';
-import { IOMMUMemoryRegion, hex, type AddressSpace, type ModelStateNode } from '../engine';
-import { formatAttrs, formatRangeIncl, formatSize } from './format';
+import { IOMMUMemoryRegion, fmtAddr, type AddressSpace, type ModelStateNode } from '../engine';
+import { fmtIndex, formatAttrs, formatRangeIncl, formatSize } from './format';
 import { mappingPageView, regionViews, registrationView, type RegionView, type RegistrationView } from './views';
 
 export interface NodeSource {
@@ -31,6 +31,8 @@ export interface NodeModel {
   readonly command?: { readonly command: string; readonly title: string; readonly arguments?: readonly unknown[] };
   /** A value to copy (Copy Value menu). */
   readonly copy?: string;
+  /** For an initiator (a device or an address space): what its Translate action translates from. */
+  readonly initiator?: { readonly config: string; readonly from: string };
   readonly children?: () => NodeModel[];
 }
 
@@ -48,6 +50,11 @@ function src(cfg: LoadedConfig, id: string | undefined): NodeSource | undefined 
 function pathSource(cfg: LoadedConfig, key: string): NodeSource | undefined {
   const p = cfg.definitions.get(key);
   return p ? { file: cfg.file, range: cfg.document.rangeOf(p, 'key') } : undefined;
+}
+
+/** An index's row: its number, and its name when it has one (an unnamed index is said once). */
+function indexLabel(index: number, name: string): string {
+  return name === String(index) || name === '' ? String(index) : `${index}: ${name}`;
 }
 
 export function configNode(cfg: LoadedConfig, opts: TreeOptions, label: string): NodeModel {
@@ -113,9 +120,9 @@ export function regionNode(cfg: LoadedConfig, r: RegionView, opts: TreeOptions):
     description: `${r.model}, ${formatSize(r.size)}, ${r.indexes.length} index${r.indexes.length === 1 ? '' : 'es'}`,
     tooltip: [
       `IOMMU region ${r.name} (${r.model})`,
-      `size ${hex(r.size)} (${formatSize(r.size)}), min page ${formatSize(r.minPageSize)}`,
+      `size ${fmtAddr(r.size)} (${formatSize(r.size)}), min page ${formatSize(r.minPageSize)}`,
       ...(r.details ? [r.details] : []),
-      ...r.indexes.map((ix) => `index ${ix.index} ${ix.name}: ${ix.selector}`),
+      ...r.indexes.map((ix) => `${fmtIndex(ix.index, ix.name)}: ${ix.selector}`),
       ...r.problems.map((d) => `${d.severity}: ${d.message}`),
     ].join('\n'),
     icon: errors ? 'error' : warnings ? 'warning' : 'shield',
@@ -148,7 +155,7 @@ export function indexNode(cfg: LoadedConfig, r: RegionView, index: number, opts:
   const id = `index:${cfg.file}:${r.name}:${index}`;
   return {
     id,
-    label: `${index}: ${ix.name}`,
+    label: indexLabel(index, ix.name),
     description: ix.selector,
     tooltip: `Index ${index} (${ix.name}) of ${r.name}\nselected by: ${ix.selector}\n${ix.registrations.length} notifier(s)`,
     icon: 'symbol-enum-member',
@@ -165,7 +172,7 @@ export function mappingsNode(cfg: LoadedConfig, r: RegionView, index: number, op
     id,
     label: 'Mappings',
     description: 'coalesced runs',
-    tooltip: `What ${r.name} index ${index} translates, page by page (${r.minPageSize} bytes), as runs of contiguous pages with one target and permission`,
+    tooltip: `What ${r.name} index ${index} translates, page by page (${formatSize(r.minPageSize)}), as runs of contiguous pages with one target and permission`,
     icon: 'list-flat',
     contextValue: 'iommuLens.mappings',
     collapsible: 'collapsed',
@@ -181,9 +188,9 @@ function mappingChildren(cfg: LoadedConfig, region: IOMMUMemoryRegion, index: nu
     const page = mappingPageView(region, index, from, opts.pageSize);
     for (const run of page.runs) {
       out.push({
-        id: `${parentId}:${hex(run.iova)}`,
+        id: `${parentId}:${fmtAddr(run.iova)}`,
         label: formatRangeIncl(run.iova, run.iova + run.size - 1n),
-        description: `-> ${run.target} ${hex(run.translated)} ${run.perm}`,
+        description: `-> ${run.target} ${fmtAddr(run.translated)} ${run.perm}`,
         tooltip: `${run.label}\nsize ${formatSize(run.size)}`,
         icon: run.perm === 'rw' ? 'arrow-swap' : 'arrow-right',
         contextValue: 'iommuLens.mapping',
@@ -196,7 +203,7 @@ function mappingChildren(cfg: LoadedConfig, region: IOMMUMemoryRegion, index: nu
     out.push({
       id: `${parentId}:more`,
       label: 'Show more...',
-      description: `from ${hex(from)}`,
+      description: `from ${fmtAddr(from)}`,
       icon: 'ellipsis',
       contextValue: 'iommuLens.more',
       command: { command: 'iommuLens.showMoreMappings', title: 'Show More', arguments: [parentId] },
@@ -261,7 +268,7 @@ export function registrationNode(cfg: LoadedConfig, r: RegistrationView, events?
     description: `${r.flags} ${formatRangeIncl(r.start, r.end)} ${r.status === 'accepted' ? (isStale ? 'stale shadow' : '') : r.status}`.trim(),
     tooltip: [
       `${r.kind} notifier ${r.name} (owner ${r.owner})`,
-      `on ${r.region} index ${r.index} (${r.indexName}), flags ${r.flags}, range ${formatRangeIncl(r.start, r.end)}`,
+      `on ${r.region} ${fmtIndex(r.index, r.indexName)}, flags ${r.flags}, range ${formatRangeIncl(r.start, r.end)}`,
       `${r.status}${r.message ? `: ${r.message}` : ''}`,
       ...r.warnings,
       r.replay ?? '',
@@ -309,15 +316,16 @@ function addressSpaceNode(cfg: LoadedConfig, as: AddressSpace): NodeModel {
     collapsible: 'collapsed',
     source: pathSource(cfg, `address-space:${as.name}`),
     copy: as.name,
+    initiator: { config: cfg.file, from: as.name },
     children: () =>
       view.map((r, i) => ({
         id: `${id}:${i}`,
         label: formatRangeIncl(r.start, r.end - 1n),
-        description: `${r.region.name}${r.offsetInRegion ? ` + ${hex(r.offsetInRegion)}` : ''} (${r.region.kind})`,
+        description: `${r.region.name}${r.offsetInRegion ? ` + ${fmtAddr(r.offsetInRegion)}` : ''} (${r.region.kind})`,
         icon: r.region instanceof IOMMUMemoryRegion ? 'shield' : r.region.kind === 'ram' ? 'database' : 'plug',
         contextValue: `iommuLens.range.${r.region.kind}`,
         source: src(cfg, r.source),
-        copy: hex(r.start),
+        copy: fmtAddr(r.start),
       })),
   };
 }
@@ -341,6 +349,7 @@ function devicesNode(cfg: LoadedConfig): NodeModel {
         contextValue: 'iommuLens.device',
         source: pathSource(cfg, `device:${d.name}`),
         copy: d.name,
+        initiator: { config: cfg.file, from: d.name },
       })),
   };
 }
@@ -372,7 +381,7 @@ export function notifierTree(cfg: LoadedConfig, lastRun?: RunState): NodeModel[]
           .sort(([a], [b]) => a - b)
           .map(([idx, regs]) => ({
             id: `nidx:${cfg.file}:${region.name}:${idx}`,
-            label: `${idx}: ${region.indexName(idx)}`,
+            label: indexLabel(idx, region.indexName(idx)),
             description: region.indexSelector(idx),
             icon: 'symbol-enum-member',
             contextValue: 'iommuLens.index',

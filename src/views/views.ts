@@ -8,12 +8,14 @@ import {
 
   formatNotifierFlags,
   engineError,
-  hex,
+  fmtAddr,
   isEngineError,
   mappingRuns,
   memTxResultName,
   permName,
   permShort,
+  ScenarioRunner,
+  stepName,
   translateAccess,
   vfioTargetError,
   type AccessOp,
@@ -30,7 +32,7 @@ import {
 } from '../engine';
 import type { LoadedConfig } from '../config/load';
 import type { Diagnostic, Range } from '../config/diagnostics';
-import { formatAttrs, formatEntry, formatField, formatRangeIncl, formatSize } from './format';
+import { fmtIndex, fmtText, formatAttrs, formatEntry, formatField, formatRangeIncl, formatSize } from './format';
 
 export interface IndexView {
   readonly index: number;
@@ -166,7 +168,7 @@ export function mappingPageView(region: IOMMUMemoryRegion, index: number, from: 
       target: r.targetAs.name,
       translated: r.translated,
       perm: permShort(r.perm),
-      label: `${formatRangeIncl(r.iova, r.iova + r.size - 1n)} -> ${r.targetAs.name} ${hex(r.translated)} ${permShort(r.perm)} (${formatSize(r.size)})`,
+      label: `${formatRangeIncl(r.iova, r.iova + r.size - 1n)} -> ${r.targetAs.name} ${fmtAddr(r.translated)} ${permShort(r.perm)} (${formatSize(r.size)})`,
     })),
     next: page.next,
   };
@@ -175,6 +177,8 @@ export function mappingPageView(region: IOMMUMemoryRegion, index: number, from: 
 export interface TraceLine {
   readonly n: number;
   readonly kind: string;
+  /** What views call the step (src/engine/trace.ts's names). */
+  readonly name: string;
   readonly summary: string;
   readonly fields: ReadonlyArray<readonly [string, string]>;
   readonly source?: SourceRef;
@@ -186,8 +190,9 @@ export function traceLines(cfg: LoadedConfig | undefined, trace: Trace): TraceLi
   return trace.map((s, i) => ({
     n: i + 1,
     kind: s.kind,
-    summary: s.summary,
-    fields: Object.entries(s.fields).map(([k, v]) => [k, formatField(v)] as const),
+    name: stepName(s),
+    summary: fmtText(s.summary),
+    fields: Object.entries(s.fields).map(([k, v]) => [k, formatField(v, k)] as const),
     source: s.source,
     range: s.source?.kind === 'config' && cfg ? cfg.rangeOf(s.source.id) : undefined,
   }));
@@ -229,8 +234,8 @@ export function translationView(cfg: LoadedConfig, q: TranslationQuery): Transla
     ok,
     result: memTxResultName(landing.result),
     headline: ok
-      ? `${landing.region!.name} + ${hex(landing.offset)} (${landing.region!.kind}, ${landing.as.name} ${hex(landing.addr)})`
-      : `fault: ${landing.fault?.message ?? memTxResultName(landing.result)}`,
+      ? `${landing.region!.name} + ${fmtAddr(landing.offset)} (${landing.region!.kind}, ${landing.as.name} ${fmtAddr(landing.addr)})`
+      : `fault: ${fmtText(landing.fault?.message ?? memTxResultName(landing.result))}`,
     entry: formatEntry(landing.entry),
     landing,
     steps: traceLines(cfg, trace),
@@ -249,7 +254,7 @@ export function translatePerIndex(region: IOMMUMemoryRegion, offset: bigint): Pe
   return Array.from({ length: region.numIndexes() }, (_, i) => {
     const e = region.probe(offset, IOMMU_NONE, i);
     const out = (e.translatedAddr & ~e.addrMask) | (offset & e.addrMask);
-    const text = e.perm === IOMMU_NONE || e.targetAs === null ? 'no mapping (perm NONE)' : `${e.targetAs.name} ${hex(out)} ${permName(e.perm)}`;
+    const text = e.perm === IOMMU_NONE || e.targetAs === null ? 'no mapping (perm NONE)' : `${e.targetAs.name} ${fmtAddr(out)} ${permName(e.perm)}`;
     return { index: i, name: region.indexName(i), text };
   });
 }
@@ -300,7 +305,7 @@ export function replayView(cfg: LoadedConfig, name: string): ReplayView | Engine
     iommuIdx: r.iommuIdx,
     notify: (_n, ev) => received.push(ev),
   };
-  const result = r.region.replay(probe);
+  const result = r.region.replay(probe, { probe: true });
   const events = received.map((e, i) => ({
     n: i + 1,
     type: formatNotifierFlags(e.type),
@@ -315,10 +320,10 @@ export function replayView(cfg: LoadedConfig, name: string): ReplayView | Engine
     notifier: name,
     region: r.region.name,
     index: r.iommuIdx,
-    summary: `${result.kind} replay of ${r.region.name} index ${r.iommuIdx} (${r.region.indexName(r.iommuIdx)}): ${result.delivered} MAP event(s) from ${result.steps} translation(s)${result.stopped ? `; ${result.stopped.message}` : ''}`,
+    summary: `${result.kind} replay of ${r.region.name} ${fmtIndex(r.iommuIdx, r.region.indexName(r.iommuIdx))}: ${result.delivered} MAP event(s) from ${result.steps} translation(s)${result.stopped ? `; ${result.stopped.message}` : ''}`,
     qemuReplay: r.region.modelReplay
       ? `QEMU runs ${r.region.model}'s own replay`
-      : `QEMU runs the default replay: translate(addr, IOMMU_NONE, ${r.iommuIdx}) for addr = 0 .. ${hex(r.region.size)} step ${hex(r.region.minPageSize())}`,
+      : `QEMU runs the default replay: translate(addr, IOMMU_NONE, ${r.iommuIdx}) for addr = 0 .. ${fmtAddr(r.region.size)} step ${fmtAddr(r.region.minPageSize())}`,
     events,
   };
 }
@@ -344,16 +349,50 @@ export function stepView(cfg: LoadedConfig, s: StepResult): ScenarioStepView {
   return {
     n: s.index + 1,
     kind: s.step.kind,
-    summary: s.summary,
+    summary: fmtText(s.summary),
     ok: s.failures.length === 0 && !s.error,
-    failures: s.failures,
-    error: s.error?.message,
+    failures: s.failures.map(fmtText),
+    error: s.error === undefined ? undefined : fmtText(s.error.message),
     notifications: s.notifications.map(
       (n) =>
         `${n.notifier} <- ${n.type} ${formatEntry(n.entry)}${n.outcome === 'delivered' ? '' : ` [${n.outcome}${n.message ? `: ${n.message}` : ''}]`}${n.consumerError ? ` ! ${n.consumerError}` : ''}`,
     ),
-    divergences: (s.divergences ?? []).map((d) => `${d.message} (since step ${d.causeStep + 1})`),
+    divergences: (s.divergences ?? []).map((d) => `${fmtText(d.message)} (since step ${d.causeStep + 1})`),
     range: s.step.source ? cfg.rangeOf(s.step.source) : undefined,
   };
 }
 
+
+/**
+ * A scenario run from the config's initial state, whole or one step at a time: Run Scenario and
+ * Step Scenario (and the CLI's `run --check-shadows`) use the same runner with the same shadow
+ * checks, so a stepped run reports the same stale shadows at the same steps.
+ */
+export class ScenarioSession {
+  readonly runner: ScenarioRunner;
+
+  /** `cfg` must be a fresh load: running changes its machine. */
+  constructor(readonly config: LoadedConfig) {
+    this.runner = new ScenarioRunner(config.machine, config.scenario, { checkShadows: true });
+  }
+
+  get file(): string {
+    return this.config.file;
+  }
+
+  get done(): boolean {
+    return this.runner.done;
+  }
+
+  /** The next step's view, or undefined at the end. */
+  next(): ScenarioStepView | undefined {
+    const r = this.runner.next();
+    return r ? stepView(this.config, r) : undefined;
+  }
+
+  /** Every step left, and the whole run's result. */
+  runAll(): { steps: ScenarioStepView[]; result: ScenarioResult } {
+    const result = this.runner.runAll();
+    return { steps: result.steps.map((s) => stepView(this.config, s)), result };
+  }
+}

@@ -96,7 +96,7 @@ describe('IOMMU Lens in VS Code', function () {
     assert.deepEqual(runs, [
       '0x0..0x7fff -> mpc0-blocked-io 0x0 rw',
       '0x8000..0xffff -> mpc0-downstream 0x8000 rw',
-      '0x10000..0x3fffff -> mpc0-blocked-io 0x10000 rw',
+      '0x1_0000..0x3f_ffff -> mpc0-blocked-io 0x1_0000 rw',
     ]);
     const s = child(p, mpc0, '0: S');
     assert.deepEqual(children(p, s).map((c) => c.label), ['Mappings', 'passthru0/vfio', 'tcg-mpc0-s']);
@@ -131,7 +131,7 @@ describe('IOMMU Lens in VS Code', function () {
     assert.equal(status?.description, 'refused: remap0: device IOTLB invalidation is not modelled');
     const gpu = child(p, kernel, 'gpu0/vfio');
     assert.equal(gpu.contextValue, 'iommuLens.notifier.accepted');
-    assert.equal(gpu.description, 'UNMAP|MAP 0x0..0xffffff');
+    assert.equal(gpu.description, 'UNMAP|MAP 0x0..0xff_ffff');
   });
 
   it('Translate Address answers from arguments, and fills the steps', async () => {
@@ -146,7 +146,7 @@ describe('IOMMU Lens in VS Code', function () {
     const fault = (await vscode.commands.executeCommand('iommuLens.translate', { config: TABLE, from: 'nic-k', addr: '0x10_0000', op: 'write' })) as TranslationView;
     assert.equal(fault.ok, false);
     assert.equal(fault.result, 'MEMTX_DECODE_ERROR');
-    assert.match(fault.headline, /^fault: remap0 index 0 gives perm RO for 0x100000/);
+    assert.match(fault.headline, /^fault: remap0 index 0 gives perm RO for 0x10_0000/);
     assert.equal(api.ctx.steps.state.translation?.from, 'nic-k');
   });
 
@@ -335,18 +335,18 @@ describe('IOMMU Lens in VS Code', function () {
     assert.equal(stale.length, 1);
     const doc = await vscode.workspace.openTextDocument(wsUri(VIRT));
     assert.match(doc.lineAt(stale[0]!.range.start.line).text, /- write-mem: +\{ as: system, addr: 0x4100_e000/);
-    assert.match(stale[0]!.message, /^after step 5: net0\/vhost: the vhost IOTLB still holds 0x20000000\.\.0x20000fff -> system 0x40300000 RW/);
+    assert.match(stale[0]!.message, /^after step 5: net0\/vhost: the vhost IOTLB still holds 0x2000_0000\.\.0x2000_0fff -> system 0x4030_0000 RW/);
     const p = api.ctx.notifiers;
     const region = children(p).find((r) => r.id === `nreg:${VIRT}:smmu0.sid-0x20`)!;
-    const net0 = child(p, child(p, region, '0: 0'), 'net0/vhost');
-    assert.equal(net0.description, 'UNMAP 0x0..0xffffffffffffffff stale shadow');
-    const refused = child(p, child(p, children(p).find((r) => r.id === `nreg:${VIRT}:smmu0.sid-0x18`)!, '0: 0'), 'nic0/vfio');
+    const net0 = child(p, child(p, region, '0'), 'net0/vhost');
+    assert.equal(net0.description, 'UNMAP 0x0..0xffff_ffff_ffff_ffff stale shadow');
+    const refused = child(p, child(p, children(p).find((r) => r.id === `nreg:${VIRT}:smmu0.sid-0x18`)!, '0'), 'nic0/vfio');
     assert.equal(refused.contextValue, 'iommuLens.notifier.refused');
     // The Regions view lists the stream's mapping from the SMMU's own walk of its tables.
     const r = api.ctx.regions;
     const sid20 = child(r, child(r, undefined, VIRT), 'smmu0.sid-0x20');
-    const runs = children(r, child(r, child(r, sid20, '0: 0'), 'Mappings')).map((c) => `${c.label} ${c.description}`);
-    assert.deepEqual(runs, ['0x20000000..0x20003fff -> system 0x40300000 rw']);
+    const runs = children(r, child(r, child(r, sid20, '0'), 'Mappings')).map((c) => `${c.label} ${c.description}`);
+    assert.deepEqual(runs, ['0x2000_0000..0x2000_3fff -> system 0x4030_0000 rw']);
   });
 
   it('reads a RAM region from a raw image file next to the config', async () => {
@@ -371,7 +371,7 @@ describe('IOMMU Lens in VS Code', function () {
     const e = await until('image.iommu.yaml loaded', () => api.ctx.store.find('image.iommu.yaml'));
     assert.deepEqual(e.config.diagnostics.map((d) => d.message), []);
     const steps = (await vscode.commands.executeCommand('iommuLens.runScenario', { config: 'image.iommu.yaml' })) as ScenarioStepView[];
-    assert.deepEqual(steps.map((s) => [s.ok, s.summary]), [[true, 'expect cpu read 0x80001008 -> ram+0x1008: ok']]);
+    assert.deepEqual(steps.map((s) => [s.ok, s.summary]), [[true, 'expect cpu read 0x8000_1008 -> ram+0x1008: ok']]);
     await vscode.workspace.fs.delete(uri);
   });
 

@@ -23,6 +23,18 @@ async function palette(page: Page, command: string): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
+/** Closes every editor; an unsaved one the integration suite left (its file deleted) is not saved. */
+async function closeAllEditors(page: Page): Promise<void> {
+  await palette(page, 'View: Close All Editors');
+  const dontSave = page.locator('.monaco-dialog-box a.monaco-button', { hasText: "Don't Save" });
+  try {
+    await dontSave.waitFor({ state: 'visible', timeout: 1500 });
+    await dontSave.click();
+  } catch {
+    // No unsaved editor: nothing asked.
+  }
+}
+
 /** Picks the quick-pick row with this text (or types it into an input box) and accepts. */
 async function answer(page: Page, text: string, kind: 'pick' | 'input'): Promise<void> {
   const input = page.locator('.quick-input-widget input');
@@ -42,7 +54,7 @@ export default async function viewsUi({ page, screenshotsDir }: UiContext): Prom
   await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 30_000 });
   await page.keyboard.press('Escape');
   // Close what the integration suite left open so the views have the room.
-  await palette(page, 'View: Close All Editors');
+  await closeAllEditors(page);
   await page.waitForTimeout(500);
 
   // The activity-bar entry opens the container (a click would close it if it were open already).
@@ -90,11 +102,14 @@ export default async function viewsUi({ page, screenshotsDir }: UiContext): Prom
   await page.screenshot({ path: join(screenshotsDir, 'translate-answer.png') });
   await toast.locator('a.monaco-button', { hasText: 'Step Through' }).click();
   const steps = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Translation Steps' }) });
-  await steps.locator('.monaco-list-row', { hasText: 'attrs-to-index' }).waitFor({ timeout: 10_000 });
+  // Wait for the command's own end (the view's message says which step is current), not for a
+  // row that exists as soon as the translation does.
+  await steps.locator('.pane-body', { hasText: 'step 1 of 9' }).waitFor({ timeout: 10_000 });
+  await steps.locator('.monaco-list-row', { hasText: 'attrs to index' }).first().waitFor({ timeout: 10_000 });
   await page.keyboard.press('Escape');
-  for (let i = 0; i < 2; i++) {
+  for (let i = 2; i <= 3; i++) {
     await palette(page, 'IOMMU: Next Translation Step');
-    await page.waitForTimeout(300);
+    await steps.locator('.pane-body', { hasText: `step ${i} of 9` }).waitFor({ timeout: 10_000 });
   }
   // The view's message names the current step (the rows may be scrolled out of a small view).
   await steps.locator('.pane-body', { hasText: 'step 3 of 9' }).waitFor({ timeout: 10_000 });
@@ -110,4 +125,33 @@ export default async function viewsUi({ page, screenshotsDir }: UiContext): Prom
   if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
   await notifiers.locator('.monaco-list-row', { hasText: 'net0/vhost' }).first().waitFor({ timeout: 10_000 });
   await page.screenshot({ path: join(screenshotsDir, 'notifiers.png') });
+
+  // The translation-path panel on the SMMUv3 example, opened from Translate's answer.
+  await closeAllEditors(page);
+  await palette(page, 'IOMMU: Translate Address...');
+  await answer(page, 'virt-smmuv3.iommu.yaml', 'pick');
+  await answer(page, 'net0', 'pick');
+  await answer(page, 'read', 'pick');
+  await answer(page, 'requester-id=0x20', 'input');
+  await answer(page, '0x2000_0000', 'input');
+  const virtToast = page.locator('.notification-toast', { hasText: 'ram + 0x30_0000' });
+  await virtToast.waitFor({ state: 'visible', timeout: 10_000 });
+  await virtToast.locator('a.monaco-button', { hasText: 'Show Path' }).click();
+  // The page lives in nested iframes; wait until it has drawn the STE box.
+  let drawn = false;
+  for (let i = 0; i < 100 && !drawn; i++) {
+    for (const f of page.frames()) {
+      if ((await f.locator('.box', { hasText: 'STE fetch' }).count().catch(() => 0)) > 0) drawn = true;
+    }
+    if (!drawn) await page.waitForTimeout(200);
+  }
+  assert.ok(drawn, 'the path panel drew the STE fetch');
+  await page.keyboard.press('Escape');
+  // Room for the path: no side bar, no second editor group.
+  await palette(page, 'View: Close Primary Side Bar');
+  await page.keyboard.press('Escape');
+  await page.waitForTimeout(800);
+  await page.screenshot({ path: join(screenshotsDir, 'path-panel.png') });
+  // The README's picture of the panel (media/screenshots/path-panel.jpg is a copy of this one).
+  await page.screenshot({ path: join(screenshotsDir, 'path-panel.jpg'), type: 'jpeg', quality: 60 });
 }

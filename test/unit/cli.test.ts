@@ -357,7 +357,7 @@ describe('cli', () => {
     it('an address space works as --from', () => {
       const r = cli(['translate', AN505, '--from', 'system', '--addr', '0x402400']);
       assert.equal(r.code, 0);
-      assert.match(r.out[0]!, /^system read 0x402400, attrs unspecified$/);
+      assert.match(r.out[0]!, /^system read 0x40_2400, attrs unspecified$/);
       assert.match(r.out[1]!, /lands\s+ssram-0 \+ 0x2400/);
     });
     it('an unknown notifier: exit 2; a refused one has nothing to replay: exit 1', () => {

@@ -290,7 +290,7 @@ describe('CLI: images are read from disk', () => {
     assert.deepEqual(c.out, [`${file}:${pos(text, 'dumps/broken.elf')}: error: dumps/broken.elf: the core is big-endian (ELFDATA2MSB); only little-endian cores are read; bad reads as zeros [image-error]`]);
     assert.equal(c.code, 1);
     const r = cli(['run', file]);
-    assert.ok(r.out.some((l) => /expect cpu read 0x80000100 -> ddr\+0x100: ok$/.test(l)), r.out.join('\n'));
+    assert.ok(r.out.some((l) => /expect cpu read 0x8000_0100 -> ddr\+0x100: ok$/.test(l)), r.out.join('\n'));
     assert.ok(!r.out.join('\n').includes('FAIL'), r.out.join('\n'));
     assert.equal(r.code, 0);
   });

@@ -161,7 +161,7 @@ describe('live QEMU (qemu-system-aarch64 -M virt,iommu=smmuv3)', function () {
       const t = capture();
       assert.equal(await runLiveCli(['attach', '--qmp', q.qmpPath, '--gdb', q.gdbAddress, 'tree'], t.io), 0, t.err.join('\n'));
       assert.match(t.out.join('\n'), /smmu0/);
-      assert.match(t.out.join('\n'), /0x10000000/);
+      assert.match(t.out.join('\n'), /0x1000_0000/);
     });
 
     it('without a gdbstub reads guest memory with the monitor', async () => {

@@ -7,6 +7,7 @@
 import * as assert from 'node:assert/strict';
 import { addressSpaceForRegion } from '../../src/engine/address-space';
 import { MEMTXATTRS_UNSPECIFIED, MemTxResult } from '../../src/engine/attrs';
+import { fmtRaw } from '../../src/engine/format';
 import { HWADDR_MAX } from '../../src/engine/hex';
 import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO } from '../../src/engine/iotlb';
 import { translateAccess } from '../../src/engine/translate';
@@ -767,8 +768,21 @@ describe('smmuv3: traces', () => {
     assert.equal(reads.length, 6);
     assert.equal(reads[0]!.source?.kind === 'guest-memory' && reads[0]!.source.addr, steAt);
     assert.equal(reads[1]!.source?.kind === 'guest-memory' && reads[1]!.source.addr, CD_ADDR);
-    assert.equal(reads[5]!.fields.value, s1Leaf(0x8040_0000n, 3));
+    assert.equal(reads[5]!.source?.kind === 'guest-memory' && reads[5]!.source.value, s1Leaf(0x8040_0000n, 3));
+    assert.equal(reads[5]!.fields.descriptor, fmtRaw(s1Leaf(0x8040_0000n, 3)));
     assert.equal(reads[5]!.fields.type, 'page');
+    // In the architecture's words: the step names and the descriptor's fields.
+    assert.deepEqual(
+      reads.map((s) => s.name),
+      ['STE fetch', 'CD fetch', 'stage-1 level-0 descriptor', 'stage-1 level-1 descriptor', 'stage-1 level-2 descriptor', 'stage-1 level-3 descriptor'],
+    );
+    assert.equal(reads[5]!.fields['output address'], 0x8040_0000n);
+    assert.equal(reads[5]!.fields.AF, 1);
+    for (const k of ['AttrIndx', 'NS', 'AP[2:1]', 'SH', 'nG', 'Contiguous', 'PXN', 'UXN/XN', 'DBM']) assert.ok(k in reads[5]!.fields, k);
+    for (let i = 0; i < 8; i++) assert.ok(`CD[${64 * i + 63}:${64 * i}]` in reads[1]!.fields, `CD word ${i}`);
+    assert.equal(reads[1]!.fields.ASID, 5);
+    assert.equal(reads[0]!.fields.S1ContextPtr, CD_ADDR);
+    assert.ok(!('S2TTB' in reads[0]!.fields), 'a stage-1-only STE shows no stage-2 fields');
     assert.ok(summaries(t).some((s) => s.includes('IOTLB miss')));
     const t2: Trace = [];
     tr(r, 0x10, 0x1008n, IOMMU_RO, t2);

@@ -656,9 +656,10 @@ describe('tz-mpc: translation in a system', () => {
     );
     const step = trace.find((s) => s.kind === 'model')!;
     assert.equal(step.fields.block, 1);
-    assert.equal(step.fields.lutWord, 0);
-    assert.equal(step.fields.lutBit, 1);
-    assert.equal(step.fields.cfgNs, true);
+    assert.equal(step.name, 'BLK_LUT lookup');
+    assert.equal(step.fields.BLK_IDX, 0);
+    assert.equal(step.fields.bit, 1);
+    assert.equal(step.fields.NS, 1);
     assert.equal(step.fields.indexName, 'S');
     assert.equal(step.fields.result, 'block');
     assert.equal(step.fields.targetAs, BLOCKED);

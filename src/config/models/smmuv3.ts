@@ -49,9 +49,10 @@ export function buildSmmuv3(ctx: BuildContext, name: string, spec: Record<string
   if (!memory) return undefined;
 
   let writes: Smmuv3RegisterWrite[] = [];
+  const streamSources = new Map<number, string>();
   const build = obj(spec.build);
   if (build) {
-    const regs = buildTables(ctx, name, build, [...path, 'build'], memory);
+    const regs = buildTables(ctx, name, build, [...path, 'build'], memory, streamSources);
     if (regs) writes.push(...regs);
   }
   // `registers:` overrides what the build programs; CR0 goes last, after everything it enables.
@@ -70,7 +71,7 @@ export function buildSmmuv3(ctx: BuildContext, name: string, spec: Record<string
   }
   writes = [...writes.filter((w) => w.reg !== 'CR0'), ...writes.filter((w) => w.reg === 'CR0')];
 
-  const dev = Smmuv3.create({ name, memory, downstream, profile, iotlbSize, registers: writes, source: ctx.id(path) });
+  const dev = Smmuv3.create({ name, memory, downstream, profile, iotlbSize, registers: writes, source: ctx.id(path), streamSources });
   if (isEngineError(dev)) {
     ctx.error(dev.code === 'smmuv3-register' ? 'bad-value' : dev.code, [...path, dev.code === 'smmuv3-register' ? 'registers' : 'iotlb-size'], dev.message);
     return undefined;
@@ -79,7 +80,14 @@ export function buildSmmuv3(ctx: BuildContext, name: string, spec: Record<string
 }
 
 /** Runs the table builder; returns the register writes it needs, or undefined after reporting. */
-function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>, path: Path, memory: AddressSpace): Smmuv3RegisterWrite[] | undefined {
+function buildTables(
+  ctx: BuildContext,
+  name: string,
+  b: Record<string, unknown>,
+  path: Path,
+  memory: AddressSpace,
+  streamSources: Map<number, string>,
+): Smmuv3RegisterWrite[] | undefined {
   const at = parseAt(ctx, b.at, [...path, 'at']);
   if (!at) return undefined;
   const base = placementOf(ctx, at.region.name, memory.name);
@@ -113,6 +121,7 @@ function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>
       continue;
     }
     keys.set(sid, key);
+    streamSources.set(sid, ctx.id(sp));
     const s = parseStream(ctx, obj(raw) ?? {}, sp);
     if (s) streams.push([sid, s]);
   }

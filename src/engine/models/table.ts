@@ -21,7 +21,7 @@ import {
   type IOMMUNotifierFlag,
   type IOMMUTLBEntry,
 } from '../iotlb';
-import { configSource, type Trace } from '../trace';
+import { STEP_NAMES, configSource, type Trace } from '../trace';
 
 export interface TableMapping {
   readonly iova: bigint;
@@ -143,6 +143,7 @@ export class TableIommuRegion extends IOMMUMemoryRegion {
       if (trace) {
         trace.push({
           kind: 'model',
+          name: STEP_NAMES.mappingLookup,
           summary: `${this.name} index ${this.indexName(iommuIdx)}: no mapping holds ${hex(addr)}`,
           fields: { index: iommuIdx, indexName: this.indexName(iommuIdx), addr, mappings: this.indexes[iommuIdx]?.mappings.length ?? 0 },
           source: configSource(this.indexes[iommuIdx]?.source ?? this.source),
@@ -154,6 +155,7 @@ export class TableIommuRegion extends IOMMUMemoryRegion {
     if (trace) {
       trace.push({
         kind: 'model',
+        name: STEP_NAMES.mappingLookup,
         summary: `${this.name} index ${this.indexName(iommuIdx)}: mapping ${formatRange(m.iova, m.iova + m.size - 1n)} -> ${m.targetAs.name} ${hex(m.target)} (${permName(m.perm)})`,
         fields: {
           index: iommuIdx,

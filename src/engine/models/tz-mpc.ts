@@ -27,7 +27,8 @@ import {
   type IOMMUTLBEntry,
 } from '../iotlb';
 import { MmioRegion, type MemoryRegion } from '../memory';
-import { configSource, type Trace } from '../trace';
+import { STEP_NAMES, configSource, type Trace } from '../trace';
+import { fmtRaw } from '../format';
 
 // ---------------------------------------------------------------------------------------------
 // IOMMU indexes, registers and fields (QEMU's enum, REG32 and FIELD lines)
@@ -279,18 +280,20 @@ export class TzMpcIommuRegion extends IOMMUMemoryRegion {
       ? `cfg_ns=${cfgNs ? 1 : 0} lets only ${side} transactions pass, and index ${idxName} is ${side}`
       : `cfg_ns=${cfgNs ? 1 : 0} lets only ${side} transactions pass, and index ${idxName} is not`;
     const where = inRange ? `block ${blk} (${hex(base)}) is LUT word ${word} bit ${bit}` : `block ${blk} is outside the LUT (QEMU asserts), read as cfg_ns=0`;
+    // Fields as the TZ MPC's TRM (CoreLink SIE-200) names them: BLK_IDX selects the BLK_LUT word.
     trace.push({
       kind: 'model',
+      name: STEP_NAMES.lutLookup,
       summary: `${this.name}: ${where}; ${why}: ${ok ? 'passes to' : 'blocked, goes to'} ${target.name}`,
       fields: {
         addr,
         flag: permName(flag),
         block: blk,
         blockAddr: base,
-        lutWord: word,
-        lutBit: bit,
-        lutValue: BigInt(inRange ? this.lutWords[word]! : 0),
-        cfgNs,
+        BLK_IDX: word,
+        bit,
+        BLK_LUT: fmtRaw(inRange ? this.lutWords[word]! : 0, 32),
+        NS: cfgNs ? 1 : 0,
         index: idx,
         indexName: idxName,
         result: ok ? 'pass' : 'block',

@@ -6,7 +6,7 @@
  */
 import type { EngineError } from '../../errors';
 import type { NumberTranslator } from '../../fast-path';
-import { IOMMUMemoryRegion, type IOMMUNotifier, type ProbeOptions, type ReplayResult } from '../../iommu';
+import { IOMMUMemoryRegion, type IOMMUNotifier, type ProbeOptions, type ReplayOptions, type ReplayResult } from '../../iommu';
 import { IOMMU_NOTIFIER_MAP, type IOMMUAccessFlags, type IOMMUNotifierFlag, type IOMMUTLBEntry } from '../../iotlb';
 import type { Trace } from '../../trace';
 import type { TlbMap } from './iotlb';
@@ -36,8 +36,11 @@ export interface StreamOwner {
   /** The number fast path (peek() as numbers, the configuration decoded once). */
   numberTranslatorFor(r: Smmuv3Region, uncached: boolean): NumberTranslator;
   streamFlagsChanged(r: Smmuv3Region, old: IOMMUNotifierFlag, now: IOMMUNotifierFlag): EngineError | undefined;
-  /** Every leaf of the stream's current tables, for the walk replay; returns descriptors read. */
-  walkStream(r: Smmuv3Region, sink: (entry: IOMMUTLBEntry) => void): number;
+  /**
+   * Every leaf of the stream's current tables, for the walk replay; returns descriptors read.
+   * `quiet`: for views, which must leave the config cache and the IOTLB as they were.
+   */
+  walkStream(r: Smmuv3Region, sink: (entry: IOMMUTLBEntry) => void, quiet?: boolean): number;
 }
 
 export class Smmuv3Region extends IOMMUMemoryRegion {
@@ -82,22 +85,28 @@ export class Smmuv3Region extends IOMMUMemoryRegion {
    * (translate every 4 KiB page of the region with IOMMU_NONE), which over a 2^64-byte region
    * never ends. This walks the stream's current tables instead and emits a MAP for every valid
    * leaf (a page or block; under nesting, each piece where stage 2 maps in smaller pieces), with
-   * the permissions translate(IOMMU_NONE) would report, through notify() on index 0 as
-   * virtio-iommu's replay does. Time is proportional to the tables, not to the address range.
+   * the permissions translate(IOMMU_NONE) would report, to the replayed notifier through
+   * memory_region_notify_iommu_one as virtio-iommu's replay does. Time is proportional to the tables, not to the address range.
    * A disabled SMMU or an aborting, bypassing or broken stream replays nothing (the default loop
    * gets perm NONE there too). No event is recorded; the IOTLB gets no input translations (only,
    * under nesting, the stage-2 translations of table addresses, as a walk would cache them).
    */
+  /** The same walk for views, without filling the config cache or the IOTLB. */
   override enumerateMappings(_iommuIdx: number, sink: (e: IOMMUTLBEntry) => void): void {
-    this.owner.walkStream(this, sink);
+    this.owner.walkStream(this, sink, true);
   }
 
-  override modelReplay(_n: IOMMUNotifier): ReplayResult {
+  override modelReplay(n: IOMMUNotifier, opts?: ReplayOptions): ReplayResult {
     let delivered = 0;
-    const steps = this.owner.walkStream(this, (entry) => {
-      delivered++;
-      this.emit(0, IOMMU_NOTIFIER_MAP, entry);
-    });
+    // To the notifier being replayed only (memory_region_notify_iommu_one, as virtio-iommu's replay).
+    const steps = this.owner.walkStream(
+      this,
+      (entry) => {
+        delivered++;
+        this.notifyOne(n, { type: IOMMU_NOTIFIER_MAP, entry });
+      },
+      opts?.probe,
+    );
     return { kind: 'model', steps, delivered };
   }
 }

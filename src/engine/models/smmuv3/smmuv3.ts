@@ -17,6 +17,7 @@ import { MEMTXATTRS_UNSPECIFIED } from '../../attrs';
 import type { AddressSpace } from '../../address-space';
 import { findRegister, registerRegion, type IommuDevice, type ModelEventLog, type ModelEventRecord, type RegisterFile } from '../../device';
 import { engineError, type EngineError } from '../../errors';
+import { fmtBdf, fmtRaw } from '../../format';
 import { HWADDR_MAX, hex } from '../../hex';
 import {
   IOMMU_NONE,
@@ -32,9 +33,9 @@ import {
   type IOMMUTLBEntry,
 } from '../../iotlb';
 import type { MmioRegion } from '../../memory';
-import type { Trace, TraceFieldValue } from '../../trace';
+import { STEP_NAMES, type Trace, type TraceFieldValue } from '../../trace';
 import { CommandQueue, encodeCommand, type CommandLogEntry, type Smmuv3Command } from './command-queue';
-import { cdFields, decodeCd, mergeProbes, probesFor } from './context-descriptor';
+import { cdFields, decodeCd, mergeProbes, probesFor, type CdFields } from './context-descriptor';
 import { EventQueue, describeDisposition } from './event-queue';
 import { MODE_BYPASS, MODE_FAIL, MODE_TRANSLATE, StreamTranslator } from './fast-path';
 import { GuestReader } from './guest-reader';
@@ -42,7 +43,7 @@ import { Iotlb, SMMU_IOTLB_MAX_SIZE, maskOf, tlbKey, type TlbEntry } from './iot
 import { Smmuv3Irqs, type IrqPulse } from './irq';
 import { Smmuv3Region, type ActiveConfig, type StreamOwner } from './region';
 import { A_CMDQ_PROD, SMMUV3_MMIO_SIZE, Smmuv3Registers, queueBase, queueFull, queueIncr, queueIndex } from './registers';
-import { configName, decodeSte, findSte, steFields } from './stream-table';
+import { configName, decodeSte, findSte, steFields, type SteFields } from './stream-table';
 import {
   CLASS_CD,
   CLASS_IN,
@@ -93,6 +94,8 @@ export interface Smmuv3Options {
   /** Register writes applied after reset, in order (as firmware would program the SMMU). */
   readonly registers?: readonly Smmuv3RegisterWrite[];
   readonly source?: string;
+  /** Config source of each stream the config describes, for its region (views reveal and hover there). */
+  readonly streamSources?: ReadonlyMap<number, string>;
   readonly onIrq?: (p: IrqPulse) => void;
 }
 
@@ -103,6 +106,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
   readonly model = 'smmuv3';
   readonly name: string;
   readonly source?: string;
+  private readonly streamSources: ReadonlyMap<number, string>;
   readonly flags: ProfileFlags;
   readonly memory: AddressSpace;
   readonly downstream: AddressSpace;
@@ -142,6 +146,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
   private constructor(opts: Smmuv3Options, iotlbSize: number) {
     this.name = opts.name;
     this.source = opts.source;
+    this.streamSources = opts.streamSources ?? new Map();
     this.flags = profileFlags(opts.profile ?? 'architecture');
     this.memory = opts.memory;
     this.downstream = opts.downstream ?? opts.memory;
@@ -180,7 +185,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     let r = this.streams.get(sid);
     if (r === undefined) {
       r = new Smmuv3Region(this, sid, `${this.name}.sid-0x${sid.toString(16)}`, this.regionSize);
-      r.source = this.source;
+      r.source = this.streamSources.get(sid) ?? this.source;
       this.streams.set(sid, r);
     }
     return r;
@@ -314,21 +319,21 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     const sid = r.sid;
     const regs = this.regs;
     if (trace) {
-      trace.push(step(`${this.name}: stream ${hexn(sid)} (${sidBdf(sid)}), ${permName(flag)} at ${hex(addr)}${this.flags.profile === 'architecture' ? '' : ` [profile ${this.flags.profile}]`}`, {
+      trace.push(step(`${this.name}: stream ${hexn(sid)} (BDF ${fmtBdf(sid)}), ${permName(flag)} at ${hex(addr)}${this.flags.profile === 'architecture' ? '' : ` [profile ${this.flags.profile}]`}`, {
         sid,
         addr,
         flag: permName(flag),
         profile: this.flags.profile,
-      }));
+      }, STEP_NAMES.streamLookup));
     }
     if (!regs.smmuEnabled) {
       if (regs.gbpaAbort) {
-        if (trace) trace.push(step('CR0.SMMUEN=0 and GBPA.ABORT=1: the transaction is aborted (no event)', { smmuen: 0, gbpaAbort: 1 }));
+        if (trace) trace.push(step('CR0.SMMUEN=0 and GBPA.ABORT=1: the transaction is aborted (no event)', { smmuen: 0, gbpaAbort: 1 }, 'GBPA abort'));
         return this.abortEntry(addr);
       }
       if (trace) {
         const ignored = !this.flags.gbpa ? ' (QEMU 7.2 has no GBPA: a disabled SMMU always bypasses)' : '';
-        trace.push(step(`CR0.SMMUEN=0, GBPA.ABORT=0: bypass${ignored}`, { smmuen: 0, bypass: true }));
+        trace.push(step(`CR0.SMMUEN=0, GBPA.ABORT=0: bypass${ignored}`, { smmuen: 0, bypass: true }, 'GBPA bypass'));
       }
       return this.bypassEntry(addr, flag);
     }
@@ -337,11 +342,11 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     if ('ptwFault' in a) return this.fail(r, addr, a.ptwFault, a.record, trace);
     const cfg = a.cfg;
     if (cfg.kind === 'abort') {
-      if (trace) trace.push(step(`STE.Config=abort: the transaction is aborted (no event)`, { config: 'abort' }));
+      if (trace) trace.push(step(`STE.Config=abort: the transaction is aborted (no event)`, { config: 'abort' }, 'STE.Config abort'));
       return this.abortEntry(addr);
     }
     if (cfg.kind === 'bypass') {
-      if (trace) trace.push(step(`STE.Config=bypass: identity, perm = the requested ${permName(flag)}`, { config: 'bypass' }));
+      if (trace) trace.push(step(`STE.Config=bypass: identity, perm = the requested ${permName(flag)}`, { config: 'bypass' }, 'STE.Config bypass'));
       return this.bypassEntry(addr, flag);
     }
 
@@ -378,7 +383,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     if (this.iotlb.enabled && !this.uncached && map !== undefined && probes !== undefined) {
       const e = this.iotlb.lookup(map, ia, probes);
       if (e !== undefined) {
-        if (trace) trace.push(this.tlbStep('IOTLB hit', cfg, e));
+        if (trace) trace.push(this.tlbStep('IOTLB hit', cfg, e, STEP_NAMES.iotlbHit));
         const need = this.flags.hitReadCheck ? flag : WO_OR_NONE(flag);
         if ((e.perm & need) !== need) {
           const stage = (e.s1perm & need) !== need ? 1 : 2;
@@ -387,14 +392,14 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
         }
         return { targetAs: this.downstream, iova: addr, translatedAddr: BigInt(e.out + (ia - e.ia)), addrMask: e.mask, perm: e.perm };
       }
-      if (trace) trace.push(step(`IOTLB miss (ASID ${cfg.asid}, VMID ${cfg.vmid}): walking the tables`, { iotlb: 'miss', asid: cfg.asid, vmid: cfg.vmid }));
+      if (trace) trace.push(step(`IOTLB miss (ASID ${cfg.asid}, VMID ${cfg.vmid}): walking the tables`, { iotlb: 'miss', asid: cfg.asid, vmid: cfg.vmid }, STEP_NAMES.iotlbMiss));
     } else if (trace) {
-      trace.push(step('IOTLB off: walking the tables', { iotlb: 'off' }));
+      trace.push(step('IOTLB off: walking the tables', { iotlb: 'off' }, 'IOTLB off'));
     }
 
     const w = this.walker;
     if (!w.translate(cfg, tt, ia, flag, trace, a.s2map)) {
-      if (trace && w.note) trace.push(step(w.note, { profileNote: w.note }));
+      if (trace && w.note) trace.push(step(w.note, { profileNote: w.note }, STEP_NAMES.profileNote));
       return this.ptwFail(r, cfg, addr, flag, PTW_EVENT[w.fault]!, w.faultStage, w.faultAddr2, w.faultClass, w.faultWhy, trace);
     }
     const size = POW2[w.shift]!;
@@ -414,9 +419,9 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
         key: tlbKey(w.inBase, size, w.level, tgCode(w.granule)),
       };
       this.iotlb.insert(map, entry);
-      if (trace) trace.push(this.tlbStep('walk result inserted in the IOTLB', cfg, entry));
+      if (trace) trace.push(this.tlbStep('walk result inserted in the IOTLB', cfg, entry, STEP_NAMES.iotlbInsert));
     }
-    if (trace && w.note) trace.push(step(w.note, { profileNote: w.note }));
+    if (trace && w.note) trace.push(step(w.note, { profileNote: w.note }, STEP_NAMES.profileNote));
     return { targetAs: this.downstream, iova: addr, translatedAddr: BigInt(w.out + (ia - w.inBase)), addrMask: mask, perm: w.perm };
   }
 
@@ -431,7 +436,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     }
     // QEMU 7.2 tests TTB1's top bits for zero (observation 5).
     if (t1 && addr < 1n << BigInt(t1.inputBits)) {
-      if (trace) trace.push(step(`QEMU 7.2 selects TTB1 for ${hex(addr)} (its top ${t1.tsz} bits are zero); the architecture raises F_TRANSLATION`, { profileNote: 'ttb1' }));
+      if (trace) trace.push(step(`QEMU 7.2 selects TTB1 for ${hex(addr)} (its top ${t1.tsz} bits are zero); the architecture raises F_TRANSLATION`, { profileNote: 'ttb1' }, STEP_NAMES.profileNote));
       return t1;
     }
     return undefined;
@@ -443,7 +448,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
       r.cfgHits++;
       if (trace) {
         const c = r.active.cfg;
-        trace.push(step(`config cache hit for SID ${hexn(r.sid)}: ${describeConfig(c)} (STE at ${hex(c.steAddr)}${c.cdAddr !== undefined ? `, CD at ${hex(c.cdAddr)}` : ''})`, { sid: r.sid, configCache: 'hit' }));
+        trace.push(step(`config cache hit for SID ${hexn(r.sid)}: ${describeConfig(c)} (STE at ${hex(c.steAddr)}${c.cdAddr !== undefined ? `, CD at ${hex(c.cdAddr)}` : ''})`, { sid: r.sid, configCache: 'hit' }, STEP_NAMES.configCacheHit));
       }
       return r.active;
     }
@@ -457,11 +462,12 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     if (trace) {
       trace.push({
         kind: 'descriptor-read',
+        name: STEP_NAMES.steFetch,
         summary: `STE for SID ${hexn(sid)} at ${hex(found.addr)}: V=${sf.valid ? 1 : 0} Config=${configName(sf.config)}${sf.config & 2 ? ` S2VMID=${sf.s2Vmid} S2T0SZ=${sf.s2T0sz} S2SL0=${sf.s2Sl0} S2TG=${sf.s2Tg} S2TTB=${hex(sf.s2Ttb)}` : ''}${sf.config & 1 ? ` S1ContextPtr=${hex(sf.s1ContextPtr)}` : ''}`,
-        fields: steTraceFields(found.words, sf as unknown as Record<string, TraceFieldValue>),
-        source: { kind: 'guest-memory', as: this.memory.name, addr: found.addr, size: 64, value: found.words[0] },
+        fields: steTraceFields(found.words, sf),
+        source: { kind: 'guest-memory', as: this.memory.name, addr: found.addr, size: 64 },
       });
-      if ('notes' in d) for (const n of d.notes) trace.push(step(n, { profileNote: n }));
+      if ('notes' in d) for (const n of d.notes) trace.push(step(n, { profileNote: n }, STEP_NAMES.profileNote));
     }
     if ('type' in d) return { fault: d };
     const base = { sid, steAddr: found.addr, ste: found.words };
@@ -492,16 +498,17 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     }
     const cdWords = this.reader.readWords(cdAddr, 8);
     if (cdWords === undefined) {
-      if (trace) trace.push({ kind: 'descriptor-read', summary: `CD at ${hex(cdAddr)}: read failed`, fields: { address: cdAddr }, source: { kind: 'guest-memory', as: this.memory.name, addr: cdAddr, size: 64 } });
+      if (trace) trace.push({ kind: 'descriptor-read', name: STEP_NAMES.cdFetch, summary: `CD at ${hex(cdAddr)}: read failed`, fields: { address: cdAddr }, source: { kind: 'guest-memory', as: this.memory.name, addr: cdAddr, size: 64 } });
       return { fault: { type: EVT_F_CD_FETCH, sid, addr2: cdAddr, reason: `CD at ${hex(cdAddr)} could not be read` } };
     }
     const cf = cdFields(cdWords);
     if (trace) {
       trace.push({
         kind: 'descriptor-read',
+        name: STEP_NAMES.cdFetch,
         summary: `CD at ${hex(cdAddr)}: V=${cf.valid ? 1 : 0} AA64=${cf.aa64 ? 1 : 0} ASID=${cf.asid} R=${cf.r ? 1 : 0} AFFD=${cf.affd ? 1 : 0} IPS=${cf.ips} ENDI=${cf.endi ? 1 : 0}; TTB0=${cf.epd[0] ? 'disabled' : `${hex(cf.ttb[0])} T0SZ=${cf.tsz[0]} TG0=${cf.tg[0]}`}; TTB1=${cf.epd[1] ? 'disabled' : `${hex(cf.ttb[1])} T1SZ=${cf.tsz[1]} TG1=${cf.tg[1]}`}`,
-        fields: cdTraceFields(cdWords, cf as unknown as Record<string, unknown>),
-        source: { kind: 'guest-memory', as: this.memory.name, addr: cdAddr, size: 64, value: cdWords[0] },
+        fields: cdTraceFields(cdWords, cf),
+        source: { kind: 'guest-memory', as: this.memory.name, addr: cdAddr, size: 64 },
       });
     }
     const cd = decodeCd(flags, sid, cf);
@@ -599,12 +606,13 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
       if (ev.s2 !== undefined) fields.s2 = ev.s2;
       if (ev.cls !== undefined) fields.class = className(ev.cls);
       if (ev.rnw !== undefined) fields.rnw = ev.rnw;
-      entry.words.forEach((w, i) => (fields[`w${i}`] = hex(w, 8)));
+      entry.words.forEach((w, i) => (fields[`word ${i}`] = fmtRaw(w, 32)));
       if (!this.flags.eventClassArch && ev.type !== EVT_F_WALK_EABT && ev.cls !== undefined) {
         trace.push(step(`QEMU 7.2 writes this record with CLASS=0 and no IPA (only F_WALK_EABT carries them); the architecture's CLASS is ${className(ev.cls)}`, { profileNote: 'event-class' }));
       }
       trace.push({
         kind: 'fault',
+        name: `event record ${eventName(ev.type)}`,
         summary: `${eventName(ev.type)} (0x${ev.type.toString(16)}): ${ev.reason}; ${describeDisposition(entry.disposition)}`,
         fields,
         source: entry.disposition.kind === 'written' ? { kind: 'guest-memory', as: this.memory.name, addr: entry.disposition.addr, size: 32 } : undefined,
@@ -621,7 +629,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     return { targetAs: this.downstream, iova: addr, translatedAddr: addr, addrMask: 0xfffn, perm: flag };
   }
 
-  private tlbStep(what: string, cfg: StreamConfig, e: TlbEntry) {
+  private tlbStep(what: string, cfg: StreamConfig, e: TlbEntry, name: string) {
     return step(`${what}: ${hex(e.iova)} (${sizeName(Math.log2(e.size))}, level ${e.level}, ${sizeName(e.granule)} granule) -> ${hex(BigInt(e.out))} ${permName(e.perm)} [ASID ${cfg.asid}, VMID ${cfg.vmid}]`, {
       iotlb: what,
       iova: e.iova,
@@ -631,7 +639,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
       perm: permName(e.perm),
       asid: cfg.asid,
       vmid: cfg.vmid,
-    });
+    }, name);
   }
 
   private guestLog(m: string): void {
@@ -704,7 +712,20 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
   }
 
   /** The walk replay's leaves (see Smmuv3Region.modelReplay). */
-  walkStream(r: Smmuv3Region, sink: (entry: IOMMUTLBEntry) => void): number {
+  walkStream(r: Smmuv3Region, sink: (entry: IOMMUTLBEntry) => void, quiet = false): number {
+    if (!quiet) return this.walkStreamTables(r, sink);
+    // A view's listing: nothing enters the config cache or the IOTLB.
+    this.quiet = true;
+    this.walker.noInsert = true;
+    try {
+      return this.walkStreamTables(r, sink);
+    } finally {
+      this.quiet = false;
+      this.walker.noInsert = false;
+    }
+  }
+
+  private walkStreamTables(r: Smmuv3Region, sink: (entry: IOMMUTLBEntry) => void): number {
     if (!this.regs.smmuEnabled) return 0;
     const a = this.activeConfig(r, undefined);
     if (isConfigFault(a) || 'ptwFault' in a) return 0;
@@ -729,10 +750,16 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
 
   // --- views --------------------------------------------------------------------------------
 
-  /** The decoded configuration of a stream, decoding it if needed (records nothing). */
+  /** The decoded configuration of a stream, decoding it if needed (records and caches nothing). */
   streamConfig(sid: number): StreamConfig | SmmuEvent {
     const r = this.streams.get(sid) ?? new Smmuv3Region(this, sid, `${this.name}.sid-0x${sid.toString(16)}`, this.regionSize);
-    const a = this.activeConfig(r, undefined);
+    this.quiet = true;
+    let a: ReturnType<Smmuv3['activeConfig']>;
+    try {
+      a = this.activeConfig(r, undefined);
+    } finally {
+      this.quiet = false;
+    }
     if (isConfigFault(a)) return a.fault;
     if ('ptwFault' in a) return a.ptwFault;
     return a.cfg;
@@ -773,8 +800,8 @@ export function eventRecord(e: EventLogEntry): ModelEventRecord {
   return { type: eventName(ev.type), code: ev.type, recorded: e.disposition.kind === 'written', disposition: describeDisposition(e.disposition), fields, words: e.words };
 }
 
-function step(summary: string, fields: Record<string, TraceFieldValue>) {
-  return { kind: 'model' as const, summary, fields };
+function step(summary: string, fields: Record<string, TraceFieldValue>, name?: string) {
+  return { kind: 'model' as const, name, summary, fields };
 }
 
 function describeConfig(c: StreamConfig): string {
@@ -788,19 +815,66 @@ function describeConfig(c: StreamConfig): string {
   return parts.join(', ');
 }
 
-function steTraceFields(words: readonly bigint[], f: Record<string, TraceFieldValue>): Record<string, TraceFieldValue> {
+/**
+ * An STE as the SMMUv3 specification names its fields (section 5.2): the eight raw 64-bit words,
+ * then V and Config, then the fields the Config uses (stage 1: the CD pointer and table; stage 2:
+ * the VMID and stage-2 translation table).
+ */
+function steTraceFields(words: readonly bigint[], f: SteFields): Record<string, TraceFieldValue> {
   const out: Record<string, TraceFieldValue> = {};
-  words.forEach((w, i) => (out[`dw${i}`] = w));
-  for (const [k, v] of Object.entries(f)) out[k] = v;
+  words.forEach((w, i) => (out[`STE[${64 * i + 63}:${64 * i}]`] = fmtRaw(w)));
+  out.V = f.valid ? 1 : 0;
+  out.Config = `0b${f.config.toString(2).padStart(3, '0')} (${configName(f.config)})`;
+  if (f.config & 4 && f.config & 1) {
+    out.S1Fmt = f.s1Fmt;
+    out.S1ContextPtr = f.s1ContextPtr;
+    out.S1CDMax = f.s1CdMax;
+    out.S1STALLD = f.s1StallD ? 1 : 0;
+  }
+  if (f.config & 4 && f.config & 2) {
+    out.S2VMID = f.s2Vmid;
+    out.S2T0SZ = f.s2T0sz;
+    out.S2SL0 = f.s2Sl0;
+    out.S2TG = f.s2Tg;
+    out.S2PS = f.s2Ps;
+    out.S2AA64 = f.s2Aa64 ? 1 : 0;
+    out.S2ENDI = f.s2Endi ? 1 : 0;
+    out.S2AFFD = f.s2Affd ? 1 : 0;
+    out.S2S = f.s2S ? 1 : 0;
+    out.S2R = f.s2R ? 1 : 0;
+    out.S2TTB = f.s2Ttb;
+  }
   return out;
 }
 
-function cdTraceFields(words: readonly bigint[], f: Record<string, unknown>): Record<string, TraceFieldValue> {
+/** A CD as the specification names its fields (section 5.4): all 64 bytes raw, then the decode. */
+function cdTraceFields(words: readonly bigint[], f: CdFields): Record<string, TraceFieldValue> {
   const out: Record<string, TraceFieldValue> = {};
-  words.forEach((w, i) => (out[`dw${i}`] = w));
-  for (const [k, v] of Object.entries(f)) {
-    if (Array.isArray(v)) v.forEach((x, i) => (out[`${k}${i}`] = x as TraceFieldValue));
-    else out[k] = v as TraceFieldValue;
-  }
+  words.forEach((w, i) => (out[`CD[${64 * i + 63}:${64 * i}]`] = fmtRaw(w)));
+  const b = (x: boolean) => (x ? 1 : 0);
+  Object.assign(out, {
+    V: b(f.valid),
+    AA64: b(f.aa64),
+    ASID: f.asid,
+    T0SZ: f.tsz[0],
+    TG0: f.tg[0],
+    EPD0: b(f.epd[0]),
+    TTB0: f.ttb[0],
+    HAD0: b(f.had[0]),
+    T1SZ: f.tsz[1],
+    TG1: f.tg[1],
+    EPD1: b(f.epd[1]),
+    TTB1: f.ttb[1],
+    HAD1: b(f.had[1]),
+    IPS: f.ips,
+    TBI: f.tbi,
+    AFFD: b(f.affd),
+    HA: b(f.ha),
+    HD: b(f.hd),
+    ENDI: b(f.endi),
+    S: b(f.s),
+    R: b(f.r),
+    A: b(f.a),
+  });
   return out;
 }

@@ -8,7 +8,7 @@
  * S2ENDI [20], S2AFFD [21], S2S [25], S2R [26]; w6/w7 S2TTB [51:4].
  */
 import { hex } from '../../hex';
-import type { Trace } from '../../trace';
+import { STEP_NAMES, type Trace } from '../../trace';
 import type { GuestReader } from './guest-reader';
 import { SMMU_SIDSIZE, type Smmuv3Registers } from './registers';
 import {
@@ -87,7 +87,7 @@ export function findSte(regs: Smmuv3Registers, flags: ProfileFlags, mem: GuestRe
       return { type: EVT_C_BAD_STE, sid, reason: `l2_ste_offset=${l2Index} > max_l2_ste=${2 ** span - 1} (QEMU allows 2^Span - 1)` };
     } else if (l2Index >= 2 ** (span - 1)) {
       // Reference observation 3: QEMU reads STEs past the L2 table the architecture allows.
-      if (trace) trace.push({ kind: 'model', summary: `QEMU 7.2 would use this STE: L2 index ${hex(l2Index)} is beyond 2^(Span-1) = ${2 ** (span - 1)}; the architecture raises C_BAD_STREAMID`, fields: { l2Index, span } });
+      if (trace) trace.push({ kind: 'model', name: STEP_NAMES.profileNote, summary: `QEMU 7.2 would use this STE: L2 index ${hex(l2Index)} is beyond 2^(Span-1) = ${2 ** (span - 1)}; the architecture raises C_BAD_STREAMID`, fields: { l2Index, span } });
     }
     if (!flags.ptrFieldsArch && l2PtrQemu !== BigInt(l2Ptr)) {
       if (trace) trace.push({ kind: 'model', summary: `QEMU 7.2 reads L2Ptr as ${hex(l2PtrQemu)} (l1std_l2ptr takes bits [63:5]); the architecture's L2Ptr is ${hex(BigInt(l2Ptr))}`, fields: { profileNote: 'l2ptr' } });
@@ -115,6 +115,7 @@ function l1Step(mem: GuestReader, addr: number, value: bigint | undefined, what:
   const a = BigInt(addr);
   return {
     kind: 'descriptor-read' as const,
+    name: STEP_NAMES.streamTableL1,
     summary: `stream table L1 descriptor at ${hex(a)}${value === undefined ? '' : ` = ${hex(value, 16)}`}: ${what}`,
     fields: { address: a, ...(value === undefined ? {} : { value }), ...fields },
     source: { kind: 'guest-memory' as const, as: mem.as.name, addr: a, size: 8, value },

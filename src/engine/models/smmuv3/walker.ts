@@ -14,7 +14,8 @@
  */
 import { hex } from '../../hex';
 import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, permName } from '../../iotlb';
-import type { Trace, TraceFieldValue } from '../../trace';
+import { fmtRaw } from '../../format';
+import { STEP_NAMES, type Trace, type TraceFieldValue } from '../../trace';
 import { fastWalkS1 } from './fast-walk';
 import type { GuestReader } from './guest-reader';
 import { maskOf, tlbKey, type Iotlb, type TlbMap } from './iotlb';
@@ -108,7 +109,7 @@ export class Walker {
     const s1Granule = this.granule;
     const inS1 = ia - this.inBase;
     const ipa = s1Out + inS1;
-    if (trace) trace.push(step('model', `stage 1 gives IPA ${hex(BigInt(ipa))}; stage 2 translates it`, { ipa: BigInt(ipa) }));
+    if (trace) trace.push(step('model', `stage 1 gives IPA ${hex(BigInt(ipa))}; stage 2 translates it`, { ipa: BigInt(ipa) }, STEP_NAMES.stage2Of('output')));
     if (!this.walkS2(s2, ipa, flag, CLASS_IN, trace)) return false;
     const s2Shift = this.shift;
     const pa = this.out + (ipa - this.inBase);
@@ -334,11 +335,11 @@ export class Walker {
       const e = this.iotlb.lookup(s2map, ipa, s2.probes);
       if (e !== undefined && (!this.flags.hitReadCheck || e.perm & IOMMU_RO)) {
         this.s2Pa = e.out + (ipa - e.ia);
-        if (trace) trace.push(step('model', `${what} IPA ${hex(BigInt(ipa))}: stage-2 IOTLB hit -> ${hex(BigInt(this.s2Pa))}`, { ipa: BigInt(ipa), pa: BigInt(this.s2Pa), iotlb: 'hit' }));
+        if (trace) trace.push(step('model', `${what} IPA ${hex(BigInt(ipa))}: stage-2 IOTLB hit -> ${hex(BigInt(this.s2Pa))}`, { ipa: BigInt(ipa), pa: BigInt(this.s2Pa), iotlb: 'hit' }, STEP_NAMES.stage2Of(what)));
         return true;
       }
     }
-    if (trace) trace.push(step('model', `${what} IPA ${hex(BigInt(ipa))}: stage-2 walk (class ${className(cls)})`, { ipa: BigInt(ipa) }));
+    if (trace) trace.push(step('model', `${what} IPA ${hex(BigInt(ipa))}: stage-2 walk (class ${className(cls)})`, { ipa: BigInt(ipa) }, STEP_NAMES.stage2Of(what)));
     if (!this.walkS2(s2, ipa, IOMMU_RO, cls, trace)) {
       // translate_table_addr_ipa reports the table's IPA, whatever the stage-2 fault.
       this.faultAddr2 = ipa;
@@ -499,16 +500,66 @@ export function sizeName(shift: number): string {
   return `${2 ** shift} B`;
 }
 
-function step(kind: 'model', summary: string, fields: Record<string, TraceFieldValue>) {
-  return { kind, summary, fields };
+function step(kind: 'model', summary: string, fields: Record<string, TraceFieldValue>, name?: string) {
+  return { kind, name, summary, fields };
 }
 
 function descStep(as: string, stage: number, level: number, idx: number, daddr: number, value: bigint | undefined, what: string, fields: Record<string, TraceFieldValue>) {
   const addr = BigInt(daddr);
+  const { type, size } = fields;
   return {
     kind: 'descriptor-read' as const,
+    name: STEP_NAMES.descriptor(stage, level),
     summary: `S${stage} L${level}[${hex(idx)}] at ${hex(addr)}${value === undefined ? '' : ` = ${hex(value, 16)}`}: ${what}`,
-    fields: { stage, level, index: idx, address: addr, ...(value === undefined ? {} : { value }), ...fields },
+    fields: {
+      stage,
+      level,
+      index: idx,
+      address: addr,
+      ...(value === undefined ? {} : { descriptor: fmtRaw(value) }),
+      ...(type === undefined ? {} : { type }),
+      ...(size === undefined ? {} : { size }),
+      ...(value === undefined || typeof type !== 'string' ? {} : descriptorFields(stage, type, value)),
+    },
     source: { kind: 'guest-memory' as const, as, addr, size: 8, value },
+  };
+}
+
+/**
+ * A VMSAv8-64 descriptor's fields as the Arm ARM names them (D8.3, stage 1 and stage 2
+ * block/page and table descriptors), each beside the raw value in the step.
+ */
+export function descriptorFields(stage: number, type: string, d: bigint): Record<string, TraceFieldValue> {
+  const bit = (n: number) => Number((d >> BigInt(n)) & 1n);
+  const bits = (hi: number, lo: number) => Number((d >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n));
+  const oa = d & 0x0000_ffff_ffff_f000n;
+  if (type === 'table') {
+    return { 'next-level table address': oa, PXNTable: bit(59), 'UXNTable/XNTable': bit(60), APTable: bits(62, 61), NSTable: bit(63) };
+  }
+  if (type !== 'block' && type !== 'page') return {};
+  if (stage === 1) {
+    return {
+      'output address': oa,
+      AttrIndx: bits(4, 2),
+      NS: bit(5),
+      'AP[2:1]': `0b${bits(7, 6).toString(2).padStart(2, '0')}`,
+      SH: bits(9, 8),
+      AF: bit(10),
+      nG: bit(11),
+      DBM: bit(51),
+      Contiguous: bit(52),
+      PXN: bit(53),
+      'UXN/XN': bit(54),
+    };
+  }
+  return {
+    'output address': oa,
+    MemAttr: bits(5, 2),
+    'S2AP': `0b${bits(7, 6).toString(2).padStart(2, '0')}`,
+    SH: bits(9, 8),
+    AF: bit(10),
+    DBM: bit(51),
+    Contiguous: bit(52),
+    XN: bits(54, 53),
   };
 }
