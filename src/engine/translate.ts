@@ -36,7 +36,7 @@ export interface Hop {
   readonly entry: IOMMUTLBEntry;
 }
 
-export type FaultReason = 'unassigned' | 'permission' | 'hop-limit';
+export type FaultReason = 'unassigned' | 'permission' | 'hop-limit' | 'loop';
 
 export interface Landing {
   /** MEMTX_OK when the access reaches RAM or MMIO; MEMTX_DECODE_ERROR for unassigned. */
@@ -59,7 +59,42 @@ export interface Landing {
 
 const MAX_HOPS = 16;
 
+/**
+ * Translations in progress, one inside another: a model's own reads (an SMMU reading its tables)
+ * are accesses too, and when its walk memory leads back through itself each read starts another
+ * translation. QEMU would recurse until its stack runs out; past MAX_NESTED the inner access
+ * fails (the model sees a failed read), and the outermost translation reports the loop as its
+ * fault reason.
+ */
+const MAX_NESTED = 8;
+let nested = 0;
+let loopSeen: string | undefined;
+
 export function translateAccess(req: TranslateRequest): Landing {
+  if (nested >= MAX_NESTED) {
+    const what = req.as.lookup(req.addr)?.region.name;
+    loopSeen ??= `a translation loop: reaching ${hex(req.addr)} in ${req.as.name}${what ? ` (${what})` : ''} needs a translation that is itself in progress, ${MAX_NESTED} deep (QEMU would recurse for ever)`;
+    return fault(req, req.as, req.addr, U64_MAX, [], 'loop', loopSeen);
+  }
+  nested++;
+  let landing: Landing;
+  try {
+    landing = translateOnce(req);
+  } finally {
+    nested--;
+  }
+  if (nested === 0 && loopSeen !== undefined) {
+    const message = loopSeen;
+    loopSeen = undefined;
+    if (landing.fault) {
+      landing = { ...landing, fault: { reason: 'loop', message: `${landing.fault.message}; ${message}` } };
+    }
+    if (req.trace) req.trace.push({ kind: 'fault', summary: message, fields: { reason: 'loop', as: req.as.name, addr: req.addr } });
+  }
+  return landing;
+}
+
+function translateOnce(req: TranslateRequest): Landing {
   const { attrs, trace } = req;
   const isWrite = req.op === 'write';
   const inputAddr = req.addr;
