@@ -73,6 +73,47 @@ export interface LoadOptions {
 const AS_SIZE = 1n << 64n;
 
 export function loadConfig(file: string, text: string, opts: LoadOptions = {}): LoadedConfig {
+  try {
+    return loadChecked(file, text, opts);
+  } catch (e) {
+    return failedLoad(file, text, e);
+  }
+}
+
+/**
+ * What a load that failed on a bug of ours gives: the file with one `internal-error` diagnostic
+ * at its start and nothing built, so that callers (the extension's other configs above all) carry on.
+ */
+export function failedLoad(file: string, text: string, e: unknown): LoadedConfig {
+  let cd: ConfigDocument;
+  try {
+    cd = new ConfigDocument(file, text);
+  } catch {
+    cd = new ConfigDocument(file, '');
+  }
+  const why = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 200);
+  const d: Diagnostic = {
+    file,
+    range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+    severity: 'error',
+    code: 'internal-error',
+    message: `IOMMU Lens failed while loading this file (internal error: ${why})`,
+  };
+  return {
+    file,
+    document: cd,
+    diagnostics: [d],
+    machine: new Machine(file, { semantics: 'current' }),
+    scenario: [],
+    definitions: new Map(),
+    references: [],
+    rangeOf: () => d.range,
+    errorCount: 1,
+    warningCount: 0,
+  };
+}
+
+function loadChecked(file: string, text: string, opts: LoadOptions): LoadedConfig {
   const cd = new ConfigDocument(file, text);
   const value = cd.parseDiagnostics.some((d) => d.severity === 'error') && cd.doc.contents === null ? undefined : cd.toJS();
   const root = obj(value) ?? {};

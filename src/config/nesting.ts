@@ -31,6 +31,7 @@ export function nestingTooDeep(text: string, limit = MAX_NESTING): number | unde
     if (!blank && flow === 0) {
       while (indents.length && indents[indents.length - 1]! >= col) indents.pop();
       indents.push(col);
+      if (indents.length > limit) return i;
     }
     let compact = 0;
     let lastSignificant = blank ? 0 : 10; // as if after a line start
