@@ -23,6 +23,7 @@ import { generatedConfig } from './generate';
 import { format, rate, time, type BenchResult } from './harness';
 import { benchImages } from './images';
 import { benchSmmuv3 } from './smmuv3';
+import { benchConfig } from './config';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -173,6 +174,7 @@ async function main(): Promise<void> {
   step(benchTable());
   step(benchSmmuv3(ROUNDS));
   step(benchLoad());
+  step(benchConfig(ROUNDS, quick));
   // Memory images report medians only (their own rounds).
   step(
     (await benchImages()).map((r) => ({

@@ -7,6 +7,7 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Alias, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { Diagnostic, Range } from './diagnostics';
 import { MAX_NESTING, nestingTooDeep } from './nesting';
+import { addWork } from '../engine/work';
 
 export type PathSegment = string | number;
 export type Path = readonly PathSegment[];
@@ -347,7 +348,9 @@ class ToJS {
   }
 
   convert(node: Node | null): unknown {
-    return this.value(node).v;
+    const v = this.value(node).v;
+    addWork(this.values.size + this.expanded);
+    return v;
   }
 
   private value(node: Node | null | undefined): { v: unknown; size: number } {

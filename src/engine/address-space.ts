@@ -5,6 +5,7 @@
  * the gaps that remain under it.
  */
 import { hex } from './hex';
+import { addWork } from './work';
 import { AliasRegion, currentTopologyGeneration, type MemoryRegion } from './memory';
 
 export interface FlatRange {
@@ -110,6 +111,7 @@ export function renderFlatView(root: MemoryRegion): FlatRange[] {
 export function renderFlatViewBounded(root: MemoryRegion): RenderedView {
   const r = new Renderer();
   r.render(root, 0n, 0n, root.size, undefined, 0);
+  addWork(r.work());
   return { ranges: r.out.toArray(), truncated: r.stopped, cycles: [...r.cycles] };
 }
 
@@ -118,6 +120,9 @@ class Renderer {
   readonly cycles = new Set<MemoryRegion>();
   stopped: 'ranges' | 'steps' | 'depth' | undefined;
   private steps = 0;
+  work(): number {
+    return this.steps;
+  }
   /** Regions on the path from the root to the one being drawn: meeting one again is a cycle. */
   private readonly path = new Set<MemoryRegion>();
   /** Whether anything under a region terminates (a region that draws nothing is not walked). */

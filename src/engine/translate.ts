@@ -14,6 +14,7 @@ import { IOMMUMemoryRegion } from './iommu';
 import { IOMMU_RO, IOMMU_RW, IOMMU_WO, permName, type IOMMUAccessFlags, type IOMMUTLBEntry } from './iotlb';
 import { MmioRegion, RamRegion, type MemoryRegion } from './memory';
 import { configSource, type Trace } from './trace';
+import { addWork } from './work';
 
 export type AccessOp = 'read' | 'write';
 
@@ -77,6 +78,7 @@ export function translateAccess(req: TranslateRequest): Landing {
     return fault(req, req.as, req.addr, U64_MAX, [], 'loop', loopSeen);
   }
   nested++;
+  addWork(1);
   let landing: Landing;
   try {
     landing = translateOnce(req);
@@ -130,6 +132,7 @@ function translateOnce(req: TranslateRequest): Landing {
       }
       return { result: MemTxResult.OK, region: mr, offset, as, addr, entry, hops };
     }
+    addWork(1);
     if (hop >= MAX_HOPS) {
       return fault(req, as, addr, pageMask, hops, 'hop-limit', `more than ${MAX_HOPS} IOMMUs in a row: a loop in the config?`);
     }
