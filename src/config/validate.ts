@@ -4,18 +4,16 @@
  * the value. Alternatives (a number is an integer or a string) are reported once, as what was
  * expected, not as one complaint per alternative.
  */
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Diagnostic } from './diagnostics';
 import { idToPath, type ConfigDocument, type PathSegment } from './document';
-import { ConfigSchema } from './schema';
+import { precompiledValidator } from './precompiled';
+import { compileValidator } from './schema-validator';
 
 let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
-  if (!compiled) {
-    const ajv = new Ajv({ allErrors: true, strict: false, discriminator: true, verbose: true, allowUnionTypes: true });
-    compiled = ajv.compile(ConfigSchema);
-  }
+  compiled ??= precompiledValidator() ?? compileValidator();
   return compiled;
 }
 
@@ -31,8 +29,8 @@ function forAjv(v: unknown): unknown {
   return v;
 }
 
-export function validateSchema(cd: ConfigDocument, value: unknown): Diagnostic[] {
-  const validate = validator();
+/** `validate` is the schema's validator (the bundle's precompiled one, or the schema compiled now). */
+export function validateSchema(cd: ConfigDocument, value: unknown, validate: ValidateFunction = validator()): Diagnostic[] {
   if (validate(forAjv(value))) return [];
   const errors = (validate.errors ?? []).slice();
   // Drop what an anyOf's alternatives said on their own: the anyOf's own error says it better.
