@@ -6,6 +6,7 @@
  */
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Alias, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { Diagnostic, Range } from './diagnostics';
+import { fastJsonValue } from './json-fast';
 import { MAX_NESTING, nestingTooDeep } from './nesting';
 import { addWork } from '../engine/work';
 
@@ -26,19 +27,36 @@ export function idToPath(id: string): PathSegment[] {
 }
 
 export class ConfigDocument {
-  readonly doc: Document.Parsed;
   readonly lines: LineCounter;
   readonly parseDiagnostics: Diagnostic[] = [];
+  private parsed: Document.Parsed | undefined;
+  /** A plain JSON file's value, read without positions (json-fast.ts); the YAML parse then waits until positions are needed. */
+  private readonly fast: { value: Record<string, unknown> } | undefined;
 
+  /** `route: 'yaml'` reads even a plain JSON file through the `yaml` package (tests compare the two routes). */
   constructor(
     readonly file: string,
     readonly text: string,
+    route: 'fast' | 'yaml' = 'fast',
   ) {
     // Lines are counted from the text, not by the parser: after a syntax error its lexer can
     // skip newlines, and positions on the lines after would point past their line's end.
     this.lines = new LineCounter();
     this.lines.addNewLine(0);
     for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.lines.addNewLine(i + 1);
+    const value = route === 'fast' && /\.json$/i.test(file) ? fastJsonValue(text) : undefined;
+    if (value !== undefined) this.fast = { value };
+    else this.parse();
+  }
+
+  /** The parsed document with positions (for a plain JSON file, parsed when first asked for). */
+  get doc(): Document.Parsed {
+    if (this.parsed === undefined) this.parse();
+    return this.parsed!;
+  }
+
+  private parse(): void {
+    const { file, text } = this;
     const deep = nestingTooDeep(text);
     if (deep !== undefined) {
       // Refused before parsing: a parser would overflow its stack at a place that varies from run to run.
@@ -50,7 +68,7 @@ export class ConfigDocument {
         message: `lists and mappings nest more than ${MAX_NESTING} levels deep here; a config needs far fewer, and IOMMU Lens reads no further`,
       });
     }
-    this.doc = parseDocument(deep === undefined ? text : '', {
+    this.parsed = parseDocument(deep === undefined ? text : '', {
       intAsBigInt: true,
       // A collection as a key would otherwise print a process warning; the schema reports it.
       logLevel: 'error',
@@ -127,7 +145,7 @@ export class ConfigDocument {
   toJS(): unknown {
     if (!this.converted) {
       this.converted = true;
-      this.value = new ToJS(this).convert(this.doc.contents as Node | null);
+      this.value = this.fast ? this.fast.value : new ToJS(this).convert(this.doc.contents as Node | null);
     }
     return this.value;
   }

@@ -68,6 +68,8 @@ export interface LoadOptions {
    * read: an info diagnostic, and the region reads as zeros. May throw; that is reported.
    */
   readonly openImage?: (path: string, relativeTo: string) => ByteSource | EngineError;
+  /** `yaml` reads a plain JSON file through the `yaml` package too (tests compare it with the fast route). */
+  readonly parser?: 'fast' | 'yaml';
 }
 
 const AS_SIZE = 1n << 64n;
@@ -114,7 +116,7 @@ export function failedLoad(file: string, text: string, e: unknown): LoadedConfig
 }
 
 function loadChecked(file: string, text: string, opts: LoadOptions): LoadedConfig {
-  const cd = new ConfigDocument(file, text);
+  const cd = new ConfigDocument(file, text, opts.parser);
   const value = cd.parseDiagnostics.some((d) => d.severity === 'error') && cd.doc.contents === null ? undefined : cd.toJS();
   const root = obj(value) ?? {};
   const semantics: QemuSemantics = opts.semantics ?? (root['qemu-semantics'] === '5.2-9.x' ? '5.2-9.x' : 'current');

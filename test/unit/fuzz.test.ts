@@ -15,6 +15,8 @@ import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { fileCheckReport, notifiersReport, replayReport, runReport, translateReport, treeReport } from '../../src/cli/reports';
 import type { Diagnostic } from '../../src/config/diagnostics';
+import { ConfigDocument } from '../../src/config/document';
+import { fastJsonValue } from '../../src/config/json-fast';
 import { loadConfig, type LoadedConfig } from '../../src/config/load';
 import { workDone } from '../../src/engine';
 import { MemoryByteSource } from '../../src/engine/images/byte-source';
@@ -283,5 +285,33 @@ describe('fuzz: hostile configs and images through every entry point', function 
       }),
       { numRuns: RUNS, seed: SEED, endOnFailure: true },
     );
+  });
+});
+
+describe('the fast JSON route and the yaml route agree', function () {
+  this.timeout(120_000);
+
+  it(`on ${RUNS * 3} random configs (seed ${SEED}): the same values, diagnostics, ranges and messages`, () => {
+    const indent = fc.constantFrom(0, 1, 2, 4);
+    fc.assert(
+      fc.property(generatedConfig, indent, (v, n) => {
+        const text = JSON.stringify(v, null, n);
+        const fast = new ConfigDocument('f.iommu.json', text);
+        const slow = new ConfigDocument('f.iommu.json', text, 'yaml');
+        assert.deepEqual(fast.toJS(), slow.toJS());
+        const a = loadConfig('f.iommu.json', text);
+        const b = loadConfig('f.iommu.json', text, { parser: 'yaml' });
+        assert.deepEqual(a.diagnostics, b.diagnostics);
+        for (const id of [...a.definitions.values()].map((p) => '/' + p.join('/'))) assert.deepEqual(a.rangeOf(id), b.rangeOf(id));
+      }),
+      { numRuns: RUNS * 3, seed: SEED },
+    );
+  });
+
+  it('leaves to the yaml route what it would read differently or report', () => {
+    for (const text of ['{"a": 1, "a": 2}', '{"a":\t1}', '\ufeff{}', '[]', '{"a": 1} x', '{"a": 01}', '{"' + 'k'.repeat(1100) + '": 1}', '{"a": "\u0001"}']) {
+      assert.equal(fastJsonValue(text), undefined, text.slice(0, 40));
+    }
+    assert.deepEqual(fastJsonValue('{"a": 18446744073709551615, "b": -0, "c": 1.5e3, "d": "x\\ny", "__proto__": {"e": null}}'), new ConfigDocument('x.iommu.json', '{"a": 18446744073709551615, "b": -0, "c": 1.5e3, "d": "x\\ny", "__proto__": {"e": null}}', 'yaml').toJS());
   });
 });
