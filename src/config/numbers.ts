@@ -94,16 +94,15 @@ export function parseConfigNumber(v: unknown, max: bigint = U64_LIMIT): NumberPa
     value = BigInt(v);
   } else if (typeof v === 'string') {
     const m = splitNumber(v);
-    const shownText = v.length > 80 ? `${v.slice(0, 40)}...${v.slice(-20)}` : v;
-    const notNumber = { ok: false, code: 'bad-number', message: `"${shownText}" is not a number (write 0x1000, 4096, 0x1000_0000 or 4KiB)` } as const;
-    if (!m) return notNumber;
-    const digits = m.digits.replace(/_/g, '');
+    const notNumber = (): NumberParse => ({ ok: false, code: 'bad-number', message: `"${shorten(v)}" is not a number (write 0x1000, 4096, 0x1000_0000 or 4KiB)` });
+    if (!m) return notNumber();
+    const digits = m.digits.includes('_') ? m.digits.replace(/_/g, '') : m.digits;
     const base = /^0x/i.test(digits) ? 16 : /^0b/i.test(digits) ? 2 : /^0o/i.test(digits) ? 8 : 10;
     value = base === 10 ? BigInt(digits) : BigInt(base === 16 ? digits : base === 2 ? digits : '0o' + digits.slice(2));
     if (m.unit !== undefined) {
       const unit = Object.hasOwn(UNITS, m.unit) ? UNITS[m.unit] : undefined;
       // "0x" or "0xg" is a radix prefix gone wrong, not 0 with a unit "x".
-      if (unit === undefined && m.digits === '0' && /^[xbo]/i.test(m.unit)) return notNumber;
+      if (unit === undefined && m.digits === '0' && /^[xbo]/i.test(m.unit)) return notNumber();
       const shownUnit = m.unit.length > 40 ? `${m.unit.slice(0, 20)}...` : m.unit;
       if (unit === undefined) return { ok: false, code: 'bad-number', message: `"${shownUnit}" is not a size unit (use B, KiB, MiB, GiB, TiB, PiB or EiB)` };
       value *= unit;
@@ -111,8 +110,9 @@ export function parseConfigNumber(v: unknown, max: bigint = U64_LIMIT): NumberPa
   } else {
     return { ok: false, code: 'wrong-type', message: `expected a number (an integer, or a string such as "0x1000_0000" or "4KiB"), got ${describe(v)}` };
   }
+  if (value >= 0n && value < max) return { ok: true, value };
   // What the user wrote, or for a number the exact integer (a double's own text rounds).
-  const shown = typeof v === 'string' ? v : String(value);
+  const shown = shorten(typeof v === 'string' ? v : String(value));
   if (value < 0n) return { ok: false, code: 'number-range', message: `${shown} is negative` };
   if (value >= max) {
     const bits = (max & (max - 1n)) === 0n ? max.toString(2).length - 1 : undefined;
@@ -120,6 +120,11 @@ export function parseConfigNumber(v: unknown, max: bigint = U64_LIMIT): NumberPa
     return { ok: false, code: 'number-range', message: `${shown} ${limit}` };
   }
   return { ok: true, value };
+}
+
+/** A long number as the message shows it: its start and end. */
+function shorten(v: string): string {
+  return v.length > 80 ? `${v.slice(0, 40)}...${v.slice(-20)}` : v;
 }
 
 function describe(v: unknown): string {
