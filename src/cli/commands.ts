@@ -7,7 +7,7 @@
  * or step in `run`, a notifier with nothing to replay); 2 the command could not run (an
  * unreadable file, a bad address or attribute, an unknown device, address space or notifier).
  */
-import { loadConfig, type LoadedConfig } from '../config/load';
+import { loadConfig, type LoadedConfig, type LoadOptions } from '../config/load';
 import { schemaJson } from '../config/schema';
 import { openImageFile } from '../node/images';
 import type { AccessOp, MemTxAttrs, QemuSemantics } from '../engine';
@@ -35,6 +35,8 @@ export interface CliIO {
   /** Colour on stdout and on stderr (main.ts decides: a TTY, and NO_COLOR unset). */
   readonly color?: boolean;
   readonly colorErr?: boolean;
+  /** Opens a config's memory images (default: files; a live QEMU gives its guest memory). */
+  readonly openImage?: LoadOptions['openImage'];
 }
 
 export const EXIT_OK = 0;
@@ -100,7 +102,7 @@ function readText(io: CliIO, file: string): string {
  * the machine is valid, and the errors alone do not change the exit code (`check` is for that).
  */
 function loadForQuery(io: CliIO, file: string, opts: CommonOptions, text = readText(io, file)): LoadedConfig {
-  const cfg = loadConfig(file, text, { semantics: opts.qemu, openImage: openImageFile });
+  const cfg = loadConfig(file, text, { semantics: opts.qemu, openImage: io.openImage ?? openImageFile });
   if (cfg.errorCount) {
     const s = errStyle(io);
     for (const d of cfg.diagnostics) if (d.severity === 'error') io.err(renderDiagnostic(diagnosticReport(d), s));
@@ -133,7 +135,7 @@ export function check(opts: CheckOptions, io: CliIO): number {
       unreadable.push({ file, message: e.message });
       continue;
     }
-    const r = fileCheckReport(loadConfig(file, text, { semantics: opts.qemu, openImage: openImageFile }));
+    const r = fileCheckReport(loadConfig(file, text, { semantics: opts.qemu, openImage: io.openImage ?? openImageFile }));
     reports.push(r);
     if (!opts.json) for (const d of r.diagnostics) io.out(renderDiagnostic(d, s));
   }
@@ -306,4 +308,10 @@ export function demo(opts: CommonOptions, io: CliIO, example: EmbeddedExample | 
 export function schema(_opts: CommonOptions, io: CliIO): number {
   io.out(schemaJson().trimEnd());
   return EXIT_OK;
+}
+
+/** attach and snapshot need the asynchronous entry point (the iommu-lens executable runs it). */
+export function liveOnly(name: string, io: CliIO): number {
+  io.err(`iommu-lens: ${name} talks to QEMU and runs from the iommu-lens executable (iommu-lens ${name} --help)`);
+  return EXIT_CANNOT_RUN;
 }
