@@ -5,6 +5,7 @@ export * from './address-space';
 export * from './work';
 export * from './consumers';
 export * from './device';
+export * from './dma';
 export * from './errors';
 export * from './fast-path';
 export * from './guest-memory';
