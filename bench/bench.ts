@@ -28,6 +28,7 @@ import { CLOCK, format, judged, rate, time, type BenchResult } from './harness';
 import { benchImages } from './images';
 import { benchShadowCheck, benchVfio, benchVhostFill } from './shadows';
 import { benchReplay, benchSmmuv3 } from './smmuv3';
+import { benchConfig } from './config';
 import { benchIntelIommu } from './intel-iommu';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -223,6 +224,10 @@ async function main(): Promise<void> {
   if (group('load')) {
     section('load');
     step(benchLoad());
+  }
+  if (group('config')) {
+    section('config load (10k regions + 10k mappings; 1k/10k/50k scaling) and CLI start-up');
+    step(benchConfig(ROUNDS, quick));
   }
   // Memory images report medians only (their own rounds).
   if (group('images')) {

@@ -1,6 +1,9 @@
 // Bundles the extension, the CLI and the benchmark with esbuild. `--watch` rebuilds on change.
 import * as esbuild from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 const watch = process.argv.includes('--watch');
 // --production: minified, no source maps (what `npm run package` puts in the .vsix).
@@ -15,6 +18,41 @@ const common = {
   logLevel: 'warning',
   loader: { '.yaml': 'text' },
 };
+/**
+ * The config schema's validator as Ajv standalone code, generated here once so that the CLI and
+ * the extension do not compile the schema on every start: src/config/precompiled.ts becomes that
+ * code in the bundles, and src/config/schema-validator.ts (which would load Ajv's compiler) a stub.
+ */
+async function validatorSource() {
+  const r = await esbuild.build({ entryPoints: ['src/config/schema-validator.ts'], bundle: true, platform: 'node', format: 'cjs', write: false, logLevel: 'warning' });
+  const dir = mkdtempSync(join(tmpdir(), 'iommu-lens-build-'));
+  try {
+    const file = join(dir, 'schema-validator.cjs');
+    writeFileSync(file, r.outputFiles[0].text);
+    return createRequire(import.meta.url)(file).standaloneValidatorSource();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const validatorCode = await validatorSource();
+const precompiled = {
+  name: 'precompiled-validator',
+  setup(build) {
+    const here = resolve('.');
+    build.onLoad({ filter: /src[\\/]config[\\/]precompiled\.ts$/ }, () => ({
+      contents: `const m = { exports: {} };\n(function (module, exports) {\n${validatorCode}\n})(m, m.exports);\nexport function precompiledValidator() { return m.exports.default ?? m.exports; }\n`,
+      loader: 'js',
+      resolveDir: here,
+    }));
+    build.onLoad({ filter: /src[\\/]config[\\/]schema-validator\.ts$/ }, () => ({
+      contents: `export function compileValidator() { throw new Error('this bundle validates with its precompiled validator'); }\nexport function standaloneValidatorSource() { return ${JSON.stringify('')}; }\n`,
+      loader: 'js',
+    }));
+  },
+};
+common.plugins = [precompiled];
+
 const entries = [
   { entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
   { entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },

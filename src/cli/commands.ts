@@ -82,7 +82,14 @@ function readReason(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** The config file the command is working on, for the one line an unexpected error gets. */
+export let currentFile: string | undefined;
+export function forgetCurrentFile(): void {
+  currentFile = undefined;
+}
+
 function readText(io: CliIO, file: string): string {
+  currentFile = file;
   try {
     return io.readFile(file);
   } catch (e) {

@@ -147,10 +147,16 @@ export function buildProgram(io: CliIO, env: CliEnv, setExit: (code: number) => 
 export function runCli(argv: readonly string[], io: CliIO, env: CliEnv = {}): number {
   let code = EXIT_OK;
   const program = buildProgram(io, env, (c) => (code = c));
+  commands.forgetCurrentFile();
   try {
     program.parse([...argv], { from: 'user' });
   } catch (e) {
-    if (!(e instanceof CommanderError)) throw e;
+    if (!(e instanceof CommanderError)) {
+      // A bug of ours: one line naming the file, never a stack trace.
+      const why = e instanceof Error ? e.message : String(e);
+      io.err(`iommu-lens: ${commands.currentFile ?? '(no file)'}: internal error: ${why.split('\n')[0]!.slice(0, 200)}`);
+      return EXIT_CANNOT_RUN;
+    }
     // Help and version asked for are a success; every other way commander stops is bad usage.
     return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT_OK : EXIT_CANNOT_RUN;
   }

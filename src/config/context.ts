@@ -98,7 +98,7 @@ export class BuildContext {
     if (r) return r;
     const iommu = this.machine.iommus.get(n);
     if (iommu) return iommu.regionFor(undefined);
-    this.unknown('region', n, path, purpose, [...this.machine.regions.keys(), ...this.machine.iommus.keys()]);
+    this.unknown('region', n, path, purpose, this.machine.regions.keys(), this.machine.iommus.keys());
     return undefined;
   }
 
@@ -107,7 +107,7 @@ export class BuildContext {
     if (n === undefined) return undefined;
     this.references.push({ kind: 'iommu', name: n, path });
     const d = this.machine.iommus.get(n);
-    if (!d) this.unknown('IOMMU', n, path, purpose, [...this.machine.iommus.keys()]);
+    if (!d) this.unknown('IOMMU', n, path, purpose, this.machine.iommus.keys());
     return d;
   }
 
@@ -116,7 +116,7 @@ export class BuildContext {
     if (n === undefined) return undefined;
     this.references.push({ kind: 'address-space', name: n, path });
     const as = this.machine.addressSpaces.get(n);
-    if (!as) this.unknown('address space', n, path, purpose, [...this.machine.addressSpaces.keys()]);
+    if (!as) this.unknown('address space', n, path, purpose, this.machine.addressSpaces.keys());
     return as;
   }
 
@@ -134,14 +134,18 @@ export class BuildContext {
       this.references.push({ kind: 'region', name: n, path });
       return addressSpaceForRegion(r);
     }
-    this.unknown('region or address space', n, path, 'as a mapping target', [...this.machine.addressSpaces.keys(), ...this.machine.regions.keys()]);
+    this.unknown('region or address space', n, path, 'as a mapping target', this.machine.addressSpaces.keys(), this.machine.regions.keys());
     return undefined;
   }
 
-  unknown(what: string, name: string, path: Path, purpose: string, known: readonly string[]): void {
+  unknown(what: string, name: string, path: Path, purpose: string, ...names: Array<Iterable<string>>): void {
     // Defined but not built (its own definition was reported): not a second, misleading error here.
-    if ((DEFINED_AS[what] ?? []).some((k) => this.definitions.has(`${k}:${name}`))) return;
-    const list = known.length ? ` (known: ${known.slice(0, 12).join(', ')}${known.length > 12 ? ', ...' : ''})` : '';
+    if ((own(DEFINED_AS, what) ?? []).some((k) => this.definitions.has(`${k}:${name}`))) return;
+    // The first names only: a config of many thousands of names must not cost that much per unknown one.
+    const known = firstNames(names, SUGGEST_FROM);
+    const shown = known.slice(0, 12).map((k) => (k.length > 40 ? `${k.slice(0, 40)}...` : k));
+    const list = known.length ? ` (known: ${shown.join(', ')}${known.length > 12 ? ', ...' : ''})` : '';
+    const shownName = name.length > 80 ? `${name.slice(0, 60)}...` : name;
     const range = this.doc.rangeOf(path);
     const hints = plausible(name, known);
     const quoted = /^["']/.test(this.doc.textAt(range));
@@ -150,7 +154,7 @@ export class BuildContext {
       range,
       severity: 'error',
       code: 'unknown-reference',
-      message: `no ${what} named "${name}" ${purpose}${list}`,
+      message: `no ${what} named "${shownName}" ${purpose}${list}`,
       fixes: hints.length ? hints.map((h) => ({ title: `Change to "${h}"`, range, newText: quoted ? JSON.stringify(h) : h })) : undefined,
     };
     this.diagnostics.push(d);
@@ -201,6 +205,25 @@ export class BuildContext {
     if (pasid !== undefined) out.pasid = pasid;
     return out;
   }
+}
+
+/** How many defined names an unknown one is compared with for a suggestion. */
+const SUGGEST_FROM = 5000;
+
+function firstNames(sources: ReadonlyArray<Iterable<string>>, max: number): string[] {
+  const out: string[] = [];
+  for (const src of sources) {
+    for (const n of src) {
+      if (out.length >= max) return out;
+      out.push(n);
+    }
+  }
+  return out;
+}
+
+/** A table's entry for a name the user wrote: own properties only (`constructor` is no model). */
+export function own<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
 export function obj(v: unknown): Record<string, unknown> | undefined {

@@ -4,8 +4,11 @@
  * and indexes from the root), which is also how the rest of the project names config nodes: a
  * source id is the path written as a JSON pointer (`/iommus/mpc0/lut/0`).
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Alias, type Document, type Node, type Pair } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Alias, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { Diagnostic, Range } from './diagnostics';
+import { fastJsonValue } from './json-fast';
+import { MAX_NESTING, nestingTooDeep } from './nesting';
+import { addWork } from '../engine/work';
 
 export type PathSegment = string | number;
 export type Path = readonly PathSegment[];
@@ -24,20 +27,48 @@ export function idToPath(id: string): PathSegment[] {
 }
 
 export class ConfigDocument {
-  readonly doc: Document.Parsed;
   readonly lines: LineCounter;
   readonly parseDiagnostics: Diagnostic[] = [];
+  private parsed: Document.Parsed | undefined;
+  /** A plain JSON file's value, read without positions (json-fast.ts); the YAML parse then waits until positions are needed. */
+  private readonly fast: { value: Record<string, unknown> } | undefined;
 
+  /** `route: 'yaml'` reads even a plain JSON file through the `yaml` package (tests compare the two routes). */
   constructor(
     readonly file: string,
     readonly text: string,
+    route: 'fast' | 'yaml' = 'fast',
   ) {
     // Lines are counted from the text, not by the parser: after a syntax error its lexer can
     // skip newlines, and positions on the lines after would point past their line's end.
     this.lines = new LineCounter();
     this.lines.addNewLine(0);
     for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.lines.addNewLine(i + 1);
-    this.doc = parseDocument(text, {
+    const value = route === 'fast' && /\.json$/i.test(file) ? fastJsonValue(text) : undefined;
+    if (value !== undefined) this.fast = { value };
+    else this.parse();
+  }
+
+  /** The parsed document with positions (for a plain JSON file, parsed when first asked for). */
+  get doc(): Document.Parsed {
+    if (this.parsed === undefined) this.parse();
+    return this.parsed!;
+  }
+
+  private parse(): void {
+    const { file, text } = this;
+    const deep = nestingTooDeep(text);
+    if (deep !== undefined) {
+      // Refused before parsing: a parser would overflow its stack at a place that varies from run to run.
+      this.parseDiagnostics.push({
+        file,
+        range: this.rangeOfOffsets(deep, deep + 1),
+        severity: 'error',
+        code: 'too-deep',
+        message: `lists and mappings nest more than ${MAX_NESTING} levels deep here; a config needs far fewer, and IOMMU Lens reads no further`,
+      });
+    }
+    this.parsed = parseDocument(deep === undefined ? text : '', {
       intAsBigInt: true,
       // A collection as a key would otherwise print a process warning; the schema reports it.
       logLevel: 'error',
@@ -46,7 +77,13 @@ export class ConfigDocument {
       uniqueKeys: false,
       strict: true,
     });
+    const reported = new Set<string>();
     for (const e of this.doc.errors) {
+      // One unclosed bracket can make the parser say the same thing at the same place thousands of times.
+      const once = `${e.code}:${e.pos[0]}:${e.pos[1]}:${e.message}`;
+      if (reported.has(once)) continue;
+      reported.add(once);
+      if (reported.size > MAX_PARSE_ERRORS) break;
       const dup = e.code === 'DUPLICATE_KEY' ? this.keyAt(e.pos[0]) : undefined;
       this.parseDiagnostics.push({
         file,
@@ -99,58 +136,32 @@ export class ConfigDocument {
   }
 
   /**
-   * The value as plain data: maps become objects; integers are numbers where a double holds
-   * them exactly and bigint beyond, so 64-bit values survive.
+   * The value as plain data: maps become objects (every key an own property, `__proto__` too);
+   * integers are numbers where a double holds them exactly and bigint beyond, so 64-bit values
+   * survive. An alias shares its anchor's value; how far aliases expand is bounded (count and
+   * expanded size, as YAML libraries' maxAliasCount), and an alias past the bound, without its
+   * anchor, or inside its own anchor reads as null with a diagnostic at the alias.
    */
   toJS(): unknown {
-    try {
-      return smallIntsAsNumbers(this.doc.toJS({ maxAliasCount: 1000 }));
-    } catch (e) {
-      // Only aliases make toJS throw: an undefined anchor, or too many expansions. Say so at the
-      // alias rather than leave the caller thinking the file is empty; undefined anchors read as
-      // null, so that the rest of the file is still checked.
-      const unresolved: Alias[] = [];
-      const doc = this.doc.clone();
-      visit(doc, {
-        Alias: (_, a) => {
-          if (a.resolve(doc) !== undefined) return undefined;
-          unresolved.push(a);
-          return new Scalar(null);
-        },
-      });
-      if (!this.aliasReported) {
-        this.aliasReported = true;
-        const report = (a: Alias | undefined, message: string) =>
-          this.parseDiagnostics.push({
-            file: this.file,
-            range: a?.range ? this.rangeOfOffsets(a.range[0], a.range[1]) : this.rangeOfOffsets(0, 1),
-            severity: 'error',
-            code: 'parse-error',
-            message,
-          });
-        for (const a of unresolved) report(a, `the alias *${a.source} has no anchor &${a.source} before it`);
-        if (!unresolved.length) report(this.firstAlias(), e instanceof Error ? firstLine(e.message) : String(e));
-      }
-      if (!unresolved.length) return undefined;
-      try {
-        return smallIntsAsNumbers(doc.toJS({ maxAliasCount: 1000 }));
-      } catch {
-        return undefined;
-      }
+    if (!this.converted) {
+      this.converted = true;
+      this.value = this.fast ? this.fast.value : new ToJS(this).convert(this.doc.contents as Node | null);
     }
+    return this.value;
   }
 
-  private aliasReported = false;
+  private converted = false;
+  private value: unknown;
 
-  private firstAlias(): Alias | undefined {
-    let found: Alias | undefined;
-    visit(this.doc, {
-      Alias: (_, a) => {
-        found = a;
-        return visit.BREAK;
-      },
+  /** Reports a problem found while converting (aliases), once per alias. */
+  aliasProblem(a: Alias, message: string): void {
+    this.parseDiagnostics.push({
+      file: this.file,
+      range: a.range ? this.rangeOfOffsets(a.range[0], a.range[1]) : this.rangeOfOffsets(0, 1),
+      severity: 'error',
+      code: 'parse-error',
+      message,
     });
-    return found;
   }
 
   /** The key scalar that starts at an offset (for a duplicate key). */
@@ -181,8 +192,7 @@ export class ConfigDocument {
     let cur: unknown = this.doc.contents;
     for (const seg of path) {
       if (isMap(cur)) {
-        const pair = cur.items.find((p) => keyText(p) === String(seg));
-        cur = pair?.value;
+        cur = this.pairOf(cur, String(seg))?.value;
       } else if (isSeq(cur) && typeof seg === 'number') {
         cur = cur.items[seg];
       } else {
@@ -198,8 +208,24 @@ export class ConfigDocument {
     if (path.length === 0) return undefined;
     const parent = this.node(path.slice(0, -1));
     if (!isMap(parent)) return undefined;
-    const pair = parent.items.find((p) => keyText(p) === String(path[path.length - 1]));
+    const pair = this.pairOf(parent, String(path[path.length - 1]));
     return pair && isScalar(pair.key) ? (pair.key as Node) : undefined;
+  }
+
+  private readonly pairIndex = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+  /** The first pair of a mapping with this key, through an index built once per mapping. */
+  private pairOf(map: YAMLMap, key: string): Pair | undefined {
+    let index = this.pairIndex.get(map);
+    if (!index) {
+      index = new Map();
+      for (const p of map.items as Pair[]) {
+        const k = keyText(p);
+        if (!index.has(k)) index.set(k, p);
+      }
+      this.pairIndex.set(map, index);
+    }
+    return index.get(key);
   }
 
   /**
@@ -244,7 +270,7 @@ export class ConfigDocument {
     let cur: unknown = this.doc.contents;
     for (;;) {
       if (isMap(cur)) {
-        const pair = cur.items.find((p) => within(p, offset));
+        const pair = itemAt(cur.items as Pair[], offset, pairStart, pairEnd);
         if (!pair) break;
         out.push(keyText(pair));
         const k = pair.key as Node | null;
@@ -254,13 +280,12 @@ export class ConfigDocument {
         }
         cur = pair.value;
       } else if (isSeq(cur)) {
-        const i = cur.items.findIndex((it) => {
-          const r = (it as Node | null)?.range;
-          return r != null && offset >= r[0] && offset <= r[1];
-        });
-        if (i < 0) break;
+        const items = cur.items as Array<Node | null>;
+        const it = itemAt(items, offset, (n) => n?.range?.[0], (n) => n?.range?.[1]);
+        if (!it) break;
+        const i = items.indexOf(it, 0);
         out.push(i);
-        cur = cur.items[i];
+        cur = it;
       } else {
         break;
       }
@@ -269,23 +294,169 @@ export class ConfigDocument {
   }
 }
 
-function smallIntsAsNumbers(v: unknown): unknown {
-  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-  if (Array.isArray(v)) return v.map(smallIntsAsNumbers);
-  if (v !== null && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = smallIntsAsNumbers(x);
-    return out;
-  }
-  return v;
+/** Past this many, parse errors are not listed one by one (the first ones say what is wrong). */
+const MAX_PARSE_ERRORS = 200;
+
+function pairStart(p: Pair): number | undefined {
+  return (p.key as Node | null)?.range?.[0] ?? (p.value as Node | null)?.range?.[0];
 }
 
-function within(p: Pair, offset: number): boolean {
-  const k = p.key as Node | null;
-  const v = p.value as Node | null;
-  const start = k?.range?.[0] ?? v?.range?.[0];
-  const end = v?.range?.[1] ?? k?.range?.[1];
-  return start !== undefined && end !== undefined && offset >= start && offset <= end;
+function pairEnd(p: Pair): number | undefined {
+  return (p.value as Node | null)?.range?.[1] ?? (p.key as Node | null)?.range?.[1];
+}
+
+/**
+ * The item whose [start, end] holds an offset, by binary search: items are in text order. Where
+ * ranges touch (one ends where the next starts) the first one wins, as a linear search would.
+ */
+function itemAt<T>(items: readonly T[], offset: number, start: (t: T) => number | undefined, end: (t: T) => number | undefined): T | undefined {
+  let lo = 0;
+  let hi = items.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const s = start(items[mid]!);
+    if (s === undefined) {
+      // An item without a range (rare: an empty value): fall back to a scan.
+      const i = items.findIndex((t) => {
+        const a = start(t);
+        const b = end(t);
+        return a !== undefined && b !== undefined && offset >= a && offset <= b;
+      });
+      return i < 0 ? undefined : items[i];
+    }
+    if (s <= offset) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  // The last item starting at or before the offset, or the one before it when both touch it.
+  for (let i = Math.max(0, found - 1); i <= found; i++) {
+    const t = items[i]!;
+    const a = start(t);
+    const b = end(t);
+    if (a !== undefined && b !== undefined && offset >= a && offset <= b) return t;
+  }
+  return undefined;
+}
+
+/** Expanded nodes allowed beyond the document's own: aliases may repeat, not explode. */
+const ALIAS_EXPANSION_BASE = 100_000;
+/** Aliases followed, at most. */
+const MAX_ALIASES = 10_000;
+
+/**
+ * The conversion of a parsed document to plain data. Each node is converted once; an alias shares
+ * its anchor's value, and its expanded size (the nodes a walk of the value visits) is counted
+ * from sizes kept per node, so that a chain of aliases costs its length, not its expansion.
+ */
+class ToJS {
+  private readonly sizes = new Map<Node, number>();
+  private readonly values = new Map<Node, unknown>();
+  private readonly open = new Set<Node>();
+  /** Anchors seen so far, in text order: an alias names the nearest one before it. */
+  private readonly anchors = new Map<string, Node>();
+  private aliases = 0;
+  private expanded = 0;
+  private readonly limit: number;
+  private stopped = false;
+
+  constructor(private readonly cd: ConfigDocument) {
+    this.limit = ALIAS_EXPANSION_BASE + 4 * cd.text.length;
+  }
+
+  convert(node: Node | null): unknown {
+    const v = this.value(node).v;
+    addWork(this.values.size + this.expanded);
+    return v;
+  }
+
+  private value(node: Node | null | undefined): { v: unknown; size: number } {
+    if (node === null || node === undefined) return { v: null, size: 1 };
+    if (isAlias(node)) return this.alias(node);
+    const done = this.values.get(node);
+    if (done !== undefined || this.values.has(node)) return { v: done, size: this.sizes.get(node)! };
+    if (node.anchor) this.anchors.set(node.anchor, node);
+    let v: unknown;
+    let size = 1;
+    if (isScalar(node)) {
+      v = scalarValue(node.value);
+    } else if (isMap(node) && !node.tag) {
+      this.open.add(node);
+      const out: Record<string, unknown> = {};
+      for (const p of node.items as Pair[]) {
+        const keyNode = p.key as Node | null;
+        if (keyNode?.anchor) this.anchors.set(keyNode.anchor, keyNode);
+        const key = keyOf(keyNode);
+        const r = this.value(p.value as Node | null);
+        size += r.size;
+        if (key === '__proto__') Object.defineProperty(out, key, { value: r.v, enumerable: true, writable: true, configurable: true });
+        else out[key] = r.v;
+      }
+      this.open.delete(node);
+      v = out;
+    } else if (isSeq(node) && !node.tag) {
+      this.open.add(node);
+      const out: unknown[] = [];
+      for (const it of node.items as Array<Node | null>) {
+        const r = this.value(it);
+        size += r.size;
+        out.push(r.v);
+      }
+      this.open.delete(node);
+      v = out;
+    } else {
+      // A tagged collection (!!set, !!omap, !!pairs): yaml's own conversion, its aliases bounded.
+      try {
+        v = (node as { toJS(doc: Document, opts: { maxAliasCount: number }): unknown }).toJS(this.cd.doc, { maxAliasCount: 100 });
+      } catch {
+        v = null;
+      }
+    }
+    this.values.set(node, v);
+    this.sizes.set(node, size);
+    return { v, size };
+  }
+
+  private alias(a: Alias): { v: unknown; size: number } {
+    if (this.stopped) return { v: null, size: 1 };
+    const target = this.anchors.get(a.source);
+    if (target === undefined) {
+      this.cd.aliasProblem(a, `the alias *${a.source} has no anchor &${a.source} before it`);
+      return { v: null, size: 1 };
+    }
+    if (this.open.has(target)) {
+      this.cd.aliasProblem(a, `the alias *${a.source} is inside the collection its anchor names: a value cannot contain itself`);
+      return { v: null, size: 1 };
+    }
+    const r = this.value(target);
+    this.aliases++;
+    this.expanded += r.size;
+    if (this.aliases > MAX_ALIASES || this.expanded > this.limit) {
+      this.stopped = true;
+      this.cd.aliasProblem(
+        a,
+        this.aliases > MAX_ALIASES
+          ? `more than ${MAX_ALIASES} aliases; IOMMU Lens expands no more of them (this and later aliases read as nothing)`
+          : `aliases here expand to more than ${this.limit} values; IOMMU Lens expands no more of them (this and later aliases read as nothing)`,
+      );
+      return { v: null, size: 1 };
+    }
+    return r;
+  }
+}
+
+/** A key as yaml's toJS names it: null is "", a collection its flow text. */
+function keyOf(k: Node | null): string {
+  if (k === null || k === undefined) return '';
+  if (isScalar(k)) return k.value === null || k.value === undefined ? '' : String(k.value as string);
+  return String(k as unknown as string);
+}
+
+/** Integers: numbers where a double holds them exactly, bigint beyond. */
+function scalarValue(v: unknown): unknown {
+  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  return v;
 }
 
 export function keyText(p: Pair): string {

@@ -6,6 +6,8 @@
  */
 import {
   AddressSpace,
+  MAX_FLAT_RANGES,
+  MAX_RENDER_DEPTH,
   AliasRegion,
   ContainerRegion,
   HWADDR_MAX,
@@ -29,7 +31,7 @@ import {
   type ScenarioStep,
 } from '../engine';
 import { isMap, isSeq } from 'yaml';
-import { BuildContext, entries, list, obj } from './context';
+import { BuildContext, entries, list, obj, own } from './context';
 import { compareDiagnostics, type Diagnostic, type Range } from './diagnostics';
 import { ConfigDocument, idToPath, type Path } from './document';
 import { IOMMU_BUILDERS } from './models';
@@ -66,12 +68,55 @@ export interface LoadOptions {
    * read: an info diagnostic, and the region reads as zeros. May throw; that is reported.
    */
   readonly openImage?: (path: string, relativeTo: string) => ByteSource | EngineError;
+  /** `yaml` reads a plain JSON file through the `yaml` package too (tests compare it with the fast route). */
+  readonly parser?: 'fast' | 'yaml';
 }
 
 const AS_SIZE = 1n << 64n;
 
 export function loadConfig(file: string, text: string, opts: LoadOptions = {}): LoadedConfig {
-  const cd = new ConfigDocument(file, text);
+  try {
+    return loadChecked(file, text, opts);
+  } catch (e) {
+    return failedLoad(file, text, e);
+  }
+}
+
+/**
+ * What a load that failed on a bug of ours gives: the file with one `internal-error` diagnostic
+ * at its start and nothing built, so that callers (the extension's other configs above all) carry on.
+ */
+export function failedLoad(file: string, text: string, e: unknown): LoadedConfig {
+  let cd: ConfigDocument;
+  try {
+    cd = new ConfigDocument(file, text);
+  } catch {
+    cd = new ConfigDocument(file, '');
+  }
+  const why = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 200);
+  const d: Diagnostic = {
+    file,
+    range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+    severity: 'error',
+    code: 'internal-error',
+    message: `IOMMU Lens failed while loading this file (internal error: ${why})`,
+  };
+  return {
+    file,
+    document: cd,
+    diagnostics: [d],
+    machine: new Machine(file, { semantics: 'current' }),
+    scenario: [],
+    definitions: new Map(),
+    references: [],
+    rangeOf: () => d.range,
+    errorCount: 1,
+    warningCount: 0,
+  };
+}
+
+function loadChecked(file: string, text: string, opts: LoadOptions): LoadedConfig {
+  const cd = new ConfigDocument(file, text, opts.parser);
   const value = cd.parseDiagnostics.some((d) => d.severity === 'error') && cd.doc.contents === null ? undefined : cd.toJS();
   const root = obj(value) ?? {};
   const semantics: QemuSemantics = opts.semantics ?? (root['qemu-semantics'] === '5.2-9.x' ? '5.2-9.x' : 'current');
@@ -177,7 +222,7 @@ function build(ctx: BuildContext, root: Record<string, unknown>, opts: LoadOptio
       ctx.error('duplicate-name', path, `"${name}" is already a memory region; IOMMUs and regions share one namespace`, 'key');
       continue;
     }
-    const builder = typeof spec.model === 'string' ? IOMMU_BUILDERS[spec.model] : undefined;
+    const builder = typeof spec.model === 'string' ? own(IOMMU_BUILDERS, spec.model) : undefined;
     if (!builder) continue; // the schema pass reported the model
     const dev = builder(ctx, name, spec, path);
     if (dev) m.addIommu(dev);
@@ -205,8 +250,88 @@ function build(ctx: BuildContext, root: Record<string, unknown>, opts: LoadOptio
     as.root.addSubregion(dev.registerRegion, at, 0, ctx.id(path));
   }
 
+  reportContainmentCycles(ctx);
+  reportWalkLoops(ctx);
   buildDevices(ctx, root.devices);
   buildNotifiers(ctx, root.notifiers);
+  reportTruncatedViews(ctx);
+}
+
+/**
+ * Containers (and aliases) that hold themselves through each other: QEMU would recurse for ever
+ * rendering them. Each cycle is reported once, at the entry that closes it; the flat view draws
+ * what the cycle holds once. Depth-first with an explicit stack (chains can be long).
+ */
+function reportContainmentCycles(ctx: BuildContext): void {
+  const state = new Map<MemoryRegion, 1 | 2>(); // 1: on the current path, 2: done
+  const edges = (r: MemoryRegion): Array<{ to: MemoryRegion; source?: string }> =>
+    r instanceof AliasRegion ? [{ to: r.target, source: r.source }] : r.subregions.map((s) => ({ to: s.region, source: s.source }));
+  const roots: MemoryRegion[] = [...ctx.machine.regions.values(), ...[...ctx.machine.addressSpaces.values()].map((as) => as.root)];
+  for (const root of roots) {
+    if (state.has(root)) continue;
+    const stack: Array<{ r: MemoryRegion; next: number; out: ReturnType<typeof edges> }> = [{ r: root, next: 0, out: edges(root) }];
+    const onPath: MemoryRegion[] = [root];
+    state.set(root, 1);
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      if (top.next >= top.out.length) {
+        state.set(top.r, 2);
+        stack.pop();
+        onPath.pop();
+        continue;
+      }
+      const e = top.out[top.next++]!;
+      const st = state.get(e.to);
+      if (st === 1) {
+        const from = onPath.indexOf(e.to);
+        const names = [...onPath.slice(from), e.to].map((r) => r.name.replace(/-root$/, ''));
+        const at = e.source ? idToPath(e.source) : [];
+        ctx.error('entry-cycle', at.length ? [...at, e.source && top.r instanceof AliasRegion ? 'alias' : 'region'] : at, `${e.to.name} is placed inside itself: ${names.join(' -> ')} (QEMU would recurse for ever drawing it)`);
+      } else if (st === undefined) {
+        state.set(e.to, 1);
+        onPath.push(e.to);
+        stack.push({ r: e.to, next: 0, out: edges(e.to) });
+      }
+    }
+  }
+}
+
+/**
+ * An IOMMU whose walk memory (where it reads its tables) holds the IOMMU itself: every table read
+ * would be translated by the same IOMMU, which reads its tables again. Reported here where it is
+ * plain from the config; loops that depend on the tables' contents fault when translated.
+ */
+function reportWalkLoops(ctx: BuildContext): void {
+  for (const [name, dev] of ctx.machine.iommus) {
+    const walk = (dev as { memory?: unknown }).memory;
+    if (!(walk instanceof AddressSpace)) continue;
+    const own = new Set<MemoryRegion>(dev.regions());
+    const hit = walk.flatView().find((r) => own.has(r.region));
+    if (!hit) continue;
+    ctx.error(
+      'translation-loop',
+      ['iommus', name, 'walk-memory'],
+      `${name} reads its tables from ${walk.name}, which places ${name} itself at ${hex(hit.start)}: every table read would be translated by ${name} again (QEMU would recurse for ever)`,
+    );
+  }
+}
+
+/** A flat view that hit a bound (containers placing each other many times over). */
+function reportTruncatedViews(ctx: BuildContext): void {
+  for (const [name, as] of ctx.machine.addressSpaces) {
+    // Leaves placed directly cannot pass a bound: no need to draw the view now (views draw it when shown).
+    const subs = as.root.subregions;
+    if (subs.length <= MAX_FLAT_RANGES && subs.every((s) => s.region.kind !== 'container' && s.region.kind !== 'alias')) continue;
+    const { truncated } = as.renderProblems();
+    if (!truncated) continue;
+    const why =
+      truncated === 'ranges'
+        ? `more than ${MAX_FLAT_RANGES} ranges`
+        : truncated === 'depth'
+          ? `regions nested more than ${MAX_RENDER_DEPTH} deep`
+          : 'more work than IOMMU Lens allows for one address space';
+    ctx.error('view-too-large', ['address-spaces', name], `the flat view of ${name} needs ${why} (containers that place each other many times over?); it is shown only in part`, 'key');
+  }
 }
 
 function buildRam(ctx: BuildContext, name: string, size: bigint, spec: Record<string, unknown>, path: Path, opts: LoadOptions): RamRegion {
@@ -563,7 +688,7 @@ function buildNotifiers(ctx: BuildContext, raw: unknown): void {
     }
     if (index === undefined) continue;
     let flags = 0;
-    for (const f of list(spec.flags)) if (typeof f === 'string') flags |= FLAG_BITS[f] ?? 0;
+    for (const f of list(spec.flags)) if (typeof f === 'string') flags |= own(FLAG_BITS, f) ?? 0;
     const range = list(spec.range);
     const start = range.length === 2 ? ctx.num(range[0], [...path, 'range', 0]) : 0n;
     const end = range.length === 2 ? ctx.num(range[1], [...path, 'range', 1]) : HWADDR_MAX;

@@ -4,7 +4,7 @@
  * diagnostic at load time rather than a failure when the step runs.
  */
 import { findRegister, hex, TableIommu, type AccessSize, type ExpectedEvent, type ExpectedNotification, type ScenarioStep } from '../engine';
-import { list, obj, type BuildContext } from './context';
+import { list, obj, own, type BuildContext } from './context';
 import type { Path } from './document';
 import { PERMS } from './models/table';
 import { parseConfigNumber } from './numbers';
@@ -217,7 +217,7 @@ function buildStep(ctx: BuildContext, kind: string, b: Record<string, unknown>, 
       if (kind === 'unmap') return { kind, source, iommu: t.iommu, index: t.index, iova, size: sz };
       const target = ctx.target(b.target, [...path, 'target']);
       const addr = ctx.num(b.addr, [...path, 'addr'], 0n);
-      const perm = typeof b.perm === 'string' ? PERMS[b.perm] : undefined;
+      const perm = typeof b.perm === 'string' ? own(PERMS, b.perm) : undefined;
       if (!target || addr === undefined || perm === undefined) return undefined;
       return { kind, source, iommu: t.iommu, index: t.index, iova, size: sz, targetAs: String(b.target), target: addr, perm };
     }

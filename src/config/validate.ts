@@ -4,18 +4,16 @@
  * the value. Alternatives (a number is an integer or a string) are reported once, as what was
  * expected, not as one complaint per alternative.
  */
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Diagnostic } from './diagnostics';
 import { idToPath, type ConfigDocument, type PathSegment } from './document';
-import { ConfigSchema } from './schema';
+import { precompiledValidator } from './precompiled';
+import { compileValidator } from './schema-validator';
 
 let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
-  if (!compiled) {
-    const ajv = new Ajv({ allErrors: true, strict: false, discriminator: true, verbose: true, allowUnionTypes: true });
-    compiled = ajv.compile(ConfigSchema);
-  }
+  compiled ??= precompiledValidator() ?? compileValidator();
   return compiled;
 }
 
@@ -31,15 +29,20 @@ function forAjv(v: unknown): unknown {
   return v;
 }
 
-export function validateSchema(cd: ConfigDocument, value: unknown): Diagnostic[] {
-  const validate = validator();
+/** `validate` is the schema's validator (the bundle's precompiled one, or the schema compiled now). */
+export function validateSchema(cd: ConfigDocument, value: unknown, validate: ValidateFunction = validator()): Diagnostic[] {
   if (validate(forAjv(value))) return [];
   const errors = (validate.errors ?? []).slice();
   // Drop what an anyOf's alternatives said on their own: the anyOf's own error says it better.
-  const anyOfPaths = errors.filter((e) => e.keyword === 'anyOf').map((e) => e.schemaPath + '/');
+  // (By prefix set, not by comparing every error with every anyOf: thousands of errors stay linear.)
+  const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.schemaPath + '/'));
+  const underAnyOf = (schemaPath: string) => {
+    for (let i = schemaPath.indexOf('/'); i >= 0; i = schemaPath.indexOf('/', i + 1)) if (anyOfPaths.has(schemaPath.slice(0, i + 1))) return true;
+    return false;
+  };
   // A literal (`iommu-lens: 1`) fails both its const and its type: the const says it better.
   const consts = new Set(errors.filter((e) => e.keyword === 'const').map((e) => e.instancePath));
-  const kept = errors.filter((e) => !anyOfPaths.some((p) => e.schemaPath.startsWith(p)) && !(e.keyword === 'type' && consts.has(e.instancePath)));
+  const kept = errors.filter((e) => !underAnyOf(e.schemaPath) && !(e.keyword === 'type' && consts.has(e.instancePath)));
   const out: Diagnostic[] = [];
   const seen = new Set<string>();
   for (const e of kept) {
@@ -150,40 +153,89 @@ function article(t: string): string {
   return names[t] ?? t;
 }
 
-/** Every known name near enough to a misspelt one to be a likely typo, nearest first. */
+/** Names longer than this are not typos of a known name, and get no suggestion. */
+const MAX_SUGGEST_LENGTH = 64;
+
+/**
+ * Every known name near enough to a misspelt one to be a likely typo, nearest first. Bounded as
+ * closest() is: no suggestion for a name longer than MAX_SUGGEST_LENGTH, at most
+ * MAX_SUGGEST_CANDIDATES candidates and MAX_SUGGEST_WORK table cells, the distance computed in a band.
+ */
 export function plausible(word: string, candidates: readonly string[]): string[] {
+  if (word.length > MAX_SUGGEST_LENGTH) return [];
   const limit = Math.max(1, Math.floor(word.length / 3));
-  return candidates
-    .map((c, i) => ({ c, i, d: editDistance(word.toLowerCase(), c.toLowerCase()) }))
-    .filter((x) => x.d <= limit)
-    .sort((a, b) => a.d - b.d || a.i - b.i)
-    .map((x) => x.c);
+  const w = word.toLowerCase();
+  const found: Array<{ c: string; i: number; d: number }> = [];
+  const n = Math.min(candidates.length, MAX_SUGGEST_CANDIDATES);
+  let work = 0;
+  for (let i = 0; i < n && work < MAX_SUGGEST_WORK; i++) {
+    const c = candidates[i]!;
+    if (Math.abs(c.length - w.length) > limit) continue;
+    work += w.length * (2 * limit + 1);
+    const d = editDistance(w, c.toLowerCase(), limit);
+    if (d <= limit) found.push({ c, i, d });
+  }
+  return found.sort((a, b) => a.d - b.d || a.i - b.i).map((x) => x.c);
 }
 
-/** The known key nearest to a misspelt one, if it is near enough to be a likely typo. */
+/**
+ * The known key nearest to a misspelt one, if it is near enough to be a likely typo. Bounded: a
+ * candidate whose length differs by more than the allowed distance is skipped, only the first
+ * MAX_SUGGEST_CANDIDATES candidates are compared, and the distance is computed only in the band
+ * the allowed distance leaves, so a hostile name costs little.
+ */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
+  if (word.length > MAX_SUGGEST_LENGTH) return undefined;
+  const allowed = Math.max(1, Math.floor(word.length / 3));
+  const w = word.toLowerCase();
   let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+  let bestD = allowed + 1;
+  const n = Math.min(candidates.length, MAX_SUGGEST_CANDIDATES);
+  let work = 0;
+  for (let i = 0; i < n && work < MAX_SUGGEST_WORK; i++) {
+    const c = candidates[i]!;
+    if (Math.abs(c.length - w.length) >= bestD) continue;
+    work += w.length * (2 * bestD + 1);
+    const d = editDistance(w, c.toLowerCase(), bestD - 1);
     if (d < bestD) {
       bestD = d;
       best = c;
     }
   }
-  return best !== undefined && bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
+  return best;
 }
 
-/** Optimal-string-alignment distance: edits, with a swap of neighbours counted as one (rma -> ram). */
-function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+const MAX_SUGGEST_CANDIDATES = 5000;
+/** Distance-table cells computed per suggestion, at most (about a millisecond). */
+const MAX_SUGGEST_WORK = 50_000;
+
+/**
+ * Optimal-string-alignment distance (edits, a swap of neighbours counted as one: rma -> ram), or
+ * max + 1 when it is more than `max`: only cells within `max` of the diagonal are computed.
+ */
+export function editDistance(a: string, b: string, max = Math.max(a.length, b.length)): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  const INF = max + 1;
+  const w = b.length + 1;
+  let prev2 = new Array<number>(w).fill(INF);
+  let prev = new Array<number>(w).fill(INF);
+  let cur = new Array<number>(w).fill(INF);
+  for (let j = 0; j <= Math.min(b.length, max); j++) prev[j] = j;
   for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
+    cur.fill(INF);
+    if (i <= max) cur[0] = i;
+    const lo = Math.max(1, i - max);
+    const hi = Math.min(b.length, i + max);
+    let rowMin = cur[0]!;
+    for (let j = lo; j <= hi; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
+      let v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, prev2[j - 2]! + 1);
+      cur[j] = v > INF ? INF : v;
+      if (v < rowMin) rowMin = v;
     }
+    if (rowMin > max) return INF;
+    [prev2, prev, cur] = [prev, cur, prev2];
   }
-  return d[a.length]![b.length]!;
+  return Math.min(prev[b.length]!, INF);
 }

@@ -2,6 +2,7 @@
 export * from './attrs';
 export * from './attrs-match';
 export * from './address-space';
+export * from './work';
 export * from './consumers';
 export * from './device';
 export * from './dma';

@@ -30,8 +30,24 @@ export interface Subregion {
 
 export abstract class MemoryRegion {
   abstract readonly kind: RegionKind;
-  /** Sorted as QEMU keeps them: higher priority first, and among equals the newest first. */
-  readonly subregions: Subregion[] = [];
+  /** Subregions in the order they were added; `subregions` sorts them when asked. */
+  private readonly added: Subregion[] = [];
+  private sorted: Subregion[] | undefined;
+
+  /**
+   * Sorted as QEMU keeps them: higher priority first, and among equals the newest first. Kept in
+   * the order added and sorted once when read, so that placing n regions costs n log n, not the
+   * n² of inserting each at its place.
+   */
+  get subregions(): readonly Subregion[] {
+    if (this.sorted === undefined) {
+      const newestFirst = this.added.slice().reverse();
+      // A stable sort keeps newest-first among equal priorities.
+      this.sorted = newestFirst.sort((a, b) => b.priority - a.priority);
+    }
+    return this.sorted;
+  }
+
   /** Config source id of the region's definition. */
   source?: string;
 
@@ -49,18 +65,17 @@ export abstract class MemoryRegion {
   addSubregion(region: MemoryRegion, offset: bigint, priority = 0, source?: string): EngineError | undefined {
     if (offset < 0n) return engineError('bad-offset', `subregion ${region.name}: negative offset`);
     if (region === this) return engineError('subregion-cycle', `${this.name} cannot contain itself`);
-    const sub: Subregion = { region, offset, priority, source };
-    const at = this.subregions.findIndex((o) => priority >= o.priority);
-    if (at < 0) this.subregions.push(sub);
-    else this.subregions.splice(at, 0, sub);
+    this.added.push({ region, offset, priority, source });
+    this.sorted = undefined;
     bumpTopology();
     return undefined;
   }
 
   removeSubregion(region: MemoryRegion, offset?: bigint): boolean {
-    const at = this.subregions.findIndex((s) => s.region === region && (offset === undefined || s.offset === offset));
-    if (at < 0) return false;
-    this.subregions.splice(at, 1);
+    const sub = this.subregions.find((s) => s.region === region && (offset === undefined || s.offset === offset));
+    if (sub === undefined) return false;
+    this.added.splice(this.added.indexOf(sub), 1);
+    this.sorted = undefined;
     bumpTopology();
     return true;
   }

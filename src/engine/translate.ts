@@ -15,6 +15,7 @@ import { IOMMUMemoryRegion } from './iommu';
 import { IOMMU_RO, IOMMU_RW, IOMMU_WO, permName, type IOMMUAccessFlags, type IOMMUTLBEntry } from './iotlb';
 import { MmioRegion, RamRegion, type MemoryRegion } from './memory';
 import { configSource, type Trace } from './trace';
+import { addWork } from './work';
 
 export type AccessOp = 'read' | 'write';
 
@@ -37,7 +38,7 @@ export interface Hop {
   readonly entry: IOMMUTLBEntry;
 }
 
-export type FaultReason = 'unassigned' | 'permission' | 'hop-limit';
+export type FaultReason = 'unassigned' | 'permission' | 'hop-limit' | 'loop';
 
 export interface Landing {
   /** MEMTX_OK when the access reaches RAM or MMIO; MEMTX_DECODE_ERROR for unassigned. */
@@ -60,7 +61,43 @@ export interface Landing {
 
 const MAX_HOPS = 16;
 
+/**
+ * Translations in progress, one inside another: a model's own reads (an SMMU reading its tables)
+ * are accesses too, and when its walk memory leads back through itself each read starts another
+ * translation. QEMU would recurse until its stack runs out; past MAX_NESTED the inner access
+ * fails (the model sees a failed read), and the outermost translation reports the loop as its
+ * fault reason.
+ */
+const MAX_NESTED = 8;
+let nested = 0;
+let loopSeen: string | undefined;
+
 export function translateAccess(req: TranslateRequest): Landing {
+  if (nested >= MAX_NESTED) {
+    const what = req.as.lookup(req.addr)?.region.name;
+    loopSeen ??= `a translation loop: reaching ${hex(req.addr)} in ${req.as.name}${what ? ` (${what})` : ''} needs a translation that is itself in progress, ${MAX_NESTED} deep (QEMU would recurse for ever)`;
+    return fault(req, req.as, req.addr, U64_MAX, [], 'loop', loopSeen);
+  }
+  nested++;
+  addWork(1);
+  let landing: Landing;
+  try {
+    landing = translateOnce(req);
+  } finally {
+    nested--;
+  }
+  if (nested === 0 && loopSeen !== undefined) {
+    const message = loopSeen;
+    loopSeen = undefined;
+    if (landing.fault) {
+      landing = { ...landing, fault: { reason: 'loop', message: `${landing.fault.message}; ${message}` } };
+    }
+    if (req.trace) req.trace.push({ kind: 'fault', summary: message, fields: { reason: 'loop', as: req.as.name, addr: req.addr } });
+  }
+  return landing;
+}
+
+function translateOnce(req: TranslateRequest): Landing {
   const { attrs, trace } = req;
   const isWrite = req.op === 'write';
   const inputAddr = req.addr;
@@ -96,6 +133,7 @@ export function translateAccess(req: TranslateRequest): Landing {
       }
       return { result: MemTxResult.OK, region: mr, offset, as, addr, entry, hops };
     }
+    addWork(1);
     if (hop >= MAX_HOPS) {
       return fault(req, as, addr, pageMask, hops, 'hop-limit', `more than ${MAX_HOPS} IOMMUs in a row: a loop in the config?`);
     }

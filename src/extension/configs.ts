@@ -6,7 +6,7 @@
  */
 import picomatch from 'picomatch';
 import * as vscode from 'vscode';
-import { loadConfig, type LoadedConfig, type LoadOptions } from '../config/load';
+import { failedLoad, loadConfig, type LoadedConfig, type LoadOptions } from '../config/load';
 import type { QemuSemantics } from '../engine';
 import { openImageFile } from '../node/images';
 import { LoadGate } from '../views/load-gate';
@@ -186,9 +186,9 @@ export class ConfigStore implements vscode.Disposable {
 
   private async load(uri: vscode.Uri, fire: boolean): Promise<ConfigEntry | undefined> {
     const key = uri.toString();
+    let text = '';
     try {
       const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === key);
-      let text: string;
       if (doc) text = doc.getText();
       else {
         try {
@@ -216,9 +216,13 @@ export class ConfigStore implements vscode.Disposable {
       if (fire) this.emitter.fire(uri);
       return entry;
     } catch (e) {
+      // A bug of ours: the file shows it as a diagnostic, the other configs stay as they were.
       this.gate.forget(key);
       this.log.error(`loading ${uri.toString()} failed`, e);
-      return undefined;
+      const entry: ConfigEntry = { uri, config: failedLoad(vscode.workspace.asRelativePath(uri, false) || uri.path, text, e), loadMs: 0 };
+      this.entries.set(key, entry);
+      if (fire) this.emitter.fire(uri);
+      return entry;
     }
   }
 

@@ -122,6 +122,14 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   'empty-indexes.iommu.yaml': [
     '4:49 error bad-value iommus.remap0.indexes: expected at least 1 item, got 0',
   ],
+  'entry-cycle-mutual.iommu.yaml': ['6:71 error entry-cycle a is placed inside itself: a -> b -> a (QEMU would recurse for ever drawing it)'],
+  'translation-loop.iommu.yaml': [
+    '4:40 error translation-loop smmu0 reads its tables from sys, which places smmu0 itself at 0x0: every table read would be translated by smmu0 again (QEMU would recurse for ever)',
+  ],
+  'too-deep.iommu.yaml': ['3:134 error too-deep lists and mappings nest more than 128 levels deep here; a config needs far fewer, and IOMMU Lens reads no further'],
+  'view-too-large.iommu.yaml': [
+    '24:3 error view-too-large the flat view of system needs more than 131072 ranges (containers that place each other many times over?); it is shown only in part',
+  ],
   'entry-cycle.iommu.yaml': [
     '4:73 error entry-cycle bus cannot contain itself',
   ],
@@ -503,8 +511,16 @@ describe('config diagnostics: the examples and hopeless input', () => {
     ['a JSON scalar', '42', [ROOT_SHAPE]],
     [
       'an alias bomb',
-      'a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n',
-      ['2:8 error parse-error Excessive alias count indicates a resource exhaustion attack'],
+      'iommu-lens: 1\na: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n',
+      [
+        '2:1 error unknown-key unknown key "a" in the config (expected one of: iommu-lens, name, description, qemu-semantics, dma-split, memory, iommus, address-spaces, devices, notifiers, scenario)',
+        '3:1 error unknown-key unknown key "b" in the config (expected one of: iommu-lens, name, description, qemu-semantics, dma-split, memory, iommus, address-spaces, devices, notifiers, scenario)',
+        '4:1 error unknown-key unknown key "c" in the config (expected one of: iommu-lens, name, description, qemu-semantics, dma-split, memory, iommus, address-spaces, devices, notifiers, scenario)',
+        '5:1 error unknown-key unknown key "d" in the config (expected one of: iommu-lens, name, description, qemu-semantics, dma-split, memory, iommus, address-spaces, devices, notifiers, scenario)',
+        '6:1 error unknown-key unknown key "e" in the config (expected one of: iommu-lens, name, description, qemu-semantics, dma-split, memory, iommus, address-spaces, devices, notifiers, scenario)',
+        '6:29 error parse-error aliases here expand to more than 100916 values; IOMMU Lens expands no more of them (this and later aliases read as nothing)',
+        '7:1 error unknown-key unknown key "f" in the config (expected one of: iommu-lens, name, description, qemu-semantics, dma-split, memory, iommus, address-spaces, devices, notifiers, scenario)',
+      ],
     ],
   ];
   for (const [what, text, expected] of hopeless) {

@@ -25,7 +25,7 @@ import {
   type Smmuv3Profile,
   type Smmuv3RegisterWrite,
 } from '../../engine/models/smmuv3';
-import { entries, list, obj, type BuildContext } from '../context';
+import { entries, list, obj, own, type BuildContext } from '../context';
 import type { Path } from '../document';
 import { parseConfigNumber } from '../numbers';
 
@@ -196,6 +196,9 @@ export function placementOf(ctx: BuildContext, name: string, asName: string): bi
     const r = parseConfigNumber(v);
     return r.ok ? r.value : undefined;
   };
+  // Each container is searched once: containers that place each other (reported as a cycle) or
+  // place one another many times must not make this exponential.
+  const searched = new Set<string>();
   const search = (raws: unknown[], base: bigint, depth: number): bigint | undefined => {
     if (depth > 16) return undefined;
     for (const raw of raws) {
@@ -207,15 +210,16 @@ export function placementOf(ctx: BuildContext, name: string, asName: string): bi
         const off = e.offset === undefined ? 0n : num(e.offset);
         if (off !== undefined) return base + at - off;
       }
-      const target = typeof e.region === 'string' ? obj(memory[e.region]) : undefined;
-      if (target?.kind === 'container') {
+      const target = typeof e.region === 'string' ? obj(own(memory, e.region)) : undefined;
+      if (target?.kind === 'container' && !searched.has(e.region as string)) {
+        searched.add(e.region as string);
         const found = search(list(target.subregions), base + at, depth + 1);
         if (found !== undefined) return found;
       }
     }
     return undefined;
   };
-  return search(list(obj(root['address-spaces'])?.[asName]), 0n, 0);
+  return search(list(own(obj(root['address-spaces']) ?? {}, asName)), 0n, 0);
 }
 
 function parseStream(ctx: BuildContext, s: Record<string, unknown>, path: Path): BuildStream | undefined {
@@ -286,7 +290,7 @@ function mappings(ctx: BuildContext, raw: unknown, path: Path, inputKey: 'iova' 
     const iova = ctx.num(m[inputKey], [...mp, inputKey]);
     const size = ctx.size(m.size, [...mp, 'size'], 'a mapping');
     const pa = ctx.num(m.pa, [...mp, 'pa']);
-    const perm = typeof m.perm === 'string' ? PERMS[m.perm] : undefined;
+    const perm = typeof m.perm === 'string' ? own(PERMS, m.perm) : undefined;
     if (iova === undefined || size === undefined || pa === undefined || perm === undefined) {
       ok = false;
       return;

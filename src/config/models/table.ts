@@ -1,6 +1,6 @@
 /** Config builder for the declarative `table` IOMMU. */
 import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, TableIommu, hex, isEngineError, type AttrsMatcher, type IommuDevice } from '../../engine';
-import { entries, list, obj, type BuildContext } from '../context';
+import { entries, list, obj, own, type BuildContext } from '../context';
 import type { Path } from '../document';
 
 export const PERMS: Readonly<Record<string, number>> = { rw: IOMMU_RW, ro: IOMMU_RO, wo: IOMMU_WO, none: IOMMU_NONE };
@@ -68,7 +68,7 @@ export function buildTable(ctx: BuildContext, name: string, spec: Record<string,
       const msize = ctx.size(m.size, [...mp, 'size'], 'a mapping');
       const targetAs = ctx.target(m.target, [...mp, 'target']);
       const addr = ctx.num(m.addr, [...mp, 'addr'], 0n);
-      const perm = typeof m.perm === 'string' ? PERMS[m.perm] : undefined;
+      const perm = typeof m.perm === 'string' ? own(PERMS, m.perm) : undefined;
       if (iova === undefined || msize === undefined || !targetAs || addr === undefined || perm === undefined) return;
       if (iova + msize > 1n << 64n) {
         ctx.error('address-range', [...mp, 'size'], `mapping at ${hex(iova)} with size ${hex(msize)} runs past the end of the 64-bit address space`);

@@ -1,0 +1,49 @@
+/**
+ * What makes loading fast must not change what it says: the validator the build precompiles
+ * (Ajv standalone code) reports exactly what the schema compiled at run time reports, on every
+ * diagnostics fixture and example.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ValidateFunction } from 'ajv';
+import { ConfigDocument } from '../../src/config/document';
+import { standaloneValidatorSource } from '../../src/config/schema-validator';
+import { validateSchema } from '../../src/config/validate';
+
+function repoRoot(): string {
+  for (let d = __dirname; d !== path.dirname(d); d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, 'package.json')) && fs.existsSync(path.join(d, 'test', 'fixtures', 'config'))) return d;
+  }
+  return process.cwd();
+}
+const ROOT = repoRoot();
+
+function fixtures(): Array<[string, string]> {
+  const dir = path.join(ROOT, 'test', 'fixtures', 'config');
+  const ex = path.join(ROOT, 'examples');
+  return [
+    ...fs.readdirSync(dir).filter((f) => /\.iommu\.(ya?ml|json)$/.test(f)).map((f): [string, string] => [f, fs.readFileSync(path.join(dir, f), 'utf8')]),
+    ...fs.readdirSync(ex).filter((f) => /\.iommu\.(ya?ml|json)$/.test(f)).map((f): [string, string] => [f, fs.readFileSync(path.join(ex, f), 'utf8')]),
+  ];
+}
+
+describe('config: the precompiled schema validator', () => {
+  it('gives the same diagnostics as the schema compiled at run time, on every fixture and example', function () {
+    this.timeout(60_000);
+    // The module source the build writes into the bundles, loaded as a CommonJS module.
+    const mod: { exports: { default?: ValidateFunction } & ValidateFunction } = { exports: {} as { default?: ValidateFunction } & ValidateFunction };
+    const load = new Function('module', 'exports', 'require', standaloneValidatorSource()) as (m: unknown, e: unknown, r: NodeJS.Require) => void;
+    load(mod, mod.exports, require);
+    const standalone = mod.exports.default ?? mod.exports;
+    let compared = 0;
+    for (const [file, text] of fixtures()) {
+      const cd = new ConfigDocument(file, text);
+      const value = cd.toJS();
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) continue;
+      assert.deepEqual(validateSchema(cd, value, standalone), validateSchema(cd, value), file);
+      compared++;
+    }
+    assert.ok(compared > 50, `only ${compared} fixtures compared`);
+  });
+});
