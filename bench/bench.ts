@@ -159,7 +159,7 @@ function benchLoad(): BenchResult[] {
   return out;
 }
 
-async function main(): Promise<void> {
+function main(): void {
   const results: BenchResult[] = [];
   const step = (r: BenchResult | BenchResult[]) => {
     for (const x of Array.isArray(r) ? r : [r]) {
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
   step(benchLoad());
   // Memory images report medians only (their own rounds).
   step(
-    (await benchImages()).map((r) => ({
+    benchImages().map((r) => ({
       name: r.name,
       median: r.value,
       min: r.value,
@@ -192,4 +192,4 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+main();

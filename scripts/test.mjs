@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The project's test command (`npm test`): type-check, build, unit tests (mocha), the CLI on the
+// The project's test command (`npm test`): type-check, lint (typescript-eslint), build, unit tests (mocha), the CLI on the
 // examples, then the integration and UI suites inside a real VS Code host (code-server driven by
 // Debian's chromium; scripts/vscode-host/setup.mjs installs what is missing). Each stage's output
 // streams through; the last line totals the tests of every suite as `N passed, N failed`.
@@ -61,6 +61,7 @@ const one = (_out, ok) => (ok ? totals.passed++ : totals.failed++);
 
 const stages = [
   ['type-check', 'npx', ['tsc', '-p', '.', '--noEmit'], one],
+  ['lint', 'npx', ['eslint', '--max-warnings', '0', '.'], one],
   ['build', 'node', ['scripts/build.mjs'], one],
   ['compile tests', 'npx', ['tsc', '-p', 'tsconfig.test.json'], one],
   ['unit tests', 'npx', ['mocha'], mochaCounts],

@@ -154,8 +154,8 @@ export class ConfigDocument {
   }
 
   /** The key scalar that starts at an offset (for a duplicate key). */
-  private keyAt(offset: number): { value: unknown; range?: readonly number[] | null } | undefined {
-    let found: { value: unknown; range?: readonly number[] | null } | undefined;
+  private keyAt(offset: number): { value: unknown; range?: Node['range'] } | undefined {
+    let found: { value: unknown; range?: Node['range'] } | undefined;
     visit(this.doc, {
       Pair: (_, p) => {
         if (isScalar(p.key) && p.key.range?.[0] === offset) {
@@ -199,7 +199,7 @@ export class ConfigDocument {
     const parent = this.node(path.slice(0, -1));
     if (!isMap(parent)) return undefined;
     const pair = parent.items.find((p) => keyText(p) === String(path[path.length - 1]));
-    return pair && isScalar(pair.key) ? (pair.key as Node) : undefined;
+    return pair && isScalar(pair.key) ? pair.key : undefined;
   }
 
   /**

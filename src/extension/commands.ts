@@ -28,6 +28,9 @@ export interface TranslateArgs {
   readonly step?: boolean;
 }
 
+// VS Code passes a command's arguments untyped (from the palette, a menu, a CodeLens or another
+// extension); each handler declares and checks what it accepts.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Handler = (...args: any[]) => unknown;
 
 export function commands(ctx: Ctx): Record<string, Handler> {
@@ -89,7 +92,7 @@ export function commands(ctx: Ctx): Record<string, Handler> {
     'iommuLens.revealInConfig': async (arg?: NodeModel | { config: string; range: vscode.Range }) => {
       if (!arg) return;
       if ('source' in arg || 'id' in arg) {
-        const n = arg as NodeModel;
+        const n = arg;
         if (!n.source) return;
         const e = ctx.store.find(n.source.file);
         if (e) await ctx.revealer.reveal(e.uri, n.source.range);

@@ -223,7 +223,7 @@ export function translationView(cfg: LoadedConfig, q: TranslationQuery): Transla
     ok,
     result: memTxResultName(landing.result),
     headline: ok
-      ? `${landing.region!.name} + ${hex(landing.offset)} (${landing.region!.kind}, ${landing.as.name} ${hex(landing.addr)})`
+      ? `${landing.region.name} + ${hex(landing.offset)} (${landing.region.kind}, ${landing.as.name} ${hex(landing.addr)})`
       : `fault: ${landing.fault?.message ?? memTxResultName(landing.result)}`,
     entry: formatEntry(landing.entry),
     landing,
