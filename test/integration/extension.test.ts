@@ -3,14 +3,15 @@
 // scenario run. The workspace is a copy of examples/ (run.mjs --copy-workspace).
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import type { IommuLensApi, NodeModel } from '../../src/extension/extension';
+import type { IommuLensApi } from '../../src/extension/api';
+import type { IommuLensInternals, NodeModel } from '../../src/extension/extension';
 import type { RegistrationView, ScenarioStepView, TranslationView } from '../../src/views/views';
 
 const AN505 = 'an505.iommu.yaml';
 const TABLE = 'dual-regime.iommu.yaml';
 const VIRT = 'virt-smmuv3.iommu.yaml';
 
-let api: IommuLensApi;
+let api: IommuLensInternals;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -26,11 +27,11 @@ async function until<T>(what: string, f: () => T | undefined | false, ms = 10_00
   }
 }
 
-function children(provider: IommuLensApi['ctx']['regions'], n?: NodeModel): NodeModel[] {
+function children(provider: IommuLensInternals['ctx']['regions'], n?: NodeModel): NodeModel[] {
   return provider.getChildren(n);
 }
 
-function child(provider: IommuLensApi['ctx']['regions'], parent: NodeModel | undefined, label: string): NodeModel {
+function child(provider: IommuLensInternals['ctx']['regions'], parent: NodeModel | undefined, label: string): NodeModel {
   const kids = children(provider, parent);
   const k = kids.find((c) => c.label === label);
   assert.ok(k, `no child "${label}" under ${parent?.label ?? 'the root'}; have: ${kids.map((c) => c.label).join(', ')}`);
@@ -47,7 +48,8 @@ describe('IOMMU Lens in VS Code', function () {
   before(async () => {
     const ext = vscode.extensions.getExtension<IommuLensApi>('iommu-lens.iommu-lens');
     assert.ok(ext, 'extension not installed');
-    api = await ext.activate();
+    // The extension's internals, beside its API (src/extension/extension.ts, INTERNALS).
+    api = ((await ext.activate()) as unknown as Record<symbol, IommuLensInternals>)[Symbol.for('iommuLens.internals')]!;
     await api.ready;
     await until('the example configs', () => api.ctx.store.all.length >= 3);
   });
