@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import example from '../../examples/an505.iommu.yaml';
 import { runCli } from './program';
+import { progressLine } from './progress';
 
 function packageVersion(): string | undefined {
   try {
@@ -34,6 +35,8 @@ process.exitCode = runCli(
     readFile: (file) => fs.readFileSync(file, 'utf8'),
     color: !noColor && process.stdout.isTTY === true,
     colorErr: !noColor && process.stdout.isTTY === true && process.stderr.isTTY === true,
+    // A progress line for long work, on a terminal only (stderr to a TTY is written synchronously).
+    progress: process.stderr.isTTY ? progressLine((s) => process.stderr.write(s), Date.now, process.stderr.columns || 80) : undefined,
   },
   { example: { file: 'examples/an505.iommu.yaml', text: example }, version: packageVersion() },
 );

@@ -10,10 +10,11 @@ import { ScenarioRunner, formatNotifierFlags, hex, isEngineError, type AccessOp,
 import { formatAttrs } from '../views/format';
 import { parseAddress, parseAttrs } from '../views/query';
 import type { NodeModel } from '../views/tree-model';
-import { registrationViews, replayView, stepView, translationView, type RegistrationView, type ScenarioStepView, type TranslationView } from '../views/views';
+import { registrationViews, replaySlices, stepView, translationView, type RegistrationView, type ScenarioStepView, type TranslationView } from '../views/views';
 import type { ConfigEntry } from './configs';
 import { toRange } from './convert';
 import type { Ctx } from './ctx';
+import { longWork } from './progress';
 import { TEMPLATE } from './templates';
 
 export interface TranslateArgs {
@@ -301,7 +302,23 @@ async function replayNotifier(ctx: Ctx, arg?: NodeModel | { config?: string; not
     name = pick?.name;
   }
   if (!name) return undefined;
-  const v = replayView(cfg, name);
+  const notifier = name;
+  // A default replay walks the whole region page by page: in slices, with progress, cancellable.
+  const v = await longWork(`IOMMU Lens: replaying ${notifier}`, { cancellable: true }, async (w) => {
+    const slices = replaySlices(cfg, notifier);
+    for (;;) {
+      const r = slices.next();
+      if (r.done) return r.value;
+      const go = await w.step(`${r.value.steps.toLocaleString('en-US')} of ${r.value.total.toLocaleString('en-US')} translations`, r.value.steps / r.value.total);
+      if (!go) return { cancelledAt: r.value };
+    }
+  });
+  if ('cancelledAt' in v) {
+    const msg = `Replay of ${notifier} cancelled after ${v.cancelledAt.steps} of ${v.cancelledAt.total} translations.`;
+    ctx.log.info(msg);
+    void vscode.window.showInformationMessage(`IOMMU Lens: ${msg}`);
+    return undefined;
+  }
   if (isEngineError(v)) {
     void vscode.window.showErrorMessage(`IOMMU Lens: ${v.message}`);
     return undefined;
@@ -332,8 +349,21 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
     return [];
   }
   const t0 = performance.now();
-  const result = new ScenarioRunner(fresh.machine, fresh.scenario, { checkShadows: true }).runAll();
+  const runner = new ScenarioRunner(fresh.machine, fresh.scenario, { checkShadows: true });
+  const total = fresh.scenario.length;
+  const completed = await longWork(`IOMMU Lens: running the scenario of ${fresh.file}`, { cancellable: true }, async (w) => {
+    while (runner.next()) {
+      if (!(await w.step(`step ${runner.position} of ${total}`, runner.position / total))) return false;
+    }
+    return true;
+  });
+  const result = runner.result();
   const ms = performance.now() - t0;
+  if (!completed) {
+    const msg = `Scenario ${fresh.file} cancelled after step ${runner.position} of ${total}; the views show the steps that ran.`;
+    ctx.log.info(msg);
+    void vscode.window.showInformationMessage(`IOMMU Lens: ${msg}`);
+  }
   const steps = result.steps.map((s) => stepView(fresh, s));
   const stale = new Map<string, string[]>();
   for (const d of result.divergences) stale.set(d.notifier, [...(stale.get(d.notifier) ?? []), d.message]);
@@ -369,6 +399,7 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
   ctx.diagnostics.scenario.set(entry.uri, diags);
   ctx.refreshViews();
   const msg = `Scenario ${fresh.file}: ${steps.length} steps, ${result.failed} failed${result.divergences.length ? `, ${result.divergences.length} stale shadow(s)` : ''}.`;
+  if (!completed) return steps;
   if (result.failed || result.divergences.length) void vscode.window.showWarningMessage(msg, 'Show Output').then((c) => c && ctx.log.channel.show(true));
   else void vscode.window.setStatusBarMessage(`$(pass) ${msg}`, 5000);
   return steps;

@@ -144,6 +144,10 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
       }),
     );
   }
+  // The walkthrough's "Attach to a running QEMU" step shows once that command is registered.
+  void vscode.commands
+    .getCommands(true)
+    .then((ids) => vscode.commands.executeCommand('setContext', 'iommuLens.canAttachQemu', ids.includes('iommuLens.attachQemu')));
   void store.ready.then(() => ctx.refreshViews());
   metrics.activationMs = performance.now() - t0;
   log.info(`activated in ${metrics.activationMs.toFixed(1)} ms (VS Code ${vscode.version})`);

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfig } from '../../src/config/load';
 import { REPLAY_PROGRESS_INTERVAL, ScenarioRunner, type IOMMUNotifier, type IOMMUTLBEvent } from '../../src/engine';
+import { progressLine, SHOW_AFTER_MS, UPDATE_MS } from '../../src/cli/progress';
 import { replaySlices, replayView, type ReplayProgress } from '../../src/views/views';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -90,5 +91,42 @@ describe('progress and cancellation hooks', () => {
     assert.equal(stepped.result().steps.length, a.scenario.length);
     assert.deepEqual(shape(stepped.result()), shape(whole));
     assert.ok(whole.steps.some((s) => s.notifications.length > 0), 'the scenario notifies someone');
+  });
+});
+
+describe("the CLI's progress line", () => {
+  function rig(columns = 80) {
+    let t = 0;
+    const out: string[] = [];
+    const p = progressLine((s) => out.push(s), () => t, columns);
+    return { p, out, at: (ms: number) => (t = ms) };
+  }
+
+  it('shows nothing for work shorter than SHOW_AFTER_MS, and erases nothing', () => {
+    const { p, out, at } = rig();
+    p('step 1');
+    at(SHOW_AFTER_MS - 1);
+    p('step 2');
+    p(undefined);
+    assert.deepEqual(out, []);
+  });
+
+  it('rewrites one line in place at most every UPDATE_MS once the work is long, then erases it', () => {
+    const { p, out, at } = rig();
+    p('step 1');
+    at(SHOW_AFTER_MS);
+    p('step 2');
+    at(SHOW_AFTER_MS + UPDATE_MS - 1);
+    p('step 3');
+    at(SHOW_AFTER_MS + UPDATE_MS);
+    p('step 4');
+    p(undefined);
+    assert.deepEqual(out, ['\r\x1b[Kstep 2', '\r\x1b[Kstep 4', '\r\x1b[K']);
+  });
+
+  it('shows an immediate line at once, and cuts a line to the terminal width', () => {
+    const { p, out } = rig(10);
+    p('loading a.iommu.yaml (2.0 MB)...', true);
+    assert.deepEqual(out, ['\r\x1b[Kloading …']);
   });
 });
