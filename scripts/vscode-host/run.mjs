@@ -39,7 +39,8 @@ const CHROMIUM_ARGS = [
   '--no-first-run',
   '--disable-quic',
 ];
-// Files of the extension under test that an installed .vsix would hold.
+// Files of the extension under test that an installed .vsix would hold, when its manifest has no
+// `files` list (vsce packs that list, with package.json and the README).
 const EXTENSION_FILES = ['package.json', 'package.nls.json', 'dist', 'media', 'schema', 'examples', 'README.md', 'CHANGELOG.md', 'LICENSE'];
 
 const log = (msg) => console.log(`[host] ${msg}`);
@@ -100,7 +101,8 @@ function installExtensionUnderTest(from, extensionsDir) {
   mkdirSync(dest, { recursive: true });
   // A copy, like an installed .vsix: the extension cannot lean on the project's node_modules,
   // and VS Code maps its files (by real path) to the extension.
-  for (const f of EXTENSION_FILES) {
+  const files = Array.isArray(manifest.files) ? ['package.json', 'README.md', ...manifest.files] : EXTENSION_FILES;
+  for (const f of files) {
     if (existsSync(join(from, f))) cpSync(join(from, f), join(dest, f), { recursive: true, dereference: true });
   }
   return { id, dest, version: manifest.version };
