@@ -1,7 +1,11 @@
 /**
  * `npm run bench`: translation and loading speed on this machine. Rates are medians over rounds
  * with their spread; compare runs by ratio, not by the last digit.
- *   node dist/bench.js [--json] [--quick]
+ *   node dist/bench.js [--json] [--quick] [--only=TEXT]
+ * Each figure stands beside its goal (`ok` / `MISSED`), anchors (the same work as plain
+ * JavaScript in the same run) beside what they anchor, with the ratio; the scaling section gives
+ * the time per item at each size and its growth (1.00x is linear). `--only` runs the groups whose
+ * name contains TEXT (smmuv3, shadows, scaling, load, images, models).
  */
 import { ConfigDocument } from '../src/config/document';
 import { loadConfig } from '../src/config/load';
@@ -20,14 +24,18 @@ import {
 } from '../src/engine';
 import { TzMpc } from '../src/engine/models/tz-mpc';
 import { generatedConfig } from './generate';
-import { format, rate, time, type BenchResult } from './harness';
+import { CLOCK, format, judged, rate, time, type BenchResult } from './harness';
 import { benchImages } from './images';
-import { benchSmmuv3 } from './smmuv3';
+import { benchShadowCheck, benchVfio, benchVhostFill } from './shadows';
+import { benchReplay, benchSmmuv3 } from './smmuv3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 3 : 7;
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+/** Largest size the scaling section runs (a quadratic build would take hours at 1M). */
+const SCALE_MAX = Number(process.env.BENCH_SCALE_MAX ?? 1_000_000);
 
 /** xorshift: the same addresses every run. */
 function addresses(n: number, span: bigint, align: bigint): bigint[] {
@@ -103,7 +111,7 @@ function benchNested(): BenchResult {
   );
 }
 
-function benchReplay(): BenchResult[] {
+function benchMpcReplay(): BenchResult[] {
   const region = mpc().regionFor(undefined);
   let delivered = 0;
   const n: IOMMUNotifier = { name: 'bench', owner: 'bench', flags: 3, start: 0n, end: (1n << 64n) - 1n, iommuIdx: 0, notify: () => delivered++ };
@@ -159,35 +167,76 @@ function benchLoad(): BenchResult[] {
   return out;
 }
 
+/** Per-item time at each size, and its growth from the smallest size (1.00x: linear). */
+function scaling(label: string, sizes: readonly number[], run: (n: number) => BenchResult): BenchResult[] {
+  const out: BenchResult[] = [];
+  let first: number | undefined;
+  for (const n of sizes.filter((k) => k <= SCALE_MAX)) {
+    const r = run(n);
+    const perItemUs = (r.median * 1000) / n;
+    first ??= perItemUs;
+    out.push({ ...r, name: `  ${label} ${n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`}`, note: `${perItemUs.toFixed(2)} us/item, ${(perItemUs / first).toFixed(2)}x the smallest` });
+  }
+  return out;
+}
+
 function main(): void {
   const results: BenchResult[] = [];
+  const group = (name: string) => only === undefined || name.includes(only);
   const step = (r: BenchResult | BenchResult[]) => {
     for (const x of Array.isArray(r) ? r : [r]) {
-      results.push(x);
+      results.push(judged(x));
       if (!process.argv.includes('--json')) process.stderr.write(`  ${x.name}: done\n`);
     }
   };
-  step(benchMpcTranslate());
-  step(benchNested());
-  step(benchReplay());
-  step(benchTable());
-  step(benchSmmuv3(ROUNDS));
-  step(benchLoad());
+  const section = (title: string) => results.push({ name: `[${title}]`, median: 0, min: 0, max: 0, unit: '', rounds: 0 });
+  if (group('models')) {
+    section('models');
+    step(benchMpcTranslate());
+    step(benchNested());
+    step(benchMpcReplay());
+    step(benchTable());
+  }
+  if (group('smmuv3')) {
+    section('smmuv3');
+    step(benchSmmuv3(ROUNDS));
+    step(benchReplay(1_000_000, Math.min(ROUNDS, 3), '< 0.3 s'));
+  }
+  if (group('shadows')) {
+    section('shadows');
+    step(benchVfio(Math.min(100_000, SCALE_MAX), Math.min(ROUNDS, 3), '< 1 s'));
+    step(benchVhostFill(Math.min(50_000, SCALE_MAX), Math.min(ROUNDS, 3), '< 0.3 s'));
+    step(benchShadowCheck(Math.min(100_000, SCALE_MAX), Math.min(ROUNDS, 3), '< 0.2 s'));
+  }
+  if (group('scaling')) {
+    section('scaling (time per item; linear stays near 1.00x)');
+    step(scaling('walk replay', [10_000, 100_000, 1_000_000], (n) => benchReplay(n, 3)));
+    step(scaling('vfio register + replay', [10_000, 100_000, 1_000_000], (n) => benchVfio(n, 3)));
+    step(scaling('vhost IOTLB fill', [10_000, 100_000], (n) => benchVhostFill(n, 3)));
+    step(scaling('shadow check (SMMUv3, vhost)', [10_000, 100_000], (n) => benchShadowCheck(n, 3)));
+  }
+  if (group('load')) {
+    section('load');
+    step(benchLoad());
+  }
   // Memory images report medians only (their own rounds).
-  step(
-    benchImages().map((r) => ({
-      name: r.name,
-      median: r.value,
-      min: r.value,
-      max: r.value,
-      unit: r.unit,
-      rounds: 7,
-      goal: /open/i.test(r.name) ? '< 50 ms' : undefined,
-    })),
-  );
-  if (process.argv.includes('--json')) console.log(JSON.stringify(results, null, 2));
+  if (group('images')) {
+    section('images');
+    step(
+      benchImages().map((r) => ({
+        name: r.name,
+        median: r.value,
+        min: r.value,
+        max: r.value,
+        unit: r.unit,
+        rounds: 7,
+        goal: /open/i.test(r.name) ? '< 50 ms' : undefined,
+      })),
+    );
+  }
+  if (process.argv.includes('--json')) console.log(JSON.stringify(results.filter((r) => r.rounds > 0), null, 2));
   else {
-    console.log(`\nIOMMU Lens benchmarks (node ${process.version}, ${quick ? 'quick' : `${ROUNDS} rounds`})\n`);
+    console.log(`\nIOMMU Lens benchmarks (node ${process.version}, ${quick ? 'quick' : `${ROUNDS} rounds`}; ${CLOCK})\n`);
     console.log(format(results));
   }
 }

@@ -2,6 +2,10 @@
  * A small benchmark harness: each case runs for a time budget in several rounds; the report
  * gives the median rate and the spread (min..max) across rounds, since this machine's other
  * load moves single numbers around.
+ *
+ * Time is this process's CPU time (user + system, every thread: the garbage collector's helpers
+ * count) unless `--wall` is given: on a machine shared with other work, wall-clock time measures
+ * the scheduler as much as the code, while CPU time stays close to what an idle machine shows.
  */
 export interface BenchResult {
   readonly name: string;
@@ -12,6 +16,10 @@ export interface BenchResult {
   readonly unit: string;
   readonly rounds: number;
   readonly goal?: string;
+  /** Whether the median meets the goal (when the goal reads `>= N unit` or `< N unit`). */
+  readonly met?: boolean;
+  /** A remark printed after the goal (scaling: the growth per item). */
+  readonly note?: string;
 }
 
 export interface RateCase {
@@ -21,6 +29,18 @@ export interface RateCase {
   readonly unit?: string;
   readonly goal?: string;
 }
+
+const wall = process.argv.includes('--wall');
+
+/** Milliseconds of this process's CPU time (or of wall-clock time with --wall). */
+export function now(): number {
+  if (wall) return performance.now();
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** What `now()` measures, for the report's header. */
+export const CLOCK = wall ? 'wall-clock time' : 'CPU time of this process (--wall for wall-clock)';
 
 let sink: unknown;
 export function keep(v: unknown): void {
@@ -37,17 +57,17 @@ function median(xs: number[]): number {
 export function rate(c: RateCase, rounds = 7): BenchResult {
   let n = 1;
   for (;;) {
-    const t0 = performance.now();
+    const t0 = now();
     keep(c.run(n));
-    const dt = performance.now() - t0;
+    const dt = now() - t0;
     if (dt > 50 || n > 1 << 30) break;
     n = dt < 1 ? n * 10 : Math.ceil((n * 60) / dt);
   }
   const rates: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    const t0 = performance.now();
+    const t0 = now();
     keep(c.run(n));
-    rates.push((n * 1000) / (performance.now() - t0));
+    rates.push((n * 1000) / (now() - t0));
   }
   return { name: c.name, median: median(rates), min: Math.min(...rates), max: Math.max(...rates), unit: c.unit ?? 'ops/s', rounds, goal: c.goal };
 }
@@ -57,18 +77,49 @@ export function time(name: string, fn: () => unknown, rounds = 7, goal?: string)
   keep(fn());
   const ms: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    const t0 = performance.now();
+    const t0 = now();
     keep(fn());
-    ms.push(performance.now() - t0);
+    ms.push(now() - t0);
   }
   return { name, median: median(ms), min: Math.min(...ms), max: Math.max(...ms), unit: 'ms', rounds, goal };
 }
 
+/**
+ * Whether `r` meets a goal written `>= 5 M/s`, `>= 0.3` (a ratio), `< 1 s` or `< 200 ms`; undefined
+ * for a goal in another form.
+ */
+export function meets(r: BenchResult): boolean | undefined {
+  const m = /^(>=|<)\s*([\d.]+)\s*(M\/s|k\/s|\/s|s|ms)?$/.exec(r.goal ?? '');
+  if (!m) return undefined;
+  const scale = m[3] === 'M/s' ? 1e6 : m[3] === 'k/s' ? 1e3 : m[3] === 's' ? 1000 : 1;
+  const limit = Number(m[2]) * scale;
+  return m[1] === '>=' ? r.median >= limit : r.median < limit;
+}
+
+/** The result with `met` filled in from its goal. */
+export function judged(r: BenchResult): BenchResult {
+  const met = meets(r);
+  return met === undefined ? r : { ...r, met };
+}
+
 export function format(results: readonly BenchResult[]): string {
   const fmt = (v: number, unit: string) =>
-    unit === 'ms' ? `${v.toFixed(v < 10 ? 2 : 1)} ms` : v >= 1e6 ? `${(v / 1e6).toFixed(2)} M${unit}` : v >= 1e3 ? `${(v / 1e3).toFixed(1)} k${unit}` : `${v.toFixed(1)} ${unit}`;
-  const rows = results.map((r) => [r.name, fmt(r.median, r.unit), r.min === r.max ? '' : `${fmt(r.min, r.unit)} .. ${fmt(r.max, r.unit)}`, r.goal ?? '']);
-  const head = ['case', 'median', `range (${results[0]?.rounds ?? 0} rounds)`, 'goal'];
+    unit === 'ms'
+      ? `${v.toFixed(v < 10 ? 2 : 1)} ms`
+      : unit === 'ratio'
+        ? `${v.toFixed(2)}x`
+        : v >= 1e6
+          ? `${(v / 1e6).toFixed(2)} M${unit}`
+          : v >= 1e3
+            ? `${(v / 1e3).toFixed(1)} k${unit}`
+            : `${v.toFixed(1)} ${unit}`;
+  const rows = results.map((r) => [
+    r.name,
+    r.rounds === 0 ? '-' : fmt(r.median, r.unit),
+    r.min === r.max ? '' : `${fmt(r.min, r.unit)} .. ${fmt(r.max, r.unit)}`,
+    `${r.goal ?? ''}${r.met === undefined ? '' : r.met ? '  ok' : '  MISSED'}${r.note ? `  ${r.note}` : ''}`,
+  ]);
+  const head = ['case', 'median', `range (${Math.max(0, ...results.map((r) => r.rounds))} rounds)`, 'goal'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');

@@ -7,7 +7,7 @@
  * or step in `run`, a notifier with nothing to replay); 2 the command could not run (an
  * unreadable file, a bad address or attribute, an unknown device, address space or notifier).
  */
-import { loadConfig, type LoadedConfig } from '../config/load';
+import { loadConfig, type LoadedConfig, type LoadOptions } from '../config/load';
 import { schemaJson } from '../config/schema';
 import { openImageFile } from '../node/images';
 import type { AccessOp, MemTxAttrs, QemuSemantics } from '../engine';
@@ -38,6 +38,8 @@ export interface CliIO {
   readonly colorErr?: boolean;
   /** A progress line for long work (main.ts: on a terminal's stderr only); undefined ends it. */
   readonly progress?: ProgressFn;
+  /** Opens a config's memory images (default: files; a live QEMU gives its guest memory). */
+  readonly openImage?: LoadOptions['openImage'];
 }
 
 /** Configs at least this long announce their load on the progress line. */
@@ -102,7 +104,7 @@ function loadForQuery(io: CliIO, file: string, opts: CommonOptions, text = readT
   // A large config takes a while to parse, in one synchronous call: say so first.
   const large = text.length >= LARGE_CONFIG_CHARS && io.progress;
   if (large) io.progress?.(`loading ${file} (${(text.length / 2 ** 20).toFixed(1)} MB)...`, true);
-  const cfg = loadConfig(file, text, { semantics: opts.qemu, openImage: openImageFile });
+  const cfg = loadConfig(file, text, { semantics: opts.qemu, openImage: io.openImage ?? openImageFile });
   if (large) io.progress?.(undefined);
   if (cfg.errorCount) {
     const s = errStyle(io);
@@ -136,7 +138,7 @@ export function check(opts: CheckOptions, io: CliIO): number {
       unreadable.push({ file, message: e.message });
       continue;
     }
-    const r = fileCheckReport(loadConfig(file, text, { semantics: opts.qemu, openImage: openImageFile }));
+    const r = fileCheckReport(loadConfig(file, text, { semantics: opts.qemu, openImage: io.openImage ?? openImageFile }));
     reports.push(r);
     if (!opts.json) for (const d of r.diagnostics) io.out(renderDiagnostic(d, s));
   }
@@ -309,4 +311,10 @@ export function demo(opts: CommonOptions, io: CliIO, example: EmbeddedExample | 
 export function schema(_opts: CommonOptions, io: CliIO): number {
   io.out(schemaJson().trimEnd());
   return EXIT_OK;
+}
+
+/** attach and snapshot need the asynchronous entry point (the iommu-lens executable runs it). */
+export function liveOnly(name: string, io: CliIO): number {
+  io.err(`iommu-lens: ${name} talks to QEMU and runs from the iommu-lens executable (iommu-lens ${name} --help)`);
+  return EXIT_CANNOT_RUN;
 }

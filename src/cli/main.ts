@@ -6,6 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import example from '../../examples/an505.iommu.yaml';
+import type { CliIO } from './commands';
+import { LIVE_COMMANDS, runLiveCli } from './live';
 import { runCli } from './program';
 import { progressLine } from './progress';
 
@@ -27,16 +29,26 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
-process.exitCode = runCli(
-  process.argv.slice(2),
-  {
-    out: (line) => process.stdout.write(line + '\n'),
-    err: (line) => process.stderr.write(line + '\n'),
-    readFile: (file) => fs.readFileSync(file, 'utf8'),
-    color: !noColor && process.stdout.isTTY === true,
-    colorErr: !noColor && process.stdout.isTTY === true && process.stderr.isTTY === true,
-    // A progress line for long work, on a terminal only (stderr to a TTY is written synchronously).
-    progress: process.stderr.isTTY ? progressLine((s) => process.stderr.write(s), Date.now, process.stderr.columns || 80) : undefined,
-  },
-  { example: { file: 'examples/an505.iommu.yaml', text: example }, version: packageVersion() },
-);
+const io: CliIO = {
+  out: (line) => process.stdout.write(line + '\n'),
+  err: (line) => process.stderr.write(line + '\n'),
+  readFile: (file) => fs.readFileSync(file, 'utf8'),
+  color: !noColor && process.stdout.isTTY === true,
+  colorErr: !noColor && process.stdout.isTTY === true && process.stderr.isTTY === true,
+  // A progress line for long work, on a terminal only (stderr to a TTY is written synchronously).
+  progress: process.stderr.isTTY ? progressLine((s) => process.stderr.write(s), Date.now, process.stderr.columns || 80) : undefined,
+};
+const env = { example: { file: 'examples/an505.iommu.yaml', text: example }, version: packageVersion() };
+const argv = process.argv.slice(2);
+if (LIVE_COMMANDS.has(argv[0] ?? '')) {
+  // attach and snapshot talk to QEMU: asynchronous, and the process exits when they are done.
+  runLiveCli(argv, io, env).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`iommu-lens: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(2);
+    },
+  );
+} else {
+  process.exitCode = runCli(argv, io, env);
+}

@@ -132,6 +132,10 @@ export function buildProgram(io: CliIO, env: CliEnv, setExit: (code: number) => 
     .description('tree, two stepped translations, notifiers and run on the embedded AN505-like example')
     .action((o: commands.CommonOptions) => setExit(commands.demo(o, io, env.example)));
 
+  // attach and snapshot are asynchronous: main.ts runs them (live.ts); listed here for --help.
+  program.command('attach').summary('query a running QEMU (QMP, gdbstub): any command above on its live config').helpOption(false).allowUnknownOption().argument('[args...]').action(() => setExit(commands.liveOnly('attach', io)));
+  program.command('snapshot').summary('save a running QEMU as a config, an ELF core and its IOMMU registers').helpOption(false).allowUnknownOption().argument('[args...]').action(() => setExit(commands.liveOnly('snapshot', io)));
+
   add('schema', '')
     .summary("the config format's JSON Schema")
     .description("print the config format's JSON Schema (what schema/iommu-lens.schema.json holds)")

@@ -8,6 +8,7 @@ import { MEMTXATTRS_UNSPECIFIED } from './attrs';
 import type { AddressSpace } from './address-space';
 import type { EngineError } from './errors';
 import { HWADDR_MAX, hex } from './hex';
+import { BoundedLog, IntervalMap } from './interval-map';
 import { IOMMUMemoryRegion, type IOMMUNotifier, type NotifyOutcome, type ReplayResult } from './iommu';
 import {
   IOMMU_NOTIFIER_DEVIOTLB_UNMAP,
@@ -45,14 +46,25 @@ export class Registration implements IOMMUNotifier {
   status: RegistrationStatus = 'accepted';
   error?: EngineError;
   replayResult?: ReplayResult;
-  readonly received: ReceivedEvent[] = [];
+  /** The events delivered to it, oldest first; the oldest are dropped past eventLimit. */
+  readonly received = new BoundedLog<ReceivedEvent>(10_000);
   /** Notifications that reached this notifier but were not delivered (and why). */
   readonly dropped: Array<{ event: IOMMUTLBEvent; outcome: NotifyOutcome; message?: string }> = [];
   readonly warnings: string[] = [];
-  /** vfio: the mappings it was told about (its container's DMA map); vhost: its device IOTLB. */
-  readonly shadow?: Map<bigint, ShadowEntry>;
+  /**
+   * vfio: the mappings it was told about (its container's DMA map); vhost: its device IOTLB.
+   * Entries never overlap; keyed by their first IOVA, iterated in the order they were added.
+   */
+  readonly shadow?: IntervalMap<ShadowEntry>;
+
   /** Oldest events are dropped past this many. */
-  eventLimit = 10_000;
+  get eventLimit(): number {
+    return this.received.limit;
+  }
+
+  set eventLimit(n: number) {
+    this.received.limit = n;
+  }
 
   constructor(
     readonly kind: ConsumerKind,
@@ -68,7 +80,7 @@ export class Registration implements IOMMUNotifier {
     readonly source?: string,
     private readonly systemAs?: AddressSpace,
   ) {
-    if (kind === 'vfio' || kind === 'vhost') this.shadow = new Map();
+    if (kind === 'vfio' || kind === 'vhost') this.shadow = new IntervalMap();
   }
 
   /** Set while a replay runs, so that what it hands over is marked as replayed. */
@@ -83,7 +95,6 @@ export class Registration implements IOMMUNotifier {
     if (this.kind === 'vfio') error = this.vfioNotify(event);
     else if (this.kind === 'vhost') this.vhostNotify(event);
     this.received.push({ type: event.type, entry: event.entry, via, error });
-    if (this.received.length > this.eventLimit) this.received.splice(0, this.received.length - this.eventLimit);
   }
 
   /** vhost_iommu_unmap_notify: an invalidation flushes what the device IOTLB holds of the range. */
@@ -91,7 +102,7 @@ export class Registration implements IOMMUNotifier {
     const e = event.entry;
     if (event.type === IOMMU_NOTIFIER_MAP) return;
     const iova = e.iova + this.iommuOffset;
-    for (const k of overlapping(this.shadow!, iova, e.addrMask + 1n)) this.shadow!.delete(k);
+    for (const x of this.shadow!.overlapping(iova, e.addrMask + 1n)) this.shadow!.delete(x.iova);
   }
 
   /**
@@ -103,8 +114,8 @@ export class Registration implements IOMMUNotifier {
     const base = addr & ~entry.addrMask;
     const iova = base + this.iommuOffset;
     const size = entry.addrMask + 1n;
-    for (const k of overlapping(this.shadow, iova, size)) this.shadow.delete(k);
-    this.shadow.set(iova, { iova, size, targetAs: entry.targetAs, translated: entry.translatedAddr & ~entry.addrMask, perm: entry.perm });
+    for (const x of this.shadow.overlapping(iova, size)) this.shadow.delete(x.iova);
+    this.shadow.insert({ iova, size, targetAs: entry.targetAs, translated: entry.translatedAddr & ~entry.addrMask, perm: entry.perm });
   }
 
   /**
@@ -118,15 +129,15 @@ export class Registration implements IOMMUNotifier {
     const iova = e.iova + this.iommuOffset;
     const size = e.addrMask + 1n;
     const shadow = this.shadow!;
-    const hit = overlapping(shadow, iova, size);
+    const hit = shadow.overlapping(iova, size);
     if ((e.perm & 3) !== 0) {
       // VFIO_IOMMU_MAP_DMA refuses a range that is partly mapped already (type1: -EEXIST);
       // QEMU reports it and the old mapping stays.
       if (hit.length) return `vfio_container_dma_map(iova ${hex(iova)}, size ${hex(size)}) = -17 (File exists)`;
-      shadow.set(iova, { iova, size, targetAs: e.targetAs, translated: e.translatedAddr, perm: e.perm });
+      shadow.insert({ iova, size, targetAs: e.targetAs, translated: e.translatedAddr, perm: e.perm });
       return undefined;
     }
-    for (const k of hit) shadow.delete(k);
+    for (const x of hit) shadow.delete(x.iova);
     return undefined;
   }
 }
@@ -137,11 +148,6 @@ export function vfioTargetError(e: IOMMUTLBEntry, systemAs: AddressSpace | undef
   return `Wrong target AS "${e.targetAs?.name ?? 'none'}", only system memory is allowed`;
 }
 
-function overlapping(shadow: Map<bigint, ShadowEntry>, iova: bigint, size: bigint): bigint[] {
-  const out: bigint[] = [];
-  for (const [k, v] of shadow) if (v.iova < iova + size && iova < v.iova + v.size) out.push(k);
-  return out;
-}
 
 export interface RegistrationRequest {
   readonly kind: ConsumerKind;

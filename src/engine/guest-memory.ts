@@ -19,11 +19,26 @@ export interface MemoryBacking {
   write(offset: bigint, size: AccessSize, value: bigint): EngineError | undefined;
   /** Offsets with content, for views (optional). */
   describe?(): string;
+  /**
+   * Optional fast path for descriptor reads: the little-endian 64-bit word at a number offset
+   * as two unsigned 32-bit halves into `out` (no bigint, no allocation). False exactly where
+   * read(offset, 8) returns an error. Backings without it are read through read().
+   */
+  readHalves?(offset: number, out: WordHalves): boolean;
+}
+
+/** The two 32-bit halves of a 64-bit word: `lo` is bits [31:0], `hi` bits [63:32]. */
+export interface WordHalves {
+  lo: number;
+  hi: number;
 }
 
 const PAGE_BITS = 12;
 const PAGE_SIZE = 1 << PAGE_BITS;
 const PAGE_MASK = BigInt(PAGE_SIZE - 1);
+/** Slots of SparseMemory's page cache for readHalves (a power of two). */
+const WORD_CACHE = 256;
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 export function outOfRange(what: string, offset: bigint, size: number, limit: bigint): EngineError {
   return engineError(
@@ -35,8 +50,52 @@ export function outOfRange(what: string, offset: bigint, size: number, limit: bi
 /** A sparse RAM store: 4 KiB pages allocated on first write. */
 export class SparseMemory implements MemoryBacking {
   private readonly pages = new Map<number, DataView>();
+  /**
+   * The same pages as 32-bit words, for readHalves (in the host's byte order, so only on a
+   * little-endian host; elsewhere readHalves goes through read()).
+   */
+  private readonly words = new Map<number, Uint32Array>();
+  private readonly cachedIndex = new Float64Array(WORD_CACHE).fill(-1);
+  private readonly cachedWords: Array<Uint32Array | undefined> = new Array<Uint32Array | undefined>(WORD_CACHE).fill(undefined);
+  /** `size` as a number, capped at 2^53 (number offsets are below that). */
+  private readonly limit: number;
 
-  constructor(readonly size: bigint, private readonly label = 'ram') {}
+  constructor(readonly size: bigint, private readonly label = 'ram') {
+    this.limit = size > 1n << 53n ? 2 ** 53 : Number(size);
+  }
+
+  readHalves(offset: number, out: WordHalves): boolean {
+    if (!(offset >= 0 && offset + 8 <= this.limit)) return false;
+    // Integer arithmetic while the offset fits 31 bits (a double `%` is a library call).
+    const index = offset <= 0x7fffffff ? offset >>> PAGE_BITS : Math.floor(offset / PAGE_SIZE);
+    const pageOff = offset <= 0x7fffffff ? offset & (PAGE_SIZE - 1) : offset - index * PAGE_SIZE;
+    if ((pageOff & 3) === 0 && pageOff <= PAGE_SIZE - 8 && LITTLE_ENDIAN_HOST) {
+      // A direct-mapped cache of present pages in front of the map (pages are never removed).
+      const slot = index & (WORD_CACHE - 1);
+      let words = this.cachedWords[slot];
+      if (words === undefined || this.cachedIndex[slot] !== index) {
+        words = this.words.get(index);
+        if (words !== undefined) {
+          this.cachedWords[slot] = words;
+          this.cachedIndex[slot] = index;
+        }
+      }
+      if (words === undefined) {
+        out.lo = 0;
+        out.hi = 0;
+      } else {
+        out.lo = words[pageOff >>> 2]!;
+        out.hi = words[(pageOff >>> 2) + 1]!;
+      }
+      return true;
+    }
+    // Unaligned or across two pages (descriptors never are): the bigint path.
+    const v = this.read(BigInt(offset), 8);
+    if (typeof v !== 'bigint') return false;
+    out.lo = Number(v & 0xffffffffn);
+    out.hi = Number(v >> 32n);
+    return true;
+  }
 
   read(offset: bigint, size: AccessSize): bigint | EngineError {
     if (offset < 0n || offset + BigInt(size) > this.size) return outOfRange(this.label, offset, size, this.size);
@@ -106,8 +165,10 @@ export class SparseMemory implements MemoryBacking {
     const idx = Number(a >> BigInt(PAGE_BITS));
     let page = this.pages.get(idx);
     if (page === undefined) {
-      page = new DataView(new ArrayBuffer(PAGE_SIZE));
+      const buf = new ArrayBuffer(PAGE_SIZE);
+      page = new DataView(buf);
       this.pages.set(idx, page);
+      if (LITTLE_ENDIAN_HOST) this.words.set(idx, new Uint32Array(buf));
     }
     return page;
   }

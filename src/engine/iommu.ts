@@ -20,6 +20,7 @@ import {
 } from './iotlb';
 import type { AddressSpace } from './address-space';
 import { AliasRegion, MemoryRegion } from './memory';
+import type { NumberTranslator } from './fast-path';
 import type { Trace } from './trace';
 
 /**
@@ -134,6 +135,13 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
     return this.translate(addr, flag, iommuIdx, trace);
   }
 
+  /**
+   * Optional number fast path (see fast-path.ts): a translator for index `iommuIdx` that answers
+   * as probe() with `opts` would, with number addresses, no effects and no allocation; bound to
+   * the machine's state now. Undefined when the model has none for this index.
+   */
+  numberTranslator?(iommuIdx: number, opts?: ProbeOptions): NumberTranslator | undefined;
+
   attrsToIndex(_attrs: MemTxAttrs): number {
     return 0;
   }
@@ -226,7 +234,14 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
 
   /** memory_region_notify_iommu: every notifier on exactly this index. */
   notify(iommuIdx: number, event: IOMMUTLBEvent): void {
-    for (const n of [...this.notifierList]) {
+    const list = this.notifierList;
+    if (list.length === 1) {
+      const n = list[0]!;
+      if (n.iommuIdx === iommuIdx) this.notifyOne(n, event);
+      return;
+    }
+    // A snapshot: a notifier may unregister (or register another) while it is notified.
+    for (const n of [...list]) {
       if (n.iommuIdx === iommuIdx) this.notifyOne(n, event);
     }
   }
@@ -241,6 +256,8 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
     if (n.start > entryEnd || n.end < entry.iova) return this.record(n, event, 'no-overlap');
     let delivered: IOMMUTLBEntry;
     if (this.semantics === 'current' || n.flags & IOMMU_NOTIFIER_DEVIOTLB_UNMAP) {
+      // Cropping cannot fail here: filter first and build nothing for a filtered event.
+      if (!(event.type & n.flags)) return this.record(n, event, 'type-filtered');
       const iova = entry.iova > n.start ? entry.iova : n.start;
       const last = entryEnd < n.end ? entryEnd : n.end;
       delivered = { ...entry, iova, addrMask: last - iova };

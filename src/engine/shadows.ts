@@ -5,10 +5,13 @@
  * rewritten with no TLBI): the bug class that costs device-model developers days. checkShadows
  * compares every shadow with a fresh translation of the addresses it holds: a walk of the
  * model's tables as they are now, past any IOTLB it keeps (which may be as stale as the shadow).
+ * Through the model's number fast path when it has one (fast-path.ts): its configuration is
+ * decoded once per registration and check, and a page costs a walk, no objects.
  */
 import type { AddressSpace } from './address-space';
 import { Registration, type ShadowEntry } from './consumers';
 import { hex } from './hex';
+import { newNumberEntry, numberProbe, type NumberEntry, type NumberTranslator } from './fast-path';
 import { IOMMU_NONE, permName } from './iotlb';
 import type { Machine } from './machine';
 
@@ -37,7 +40,12 @@ export function checkShadows(machine: Machine): Divergence[] {
   const out: Divergence[] = [];
   for (const r of machine.registrations) {
     if (r.status !== 'accepted' || !r.shadow) continue;
-    for (const e of r.shadow.values()) out.push(...checkEntry(r, e));
+    const t = r.region.numberTranslator?.(r.iommuIdx, UNCACHED);
+    const scratch = newNumberEntry();
+    for (const e of r.shadow.values()) {
+      const d = checkEntry(r, e, t, scratch);
+      if (d.length) out.push(...d);
+    }
   }
   return out;
 }
@@ -46,7 +54,10 @@ function asName(as: AddressSpace | null): string {
   return as?.name ?? '-';
 }
 
-function checkEntry(r: Registration, e: ShadowEntry): Divergence[] {
+const UNCACHED = { uncached: true } as const;
+const TWO53N = 1n << 53n;
+
+function checkEntry(r: Registration, e: ShadowEntry, t: NumberTranslator | undefined, n: NumberEntry): Divergence[] {
   const region = r.region;
   const page = region.minPageSize();
   const pages = (e.size + page - 1n) / page;
@@ -83,6 +94,15 @@ function checkEntry(r: Registration, e: ShadowEntry): Divergence[] {
     if (addr < 0n || addr >= region.size) {
       kind = 'unmapped';
       now = { targetAs: '-', translated: 0n, perm: 'NONE' };
+    } else if (numberProbe(region, t, addr, IOMMU_NONE, r.iommuIdx, UNCACHED, n)) {
+      // The common case (nothing stale): compare as numbers and build no strings.
+      const same = n.perm !== IOMMU_NONE && n.targetAs !== null && n.targetAs === e.targetAs && shadowOut < TWO53N && n.translated === Number(shadowOut) && (n.perm & 3) === (e.perm & 3);
+      if (!same) {
+        now = { targetAs: asName(n.targetAs), translated: BigInt(n.translated), perm: permName(n.perm) };
+        if (n.perm === IOMMU_NONE || n.targetAs === null) kind = 'unmapped';
+        else if (n.targetAs !== e.targetAs || now.translated !== shadowOut) kind = 'moved';
+        else if ((n.perm & 3) !== (e.perm & 3)) kind = 'permission';
+      }
     } else {
       const t = region.probe(addr, IOMMU_NONE, r.iommuIdx, undefined, { uncached: true });
       const out = (t.translatedAddr & ~t.addrMask) | (addr & t.addrMask);

@@ -24,6 +24,8 @@ const DEBOUNCE_MS = 100;
 
 export class ConfigStore implements vscode.Disposable {
   private readonly entries = new Map<string, ConfigEntry>();
+  /** Machines attached from a live QEMU (live.ts): not files, never rescanned. */
+  private readonly live = new Map<string, ConfigEntry>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly emitter = new vscode.EventEmitter<vscode.Uri | undefined>();
   private readonly disposables: vscode.Disposable[] = [];
@@ -53,11 +55,19 @@ export class ConfigStore implements vscode.Disposable {
   }
 
   get all(): ConfigEntry[] {
-    return [...this.entries.values()].sort((a, b) => a.uri.toString().localeCompare(b.uri.toString()));
+    return [...[...this.entries.values()].sort((a, b) => a.uri.toString().localeCompare(b.uri.toString())), ...this.live.values()];
   }
 
   get(uri: vscode.Uri | string): ConfigEntry | undefined {
-    return this.entries.get(typeof uri === 'string' ? uri : uri.toString());
+    const key = typeof uri === 'string' ? uri : uri.toString();
+    return this.entries.get(key) ?? this.live.get(key);
+  }
+
+  /** Shows (or, with no config, removes) a live machine as a config root. */
+  setLive(uri: vscode.Uri, config: LoadedConfig | undefined): void {
+    if (config) this.live.set(uri.toString(), { uri, config, loadMs: 0 });
+    else this.live.delete(uri.toString());
+    this.emitter.fire(uri);
   }
 
   /** The entry for a file name as configs and views name it (relative path or URI). */
@@ -92,6 +102,7 @@ export class ConfigStore implements vscode.Disposable {
    * (running a scenario changes the machine it runs on).
    */
   fresh(entry: ConfigEntry): LoadedConfig {
+    if (this.live.has(entry.uri.toString())) return entry.config;
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === entry.uri.toString());
     return loadConfig(entry.config.file, doc?.getText() ?? entry.config.document.text, this.loadOptions(entry.uri));
   }

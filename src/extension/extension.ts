@@ -10,6 +10,7 @@ import { ConfigStore } from './configs';
 import type { Ctx } from './ctx';
 import { DiagnosticsPublisher } from './diagnostics';
 import { CONFIG_SELECTOR, CodeLensProvider, HoverProvider } from './editor';
+import { LiveSessions } from './live';
 import { Log } from './log';
 import { Revealer } from './reveal';
 import { StatusItem } from './status';
@@ -131,7 +132,10 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
       }
     }),
   );
-  for (const [id, handler] of Object.entries(commands(ctx))) {
+  // A running QEMU as a root of Regions (live.ts): read only.
+  const liveSessions = new LiveSessions(ctx, context.globalState);
+  context.subscriptions.push(liveSessions);
+  for (const [id, handler] of Object.entries({ ...commands(ctx), ...liveSessions.commands() })) {
     context.subscriptions.push(
       vscode.commands.registerCommand(id, async (...args: unknown[]) => {
         try {

@@ -206,7 +206,7 @@ describe('vfioRegistrations', () => {
     assert.equal(r.error?.code, 'notifier-refused');
     assert.equal(r.error?.message, text);
     assert.equal(r.replayResult, undefined);
-    assert.deepEqual(r.received, []);
+    assert.deepEqual(r.received.toArray(), []);
     assert.equal(r.shadow!.size, 0);
     assert.deepEqual(t.region.notifiers, []);
     assert.equal(t.region.iommuNotifyFlags, 0);
@@ -230,7 +230,7 @@ describe('vhostRegistrations', () => {
       assert.deepEqual([r.start, r.end, r.iommuIdx, r.iommuOffset], [0x4000n, 0x9fffn, 1, 0xc000n]);
       assert.equal(r.status, 'accepted');
       assert.equal(r.replayResult, undefined);
-      assert.deepEqual(r.received, []);
+      assert.deepEqual(r.received.toArray(), []);
       assert.equal(r.shadow?.size, 0, 'a vhost IOTLB starts empty: it fills from its device\'s own translations');
       assert.equal(r.warnings.length, 1);
       assert.ok(r.warnings[0]!.includes('viommu has 2 indexes; vhost tracks only index 1 (any), the one unspecified attributes select'), r.warnings[0]);

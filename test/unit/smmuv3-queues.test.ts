@@ -300,7 +300,7 @@ describe('smmuv3: notifications', () => {
       [0x6000n, 0xfffn, IOMMU_NONE],
     ]);
     // SCALE: (NUM+1) * 2^SCALE pages of 64 KiB from 0x30000: 3 * 4 = 12 pages.
-    n.received.length = 0;
+    n.received.clear();
     issue(r, [{ op: 'TLBI_NH_VAA', addr: 0x3_0000n, tg: 3, num: 2, scale: 2 }]);
     // [0x3_0000, 0xf_0000)
     assert.deepEqual(got(n), [

@@ -99,7 +99,10 @@ export function parseElfCore(src: ByteSource, file: string): { core?: ElfCore; p
   const machine = h.getUint16(18, true);
   const at = elfClass === 64 ? { phoff: 32, shoff: 40, ehsize: 52, phentsize: 54, phnum: 56, shentsize: 58 } : { phoff: 28, shoff: 32, ehsize: 40, phentsize: 42, phnum: 44, shentsize: 46 };
   const ehsize = h.getUint16(at.ehsize, true);
-  if (ehsize !== L.ehsize) return fatal(`e_ehsize is ${ehsize}; an ELF${elfClass} header is ${L.ehsize} bytes`);
+  if (ehsize === (elfClass === 64 ? 8 : 4)) {
+    // QEMU 7.2's dump.c writes sizeof(elf_header) of a pointer: the header itself is standard.
+    problems.push({ severity: 'info', code: 'image-error', at: 'file', message: `${file}: e_ehsize is ${ehsize}, the size of a pointer, as QEMU up to 7.2 writes it (dump/dump.c); the header is read as ELF${elfClass}` });
+  } else if (ehsize !== L.ehsize) return fatal(`e_ehsize is ${ehsize}; an ELF${elfClass} header is ${L.ehsize} bytes`);
   const phoff = word(h, at.phoff);
   const phentsize = h.getUint16(at.phentsize, true);
   let phnum = h.getUint16(at.phnum, true);

@@ -94,7 +94,9 @@ export function encodeEvent(ev: SmmuEvent, flags: ProfileFlags): number[] {
     case EVT_F_ACCESS:
     case EVT_F_PERMISSION:
       ssid();
-      w[3] = (((ev.rnw ? 1 : 0) << 3) | ((ev.s2 ? 1 : 0) << 7) | (((ev.cls ?? 0) & 3) << 8)) >>> 0;
+      // QEMU 7.2 never fills in CLASS for walk faults (smmuv3_translate sets the type, address
+      // and RnW only; smmuv3_record_event copies a zero class), as the differential suite shows.
+      w[3] = (((ev.rnw ? 1 : 0) << 3) | ((ev.s2 ? 1 : 0) << 7) | ((flags.profile === 'qemu-7.2' ? 0 : (ev.cls ?? 0) & 3) << 8)) >>> 0;
       addr(ev.addr);
       addr2(ev.addr2);
       break;

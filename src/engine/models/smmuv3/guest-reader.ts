@@ -12,12 +12,12 @@
  */
 import { MEMTXATTRS_UNSPECIFIED, MemTxResult } from '../../attrs';
 import type { AddressSpace } from '../../address-space';
-import type { AccessSize, MemoryBacking } from '../../guest-memory';
+import type { AccessSize, MemoryBacking, WordHalves } from '../../guest-memory';
 import { RamRegion, currentTopologyGeneration } from '../../memory';
 import { performAccess } from '../../translate';
 import { TWO32, TWO53N } from './types';
 
-export class GuestReader {
+export class GuestReader implements WordHalves {
   /** Halves of the last 64-bit word read by read64. */
   lo = 0;
   hi = 0;
@@ -36,12 +36,23 @@ export class GuestReader {
     if (this.gen !== currentTopologyGeneration()) this.forget();
     const b = this.rBacking;
     if (b !== undefined && addr >= this.rStart && addr + 8 <= this.rEnd) {
+      if (b.readHalves !== undefined) return b.readHalves(addr - this.rDelta, this);
       const v = b.read(BigInt(addr - this.rDelta), 8);
       if (typeof v !== 'bigint') return false;
       this.take(v);
       return true;
     }
     return this.readSlow(addr);
+  }
+
+  /**
+   * read64 from the RAM range of the last hit only (no lookup, no region access): false, with
+   * nothing read anywhere, when the word is not there; the caller then uses read64.
+   */
+  readRam(addr: number): boolean {
+    if (this.gen !== currentTopologyGeneration()) this.forget();
+    const b = this.rBacking;
+    return b !== undefined && b.readHalves !== undefined && addr >= this.rStart && addr + 8 <= this.rEnd && b.readHalves(addr - this.rDelta, this);
   }
 
   /** A read of 1-8 bytes at a bigint address (queues, 64-byte structures); undefined if it fails. */

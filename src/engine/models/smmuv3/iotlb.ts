@@ -89,7 +89,9 @@ export class Iotlb {
     for (let i = 0; i < sizes.length; i++) {
       const code = codes[i]!;
       if ((present & (1 << code)) === 0) continue;
-      const e = m.entries.get(Math.floor(ia / sizes[i]!) * 64 + code);
+      // A key that fits a small integer is passed as one (no boxed number per lookup).
+      const k = Math.floor(ia / sizes[i]!) * 64 + code;
+      const e = m.entries.get(k <= 0x3fffffff ? k | 0 : k);
       if (e !== undefined) {
         this.hits++;
         return e;

@@ -5,6 +5,7 @@
  * the stream's cached configuration.
  */
 import type { EngineError } from '../../errors';
+import type { NumberTranslator } from '../../fast-path';
 import { IOMMUMemoryRegion, type IOMMUNotifier, type ProbeOptions, type ReplayResult } from '../../iommu';
 import { IOMMU_NOTIFIER_MAP, type IOMMUAccessFlags, type IOMMUNotifierFlag, type IOMMUTLBEntry } from '../../iotlb';
 import type { Trace } from '../../trace';
@@ -32,6 +33,8 @@ export interface StreamOwner {
   translateStream(r: Smmuv3Region, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined): IOMMUTLBEntry;
   /** translateStream without effects on the machine. */
   probeStream(r: Smmuv3Region, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined, uncached: boolean): IOMMUTLBEntry;
+  /** The number fast path (peek() as numbers, the configuration decoded once). */
+  numberTranslatorFor(r: Smmuv3Region, uncached: boolean): NumberTranslator;
   streamFlagsChanged(r: Smmuv3Region, old: IOMMUNotifierFlag, now: IOMMUNotifierFlag): EngineError | undefined;
   /** Every leaf of the stream's current tables, for the walk replay; returns descriptors read. */
   walkStream(r: Smmuv3Region, sink: (entry: IOMMUTLBEntry) => void): number;
@@ -64,6 +67,10 @@ export class Smmuv3Region extends IOMMUMemoryRegion {
   /** Without recording events or filling the IOTLB or the config cache. */
   override probe(addr: bigint, flag: IOMMUAccessFlags, _iommuIdx: number, trace?: Trace, opts?: ProbeOptions): IOMMUTLBEntry {
     return this.owner.probeStream(this, addr, flag, trace, opts?.uncached ?? false);
+  }
+
+  override numberTranslator(_iommuIdx: number, opts?: ProbeOptions): NumberTranslator {
+    return this.owner.numberTranslatorFor(this, opts?.uncached ?? false);
   }
 
   override notifyFlagChanged(old: IOMMUNotifierFlag, now: IOMMUNotifierFlag): EngineError | undefined {

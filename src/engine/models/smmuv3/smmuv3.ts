@@ -36,6 +36,7 @@ import type { Trace, TraceFieldValue } from '../../trace';
 import { CommandQueue, encodeCommand, type CommandLogEntry, type Smmuv3Command } from './command-queue';
 import { cdFields, decodeCd, mergeProbes, probesFor } from './context-descriptor';
 import { EventQueue, describeDisposition } from './event-queue';
+import { MODE_BYPASS, MODE_FAIL, MODE_TRANSLATE, StreamTranslator } from './fast-path';
 import { GuestReader } from './guest-reader';
 import { Iotlb, SMMU_IOTLB_MAX_SIZE, maskOf, tlbKey, type TlbEntry } from './iotlb';
 import { Smmuv3Irqs, type IrqPulse } from './irq';
@@ -49,12 +50,14 @@ import {
   EVT_F_CD_FETCH,
   EVT_F_PERMISSION,
   EVT_F_TRANSLATION,
+  POW2,
   PTW_EVENT,
   PTW_WALK_EABT,
   className,
   eventName,
   hexn,
   isConfigFault,
+  log2Pow2,
   profileFlags,
   sidBdf,
   tgCode,
@@ -239,7 +242,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
   translateStream(r: Smmuv3Region, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined): IOMMUTLBEntry {
     if (trace === undefined) {
       const a = r.active;
-      if (a !== undefined && a.fastMap !== undefined && (this.regs.cr0 & 1) !== 0 && addr < a.fastLimit) {
+      if (a !== undefined && a.fastMap !== undefined && this.iotlb.limit > 0 && (this.regs.cr0 & 1) !== 0 && addr < a.fastLimit) {
         const ia = Number(addr);
         const e = this.iotlb.lookup(a.fastMap, ia, a.fastProbes!);
         if (e !== undefined && (flag & e.perm) === flag) {
@@ -274,6 +277,33 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
       this.walker.noInsert = false;
       this.walker.noLookup = false;
     }
+  }
+
+  /**
+   * The number fast path of a stream (src/engine/fast-path.ts): the configuration decoded once,
+   * now, as peek() would (no event, no cache fill); the translator then answers as peek() does.
+   */
+  numberTranslatorFor(r: Smmuv3Region, uncached: boolean): StreamTranslator {
+    const make = (mode: number, fault: number, a?: ActiveConfig) => new StreamTranslator(mode, fault, a, this.walker, this.iotlb, this.flags, this.downstream, uncached);
+    if (!this.regs.smmuEnabled) return make(this.regs.gbpaAbort ? MODE_FAIL : MODE_BYPASS, 0);
+    this.quiet = true;
+    this.uncached = uncached;
+    this.walker.noInsert = true;
+    this.walker.noLookup = uncached;
+    let a: ReturnType<Smmuv3['activeConfig']>;
+    try {
+      a = this.activeConfig(r, undefined);
+    } finally {
+      this.quiet = false;
+      this.uncached = false;
+      this.walker.noInsert = false;
+      this.walker.noLookup = false;
+    }
+    if (isConfigFault(a)) return make(MODE_FAIL, a.fault.type);
+    if ('ptwFault' in a) return make(MODE_FAIL, a.ptwFault.type);
+    if (a.cfg.kind === 'abort') return make(MODE_FAIL, 0);
+    if (a.cfg.kind === 'bypass') return make(MODE_BYPASS, 0);
+    return make(MODE_TRANSLATE, 0, a);
   }
 
   private translateFull(r: Smmuv3Region, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined): IOMMUTLBEntry {
@@ -363,7 +393,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
       if (trace && w.note) trace.push(step(w.note, { profileNote: w.note }));
       return this.ptwFail(r, cfg, addr, flag, PTW_EVENT[w.fault]!, w.faultStage, w.faultAddr2, w.faultClass, w.faultWhy, trace);
     }
-    const size = 2 ** w.shift;
+    const size = POW2[w.shift]!;
     const mask = maskOf(w.shift);
     if (this.iotlb.enabled && map !== undefined && !this.quiet) {
       const entry: TlbEntry = {
@@ -670,15 +700,15 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     const w = this.walker;
     w.reads = 0;
     const emit = (lo: bigint) => (ia: number, size: number, out: number, perm: number) => {
-      sink({ targetAs: this.downstream, iova: lo + BigInt(ia), translatedAddr: BigInt(out), addrMask: BigInt(size) - 1n, perm });
+      sink({ targetAs: this.downstream, iova: lo === 0n ? BigInt(ia) : lo + BigInt(ia), translatedAddr: BigInt(out), addrMask: maskOf(log2Pow2(size)), perm });
     };
     if (cfg.s1) {
       for (const tt of cfg.tt) {
         if (tt === undefined) continue;
-        w.leavesS1(cfg, tt, 0, 2 ** tt.inputBits - 1, emit(tt.sel === 1 ? tt.lo : 0n), a.s2map);
+        w.leavesS1(cfg, tt, 0, POW2[tt.inputBits]! - 1, emit(tt.sel === 1 ? tt.lo : 0n), a.s2map);
       }
     } else {
-      const top = 2 ** Math.min(cfg.oas, cfg.s2!.inputBits) - 1;
+      const top = POW2[Math.min(cfg.oas, cfg.s2!.inputBits)]! - 1;
       w.leavesS2(cfg.s2!, 0, top, emit(0n), false);
     }
     return w.reads;

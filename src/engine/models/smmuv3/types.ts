@@ -315,6 +315,11 @@ export function blockAllowed(level: number, granule: number): boolean {
 /** 2^n for n in 0..64, so that the walks never call Math.pow. */
 export const POW2: readonly number[] = Array.from({ length: 65 }, (_, i) => 2 ** i);
 
+/** log2 of a power of two below 2^64, in integer operations (Math.log2 is a library call). */
+export function log2Pow2(n: number): number {
+  return n < 4294967296 ? 31 - Math.clz32(n) : 63 - Math.clz32(n / 4294967296);
+}
+
 /** Output address of a descriptor: bits [47:shift] (QEMU's PTE_ADDRESS), from its two 32-bit halves. */
 export function pteAddress(lo: number, hi: number, shift: number): number {
   const h = hi & 0xffff;

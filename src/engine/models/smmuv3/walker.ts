@@ -15,6 +15,7 @@
 import { hex } from '../../hex';
 import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, permName } from '../../iotlb';
 import type { Trace, TraceFieldValue } from '../../trace';
+import { fastWalkS1 } from './fast-walk';
 import type { GuestReader } from './guest-reader';
 import { maskOf, tlbKey, type Iotlb, type TlbMap } from './iotlb';
 import {
@@ -72,8 +73,8 @@ export class Walker {
   noLookup = false;
 
   constructor(
-    private readonly reader: GuestReader,
-    private readonly flags: ProfileFlags,
+    readonly reader: GuestReader,
+    readonly flags: ProfileFlags,
     private readonly iotlb: Iotlb,
   ) {}
 
@@ -92,7 +93,8 @@ export class Walker {
       return true;
     }
     if (tt === undefined) return this.setFault(PTW_TRANSLATION, 1, 0, CLASS_IN, 'translation table disabled (EPD)');
-    if (!this.walkS1(cfg, tt, ia, flag, trace, s2map)) return false;
+    // Untraced and stage 1 only: the fast path first (fast-walk.ts), this walk when it declines.
+    if (!(trace === undefined && s2 === undefined && fastWalkS1(this, this.reader, this.flags, cfg, tt, ia, flag)) && !this.walkS1(cfg, tt, ia, flag, trace, s2map)) return false;
     if (s2 === undefined) {
       this.s1perm = this.perm;
       this.s2perm = IOMMU_RW;
@@ -345,7 +347,7 @@ export class Walker {
     }
     this.s2Pa = this.out + (ipa - this.inBase);
     if (this.iotlb.enabled && !this.noInsert) {
-      const size = 2 ** this.shift;
+      const size = POW2[this.shift]!;
       this.iotlb.insert(s2map, {
         iova: BigInt(this.inBase),
         ia: this.inBase,
@@ -391,9 +393,9 @@ export class Walker {
   private rangeS1(cfg: StreamConfig, tt: TtInfo, level: number, base: number, regionBase: number, lo: number, hi: number, noWrite: boolean, sink: LeafSink, s2map: TlbMap | undefined): void {
     const g = tt.granule;
     const shift = levelShift(level, g);
-    const size = 2 ** shift;
+    const size = POW2[shift]!;
     const first = Math.floor((Math.max(lo, regionBase) - regionBase) / size);
-    const span = level === tt.startLevel ? 2 ** (tt.inputBits - shift) : 2 ** (g - 3);
+    const span = level === tt.startLevel ? POW2[tt.inputBits - shift]! : POW2[g - 3]!;
     const last = Math.min(span - 1, Math.floor((hi - regionBase) / size));
     for (let idx = first; idx <= last; idx++) {
       const ia = regionBase + idx * size;
@@ -407,7 +409,7 @@ export class Walker {
         const apTable = (dhi >>> 29) & 3;
         const nw = noWrite || (!tt.had && (apTable & 2) !== 0 && this.flags.apTableArch);
         let next = pteAddress(dlo, dhi, g);
-        if (this.flags.tableAddrSize && next >= 2 ** cfg.oas) continue;
+        if (this.flags.tableAddrSize && next >= POW2[cfg.oas]!) continue;
         if (cfg.s2 !== undefined) {
           if (!this.translateS2Cached(cfg.s2, s2map!, next, CLASS_TT, undefined, 'table')) continue;
           next = this.s2Pa;
@@ -418,7 +420,7 @@ export class Walker {
       if (level === 3 && type !== 3) continue;
       if (level < 3 && this.flags.strictBlockLevels && !blockAllowed(level, g)) continue;
       const out = pteAddress(dlo, dhi, shift);
-      if (this.flags.s1AddrSize && out >= 2 ** cfg.oas) continue;
+      if (this.flags.s1AddrSize && out >= POW2[cfg.oas]!) continue;
       if (this.flags.checkAf && ((dlo >>> 10) & 1) === 0 && !cfg.affd) continue;
       const ro = ((dlo >>> 6) & 2) !== 0 || noWrite;
       sink(ia, size, out, ro ? IOMMU_RO : IOMMU_RW);
@@ -430,8 +432,8 @@ export class Walker {
     const g = s2.granule;
     const level = s2.startLevel;
     const firstBits = s2.inputBits - levelShift(level, g);
-    const base = s2.vttb - (s2.vttb % 2 ** (firstBits + 3));
-    const top = 2 ** s2.inputBits - 1;
+    const base = s2.vttb - (s2.vttb % POW2[firstBits + 3]!);
+    const top = POW2[s2.inputBits]! - 1;
     if (lo > top) return;
     this.rangeS2(s2, level, base, 0, lo, Math.min(hi, top), sink, clip);
   }
@@ -439,9 +441,9 @@ export class Walker {
   private rangeS2(s2: S2Info, level: number, base: number, regionBase: number, lo: number, hi: number, sink: LeafSink, clip: boolean): void {
     const g = s2.granule;
     const shift = levelShift(level, g);
-    const size = 2 ** shift;
+    const size = POW2[shift]!;
     const first = Math.floor((Math.max(lo, regionBase) - regionBase) / size);
-    const span = level === s2.startLevel ? 2 ** (s2.inputBits - shift) : 2 ** (g - 3);
+    const span = level === s2.startLevel ? POW2[s2.inputBits - shift]! : POW2[g - 3]!;
     const last = Math.min(span - 1, Math.floor((hi - regionBase) / size));
     for (let idx = first; idx <= last; idx++) {
       const ia = regionBase + idx * size;
@@ -453,14 +455,14 @@ export class Walker {
       const type = dlo & 3;
       if (level < 3 && type === 3) {
         const next = pteAddress(dlo, dhi, g);
-        if (this.flags.tableAddrSize && next >= 2 ** s2.effPs) continue;
+        if (this.flags.tableAddrSize && next >= POW2[s2.effPs]!) continue;
         this.rangeS2(s2, level + 1, next, ia, lo, hi, sink, clip);
         continue;
       }
       if (level === 3 && type !== 3) continue;
       if (level < 3 && this.flags.strictBlockLevels && !blockAllowed(level, g)) continue;
       const out = pteAddress(dlo, dhi, shift);
-      if (out >= 2 ** s2.effPs) continue;
+      if (out >= POW2[s2.effPs]!) continue;
       if (this.flags.checkAf && ((dlo >>> 10) & 1) === 0 && !s2.affd) continue;
       const perm = (dlo >>> 6) & 3;
       if (perm === IOMMU_NONE) continue;

@@ -1,0 +1,128 @@
+/**
+ * The SMMUv3's number fast path (src/engine/fast-path.ts): a stream's translator with its
+ * configuration decoded once, when it is made, answering as Smmuv3.peek (probe) does for the
+ * same flag: from the IOTLB and then a walk, or (uncached) from a walk of the tables as they are
+ * now. No event is recorded or previewed, nothing enters the IOTLB, no trace, no allocation.
+ * The walk is the Walker's own (the traced path's code without a trace), so the two cannot
+ * drift apart; test/unit/smmuv3-fast-path.test.ts holds them together on random tables.
+ */
+import type { AddressSpace } from '../../address-space';
+import type { NumberEntry, NumberTranslator } from '../../fast-path';
+import { IOMMU_NONE, IOMMU_WO } from '../../iotlb';
+import type { Iotlb } from './iotlb';
+import type { ActiveConfig } from './region';
+import { EVT_F_ADDR_SIZE, EVT_F_PERMISSION, EVT_F_TRANSLATION, POW2, PTW_EVENT, log2Pow2, type ProfileFlags, type TtInfo } from './types';
+import type { Walker } from './walker';
+
+/** What every address of the stream gets before any table is looked at. */
+/** A fault for every address: perm NONE, all-ones mask (`fault` says which event, 0 for none). */
+export const MODE_FAIL = 0;
+/** The identity with the requested permission and a 4 KiB mask. */
+export const MODE_BYPASS = 1;
+/** The IOTLB (unless uncached), then a walk. */
+export const MODE_TRANSLATE = 2;
+
+export class StreamTranslator implements NumberTranslator {
+  private readonly t0: TtInfo | undefined;
+  private readonly t1: TtInfo | undefined;
+  /** TTB0's input limit (exclusive) as a number; 0 when TTB0 is disabled. */
+  private readonly t0Hi: number;
+  /** QEMU 7.2's TTB1 selection for inputs below 2^inputBits (see Smmuv3.selectTt). */
+  private readonly t1Low: number;
+  private readonly s2Limit: number;
+
+  constructor(
+    private readonly mode: number,
+    private readonly fault: number,
+    private readonly a: ActiveConfig | undefined,
+    private readonly walker: Walker,
+    private readonly iotlb: Iotlb,
+    private readonly flags: ProfileFlags,
+    private readonly downstream: AddressSpace,
+    private readonly uncached: boolean,
+  ) {
+    const cfg = a?.cfg;
+    this.t0 = cfg?.s1 ? cfg.tt[0] : undefined;
+    this.t1 = cfg?.s1 ? cfg.tt[1] : undefined;
+    this.t0Hi = this.t0 ? Number(this.t0.hi) : 0;
+    this.t1Low = this.t1 && !flags.ttb1Arch ? POW2[this.t1.inputBits]! : 0;
+    this.s2Limit = cfg && !cfg.s1 ? POW2[cfg.oas]! : 0;
+  }
+
+  translate(addr: number, flag: number, out: NumberEntry): boolean {
+    if (this.mode === MODE_FAIL) return this.failed(addr, this.fault, out);
+    if (this.mode === MODE_BYPASS) {
+      out.targetAs = this.downstream;
+      out.translated = addr;
+      out.shift = 12;
+      out.perm = flag;
+      out.fault = 0;
+      return true;
+    }
+    const a = this.a!;
+    const cfg = a.cfg;
+    let tt: TtInfo | undefined;
+    let map = a.s2map;
+    let probes = a.probesS2;
+    if (cfg.s1) {
+      if (addr < this.t0Hi) {
+        tt = this.t0;
+        map = a.map0;
+        probes = a.probes0;
+      } else if (addr < this.t1Low) {
+        tt = this.t1;
+        map = a.map1;
+        probes = a.probes1;
+      } else if (this.t1 !== undefined && this.flags.ttb1Arch) {
+        // TTB1's inputs start at 2^64 - 2^inputBits: beyond numbers (probe() answers those).
+        return false;
+      } else {
+        return this.failed(addr, EVT_F_TRANSLATION, out);
+      }
+    } else if (addr >= this.s2Limit) {
+      return this.failed(addr, EVT_F_ADDR_SIZE, out);
+    }
+    const iotlb = this.iotlb;
+    if (!this.uncached && iotlb.enabled && map !== undefined && probes !== undefined) {
+      const e = iotlb.lookup(map, addr, probes);
+      if (e !== undefined) {
+        const need = this.flags.hitReadCheck ? flag : flag & IOMMU_WO;
+        if ((e.perm & need) !== need) return this.failed(addr, EVT_F_PERMISSION, out);
+        out.targetAs = this.downstream;
+        out.translated = e.out + (addr - e.ia);
+        out.shift = log2Pow2(e.size);
+        out.perm = e.perm;
+        out.fault = 0;
+        return true;
+      }
+    }
+    const w = this.walker;
+    const noInsert = w.noInsert;
+    const noLookup = w.noLookup;
+    w.noInsert = true;
+    w.noLookup = this.uncached;
+    let ok: boolean;
+    try {
+      ok = w.translate(cfg, tt, addr, flag, undefined, a.s2map);
+    } finally {
+      w.noInsert = noInsert;
+      w.noLookup = noLookup;
+    }
+    if (!ok) return this.failed(addr, PTW_EVENT[w.fault]!, out);
+    out.targetAs = this.downstream;
+    out.translated = w.out + (addr - w.inBase);
+    out.shift = w.shift;
+    out.perm = w.perm;
+    out.fault = 0;
+    return true;
+  }
+
+  private failed(addr: number, fault: number, out: NumberEntry): true {
+    out.targetAs = this.downstream;
+    out.translated = addr;
+    out.shift = 64;
+    out.perm = IOMMU_NONE;
+    out.fault = fault;
+    return true;
+  }
+}

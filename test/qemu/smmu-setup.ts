@@ -1,0 +1,98 @@
+/**
+ * Programs QEMU's SMMUv3 and an edu device through qtest, for the tests against a real QEMU.
+ * The stream table, CDs and page tables are laid out by the engine's table builder into a copy
+ * of guest RAM; the pages it wrote are then written into QEMU and its register writes replayed
+ * on QEMU's SMMU. QEMU then walks those tables itself: the engine never answers for QEMU.
+ */
+import { SparseMemory, type AccessSize, type EngineError, type MemoryBacking } from '../../src/engine';
+import * as R from '../../src/engine/models/smmuv3/registers';
+import { buildSmmuTables, type BuildOptions, type BuildResult } from '../../src/engine/models/smmuv3';
+import type { QtestClient } from './qtest';
+
+export const RAM_BASE = 0x4000_0000n;
+export const SMMU_BASE = 0x0905_0000n;
+/** virt's high PCIe ECAM (VIRT_HIGH_PCIE_ECAM) and the 32-bit PCI MMIO window (hw/arm/virt.c). */
+export const ECAM_BASE = 0x40_1000_0000n;
+export const EDU_BAR = 0x1000_0000n;
+/** edu's requester ID: 00:01.0 (the first free slot on virt's pcie.0). */
+export const EDU_SID = 0x08;
+export const EDU_DMA_BUF = 0x40000n;
+
+/** Records which 4 KiB pages a build writes. */
+class Recording implements MemoryBacking {
+  readonly dirty = new Set<bigint>();
+  constructor(readonly inner: SparseMemory) {}
+  get size(): bigint {
+    return this.inner.size;
+  }
+  read(offset: bigint, size: AccessSize): bigint | EngineError {
+    return this.inner.read(offset, size);
+  }
+  write(offset: bigint, size: AccessSize, value: bigint): EngineError | undefined {
+    this.dirty.add(offset >> 12n);
+    this.dirty.add((offset + BigInt(size) - 1n) >> 12n);
+    return this.inner.write(offset, size, value);
+  }
+}
+
+export async function writeRegister(qt: QtestClient, name: string, value: bigint): Promise<void> {
+  const off = (R as unknown as Record<string, number>)[`A_${name}`];
+  if (off === undefined) throw new Error(`no SMMUv3 register ${name}`);
+  const wide = ['STRTAB_BASE', 'CMDQ_BASE', 'EVENTQ_BASE', 'GERROR_IRQ_CFG0', 'EVENTQ_IRQ_CFG0'].includes(name);
+  if (wide) await qt.writeq(SMMU_BASE + BigInt(off), value);
+  else await qt.writel(SMMU_BASE + BigInt(off), value);
+}
+
+/**
+ * Builds tables at guest-physical `tablesAt` (inside RAM) and programs QEMU's SMMU with them.
+ * CR0 is written last, as the builder orders it.
+ */
+export async function programSmmu(qt: QtestClient, opts: Omit<BuildOptions, 'memory' | 'memoryBase' | 'at'> & { tablesAt: bigint; tablesSize: bigint }): Promise<BuildResult> {
+  const mem = new Recording(new SparseMemory(opts.tablesSize, 'tables'));
+  const built = buildSmmuTables({ ...opts, memory: mem, memoryBase: opts.tablesAt, at: 0n, limit: opts.tablesSize });
+  if ('error' in built) throw new Error(`table build: ${built.message}`);
+  // Zero the whole area first (a previous set-up's tables must not survive), then the pages.
+  await qt.memset(opts.tablesAt, Number(opts.tablesSize), 0);
+  for (const p of [...mem.dirty].sort((a, b) => (a < b ? -1 : 1))) {
+    const bytes = new Uint8Array(4096);
+    const dv = new DataView(bytes.buffer);
+    for (let i = 0; i < 4096; i += 8) {
+      const v = mem.inner.read(p * 4096n + BigInt(i), 8);
+      dv.setBigUint64(i, typeof v === 'bigint' ? v : 0n, true);
+    }
+    await qt.memwrite(opts.tablesAt + p * 4096n, bytes);
+  }
+  await writeRegister(qt, 'CR0', 0n);
+  for (const w of built.registers) await writeRegister(qt, String(w.reg), w.value);
+  return built;
+}
+
+/** Gives edu its BAR and memory and bus-master enable through the ECAM. */
+export async function enableEdu(qt: QtestClient): Promise<void> {
+  const cfg = ECAM_BASE + (BigInt(EDU_SID) << 12n);
+  await qt.writel(cfg + 0x10n, EDU_BAR);
+  await qt.writew(cfg + 0x04n, 0x6);
+}
+
+/** One edu DMA: `toPci` writes edu's buffer to `pciAddr`, else reads `pciAddr` into the buffer. */
+export async function eduDma(qt: QtestClient, pciAddr: bigint, count: number, toPci: boolean, bufOffset = 0n): Promise<void> {
+  const buf = EDU_DMA_BUF + bufOffset;
+  await qt.writeq(EDU_BAR + 0x80n, toPci ? buf : pciAddr);
+  await qt.writeq(EDU_BAR + 0x88n, toPci ? pciAddr : buf);
+  await qt.writeq(EDU_BAR + 0x90n, BigInt(count));
+  await qt.writeq(EDU_BAR + 0x98n, toPci ? 0x3n : 0x1n);
+  await eduDmaDone(qt);
+}
+
+/**
+ * edu runs a DMA from a timer 100 ms of virtual time after the command, and clears the command's
+ * RUN bit when done. Debian's QEMU has no qtest accelerator (no clock_step): the guest must run
+ * (QemuProcess's `spin` gives its CPU a branch-to-self) and the test polls.
+ */
+export async function eduDmaDone(qt: QtestClient, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await qt.readq(EDU_BAR + 0x98n)) & 1n) {
+    if (Date.now() > deadline) throw new Error(`edu's DMA did not complete within ${timeoutMs} ms (is the guest running?)`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
