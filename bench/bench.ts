@@ -28,6 +28,7 @@ import { CLOCK, format, judged, rate, time, type BenchResult } from './harness';
 import { benchImages } from './images';
 import { benchShadowCheck, benchVfio, benchVhostFill } from './shadows';
 import { benchReplay, benchSmmuv3 } from './smmuv3';
+import { benchIntelIommu } from './intel-iommu';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -207,6 +208,10 @@ function main(): void {
     step(benchVfio(Math.min(100_000, SCALE_MAX), Math.min(ROUNDS, 3), '< 1 s'));
     step(benchVhostFill(Math.min(50_000, SCALE_MAX), Math.min(ROUNDS, 3), '< 0.3 s'));
     step(benchShadowCheck(Math.min(100_000, SCALE_MAX), Math.min(ROUNDS, 3), '< 0.2 s'));
+  }
+  if (group('intel-iommu')) {
+    section('intel-iommu');
+    step(benchIntelIommu(ROUNDS));
   }
   if (group('scaling')) {
     section('scaling (time per item; linear stays near 1.00x)');

@@ -3,7 +3,7 @@
  * with box-drawing characters, tables are aligned on their columns, and colour is a Style that
  * is the identity unless the caller enables it.
  */
-import { formatRange, hex } from '../engine';
+import { formatRange, hex, type ModelStateNode } from '../engine';
 import { formatSize } from '../views/format';
 import type {
   AddressSpaceReport,
@@ -210,6 +210,11 @@ export function renderTree(t: TreeReport, maxRuns: number, s: Style = PLAIN): st
   out.push(s.bold('IOMMU regions'));
   if (t.regions.length) out.push(...drawTree(t.regions.map((r) => regionNode(r, maxRuns, s))));
   else out.push('   (none)');
+  if (t.modelState?.length) {
+    out.push('', s.bold('Model state'));
+    const node = (n: ModelStateNode): TreeNode => ({ text: n.description ? `${n.label}  ${n.description}` : n.label, children: n.children?.map(node) });
+    out.push(...drawTree(t.modelState.map((m) => ({ text: `${m.iommu} (${m.model})`, children: m.nodes.map(node) }))));
+  }
   out.push('', s.bold('Address spaces'));
   if (t.addressSpaces.length) out.push(...drawTree(t.addressSpaces.map(addressSpaceNode)));
   else out.push('   (none)');

@@ -18,7 +18,7 @@ import {
   type TraceLine,
   type TranslationQuery,
 } from '../views/views';
-import { isEngineError, ScenarioRunner, type EngineError, type IOMMUMemoryRegion } from '../engine';
+import { isEngineError, ScenarioRunner, type EngineError, type IOMMUMemoryRegion, type ModelStateNode } from '../engine';
 
 export interface ConfigLocation {
   readonly kind: 'config';
@@ -215,6 +215,8 @@ export interface TreeReport {
   readonly regions: readonly RegionReport[];
   readonly addressSpaces: readonly AddressSpaceReport[];
   readonly devices: readonly DeviceReport[];
+  /** What IOMMU models hold besides mappings (virtio-iommu's domains), for those that say; absent when none do. */
+  readonly modelState?: ReadonlyArray<{ readonly iommu: string; readonly model: string; readonly nodes: readonly ModelStateNode[] }>;
 }
 
 /**
@@ -290,7 +292,8 @@ export function treeReport(cfg: LoadedConfig, maxRuns: number): TreeReport {
       source: sourceOf(cfg, d.source),
     }),
   );
-  return { file: cfg.file, name: cfg.machine.name, regions, addressSpaces, devices };
+  const modelState = [...cfg.machine.iommus.values()].flatMap((d) => (d.describeState ? [{ iommu: d.name, model: d.model, nodes: d.describeState() }] : []));
+  return { file: cfg.file, name: cfg.machine.name, regions, addressSpaces, devices, ...(modelState.length ? { modelState } : {}) };
 }
 
 // ---- translate

@@ -7,6 +7,7 @@ import { findRegister, hex, TableIommu, type AccessSize, type ScenarioStep } fro
 import { list, obj, type BuildContext } from './context';
 import type { Path } from './document';
 import { PERMS } from './models/table';
+import { parseConfigNumber } from './numbers';
 
 export function buildScenario(ctx: BuildContext, raw: unknown): ScenarioStep[] {
   const out: ScenarioStep[] = [];
@@ -138,10 +139,20 @@ function buildStep(ctx: BuildContext, kind: string, b: Record<string, unknown>, 
         else if (k === 'sid' || k === 'asid' || k === 'vmid') {
           const n = ctx.num(v, [...path, k], undefined, 1n << (k === 'sid' ? 32n : 16n));
           if (n !== undefined) fields[k] = Number(n);
-        } else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') fields[k] = v;
+        } else if (k === 'expect-status') continue;
+        else if (typeof v === 'bigint') fields[k] = v;
+        else if (typeof v === 'string' && parseConfigNumber(v).ok) fields[k] = ctx.num(v, [...path, k]);
+        else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') fields[k] = v;
       }
       if (typeof b.cmd !== 'string') return undefined;
-      return { kind, source, iommu: dev.name, command: { ...fields, op: b.cmd } };
+      const command = { ...fields, op: b.cmd };
+      const bad = dev.checkCommand?.(command);
+      if (bad) {
+        ctx.error('bad-value', [...path, 'cmd'], `${dev.name}: ${bad.message}`);
+        return undefined;
+      }
+      const expectStatus = typeof b['expect-status'] === 'string' ? b['expect-status'] : undefined;
+      return { kind, source, iommu: dev.name, command, expectStatus };
     }
     case 'expect': {
       if (b.reg !== undefined || b.iommu !== undefined) {

@@ -4,6 +4,7 @@
  * for the editor's YAML and JSON support (`iommu-lens schema` prints it).
  */
 import { Type, type TSchema } from '@sinclair/typebox';
+import { virtioIommuCommandFields, virtioIommuSchema } from './models/virtio-iommu.schema';
 
 const NUMBER_PATTERN = '^\\s*(0[xX][0-9a-fA-F]+(_[0-9a-fA-F]+)*|0[bB][01]+(_[01]+)*|0[oO][0-7]+(_[0-7]+)*|[0-9]+(_[0-9]+)*)\\s*([KMGTPE]iB|B)?\\s*$';
 
@@ -319,7 +320,96 @@ const Smmuv3 = Type.Object(
   { additionalProperties: false, title: 'Arm SMMUv3 (hw/arm/smmuv3.c)' },
 );
 
-export const IOMMU_SCHEMAS: Record<string, TSchema> = { 'tz-mpc': TzMpc, table: Table, smmuv3: Smmuv3 };
+const VtdMapping = Type.Object(
+  { iova: Num, size: Num, pa: Num, perm: Perm, description: Description },
+  { additionalProperties: false, description: 'IOVA -> PA, the size a multiple of 4 KiB; the largest pages alignment allows (2 MiB, 1 GiB).' },
+);
+const VtdDevice = Type.Object(
+  {
+    domain: Type.Optional(NumWith('The domain ID (context entry DID), default 1.')),
+    translation: Type.Optional(
+      Type.Union([Type.Literal('translate'), Type.Literal('device-iotlb'), Type.Literal('pass-through')], { description: 'Context entry T: 0 translate (default), 1 with device IOTLB, 2 pass-through.' }),
+    ),
+    'aw-bits': Type.Optional(Type.Union([Type.Literal(39), Type.Literal(48), Type.Literal(57)], { description: 'Context entry AW: 39 (3 levels), 48 (4, default) or 57 (5).' })),
+    fpd: Type.Optional(Type.Boolean({ description: 'Fault processing disable.' })),
+    'large-pages': Type.Optional(Type.Boolean({ description: 'Use 2 MiB and 1 GiB pages where alignment allows (default true).' })),
+    'share-with': Type.Optional(Type.String({ description: 'Use the page tables of an earlier device of the same domain (its bus:device.function).' })),
+    map: Type.Optional(Type.Array(VtdMapping)),
+    description: Description,
+  },
+  { additionalProperties: false },
+);
+const VtdRegister = (what: string) => Type.Optional(NumWith(what));
+const IntelIommu = Type.Object(
+  {
+    model: Type.Literal('intel-iommu'),
+    'walk-memory': Name('the address space the IOMMU reads its root, context and page tables and invalidation queue from'),
+    downstream: Type.Optional(Name('the address space translated accesses go to (default: walk-memory)')),
+    profile: Type.Optional(
+      Type.Union([Type.Literal('architecture'), Type.Literal('qemu-7.2')], {
+        description: "architecture (default: current QEMU, plus the spec's 5-level tables), or qemu-7.2: Debian QEMU 7.2 (aw-bits 39 by default, replay unmaps first, 8-bit page-selective mask...).",
+      }),
+    ),
+    'aw-bits': Type.Optional(Type.Union([Type.Literal(39), Type.Literal(48), Type.Literal(57)], { description: 'Address width (CAP.MGAW, SAGAW): 48 by default, 39 in qemu-7.2; 57 only in the architecture profile.' })),
+    'caching-mode': Type.Optional(Type.Boolean({ description: 'CAP.CM: the guest invalidates on map too; needed for MAP notifiers (vfio). Default false.' })),
+    'device-iotlb': Type.Optional(Type.Boolean({ description: 'ECAP.DT: device IOTLBs (DEVIOTLB_UNMAP notifiers). Default false.' })),
+    pt: Type.Optional(Type.Boolean({ description: 'ECAP.PT: pass-through context entries. Default true.' })),
+    'snoop-control': Type.Optional(Type.Boolean({ description: 'ECAP.SC; QEMU then refuses every vfio and vhost notifier. Default false.' })),
+    intremap: Type.Optional(Type.Boolean({ description: 'ECAP.IR (status bits only; interrupts are not remapped). Default true.' })),
+    'scalable-mode': Type.Optional(
+      Type.Boolean({ description: "x-scalable-mode: ECAP.SMTS/SRS/SLTS; `build` then writes scalable root and context entries and each device's RID_PASID entry (second-stage or pass-through). PASID address spaces are not modelled." }),
+    ),
+    'iotlb-size': Type.Optional(Type.Integer({ minimum: 0, description: "IOTLB entries before QEMU's flush-all (default 1024); 0 turns the IOTLB off." })),
+    registers: Type.Optional(
+      Type.Object(
+        {
+          as: Type.Optional(Name('an address space to map the 0x230-byte register block in')),
+          at: Type.Optional(NumWith('Where the register block goes (q35: 0xfed90000).')),
+          rtaddr: VtdRegister('RTADDR: the root table address.'),
+          gcmd: VtdRegister('GCMD: TE (31), SRTP (30), QIE (26), IRE (25), SIRTP (24); a command, written in order.'),
+          iqa: VtdRegister('IQA: queue address | QS.'),
+          iqt: VtdRegister('IQT'),
+          fectl: VtdRegister('FECTL: IM (31).'),
+          fedata: VtdRegister('FEDATA'),
+          feaddr: VtdRegister('FEADDR'),
+          iectl: VtdRegister('IECTL: IM (31).'),
+          iedata: VtdRegister('IEDATA'),
+          ieaddr: VtdRegister('IEADDR'),
+          irta: VtdRegister('IRTA'),
+        },
+        { additionalProperties: false, description: 'Register writes after `build`, in order, and where the register block is mapped.' },
+      ),
+    ),
+    build: Type.Optional(
+      Type.Object(
+        {
+          at: Type.Union(
+            [
+              Type.String({ pattern: '^[^+\\s]+(\\s*\\+\\s*\\S+)?$', description: 'region+offset, e.g. ram+0x100000.' }),
+              Type.Object({ region: Name('a RAM region'), offset: Type.Optional(Num) }, { additionalProperties: false }),
+            ],
+            { description: 'Where in which RAM region the tables go (the region must be visible in walk-memory).' },
+          ),
+          size: Type.Optional(NumWith('Bytes the build may use (default: to the end of the region).')),
+          queue: Type.Optional(
+            Type.Union([Type.Literal(false), Type.Object({ qs: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 })) }, { additionalProperties: false })], {
+              description: 'An invalidation queue of 2^(8+qs) descriptors, enabled with GCMD.QIE (default qs 0); false for register-based invalidation only.',
+            }),
+          ),
+          enable: Type.Optional(Type.Boolean({ description: 'Set GCMD.TE (default true).' })),
+          devices: Type.Record(Type.String({ minLength: 1 }), VtdDevice, { description: 'Context entries and page tables by bus:device.function.' }),
+        },
+        { additionalProperties: false, description: 'Write root, context and second-level tables into RAM and program the IOMMU to use them.' },
+      ),
+    ),
+    description: Description,
+  },
+  { additionalProperties: false, title: 'Intel VT-d (hw/i386/intel_iommu.c)' },
+);
+
+const PARTS = { Num, NumWith, Name, Description };
+
+export const IOMMU_SCHEMAS: Record<string, TSchema> = { 'tz-mpc': TzMpc, table: Table, smmuv3: Smmuv3, 'intel-iommu': IntelIommu, 'virtio-iommu': virtioIommuSchema(PARTS) };
 
 export const Iommu = Type.Unsafe<unknown>({
   oneOf: Object.values(IOMMU_SCHEMAS),
@@ -379,7 +469,7 @@ const Steps = {
   command: Type.Object(
     {
       iommu: Type.String(),
-      cmd: Type.String({ minLength: 1, description: 'The command, e.g. TLBI_NH_VA, TLBI_NH_ASID, CFGI_STE, CMD_SYNC.' }),
+      cmd: Type.String({ minLength: 1, description: 'The command: SMMUv3 TLBI_NH_VA, TLBI_NH_ASID, CFGI_STE, CMD_SYNC...; intel-iommu IOTLB_PAGE, IOTLB_DOMAIN, IOTLB_GLOBAL, CC_GLOBAL, CC_DEVICE, DEV_IOTLB, WAIT; virtio-iommu attach, detach, map, unmap, probe, config-bypass.' }),
       sid: Type.Optional(Num),
       asid: Type.Optional(Num),
       vmid: Type.Optional(Num),
@@ -391,8 +481,20 @@ const Steps = {
       ttl: Type.Optional(Type.Integer({ minimum: 0, maximum: 3 })),
       range: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 })),
       cs: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('irq'), Type.Literal('sev')])),
+      did: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffff, description: 'VT-d domain ID.' })),
+      am: Type.Optional(Type.Integer({ minimum: 0, maximum: 63, description: 'VT-d page-selective address mask: 2^am pages.' })),
+      ih: Type.Optional(Type.Boolean({ description: 'VT-d invalidation hint.' })),
+      fm: Type.Optional(Type.Integer({ minimum: 0, maximum: 3, description: 'VT-d function mask of a device-selective context-cache invalidation.' })),
+      s: Type.Optional(Type.Boolean({ description: 'VT-d device-IOTLB size bit.' })),
+      'status-addr': Type.Optional(Num),
+      'status-data': Type.Optional(Num),
+      if: Type.Optional(Type.Boolean({ description: 'VT-d wait descriptor: raise the completion interrupt.' })),
+      ...virtioIommuCommandFields(PARTS),
+      'expect-status': Type.Optional(
+        Type.String({ minLength: 1, description: "The status the command must end with, in the model's words (virtio-iommu: S_OK, S_INVAL, S_RANGE, S_NOENT...); a different one fails the step, this one does not." }),
+      ),
     },
-    { additionalProperties: false, description: "A command through the IOMMU's command queue (SMMUv3), as its driver writes it." },
+    { additionalProperties: false, description: "A command as the IOMMU's driver issues it: SMMUv3's command queue, VT-d's invalidation queue, virtio-iommu's requests." },
   ),
   expect: Type.Object(
     {

@@ -86,6 +86,19 @@ export class Registration implements IOMMUNotifier {
   /** Set while a replay runs, so that what it hands over is marked as replayed. */
   replaying = false;
 
+  /**
+   * vfio_listener_region_add of the IOMMU section (the region enabled again): vfio registers
+   * its notifier and replays, so every mapping comes again as MAP on top of what it holds.
+   */
+  regionAdd(): void {
+    if (this.kind === 'vfio' && this.status === 'accepted') replayInto(this);
+  }
+
+  /** vfio_listener_region_del: vfio unregisters and unmaps the whole section from its container. */
+  regionDel(): void {
+    if (this.kind === 'vfio') this.shadow?.clear();
+  }
+
   notify(_n: IOMMUNotifier, event: IOMMUTLBEvent): void {
     this.take(event, this.replaying ? 'replay' : 'notify');
   }
@@ -132,8 +145,11 @@ export class Registration implements IOMMUNotifier {
     const hit = shadow.overlapping(iova, size);
     if ((e.perm & 3) !== 0) {
       // VFIO_IOMMU_MAP_DMA refuses a range that is partly mapped already (type1: -EEXIST);
-      // QEMU reports it and the old mapping stays.
-      if (hit.length) return `vfio_container_dma_map(iova ${hex(iova)}, size ${hex(size)}) = -17 (File exists)`;
+      // QEMU reports it in two lines (QEMU 7.2 hw/vfio/common.c, vfio_dma_map and
+      // vfio_iommu_map_notify) and the old mapping stays.
+      if (hit.length) {
+        return `VFIO_MAP_DMA failed: File exists; vfio_dma_map(container, ${hex(iova)}, ${hex(size)}, vaddr) = -17 (File exists); vfio keeps its mapping of the range as it was`;
+      }
       shadow.insert({ iova, size, targetAs: e.targetAs, translated: e.translatedAddr, perm: e.perm });
       return undefined;
     }

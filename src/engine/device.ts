@@ -37,6 +37,13 @@ export interface ModelCommand {
   readonly [field: string]: string | number | bigint | boolean | undefined;
 }
 
+/** A node of a model's own state for views: virtio-iommu's domains with their endpoints and mappings. */
+export interface ModelStateNode {
+  readonly label: string;
+  readonly description?: string;
+  readonly children?: readonly ModelStateNode[];
+}
+
 /** An IOMMU as the config names it: a model instance owning one or more IOMMU regions. */
 export interface IommuDevice {
   readonly name: string;
@@ -54,12 +61,24 @@ export interface IommuDevice {
   /** The register file as an MMIO region, to place in an address space. */
   readonly registerRegion?: MmioRegion;
   /**
-   * Commands as its driver would issue them (SMMUv3's command queue): each says what it did, in
-   * words, or the whole call fails with an error value.
+   * Commands as its driver would issue them (SMMUv3's command queue, virtio-iommu's requests):
+   * each says what it did, in words, with an error number (0: none) and, for models whose
+   * commands end with a status, its name; or the whole call fails with an error value.
    */
-  issueCommands?(cmds: readonly ModelCommand[]): ReadonlyArray<{ readonly effect: string; readonly error: number }> | EngineError;
+  issueCommands?(cmds: readonly ModelCommand[]): ReadonlyArray<{ readonly effect: string; readonly error: number; readonly status?: string }> | EngineError;
+  /** Whether a command is one the model can issue (checked when a config is loaded). */
+  checkCommand?(cmd: ModelCommand): EngineError | undefined;
+  /** What the model holds besides its regions' mappings, as a tree (computed now, without side effects). */
+  describeState?(): ModelStateNode[];
   /** Back to the state after construction. */
   reset?(): void;
+  /**
+   * For views, without side effects: the device's state decoded, one line per register or piece
+   * of state (its name, and its value with what the value means).
+   */
+  inspect?(): ReadonlyArray<{ readonly name: string; readonly value: string }>;
+  /** For views, without side effects: what the device makes of one of its regions, in one line. */
+  describeRegion?(region: IOMMUMemoryRegion): string | undefined;
 }
 
 /** Wraps a register file as an MMIO region. */

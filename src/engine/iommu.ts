@@ -50,6 +50,13 @@ export interface IOMMUNotifier {
   readonly name: string;
   readonly owner: string;
   readonly source?: string;
+  /**
+   * Memory-listener callbacks of the notifier's owner when the IOMMU region is enabled in or
+   * disabled from its address space (see IOMMUMemoryRegion.setEnabled): vfio replays on
+   * region_add and unmaps the section on region_del.
+   */
+  regionAdd?(): void;
+  regionDel?(): void;
 }
 
 /** How one event met one notifier; the region's observer sees every one of these. */
@@ -177,6 +184,27 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
    * offers this so a view of a 2^64-byte region costs what is mapped, not the address range.
    */
   enumerateMappings?(iommuIdx: number, sink: (e: IOMMUTLBEntry) => void): void;
+
+  /** Whether the region is enabled in its address space (memory_region_set_enabled). */
+  get enabled(): boolean {
+    return this.isEnabled;
+  }
+  private isEnabled = true;
+
+  /**
+   * memory_region_set_enabled for a model that switches a device between its IOMMU region and a
+   * bypass alias (virtio-iommu, VT-d): the owners of the region's notifiers, as memory listeners
+   * of the device's address space, see region_del or region_add of the IOMMU section. The
+   * notifiers stay registered here; their owners' callbacks do what re-registering would.
+   */
+  setEnabled(on: boolean): void {
+    if (on === this.isEnabled) return;
+    this.isEnabled = on;
+    for (const n of [...this.notifierList]) {
+      if (on) n.regionAdd?.();
+      else n.regionDel?.();
+    }
+  }
 
   get notifiers(): readonly IOMMUNotifier[] {
     return this.notifierList;

@@ -160,7 +160,7 @@ export class Machine {
     r.semantics = this.semantics;
     r.systemAs = this.system ?? null;
     r.observer = (rec) => {
-      const owner = rec.notifier instanceof Registration && rec.outcome === 'delivered' ? rec.notifier.received.at(-1)?.error : undefined;
+      const owner = rec.notifier instanceof Registration && (rec.outcome === 'delivered' || rec.outcome === 'replay') ? rec.notifier.received.at(-1)?.error : undefined;
       this.sink?.push(owner ? { ...rec, consumerError: owner } : rec);
       if (rec.notifier instanceof Registration && rec.outcome !== 'delivered' && rec.outcome !== 'replay') {
         rec.notifier.dropped.push({ event: rec.event, outcome: rec.outcome, message: rec.message });

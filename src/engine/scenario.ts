@@ -98,6 +98,8 @@ export interface CommandStep extends StepBase {
   readonly kind: 'command';
   readonly iommu: string;
   readonly command: ModelCommand;
+  /** The status the command must end with (the model's name for it): any other fails the step. */
+  readonly expectStatus?: string;
 }
 
 export type ScenarioStep = WriteRegStep | ReadRegStep | AccessStep | WriteMemStep | ReadMemStep | MapStep | UnmapStep | ExpectStep | CommandStep;
@@ -323,15 +325,25 @@ function runStep(m: Machine, step: ScenarioStep): Partial {
       }
       const log = dev.issueCommands([step.command]);
       if (isEngineError(log)) return fail(log);
+      const summary = `${step.iommu} ${String(step.command.op)}: ${log.map((e) => e.effect).join('; ') || 'nothing run'}`;
+      if (step.expectStatus !== undefined) {
+        // An expected status is the step's check: a refusal the driver expects is no error.
+        const want = normalStatus(step.expectStatus);
+        const got = log.map((e) => e.status ?? (e.error ? `error ${e.error}` : 'ok'));
+        const ok = got.length > 0 && got.every((g) => normalStatus(g) === want);
+        return { summary: `${summary}; expected ${step.expectStatus}: ${ok ? 'ok' : 'FAILED'}`, failures: ok ? [] : [`status ${got.join(', ') || 'none'}, expected ${step.expectStatus}`] };
+      }
       const failed = log.find((e) => e.error !== 0);
-      return {
-        summary: `${step.iommu} ${String(step.command.op)}: ${log.map((e) => e.effect).join('; ') || 'nothing run'}`,
-        error: failed ? engineError('command-error', failed.effect) : undefined,
-      };
+      return { summary, error: failed ? engineError('command-error', failed.effect) : undefined };
     }
     case 'expect':
       return runExpect(m, step);
   }
+}
+
+/** Status names compare without case. */
+function normalStatus(s: string): string {
+  return s.toUpperCase();
 }
 
 function resolveRegister(m: Machine, iommu: string, reg: string | number) {

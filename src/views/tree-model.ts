@@ -5,7 +5,7 @@
  */
 import type { LoadedConfig } from '../config/load';
 import type { Range } from '../config/diagnostics';
-import { IOMMUMemoryRegion, hex, type AddressSpace } from '../engine';
+import { IOMMUMemoryRegion, hex, type AddressSpace, type ModelStateNode } from '../engine';
 import { formatAttrs, formatRangeIncl, formatSize } from './format';
 import { mappingPageView, regionViews, registrationView, type RegionView, type RegistrationView } from './views';
 
@@ -66,10 +66,41 @@ export function configNode(cfg: LoadedConfig, opts: TreeOptions, label: string):
     source: { file: cfg.file, range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } } },
     children: () => [
       ...regions.map((r) => regionNode(cfg, r, opts)),
+      ...modelStateNodes(cfg),
       addressSpacesNode(cfg),
       devicesNode(cfg),
     ],
   };
+}
+
+/** What IOMMU models hold besides mappings (virtio-iommu's domains and endpoints), one node per IOMMU that offers it. */
+export function modelStateNodes(cfg: LoadedConfig): NodeModel[] {
+  const out: NodeModel[] = [];
+  for (const dev of cfg.machine.iommus.values()) {
+    if (!dev.describeState) continue;
+    const id = `state:${cfg.file}:${dev.name}`;
+    const node = (n: ModelStateNode, path: string): NodeModel => ({
+      id: path,
+      label: n.label,
+      description: n.description,
+      contextValue: 'iommuLens.modelState',
+      collapsible: n.children?.length ? 'collapsed' : undefined,
+      source: pathSource(cfg, `iommu:${dev.name}`),
+      copy: n.description ? `${n.label} ${n.description}` : n.label,
+      children: n.children?.length ? () => n.children!.map((c, i) => node(c, `${path}/${i}`)) : undefined,
+    });
+    out.push({
+      id,
+      label: dev.name,
+      description: `${dev.model} state`,
+      icon: 'shield',
+      contextValue: 'iommuLens.modelState',
+      collapsible: 'collapsed',
+      source: pathSource(cfg, `iommu:${dev.name}`),
+      children: () => dev.describeState!().map((n, i) => node(n, `${id}/${i}`)),
+    });
+  }
+  return out;
 }
 
 export function regionNode(cfg: LoadedConfig, r: RegionView, opts: TreeOptions): NodeModel {
@@ -83,6 +114,7 @@ export function regionNode(cfg: LoadedConfig, r: RegionView, opts: TreeOptions):
     tooltip: [
       `IOMMU region ${r.name} (${r.model})`,
       `size ${hex(r.size)} (${formatSize(r.size)}), min page ${formatSize(r.minPageSize)}`,
+      ...(r.details ? [r.details] : []),
       ...r.indexes.map((ix) => `index ${ix.index} ${ix.name}: ${ix.selector}`),
       ...r.problems.map((d) => `${d.severity}: ${d.message}`),
     ].join('\n'),
@@ -92,7 +124,22 @@ export function regionNode(cfg: LoadedConfig, r: RegionView, opts: TreeOptions):
     collapsible: 'collapsed',
     source: pathSource(cfg, `iommu:${r.iommu}`) ?? src(cfg, r.source),
     copy: r.name,
-    children: () => r.indexes.map((ix) => indexNode(cfg, r, ix.index, opts)),
+    children: () => [
+      ...r.indexes.map((ix) => indexNode(cfg, r, ix.index, opts)),
+      ...(r.deviceState?.length
+        ? [
+            {
+              id: `${id}:state`,
+              label: 'registers and state',
+              description: `${r.iommu} (${r.model})`,
+              tooltip: `The registers and state of ${r.iommu}, as the model decodes them`,
+              contextValue: 'iommuLens.detail',
+              collapsible: 'collapsed' as const,
+              children: () => r.deviceState!.map((x, i) => leaf(`${id}:state:${i}`, x.name, x.value)),
+            },
+          ]
+        : []),
+    ],
   };
 }
 

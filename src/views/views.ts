@@ -53,6 +53,10 @@ export interface RegionView {
   readonly source?: string;
   /** Diagnostics of the config that fall inside this IOMMU's definition. */
   readonly problems: readonly Diagnostic[];
+  /** What the model makes of this region (a VT-d device's context entry), if it says. */
+  readonly details?: string;
+  /** The IOMMU's registers and state, decoded by the model, if it offers them. */
+  readonly deviceState?: ReadonlyArray<{ readonly name: string; readonly value: string }>;
 }
 
 export interface RegistrationView {
@@ -131,6 +135,8 @@ export function regionViews(cfg: LoadedConfig): RegionView[] {
         })),
         source: region.source ?? dev.regions()[0]?.source,
         problems,
+        details: dev.describeRegion?.(region),
+        deviceState: dev.inspect?.(),
       });
     }
   }

@@ -10,6 +10,8 @@ import type { RegistrationView, ScenarioStepView, TranslationView } from '../../
 const AN505 = 'an505.iommu.yaml';
 const TABLE = 'dual-regime.iommu.yaml';
 const VIRT = 'virt-smmuv3.iommu.yaml';
+const Q35 = 'q35-intel-iommu.iommu.yaml';
+const Q35_NO_CM = 'q35-intel-iommu-no-cm.iommu.yaml';
 
 let api: IommuLensInternals;
 
@@ -51,16 +53,29 @@ describe('IOMMU Lens in VS Code', function () {
     // The extension's internals, beside its API (src/extension/extension.ts, INTERNALS).
     api = ((await ext.activate()) as unknown as Record<symbol, IommuLensInternals>)[Symbol.for('iommuLens.internals')]!;
     await api.ready;
-    await until('the example configs', () => api.ctx.store.all.length >= 3);
+    await until('the example configs', () => api.ctx.store.all.length >= 5);
   });
 
   it('activates on the workspace and loads the examples without errors', function () {
     const files = api.ctx.store.all.map((e) => e.config.file).sort();
-    assert.deepEqual(files, [AN505, TABLE, VIRT]);
+    assert.deepEqual(files, [AN505, TABLE, Q35_NO_CM, Q35, VIRT]);
     for (const e of api.ctx.store.all) assert.equal(e.config.errorCount, 0, `${e.config.file}: ${e.config.diagnostics.map((d) => d.message).join('; ')}`);
     assert.ok(api.metrics.activationMs < 1000, `activation took ${api.metrics.activationMs} ms`);
     // The reporter prints the title after the test: the measurement lands in the run's output.
     this.test!.title += ` [activation ${api.metrics.activationMs.toFixed(1)} ms]`;
+  });
+
+  it('shows the VT-d example: a region per device by BDF, its context entry, its mappings, the registers decoded', () => {
+    const p = api.ctx.regions;
+    const cfg = child(p, undefined, Q35);
+    assert.deepEqual(
+      children(p, cfg).map((c) => c.label),
+      ['dmar0.vtd-00:02.0', 'dmar0.vtd-00:03.0', 'dmar0.vtd-00:04.0', 'Address spaces', 'Devices'],
+    );
+    const nic = child(p, cfg, 'dmar0.vtd-00:03.0');
+    assert.match(String(nic.tooltip), /00:03\.0: DID 2, T=0 .*4-level/);
+    const gsts = children(p, child(p, nic, 'registers and state')).find((c) => c.label === 'GSTS');
+    assert.equal(gsts?.description, '0xc4000000: TES RTPS QIES');
   });
 
   it('shows the regions, indexes, mappings and notifiers of the AN505 example', () => {

@@ -23,6 +23,9 @@ const GOLDEN = path.join(ROOT, 'test', 'unit', 'golden');
 const AN505 = 'examples/an505.iommu.yaml';
 const DUAL = 'examples/dual-regime.iommu.yaml';
 const VIRT = 'examples/virt-smmuv3.iommu.yaml';
+const Q35 = 'examples/q35-intel-iommu.iommu.yaml';
+const Q35_NO_CM = 'examples/q35-intel-iommu-no-cm.iommu.yaml';
+const VIOMMU = 'examples/virtio-iommu.iommu.yaml';
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
 interface Run {
@@ -155,6 +158,14 @@ describe('cli', () => {
     it('translate virt-smmuv3: a stage-1 walk, descriptor by descriptor', () =>
       golden('translate-virt-smmuv3-net0', ['translate', VIRT, '--from', 'net0', '--addr', '0x2000_0000', '--steps'], 0));
     it('notifiers virt-smmuv3: vfio refused with QEMU\'s text, vhost accepted', () => golden('notifiers-virt-smmuv3', ['notifiers', VIRT], 0));
+    it('run q35-intel-iommu --check-shadows: the stale vfio mapping after an unmap without invalidation, exit 1', () =>
+      golden('run-q35-intel-iommu-check-shadows', ['run', Q35, '--check-shadows'], 1));
+    it('translate q35-intel-iommu: root entry, context entry and each level', () =>
+      golden('translate-q35-intel-iommu-nic0', ['translate', Q35, '--from', 'nic0', '--addr', '0x1000_0000', '--steps'], 0));
+    it('notifiers q35-intel-iommu-no-cm: vfio refused for want of caching mode', () => golden('notifiers-q35-intel-iommu-no-cm', ['notifiers', Q35_NO_CM], 0));
+    it('run virtio-iommu --check-shadows: request statuses, chunked MAP/UNMAP, the re-attach\'s EEXIST, no stale shadow', () =>
+      golden('run-virtio-iommu-check-shadows', ['run', VIOMMU, '--check-shadows'], 0));
+    it('tree virtio-iommu: endpoints bypassed at boot, the model state', () => golden('tree-virtio-iommu', ['tree', VIOMMU], 0));
     it('check on a broken config: gcc-style errors, exit 1', () => golden('check-broken', ['check', 'broken.iommu.yaml'], 1, { 'broken.iommu.yaml': BROKEN }));
     it('run on a broken config: errors on stderr first, the failed expectation marked, exit 1', () =>
       golden('run-broken', ['run', 'broken.iommu.yaml'], 1, { 'broken.iommu.yaml': BROKEN }));

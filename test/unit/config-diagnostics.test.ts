@@ -69,7 +69,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     '4:28 error bad-number "KB" is not a size unit (use B, KiB, MiB, GiB, TiB, PiB or EiB)',
   ],
   'bad-value-model.iommu.yaml': [
-    '4:19 error bad-value unknown model "sysmmu" (expected one of: tz-mpc, table, smmuv3)',
+    '4:19 error bad-value unknown model "sysmmu" (expected one of: tz-mpc, table, smmuv3, intel-iommu, virtio-iommu)',
   ],
   'bad-value-perm.iommu.yaml': [
     '12:58 error bad-value iommus.remap0.indexes[0].mappings[0].perm: expected one of "rw", "ro", "wo", "none", got "rwx"',
@@ -167,7 +167,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     '4:3 error missing-key memory.ram0 is missing the key "size"',
   ],
   'missing-model.iommu.yaml': [
-    '4:3 error missing-key iommus.smmu0 is missing the key "model" (one of: tz-mpc, table, smmuv3)',
+    '4:3 error missing-key iommus.smmu0 is missing the key "model" (one of: tz-mpc, table, smmuv3, intel-iommu, virtio-iommu)',
   ],
   'multi-index-notifier.iommu.yaml': [
     '12:17 warning multi-index-notifier net0/vhost: remap0 has 2 indexes; vhost tracks only index 0 (kernel), the one unspecified attributes select, and misses changes to the others',

@@ -6,9 +6,11 @@
 import type { IommuDevice } from '../../engine';
 import type { BuildContext } from '../context';
 import type { Path } from '../document';
+import { buildIntelIommu } from './intel-iommu';
 import { buildSmmuv3 } from './smmuv3';
 import { buildTable } from './table';
 import { buildTzMpc } from './tz-mpc';
+import { buildVirtioIommu } from './virtio-iommu';
 
 export type IommuBuilder = (ctx: BuildContext, name: string, spec: Record<string, unknown>, path: Path) => IommuDevice | undefined;
 
@@ -16,4 +18,6 @@ export const IOMMU_BUILDERS: Readonly<Record<string, IommuBuilder>> = {
   'tz-mpc': buildTzMpc,
   table: buildTable,
   smmuv3: buildSmmuv3,
+  'intel-iommu': buildIntelIommu,
+  'virtio-iommu': buildVirtioIommu,
 };

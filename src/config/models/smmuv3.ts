@@ -180,7 +180,7 @@ function parseAt(ctx: BuildContext, v: unknown, path: Path): { region: RamRegion
  * entries (the address spaces are filled after the IOMMUs are built): a direct entry, an alias
  * (at - offset) or a container holding it, searched depth-first.
  */
-function placementOf(ctx: BuildContext, name: string, asName: string): bigint | undefined {
+export function placementOf(ctx: BuildContext, name: string, asName: string): bigint | undefined {
   const root = obj(ctx.doc.toJS()) ?? {};
   const memory = obj(root.memory) ?? {};
   const num = (v: unknown) => {

@@ -1,0 +1,287 @@
+/**
+ * Legacy-mode root and context entries (VT-d 9.1, 9.3; QEMU's vtd_dev_to_context_entry): the
+ * root table has 256 16-byte entries, one per bus; a present root entry points at a context
+ * table of 256 16-byte entries, one per devfn. Checks in QEMU's order: root read, root present,
+ * root reserved bits, context read, context present, context reserved bits, AW supported by
+ * CAP.SAGAW, translation type supported.
+ */
+import { hex } from '../../hex';
+import type { Trace } from '../../trace';
+import type { GuestReader } from '../smmuv3/guest-reader';
+import {
+  VTD_CONTEXT_ENTRY_AW,
+  VTD_CONTEXT_ENTRY_FPD,
+  VTD_CONTEXT_ENTRY_P,
+  VTD_CONTEXT_ENTRY_RSVD_HI,
+  VTD_CONTEXT_ENTRY_TT,
+  VTD_CONTEXT_TT_DEV_IOTLB,
+  VTD_CONTEXT_TT_MULTI_LEVEL,
+  VTD_CONTEXT_TT_PASS_THROUGH,
+  VTD_FR_CONTEXT_ENTRY_INV,
+  VTD_FR_CONTEXT_ENTRY_P,
+  VTD_FR_CONTEXT_ENTRY_RSVD,
+  VTD_FR_CONTEXT_TABLE_INV,
+  VTD_FR_ROOT_ENTRY_P,
+  VTD_FR_ROOT_ENTRY_RSVD,
+  VTD_FR_ROOT_TABLE_INV,
+  VTD_ROOT_ENTRY_CTP,
+  VTD_ROOT_ENTRY_P,
+  bdfColon,
+  hawMask,
+} from './types';
+
+/** A legacy context entry, decoded. */
+export interface ContextEntry {
+  readonly lo: bigint;
+  readonly hi: bigint;
+  readonly fpd: boolean;
+  /** TT: 0 untranslated (multi-level), 1 + device IOTLB, 2 pass-through. */
+  readonly tt: number;
+  readonly slptptr: bigint;
+  /** AW field: the walk has 2 + AW levels over a 30 + 9 * AW bit address. */
+  readonly aw: number;
+  readonly did: number;
+  /** Where it was read. */
+  readonly addr: bigint;
+  /**
+   * Scalable mode: the RID_PASID the request without PASID uses, and the PASID entry's FPD. The
+   * other fields then come from that PASID entry (DID, AW, SLPTPTR, PGTT pass-through as T=2).
+   */
+  readonly rid2pasid?: number;
+  readonly peFpd?: boolean;
+}
+
+/** What the context lookup needs of the device. */
+export interface ContextEnv {
+  readonly reader: GuestReader;
+  /** RTADDR as latched by SRTP. */
+  readonly root: bigint;
+  /** aw-bits: the host address width that reserved-bit masks use. */
+  readonly awBits: number;
+  readonly cap: bigint;
+  readonly dt: boolean;
+  readonly pt: boolean;
+  readonly memoryName: string;
+  /** RTADDR.SMT latched with scalable mode offered: scalable root and context entries. */
+  readonly scalable?: boolean;
+  readonly ecap?: bigint;
+  log(message: string): void;
+}
+
+export type ContextResult = { readonly ce: ContextEntry } | { readonly fault: number; readonly why: string; readonly ce?: ContextEntry };
+
+export const TT_NAMES = ['untranslated requests, multi-level', 'untranslated and translated requests, multi-level (device IOTLB)', 'pass-through', 'reserved'];
+
+export function ceLevel(ce: ContextEntry): number {
+  return 2 + ce.aw;
+}
+
+export function ceAgaw(ce: ContextEntry): number {
+  return 30 + ce.aw * 9;
+}
+
+export function levelSupported(cap: bigint, level: number): boolean {
+  return (cap & (0x1fn << 8n) & (1n << BigInt(level - 2 + 8))) !== 0n;
+}
+
+function read128(reader: GuestReader, addr: bigint): [bigint, bigint] | undefined {
+  const lo = reader.readBig(addr, 8);
+  const hi = lo === undefined ? undefined : reader.readBig(addr + 8n, 8);
+  return lo === undefined || hi === undefined ? undefined : [lo, hi];
+}
+
+export function decodeContext(lo: bigint, hi: bigint, addr: bigint): ContextEntry {
+  return {
+    lo,
+    hi,
+    fpd: (lo & VTD_CONTEXT_ENTRY_FPD) !== 0n,
+    tt: Number((lo & VTD_CONTEXT_ENTRY_TT) >> 2n),
+    slptptr: lo & ~0xfffn,
+    aw: Number(hi & VTD_CONTEXT_ENTRY_AW),
+    did: Number((hi >> 8n) & 0xffffn),
+    addr,
+  };
+}
+
+/** vtd_dev_to_context_entry, with the steps it took. */
+export function devToContextEntry(env: ContextEnv, sid: number, trace?: Trace): ContextResult {
+  if (env.scalable) return smDevToContextEntry(env, sid, trace);
+  const bus = (sid >> 8) & 0xff;
+  const devfn = sid & 0xff;
+  const reAddr = env.root + BigInt(bus) * 16n;
+  const re = read128(env.reader, reAddr);
+  if (re === undefined) return { fault: VTD_FR_ROOT_TABLE_INV, why: `root entry ${bus} at ${hex(reAddr)} cannot be read in ${env.memoryName}` };
+  const [rlo, rhi] = re;
+  const present = (rlo & VTD_ROOT_ENTRY_P) !== 0n;
+  if (trace) {
+    trace.push({
+      kind: 'descriptor-read',
+      summary: `root entry [bus ${bus}] at ${hex(reAddr)}: P=${present ? 1 : 0}, CTP=${hex(rlo & VTD_ROOT_ENTRY_CTP)}`,
+      fields: { index: bus, addr: reAddr, lo: rlo, hi: rhi, P: present ? 1 : 0, CTP: rlo & VTD_ROOT_ENTRY_CTP },
+      source: { kind: 'guest-memory', as: env.memoryName, addr: reAddr, size: 16, value: rlo },
+    });
+  }
+  if (!present) return { fault: VTD_FR_ROOT_ENTRY_P, why: `root entry ${bus} is not present` };
+  const rootRsvd = 0xffen | (~hawMask(env.awBits) & ((1n << 64n) - 1n));
+  if (rhi !== 0n || (rlo & rootRsvd) !== 0n) {
+    env.log(`vtd_root_entry_rsvd_bits_check: invalid root entry: hi=0x${rhi.toString(16)}, lo=0x${rlo.toString(16)}`);
+    return { fault: VTD_FR_ROOT_ENTRY_RSVD, why: `root entry ${bus} has reserved bits set (hi=${hex(rhi)}, lo=${hex(rlo)})` };
+  }
+  const ceAddr = (rlo & VTD_ROOT_ENTRY_CTP) + BigInt(devfn) * 16n;
+  const c = read128(env.reader, ceAddr);
+  if (c === undefined) return { fault: VTD_FR_CONTEXT_TABLE_INV, why: `context entry at ${hex(ceAddr)} cannot be read in ${env.memoryName}` };
+  const ce = decodeContext(c[0], c[1], ceAddr);
+  const cp = (ce.lo & VTD_CONTEXT_ENTRY_P) !== 0n;
+  if (trace) {
+    trace.push({
+      kind: 'descriptor-read',
+      summary:
+        `context entry [${bdfColon(sid)}, devfn ${hex(devfn)}] at ${hex(ceAddr)}: P=${cp ? 1 : 0}` +
+        (cp ? `, FPD=${ce.fpd ? 1 : 0}, T=${ce.tt} (${TT_NAMES[ce.tt]}), SLPTPTR=${hex(ce.slptptr)}, AW=${ce.aw} (${ceAgaw(ce)}-bit AGAW, ${ceLevel(ce)}-level), DID=${ce.did}` : ''),
+      fields: { devfn, addr: ceAddr, lo: ce.lo, hi: ce.hi, P: cp ? 1 : 0, FPD: ce.fpd ? 1 : 0, T: ce.tt, SLPTPTR: ce.slptptr, AW: ce.aw, DID: ce.did },
+      source: { kind: 'guest-memory', as: env.memoryName, addr: ceAddr, size: 16, value: ce.lo },
+    });
+  }
+  if (!cp) return { fault: VTD_FR_CONTEXT_ENTRY_P, why: `context entry of ${bdfColon(sid)} is not present`, ce };
+  const rsvdLo = 0xff0n | (~hawMask(env.awBits) & ((1n << 64n) - 1n));
+  if ((ce.hi & VTD_CONTEXT_ENTRY_RSVD_HI) !== 0n || (ce.lo & rsvdLo) !== 0n) {
+    env.log(`vtd_context_entry_rsvd_bits_check: invalid context entry: hi=${ce.hi.toString(16)}, lo=${ce.lo.toString(16)} (reserved nonzero)`);
+    return { fault: VTD_FR_CONTEXT_ENTRY_RSVD, why: `context entry of ${bdfColon(sid)} has reserved bits set`, ce };
+  }
+  if (!levelSupported(env.cap, ceLevel(ce))) {
+    env.log(`vtd_dev_to_context_entry: invalid context entry: hi=${ce.hi.toString(16)}, lo=${ce.lo.toString(16)} (level ${ceLevel(ce)} not supported)`);
+    return { fault: VTD_FR_CONTEXT_ENTRY_INV, why: `AW=${ce.aw} asks for ${ceLevel(ce)}-level tables, which CAP.SAGAW does not offer`, ce };
+  }
+  const tt = BigInt(ce.tt) << 2n;
+  if (tt === VTD_CONTEXT_TT_MULTI_LEVEL) return { ce };
+  if (tt === VTD_CONTEXT_TT_DEV_IOTLB) {
+    if (env.dt) return { ce };
+    env.log('vtd_ce_type_check: DT specified but not supported');
+    return { fault: VTD_FR_CONTEXT_ENTRY_INV, why: 'T=1 (device IOTLB) but ECAP.DT is 0 (device-iotlb=off)', ce };
+  }
+  if (tt === VTD_CONTEXT_TT_PASS_THROUGH) {
+    if (env.pt) return { ce };
+    env.log('vtd_ce_type_check: PT specified but not supported');
+    return { fault: VTD_FR_CONTEXT_ENTRY_INV, why: 'T=2 (pass-through) but ECAP.PT is 0 (pt=off)', ce };
+  }
+  env.log(`vtd_ce_type_check: unknown ce type: ${ce.tt}`);
+  return { fault: VTD_FR_CONTEXT_ENTRY_INV, why: `T=${ce.tt} is reserved`, ce };
+}
+
+const PGTT_NAMES = ['reserved', 'first-stage', 'second-stage', 'nested', 'pass-through', 'reserved', 'reserved', 'reserved'];
+
+/**
+ * Scalable mode (VT-d 9.2, 9.4, 9.5; QEMU's vtd_dev_to_context_entry with root_scalable and
+ * vtd_ce_get_rid2pasid_entry): the root entry's lower half serves devfn 0..127 and its upper half
+ * 128..255, context entries are 256 bits, and a request without PASID uses the PASID table entry
+ * of the context entry's RID_PASID: directory entry (pasid >> 6), then table entry (pasid & 63),
+ * read, PGTT checked against ECAP (first-stage needs FLTS, second-stage SLTS and a SAGAW level,
+ * nested never, pass-through PT), then present.
+ */
+function smDevToContextEntry(env: ContextEnv, sid: number, trace?: Trace): ContextResult {
+  const bus = (sid >> 8) & 0xff;
+  const devfn = sid & 0xff;
+  const upper = devfn > 127;
+  const reAddr = env.root + BigInt(bus) * 16n;
+  const re = read128(env.reader, reAddr);
+  if (re === undefined) return { fault: VTD_FR_ROOT_TABLE_INV, why: `root entry ${bus} at ${hex(reAddr)} cannot be read in ${env.memoryName}` };
+  const half = upper ? re[1] : re[0];
+  const present = (half & 1n) !== 0n;
+  if (trace) {
+    trace.push({
+      kind: 'descriptor-read',
+      summary: `scalable root entry [bus ${bus}] at ${hex(reAddr)}: ${upper ? 'UP' : 'LP'}=${present ? 1 : 0}, ${upper ? 'UCTP' : 'LCTP'}=${hex(half & VTD_ROOT_ENTRY_CTP)} (devfn ${upper ? '128..255' : '0..127'})`,
+      fields: { index: bus, addr: reAddr, lo: re[0], hi: re[1], LP: Number(re[0] & 1n), LCTP: re[0] & VTD_ROOT_ENTRY_CTP, UP: Number(re[1] & 1n), UCTP: re[1] & VTD_ROOT_ENTRY_CTP },
+      source: { kind: 'guest-memory', as: env.memoryName, addr: reAddr, size: 16, value: re[0] },
+    });
+  }
+  if (!present) return { fault: VTD_FR_ROOT_ENTRY_P, why: `the ${upper ? 'upper' : 'lower'} half of root entry ${bus} is not present` };
+  const rsvd = 0xffen | (~hawMask(env.awBits) & ((1n << 64n) - 1n));
+  if ((re[0] & rsvd) !== 0n || (re[1] & rsvd) !== 0n) {
+    env.log(`vtd_root_entry_rsvd_bits_check: invalid root entry: hi=0x${re[1].toString(16)}, lo=0x${re[0].toString(16)}`);
+    return { fault: VTD_FR_ROOT_ENTRY_RSVD, why: `root entry ${bus} has reserved bits set` };
+  }
+  const ceAddr = (half & VTD_ROOT_ENTRY_CTP) + BigInt(devfn & 0x7f) * 32n;
+  const v = env.reader.readWords(ceAddr, 4);
+  if (v === undefined) return { fault: VTD_FR_CONTEXT_TABLE_INV, why: `scalable context entry at ${hex(ceAddr)} cannot be read in ${env.memoryName}` };
+  const [v0, v1, v2, v3] = v as [bigint, bigint, bigint, bigint];
+  const rid2pasid = Number(v1 & 0xfffffn);
+  const base = decodeContext(v0, v1, ceAddr);
+  if (trace) {
+    trace.push({
+      kind: 'descriptor-read',
+      summary: `scalable context entry [${bdfColon(sid)}] at ${hex(ceAddr)}: P=${Number(v0 & 1n)}, FPD=${Number((v0 >> 1n) & 1n)}, DTE=${Number((v0 >> 2n) & 1n)}, PASIDE=${Number((v0 >> 3n) & 1n)}, PDTS=${Number((v0 >> 9n) & 7n)}, PASIDDIRPTR=${hex(v0 & ~0xfffn)}, RID_PASID=${rid2pasid}`,
+      fields: { devfn, addr: ceAddr, val0: v0, val1: v1, val2: v2, val3: v3, P: Number(v0 & 1n), FPD: Number((v0 >> 1n) & 1n), PASIDDIRPTR: v0 & ~0xfffn, RID_PASID: rid2pasid },
+      source: { kind: 'guest-memory', as: env.memoryName, addr: ceAddr, size: 32, value: v0 },
+    });
+  }
+  if ((v0 & 1n) === 0n) return { fault: VTD_FR_CONTEXT_ENTRY_P, why: `context entry of ${bdfColon(sid)} is not present`, ce: base };
+  if ((v0 & (0x1e0n | (~hawMask(env.awBits) & ((1n << 64n) - 1n)))) !== 0n || (v1 & 0xffffffffffe00000n) !== 0n || v2 !== 0n || v3 !== 0n) {
+    env.log(`vtd_context_entry_rsvd_bits_check: invalid context entry: val[3]=${v3.toString(16)}, val[2]=${v2.toString(16)}, val[1]=${v1.toString(16)}, val[0]=${v0.toString(16)} (reserved nonzero)`);
+    return { fault: VTD_FR_CONTEXT_ENTRY_RSVD, why: `scalable context entry of ${bdfColon(sid)} has reserved bits set`, ce: base };
+  }
+  return smResolve(env, v0, v1, ceAddr, trace);
+}
+
+/**
+ * A present scalable context entry with the PASID entry of its RID_PASID: QEMU reads the PASID
+ * entry again for every translation (it has no PASID cache), so a cached context entry is
+ * resolved again each time.
+ */
+export function smResolve(env: ContextEnv, v0: bigint, v1: bigint, ceAddr: bigint, trace?: Trace): ContextResult {
+  const rid2pasid = Number(v1 & 0xfffffn);
+  const base = decodeContext(v0, v1, ceAddr);
+  const pe = pasidEntry(env, v0 & ~0xfffn, rid2pasid, trace);
+  if ('fault' in pe) return { fault: pe.fault, why: pe.why, ce: base };
+  const pgtt = Number((pe.val0 >> 6n) & 7n);
+  return {
+    ce: {
+      lo: v0,
+      hi: v1,
+      fpd: (v0 & 2n) !== 0n,
+      tt: pgtt === 4 ? 2 : 0,
+      slptptr: pe.val0 & ~0xfffn,
+      aw: Number((pe.val0 >> 2n) & 7n),
+      did: Number(pe.val1 & 0xffffn),
+      addr: ceAddr,
+      rid2pasid,
+      peFpd: (pe.val0 & 2n) !== 0n || pe.dirFpd,
+    },
+  };
+}
+
+/** vtd_get_pe_from_pasid_table: the directory entry, then the table entry, checked. */
+function pasidEntry(env: ContextEnv, dir: bigint, pasid: number, trace?: Trace): { val0: bigint; val1: bigint; dirFpd: boolean } | { fault: number; why: string } {
+  const dAddr = dir + BigInt((pasid >> 6) & 0x3fff) * 8n;
+  const pdire = env.reader.readBig(dAddr, 8);
+  if (pdire === undefined) return { fault: 0x50, why: `PASID directory entry at ${hex(dAddr)} cannot be read` };
+  if (trace) {
+    trace.push({
+      kind: 'descriptor-read',
+      summary: `PASID directory entry [${pasid >> 6}] at ${hex(dAddr)}: P=${Number(pdire & 1n)}, FPD=${Number((pdire >> 1n) & 1n)}, SMPTBLPTR=${hex(pdire & ~0xfffn)}`,
+      fields: { index: pasid >> 6, addr: dAddr, raw: pdire, P: Number(pdire & 1n), FPD: Number((pdire >> 1n) & 1n), SMPTBLPTR: pdire & ~0xfffn },
+      source: { kind: 'guest-memory', as: env.memoryName, addr: dAddr, size: 8, value: pdire },
+    });
+  }
+  if ((pdire & 1n) === 0n) return { fault: 0x51, why: `PASID directory entry ${pasid >> 6} is not present` };
+  const pAddr = (pdire & ~0xfffn) + BigInt(pasid & 0x3f) * 64n;
+  const pe = env.reader.readWords(pAddr, 8);
+  if (pe === undefined) return { fault: 0x58, why: `PASID table entry at ${hex(pAddr)} cannot be read` };
+  const [val0, val1] = pe as [bigint, bigint];
+  const pgtt = Number((val0 >> 6n) & 7n);
+  const aw = Number((val0 >> 2n) & 7n);
+  if (trace) {
+    trace.push({
+      kind: 'descriptor-read',
+      summary: `PASID table entry [PASID ${pasid}] at ${hex(pAddr)}: P=${Number(val0 & 1n)}, FPD=${Number((val0 >> 1n) & 1n)}, AW=${aw}, PGTT=${pgtt} (${PGTT_NAMES[pgtt]}), SSPTPTR=${hex(val0 & ~0xfffn)}, DID=${Number(val1 & 0xffffn)}`,
+      fields: { pasid, addr: pAddr, val0, val1, P: Number(val0 & 1n), FPD: Number((val0 >> 1n) & 1n), AW: aw, PGTT: pgtt, SSPTPTR: val0 & ~0xfffn, DID: Number(val1 & 0xffffn) },
+      source: { kind: 'guest-memory', as: env.memoryName, addr: pAddr, size: 64, value: val0 },
+    });
+  }
+  const ecap = env.ecap ?? 0n;
+  const typeOk = pgtt === 1 ? (ecap & (1n << 47n)) !== 0n : pgtt === 2 ? (ecap & (1n << 46n)) !== 0n : pgtt === 4 ? (ecap & (1n << 6n)) !== 0n : false;
+  if (!typeOk) return { fault: 0x5b, why: `PGTT=${pgtt} (${PGTT_NAMES[pgtt]}) is not offered by ECAP${pgtt === 3 ? ' (QEMU does not support nested yet)' : pgtt === 1 ? ' (first-stage needs x-flts, not modelled)' : ''}` };
+  if (pgtt === 2 && !levelSupported(env.cap, 2 + aw)) return { fault: 0x5b, why: `AW=${aw} asks for ${2 + aw}-level tables, which CAP.SAGAW does not offer` };
+  if ((val0 & 1n) === 0n) return { fault: 0x59, why: `PASID table entry ${pasid} is not present` };
+  return { val0, val1, dirFpd: (pdire & 2n) !== 0n };
+}

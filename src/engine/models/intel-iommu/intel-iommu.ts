@@ -1,0 +1,1071 @@
+/**
+ * `intel-iommu`: Intel VT-d DMA remapping as QEMU's hw/i386/intel_iommu.c models it (legacy
+ * mode), following the architecture where QEMU leaves something out and reproducing Debian's
+ * QEMU 7.2 in the `qemu-7.2` profile. One IOMMU region per PCI device (bus, devfn), created on
+ * demand; root, context and second-level tables and the invalidation queue live in guest memory
+ * (`walk-memory`, QEMU's address_space_memory).
+ *
+ * Translation (vtd_iommu_translate, vtd_do_iommu_translate): with GSTS.TES=0 every address is
+ * passed through in 4 KiB pages with RW. Otherwise the IOTLB is tried (keyed by source ID,
+ * PASID, level, page), then the context cache (a per-device entry valid for one generation),
+ * else the root and context entries are read and checked; a pass-through context gives the
+ * 4 KiB identity with RW; otherwise the second-level tables are walked, checking the requested
+ * permission at every level, and the leaf goes into the IOTLB. A success returns iova and
+ * translated address aligned to the leaf's page, mask = page size - 1, perm = R/W combined down
+ * the levels; a failure records a fault (unless FPD suppresses it) and returns an all-zero entry
+ * with perm NONE (QEMU's error path).
+ *
+ * Notifiers (vtd_iommu_notify_flag_changed): refused with snoop-control, MAP without caching
+ * mode, DEVIOTLB_UNMAP without device-iotlb, in that order, with QEMU's texts. Invalidations sync
+ * the address spaces with notifiers (vtd_address_space_sync): a page walk whose leaves are
+ * compared with the address space's record of notified mappings, so that an unchanged mapping is
+ * not notified, a changed one is sent as UNMAP then MAP, a vanished one as UNMAP.
+ */
+import { MEMTXATTRS_UNSPECIFIED } from '../../attrs';
+import { addressSpaceForRegion, type AddressSpace } from '../../address-space';
+import { findRegister, registerRegion, type IommuDevice, type ModelCommand, type RegisterFile } from '../../device';
+import { engineError, isEngineError, type EngineError } from '../../errors';
+import { hex } from '../../hex';
+import type { IOMMUMemoryRegion, IOMMUNotifier, ReplayResult } from '../../iommu';
+import {
+  IOMMU_NONE,
+  IOMMU_NOTIFIER_DEVIOTLB_UNMAP,
+  IOMMU_NOTIFIER_IOTLB_EVENTS,
+  IOMMU_NOTIFIER_MAP,
+  IOMMU_NOTIFIER_NONE,
+  IOMMU_NOTIFIER_UNMAP,
+  IOMMU_RW,
+  IOMMU_WO,
+  permName,
+  type IOMMUAccessFlags,
+  type IOMMUNotifierFlag,
+  type IOMMUTLBEntry,
+  type IOMMUTLBEvent,
+} from '../../iotlb';
+import type { MmioRegion } from '../../memory';
+import type { Trace, TraceFieldValue } from '../../trace';
+import { GuestReader } from '../smmuv3/guest-reader';
+import { TT_NAMES, ceAgaw, ceLevel, devToContextEntry, smResolve, type ContextEntry, type ContextEnv } from './context';
+import { FaultRecorder, describeDisposition, faultSummary, type FaultLogEntry, type VtdInterrupt } from './faults';
+import { InvalidationQueue, encodeDescriptor, processDescriptor, type InvLogEntry, type VtdInvalidator } from './invalidation';
+import { VtdIotlb } from './iotlb';
+import { VtdRegion, type VtdOwner } from './region';
+import { VtdRegisters } from './registers';
+import {
+  DMAR_CCMD_REG,
+  DMAR_GCMD_REG,
+  DMAR_GSTS_REG,
+  DMAR_IOTLB_REG,
+  DMAR_IQT_REG,
+  DMAR_IVA_REG,
+  DMAR_REG_SIZE,
+  DMAR_RTADDR_REG,
+  DMAR_ICS_REG,
+  DMAR_IECTL_REG,
+  DMAR_FECTL_REG,
+  DMAR_FSTS_REG,
+  DMAR_FEADDR_REG,
+  DMAR_FEDATA_REG,
+  DMAR_IEADDR_REG,
+  DMAR_IEDATA_REG,
+  PCI_NO_PASID,
+  QUALIFIED_FAULTS,
+  U64,
+  VTD_CAP_CM,
+  VTD_CAP_DRAIN,
+  VTD_CAP_FRO,
+  VTD_CAP_MAMV,
+  VTD_CAP_ND,
+  VTD_CAP_NFR,
+  VTD_CAP_PSI,
+  VTD_CAP_SAGAW_39,
+  VTD_CAP_SAGAW_48,
+  VTD_CAP_SAGAW_57,
+  VTD_CAP_SLLPS,
+  VTD_CCMD_CAIG_MASK,
+  VTD_CCMD_CIRG_MASK,
+  VTD_CCMD_DEVICE_INVL,
+  VTD_CCMD_DEVICE_INVL_A,
+  VTD_CCMD_DOMAIN_INVL,
+  VTD_CCMD_GLOBAL_INVL,
+  VTD_CCMD_GLOBAL_INVL_A,
+  VTD_CCMD_ICC,
+  VTD_ECAP_DT,
+  VTD_ECAP_IR,
+  VTD_GCMD_IRE,
+  VTD_GCMD_SIRTP,
+  VTD_GSTS_IRES,
+  VTD_GSTS_IRTPS,
+  VTD_ECAP_IRO,
+  VTD_ECAP_PT,
+  VTD_ECAP_QI,
+  VTD_ECAP_SC,
+  VTD_FECTL_IM,
+  VTD_FECTL_IP,
+  VTD_FSTS_IQE,
+  VTD_FSTS_PFO,
+  VTD_FSTS_PPF,
+  VTD_GCMD_QIE,
+  VTD_GCMD_SRTP,
+  VTD_GCMD_TE,
+  VTD_GSTS_RTPS,
+  VTD_GSTS_TES,
+  VTD_ICS_IWC,
+  VTD_IECTL_IM,
+  VTD_IECTL_IP,
+  VTD_INTERRUPT_ADDR_FIRST,
+  VTD_INTERRUPT_ADDR_LAST,
+  VTD_IOTLB_MAX_SIZE,
+  VTD_MAMV,
+  VTD_PAGE_SIZE,
+  VTD_TLB_DSI_FLUSH,
+  VTD_TLB_DSI_FLUSH_A,
+  VTD_TLB_FLUSH_GRANU_MASK,
+  VTD_TLB_FLUSH_GRANU_MASK_A,
+  VTD_TLB_GLOBAL_FLUSH,
+  VTD_TLB_GLOBAL_FLUSH_A,
+  VTD_TLB_IVT,
+  VTD_TLB_PSI_FLUSH,
+  VTD_TLB_PSI_FLUSH_A,
+  VTD_FR_INTERRUPT_ADDR,
+  VTD_FR_SM_INTERRUPT_ADDR,
+  bdfColon,
+  bdfDots,
+  faultName,
+  hawMask,
+  levelPageMask,
+  pageSizeName,
+  vtdCapMgaw,
+  type VtdProfile,
+} from './types';
+import { iovaToSlpte, pageWalk, reservedMasks, type ReservedMasks, type WalkEnv } from './walker';
+
+export interface VtdRegisterWrite {
+  /** A register name (`GCMD`, `RTADDR`...) or offset. */
+  readonly reg: string | number;
+  readonly value: bigint;
+  readonly size?: 4 | 8;
+}
+
+export interface IntelIommuOptions {
+  readonly name: string;
+  /** Where root/context entries, page tables and the invalidation queue are read (QEMU's address_space_memory). */
+  readonly memory: AddressSpace;
+  /** Where translated accesses go. Default: `memory`. */
+  readonly downstream?: AddressSpace;
+  readonly profile?: VtdProfile;
+  /** aw-bits: 39, 48 (default; 39 in qemu-7.2) or 57 (the architecture's 5-level tables). */
+  readonly awBits?: number;
+  /** caching-mode (CAP.CM), default off. */
+  readonly cachingMode?: boolean;
+  /** device-iotlb (ECAP.DT), default off. */
+  readonly deviceIotlb?: boolean;
+  /** pt (ECAP.PT), default on. */
+  readonly passThrough?: boolean;
+  /** snoop-control (ECAP.SC), default off. */
+  readonly snoopControl?: boolean;
+  /**
+   * intremap (ECAP.IR and MHMV), default on as a q35 machine under TCG has it. Only GCMD.IRE and
+   * SIRTP's status bits are modelled; interrupts are not remapped.
+   */
+  readonly intremap?: boolean;
+  /**
+   * x-scalable-mode (ECAP.SMTS, SRS, SLTS), default off: with RTADDR.SMT, scalable root and
+   * context entries and the PASID table entry of RID_PASID (second-stage or pass-through).
+   */
+  readonly scalableMode?: boolean;
+  /** dma-drain (CAP.DRD/DWD), default on. */
+  readonly dmaDrain?: boolean;
+  readonly iotlbSize?: number;
+  readonly registers?: readonly VtdRegisterWrite[];
+  readonly source?: string;
+  readonly onInterrupt?: (irq: VtdInterrupt) => void;
+}
+
+export interface VtdProfileFlags {
+  readonly profile: VtdProfile;
+  /** Replay first unmaps the notifier's whole range (QEMU 7.2); current QEMU just forgets the record. */
+  readonly replayUnmapsFirst: boolean;
+  /** Replay walks when the address space has a MAP notifier (7.2), not when this notifier wants MAP. */
+  readonly replayMapByAs: boolean;
+  /** Syncing an address space without MAP notifiers walks its tables (7.2) instead of unmapping each notifier's range. */
+  readonly syncWalksWithoutMap: boolean;
+  /** Page-selective IOTLB invalidation's mask in a uint8_t (7.2). */
+  readonly byteMask: boolean;
+  /** TM is not reserved with device-iotlb (7.2); current QEMU also needs x-stale-tm. */
+  readonly tmWithDt: boolean;
+}
+
+export function vtdProfileFlags(p: VtdProfile): VtdProfileFlags {
+  const old = p === 'qemu-7.2';
+  return { profile: p, replayUnmapsFirst: old, replayMapByAs: old, syncWalksWithoutMap: old, byteMask: old, tmWithDt: old };
+}
+
+export interface VtdCommandLogEntry {
+  readonly effect: string;
+  readonly error: number;
+}
+
+const LOG_LIMIT = 256;
+
+export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
+  readonly model = 'intel-iommu';
+  readonly name: string;
+  readonly source?: string;
+  readonly flags: VtdProfileFlags;
+  readonly memory: AddressSpace;
+  readonly downstream: AddressSpace;
+  readonly awBits: number;
+  readonly cachingMode: boolean;
+  readonly dt: boolean;
+  readonly pt: boolean;
+  readonly snoopControl: boolean;
+  readonly ir: boolean;
+  readonly scalableMode: boolean;
+  readonly cap: bigint;
+  readonly ecap: bigint;
+  readonly regs: VtdRegisters;
+  readonly registers: RegisterFile;
+  readonly registerRegion: MmioRegion;
+  readonly iotlb: VtdIotlb;
+  readonly faults: FaultRecorder;
+  readonly queue: InvalidationQueue;
+  /** QEMU's error_report_once and trace output worth showing, oldest dropped past 256. */
+  readonly log: string[] = [];
+  readonly interrupts: VtdInterrupt[] = [];
+
+  /** State QEMU keeps outside the registers. */
+  root = 0n;
+  /** RTADDR.SMT latched by SRTP while scalable mode is offered (vtd_update_scalable_state). */
+  rootScalable = false;
+  dmarEnabled = false;
+  contextCacheGen = 1;
+
+  private readonly reader: GuestReader;
+  private readonly rsvd: ReservedMasks;
+  private readonly spaces = new Map<number, VtdRegion>();
+  /** vtd_as_with_notifiers: head first. */
+  private withNotifiers: VtdRegion[] = [];
+  private readonly initial: readonly VtdRegisterWrite[];
+  private readonly onInterrupt?: (irq: VtdInterrupt) => void;
+  private quiet = false;
+  private uncached = false;
+  private walkEnvMemo: WalkEnv | undefined;
+
+  static create(opts: IntelIommuOptions): IntelIommu | EngineError {
+    const profile = opts.profile ?? 'architecture';
+    const aw = opts.awBits ?? (profile === 'qemu-7.2' ? 39 : 48);
+    if (aw !== 39 && aw !== 48 && !(aw === 57 && profile === 'architecture')) {
+      return engineError('vtd-aw-bits', `intel-iommu ${opts.name}: Legacy mode: supported values for aw-bits are: 39, 48${profile === 'architecture' ? ' (and 57, the architecture\'s 5-level tables, which QEMU does not offer)' : ''}`);
+    }
+    const size = opts.iotlbSize ?? VTD_IOTLB_MAX_SIZE;
+    if (opts.scalableMode && profile === 'qemu-7.2') {
+      return engineError('vtd-scalable', `intel-iommu ${opts.name}: scalable mode is modelled as current QEMU has it, not in the qemu-7.2 profile`);
+    }
+    if (!Number.isInteger(size) || size < 0) return engineError('vtd-iotlb-size', `intel-iommu ${opts.name}: IOTLB size ${size} is not a non-negative integer`);
+    const dev = new IntelIommu(opts, profile, aw, size);
+    const err = dev.program(dev.initial);
+    return err ?? dev;
+  }
+
+  private constructor(opts: IntelIommuOptions, profile: VtdProfile, aw: number, iotlbSize: number) {
+    this.name = opts.name;
+    this.source = opts.source;
+    this.flags = vtdProfileFlags(profile);
+    this.memory = opts.memory;
+    this.downstream = opts.downstream ?? opts.memory;
+    this.awBits = aw;
+    this.cachingMode = opts.cachingMode ?? false;
+    this.dt = opts.deviceIotlb ?? false;
+    this.pt = opts.passThrough ?? true;
+    this.snoopControl = opts.snoopControl ?? false;
+    this.onInterrupt = opts.onInterrupt;
+    // vtd_cap_init.
+    let cap = VTD_CAP_FRO | VTD_CAP_NFR | VTD_CAP_ND | VTD_CAP_MAMV | VTD_CAP_PSI | VTD_CAP_SLLPS | vtdCapMgaw(aw);
+    if (opts.dmaDrain ?? true) cap |= VTD_CAP_DRAIN;
+    if (aw >= 39) cap |= VTD_CAP_SAGAW_39;
+    if (aw >= 48) cap |= VTD_CAP_SAGAW_48;
+    if (aw >= 57) cap |= VTD_CAP_SAGAW_57;
+    if (this.cachingMode) cap |= VTD_CAP_CM;
+    let ecap = VTD_ECAP_QI | VTD_ECAP_IRO;
+    this.scalableMode = opts.scalableMode ?? false;
+    if (this.scalableMode) ecap |= (1n << 43n) | (1n << 31n) | (1n << 46n);
+    this.ir = opts.intremap ?? true;
+    if (this.ir) ecap |= VTD_ECAP_IR | (15n << 20n);
+    if (this.dt) ecap |= VTD_ECAP_DT;
+    if (this.pt) ecap |= VTD_ECAP_PT;
+    if (this.snoopControl) ecap |= VTD_ECAP_SC;
+    this.cap = cap;
+    this.ecap = ecap;
+    this.rsvd = reservedMasks(aw, this.flags.tmWithDt && this.dt, this.snoopControl);
+    this.initial = [...(opts.registers ?? [])];
+    this.reader = new GuestReader(opts.memory);
+    this.iotlb = new VtdIotlb(iotlbSize);
+    this.regs = new VtdRegisters(
+      {
+        gcmd: () => this.handleGcmd(),
+        ccmd: () => this.handleCcmd(),
+        iotlb: () => this.handleIotlb(),
+        fsts: () => this.handleFsts(),
+        fectl: () => this.handleFectl(),
+        iqt: () => this.queue.iqtWrite(),
+        iqa: () => undefined,
+        ics: () => this.handleIcs(),
+        iectl: () => this.handleIectl(),
+        frcdHigh: () => this.faults.updatePpf(),
+        iqBase: () => this.queue.base,
+        log: (m) => this.guestLog(m),
+      },
+      cap,
+      ecap,
+    );
+    this.registers = this.regs;
+    const irq = (i: VtdInterrupt) => {
+      this.interrupts.push(i);
+      if (this.interrupts.length > LOG_LIMIT) this.interrupts.splice(0, this.interrupts.length - LOG_LIMIT);
+      this.onInterrupt?.(i);
+    };
+    this.faults = new FaultRecorder(this.regs, irq, (m) => this.guestLog(m));
+    this.queue = new InvalidationQueue(this.regs, this.reader, aw, this, irq, (m) => this.guestLog(m));
+    this.registerRegion = registerRegion(`${opts.name}-regs`, BigInt(DMAR_REG_SIZE), this.regs);
+    this.registerRegion.source = opts.source;
+  }
+
+  get profile(): VtdProfile {
+    return this.flags.profile;
+  }
+
+  // --- IommuDevice ----------------------------------------------------------------------------
+
+  regions(): readonly VtdRegion[] {
+    return [...this.spaces.values()];
+  }
+
+  /** vtd_find_add_as: the region of requester ID `requesterId` (00:00.0 when none is given). */
+  regionFor(requesterId: number | undefined): VtdRegion {
+    const sid = (requesterId ?? 0) & 0xffff;
+    let r = this.spaces.get(sid);
+    if (r === undefined) {
+      r = new VtdRegion(this, sid, `${this.name}.vtd-${bdfColon(sid)}`);
+      r.source = this.source;
+      this.spaces.set(sid, r);
+    }
+    return r;
+  }
+
+  /** vtd_reset_exit: vtd_init, then every notifier's range unmapped; then the options' writes again. */
+  reset(): void {
+    this.init();
+    this.refreshAll();
+    this.program(this.initial);
+  }
+
+  private init(): void {
+    this.regs.reset();
+    this.root = 0n;
+    this.rootScalable = false;
+    this.dmarEnabled = false;
+    this.queue.reset();
+    this.faults.nextFrcd = 0;
+    this.resetCaches();
+  }
+
+  /** Register writes by name or offset, as firmware or a driver would program them. */
+  program(writes: readonly VtdRegisterWrite[]): EngineError | undefined {
+    for (const w of writes) {
+      const info = findRegister(this.regs, typeof w.reg === 'string' ? w.reg.toUpperCase().replace(/-/g, '_') : w.reg);
+      if (!info) return engineError('vtd-register', `intel-iommu ${this.name}: no register ${typeof w.reg === 'string' ? `named ${w.reg}` : `at offset ${hex(w.reg)}`}`);
+      if (info.access === 'ro') return engineError('vtd-register', `intel-iommu ${this.name}: ${info.name} is read-only`);
+      this.regs.write(BigInt(info.offset), w.size ?? info.width, w.value, MEMTXATTRS_UNSPECIFIED);
+    }
+    return undefined;
+  }
+
+  /**
+   * Invalidations as a driver issues them: with the invalidation queue enabled, each command is
+   * written as a descriptor at the tail and IQT is advanced (which processes it); otherwise
+   * context-cache and IOTLB commands go through CCMD and IVA/IOTLB. Returns what each did.
+   */
+  issueCommands(cmds: readonly ModelCommand[]): VtdCommandLogEntry[] | EngineError {
+    const out: VtdCommandLogEntry[] = [];
+    for (const c of cmds) {
+      const d = encodeDescriptor(c);
+      if (isEngineError(d)) return d;
+      if (this.queue.enabled) {
+        const q = this.queue;
+        if ((q.tail + 1) % q.size === q.head) return engineError('vtd-queue', `intel-iommu ${this.name}: the invalidation queue is full`);
+        const at = q.base + BigInt(q.tail) * 16n;
+        if (!this.reader.write(at, 8, d.lo) || !this.reader.write(at + 8n, 8, d.hi)) {
+          return engineError('vtd-queue', `intel-iommu ${this.name}: invalidation queue entry at ${hex(at)} cannot be written in ${this.memory.name}`);
+        }
+        const before = q.log.length;
+        const tail = (q.tail + 1) % q.size;
+        this.regs.write(BigInt(DMAR_IQT_REG), 8, BigInt(tail) << 4n, MEMTXATTRS_UNSPECIFIED);
+        const done = q.log.slice(before);
+        if (done.length === 0) out.push({ effect: `queued at ${hex(at)}, not processed (FSTS.IQE=${this.regs.getLong(DMAR_FSTS_REG) & VTD_FSTS_IQE ? 1 : 0})`, error: 1 });
+        for (const e of done) out.push({ effect: `${e.what}: ${e.effect}`, error: e.error });
+        continue;
+      }
+      const type = Number(d.lo & 0xfn);
+      const before = this.queue.log.length;
+      if (type === 1) {
+        const g = (d.lo >> 4n) & 3n;
+        const v = VTD_CCMD_ICC | (g << 61n) | ((d.lo >> 48n) & 3n) << 32n | ((d.lo >> 32n) & 0xffffn) << 16n | ((d.lo >> 16n) & 0xffffn);
+        this.regs.write(BigInt(DMAR_CCMD_REG), 8, v, MEMTXATTRS_UNSPECIFIED);
+      } else if (type === 2) {
+        const g = (d.lo >> 4n) & 3n;
+        if (g === 3n) this.regs.write(BigInt(DMAR_IVA_REG), 8, d.hi, MEMTXATTRS_UNSPECIFIED);
+        const v = VTD_TLB_IVT | (g << 60n) | (((d.lo >> 16n) & 0xffffn) << 32n);
+        this.regs.write(BigInt(DMAR_IOTLB_REG), 8, v, MEMTXATTRS_UNSPECIFIED);
+      } else {
+        return engineError('vtd-queue', `intel-iommu ${this.name}: ${String(c.op)} needs the invalidation queue, which is disabled (GSTS.QIES=0)`);
+      }
+      for (const e of this.queue.log.slice(before)) out.push({ effect: `${e.what}: ${e.effect}`, error: e.error });
+    }
+    return out;
+  }
+
+  // --- register handlers ----------------------------------------------------------------------
+
+  /** vtd_handle_gcmd_write. */
+  private handleGcmd(): void {
+    const status = this.regs.getLong(DMAR_GSTS_REG);
+    const val = this.regs.getLong(DMAR_GCMD_REG);
+    const changed = status ^ val;
+    if (changed & VTD_GCMD_TE) this.gcmdTe((val & VTD_GCMD_TE) !== 0);
+    if (val & VTD_GCMD_SRTP) {
+      const rtaddr = this.regs.getQuad(DMAR_RTADDR_REG);
+      this.root = rtaddr & (hawMask(this.awBits) ^ 0xfffn);
+      if (this.scalableMode) this.rootScalable = (rtaddr & (1n << 10n)) !== 0n;
+      this.regs.setClearLong(DMAR_GSTS_REG, 0, VTD_GSTS_RTPS);
+      this.resetCaches();
+      this.refreshAll();
+    }
+    if (changed & VTD_GCMD_QIE) this.queue.gcmdQie((val & VTD_GCMD_QIE) !== 0);
+    // Interrupt remapping: only the status bits (the table is not read, interrupts are not remapped).
+    if (val & VTD_GCMD_SIRTP) this.regs.setClearLong(DMAR_GSTS_REG, 0, VTD_GSTS_IRTPS);
+    if (changed & VTD_GCMD_IRE && this.ir) {
+      if (val & VTD_GCMD_IRE) this.regs.setClearLong(DMAR_GSTS_REG, 0, VTD_GSTS_IRES);
+      else this.regs.setClearLong(DMAR_GSTS_REG, VTD_GSTS_IRES, 0);
+    }
+  }
+
+  /** vtd_handle_gcmd_te. */
+  private gcmdTe(en: boolean): void {
+    if (this.dmarEnabled === en) return;
+    this.dmarEnabled = en;
+    if (en) this.regs.setClearLong(DMAR_GSTS_REG, 0, VTD_GSTS_TES);
+    else {
+      this.faults.nextFrcd = 0;
+      this.regs.setClearLong(DMAR_GSTS_REG, VTD_GSTS_TES, 0);
+    }
+    this.resetCaches();
+    this.refreshAll();
+  }
+
+  /** vtd_handle_ccmd_write. */
+  private handleCcmd(): void {
+    const val = this.regs.getQuad(DMAR_CCMD_REG);
+    if (!(val & VTD_CCMD_ICC)) return;
+    if (this.queue.enabled) {
+      this.guestLog('Queued Invalidation enabled, should not use register-based invalidation');
+      this.queue.push({ via: 'register', what: `CCMD ${hex(val)}`, effect: 'ignored: queued invalidation is enabled', error: 1 });
+      return;
+    }
+    const type = val & VTD_CCMD_CIRG_MASK;
+    let caig = 0n;
+    let what: string;
+    let effect: string;
+    if (type === VTD_CCMD_DOMAIN_INVL || type === VTD_CCMD_GLOBAL_INVL) {
+      caig = VTD_CCMD_GLOBAL_INVL_A;
+      what = `CCMD context-cache invalidation (${type === VTD_CCMD_GLOBAL_INVL ? 'global' : `domain ${Number(val & 0xffffn)}, done as global`})`;
+      effect = this.contextGlobal();
+    } else if (type === VTD_CCMD_DEVICE_INVL) {
+      caig = VTD_CCMD_DEVICE_INVL_A;
+      const sid = Number((val >> 16n) & 0xffffn);
+      const fm = Number((val >> 32n) & 3n);
+      what = `CCMD context-cache invalidation (device ${bdfColon(sid)}, FM ${fm})`;
+      effect = this.contextDevice(sid, fm);
+    } else {
+      this.guestLog(`vtd_context_cache_invalidate: invalid context: 0x${val.toString(16)}`);
+      what = `CCMD ${hex(val)}`;
+      effect = 'invalid granularity: CAIG 0';
+    }
+    this.regs.setClearQuad(DMAR_CCMD_REG, VTD_CCMD_ICC, 0n);
+    this.regs.setClearQuad(DMAR_CCMD_REG, VTD_CCMD_CAIG_MASK, caig);
+    this.queue.push({ via: 'register', what, effect, error: caig ? 0 : 1 });
+  }
+
+  /** vtd_handle_iotlb_write / vtd_iotlb_flush. */
+  private handleIotlb(): void {
+    const val = this.regs.getQuad(DMAR_IOTLB_REG);
+    if (!(val & VTD_TLB_IVT)) return;
+    if (this.queue.enabled) {
+      this.guestLog('Queued Invalidation enabled, should not use register-based invalidation');
+      this.queue.push({ via: 'register', what: `IOTLB ${hex(val)}`, effect: 'ignored: queued invalidation is enabled', error: 1 });
+      return;
+    }
+    const type = val & VTD_TLB_FLUSH_GRANU_MASK;
+    const did = Number((val >> 32n) & 0xffffn);
+    let iaig = 0n;
+    let what = `IOTLB register invalidation`;
+    let effect: string;
+    if (type === VTD_TLB_GLOBAL_FLUSH) {
+      iaig = VTD_TLB_GLOBAL_FLUSH_A;
+      what += ' (global)';
+      effect = this.iotlbGlobal();
+    } else if (type === VTD_TLB_DSI_FLUSH) {
+      iaig = VTD_TLB_DSI_FLUSH_A;
+      what += ` (domain ${did})`;
+      effect = this.iotlbDomain(did);
+    } else if (type === VTD_TLB_PSI_FLUSH) {
+      const iva = this.regs.getQuad(DMAR_IVA_REG);
+      const am = Number(iva & 0x3fn);
+      const addr = iva & ~0xfffn;
+      what += ` (page: domain ${did}, IVA ${hex(addr)}, AM ${am}${iva & 0x40n ? ', IH' : ''})`;
+      if (am > VTD_MAMV) {
+        this.guestLog(`vtd_iotlb_flush: address mask overflow: 0x${iva.toString(16)}`);
+        effect = `AM ${am} is beyond CAP.MAMV ${VTD_MAMV}: IAIG 0`;
+      } else {
+        iaig = VTD_TLB_PSI_FLUSH_A;
+        effect = this.iotlbPage(did, addr, am, (iva & 0x40n) !== 0n);
+      }
+    } else {
+      this.guestLog(`vtd_iotlb_flush: invalid granularity: 0x${val.toString(16)}`);
+      effect = 'invalid granularity: IAIG 0';
+    }
+    this.regs.setClearQuad(DMAR_IOTLB_REG, VTD_TLB_IVT, 0n);
+    this.regs.setClearQuad(DMAR_IOTLB_REG, VTD_TLB_FLUSH_GRANU_MASK_A, iaig);
+    this.queue.push({ via: 'register', what, effect, error: iaig ? 0 : 1 });
+  }
+
+  /** vtd_handle_fsts_write. */
+  private handleFsts(): void {
+    const fsts = this.regs.getLong(DMAR_FSTS_REG);
+    const fectl = this.regs.getLong(DMAR_FECTL_REG);
+    if (fectl & VTD_FECTL_IP && !(fsts & (VTD_FSTS_PFO | VTD_FSTS_PPF | VTD_FSTS_IQE))) this.regs.setClearLong(DMAR_FECTL_REG, VTD_FECTL_IP, 0);
+  }
+
+  /** vtd_handle_fectl_write. */
+  private handleFectl(): void {
+    const fectl = this.regs.getLong(DMAR_FECTL_REG);
+    if (fectl & VTD_FECTL_IP && !(fectl & VTD_FECTL_IM)) {
+      this.pushIrq({ kind: 'fault', addr: this.regs.getLong(DMAR_FEADDR_REG), data: this.regs.getLong(DMAR_FEDATA_REG) });
+      this.regs.setClearLong(DMAR_FECTL_REG, VTD_FECTL_IP, 0);
+    }
+  }
+
+  private handleIcs(): void {
+    if (this.regs.getLong(DMAR_IECTL_REG) & VTD_IECTL_IP && !(this.regs.getLong(DMAR_ICS_REG) & VTD_ICS_IWC)) this.regs.setClearLong(DMAR_IECTL_REG, VTD_IECTL_IP, 0);
+  }
+
+  private handleIectl(): void {
+    const v = this.regs.getLong(DMAR_IECTL_REG);
+    if (v & VTD_IECTL_IP && !(v & VTD_IECTL_IM)) {
+      this.pushIrq({ kind: 'completion', addr: this.regs.getLong(DMAR_IEADDR_REG), data: this.regs.getLong(DMAR_IEDATA_REG) });
+      this.regs.setClearLong(DMAR_IECTL_REG, VTD_IECTL_IP, 0);
+    }
+  }
+
+  private pushIrq(i: VtdInterrupt): void {
+    this.interrupts.push(i);
+    if (this.interrupts.length > LOG_LIMIT) this.interrupts.splice(0, this.interrupts.length - LOG_LIMIT);
+    this.onInterrupt?.(i);
+  }
+
+  generateFaultEvent(preFsts: number): unknown {
+    return this.faults.generateFaultEvent(preFsts);
+  }
+
+  // --- caches ---------------------------------------------------------------------------------
+
+  /** vtd_reset_caches: the IOTLB emptied, every context-cache entry invalid, generation 1. */
+  private resetCaches(): void {
+    this.iotlb.clear();
+    for (const r of this.spaces.values()) r.ccGen = 0;
+    this.contextCacheGen = 1;
+  }
+
+  private contextEnv(): ContextEnv {
+    return {
+      reader: this.reader,
+      root: this.root,
+      awBits: this.awBits,
+      cap: this.cap,
+      dt: this.dt,
+      pt: this.pt,
+      memoryName: this.memory.name,
+      scalable: this.rootScalable,
+      ecap: this.ecap,
+      log: (m) => {
+        if (!this.quiet) this.guestLog(m);
+      },
+    };
+  }
+
+  private walkEnv(): WalkEnv {
+    return this.walkEnvCached;
+  }
+
+  private get walkEnvCached(): WalkEnv {
+    if (this.walkEnvMemo === undefined) this.walkEnvMemo = { reader: this.reader, awBits: this.awBits, rsvd: this.rsvd, memoryName: this.memory.name };
+    return this.walkEnvMemo;
+  }
+
+  /** vtd_dev_to_context_entry for a region, without the context cache. */
+  contextOf(r: VtdRegion, trace?: Trace): ReturnType<typeof devToContextEntry> {
+    return devToContextEntry(this.contextEnv(), r.sid, trace);
+  }
+
+  // --- translation ----------------------------------------------------------------------------
+
+  translateAs(r: VtdRegion, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined): IOMMUTLBEntry {
+    return this.translateFull(r, addr, flag, trace);
+  }
+
+  probeAs(r: VtdRegion, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined, uncached: boolean): IOMMUTLBEntry {
+    this.quiet = true;
+    this.uncached = uncached;
+    try {
+      return this.translateFull(r, addr, flag, trace);
+    } finally {
+      this.quiet = false;
+      this.uncached = false;
+    }
+  }
+
+  private translateFull(r: VtdRegion, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined): IOMMUTLBEntry {
+    const sid = r.sid;
+    const isWrite = (flag & IOMMU_WO) !== 0;
+    if (trace) {
+      trace.push(step(`${this.name}: ${bdfColon(sid)} (source ID ${hex(sid)}), ${isWrite ? 'write' : 'read'} at ${hex(addr)}${this.flags.profile === 'architecture' ? '' : ` [profile ${this.flags.profile}]`}`, {
+        sid,
+        addr,
+        flag: permName(flag),
+        profile: this.flags.profile,
+      }));
+    }
+    if (!this.dmarEnabled) {
+      if (trace) trace.push(step('GSTS.TES=0: DMA remapping disabled, 4 KiB identity with RW (QEMU switches the device to its no-DMAR region)', { TES: 0 }));
+      return this.identity(addr);
+    }
+    if (addr >= VTD_INTERRUPT_ADDR_FIRST && addr <= VTD_INTERRUPT_ADDR_LAST) {
+      if (trace) {
+        trace.push(step(`${hex(addr)} is in the interrupt address range 0xfee00000..0xfeefffff: QEMU sends it to the interrupt-remapping region, never to translate (interrupt remapping is not modelled)`, { interrupt: true }));
+      }
+      return this.failEntry();
+    }
+    const rid2pasid = this.rootScalable;
+    if (!this.uncached && !rid2pasid) {
+      const e = this.iotlb.lookup(sid, PCI_NO_PASID, addr);
+      if (e !== undefined) {
+        if (!this.quiet) this.iotlb.hits++;
+        if (trace) {
+          trace.push({
+            kind: 'iotlb-entry',
+            summary: `IOTLB hit: ${hex(addr & e.mask)} (${pageSizeName(e.level)}, level ${e.level}) -> ${hex(e.out)} ${permName(e.perm)} [DID ${e.domainId}]`,
+            fields: { level: e.level, gfn: e.gfn, did: e.domainId, slpte: e.slpte, perm: permName(e.perm) },
+          });
+        }
+        return { targetAs: this.downstream, iova: addr & e.mask, translatedAddr: e.out, addrMask: e.addrMask, perm: e.perm };
+      }
+      if (!this.quiet) this.iotlb.misses++;
+    }
+    let ce: ContextEntry;
+    if (!this.uncached && r.ccGen === this.contextCacheGen && r.ccEntry !== undefined) {
+      ce = r.ccEntry;
+      if (rid2pasid) {
+        const again = smResolve(this.contextEnv(), ce.lo, ce.hi, ce.addr, trace);
+        if ('fault' in again) return this.fault(r, addr, isWrite, again.fault, again.why, ce.fpd, false, trace);
+        ce = again.ce;
+      }
+      if (trace) {
+        trace.push(step(`context cache hit (generation ${r.ccGen}): T=${ce.tt} (${TT_NAMES[ce.tt]}), SLPTPTR=${hex(ce.slptptr)}, AW=${ce.aw}, DID=${ce.did}, FPD=${ce.fpd ? 1 : 0}`, {
+          generation: r.ccGen,
+          lo: ce.lo,
+          hi: ce.hi,
+        }));
+      }
+    } else {
+      const res = devToContextEntry(this.contextEnv(), sid, trace);
+      if ('fault' in res) return this.fault(r, addr, isWrite, res.fault, res.why, res.ce?.fpd ?? false, false, trace);
+      ce = res.ce;
+      if (!this.quiet) {
+        r.ccEntry = ce;
+        r.ccGen = this.contextCacheGen;
+      }
+    }
+    if (ce.tt === 2) {
+      if (trace) trace.push(step(`${rid2pasid ? 'PASID entry PGTT=4' : 'context entry T=2'}: pass-through, 4 KiB identity with RW, not cached in the IOTLB`, { T: 2 }));
+      return this.identity(addr);
+    }
+    const pasid = rid2pasid ? ce.rid2pasid! : PCI_NO_PASID;
+    if (rid2pasid && !this.uncached) {
+      const e = this.iotlb.lookup(sid, pasid, addr);
+      if (e !== undefined) {
+        if (!this.quiet) this.iotlb.hits++;
+        if (trace) trace.push({ kind: 'iotlb-entry', summary: `IOTLB hit [PASID ${pasid}]: ${hex(addr & e.mask)} (${pageSizeName(e.level)}) -> ${hex(e.out)} ${permName(e.perm)} [DID ${e.domainId}]`, fields: { level: e.level, did: e.domainId, perm: permName(e.perm) } });
+        return { targetAs: this.downstream, iova: addr & e.mask, translatedAddr: e.out, addrMask: e.addrMask, perm: e.perm };
+      }
+    }
+    const fpd = ce.fpd || ce.peFpd === true;
+    const leaf = iovaToSlpte(this.walkEnvCached, ce, addr, isWrite, trace);
+    if ('fault' in leaf) return this.fault(r, addr, isWrite, leaf.fault, leaf.why, fpd, true, trace, pasid);
+    const mask = levelPageMask(leaf.level);
+    const xlat = leaf.slpte & ~0xfffn & hawMask(this.awBits);
+    const size = ~mask + 1n;
+    if (xlat <= VTD_INTERRUPT_ADDR_LAST && xlat + (size & U64) - 1n >= VTD_INTERRUPT_ADDR_FIRST) {
+      return this.fault(r, addr, isWrite, this.scalableMode ? VTD_FR_SM_INTERRUPT_ADDR : VTD_FR_INTERRUPT_ADDR, `the output ${hex(xlat)}..${hex(xlat + (size & U64) - 1n)} overlaps the interrupt address range`, fpd, true, trace, pasid);
+    }
+    const perm = (leaf.reads ? 1 : 0) | (leaf.writes ? 2 : 0);
+    if (!this.quiet) {
+      if (this.iotlb.insert(sid, ce.did, addr, leaf.slpte, perm, leaf.level, xlat, pasid) && trace) {
+        trace.push(step(`the IOTLB held ${this.iotlb.maxSize} entries: flushed whole before this insert (VTD_IOTLB_MAX_SIZE)`, { flushed: true }));
+      }
+    }
+    const entry = this.leafEntry(addr, leaf.slpte, mask, perm);
+    if (trace) {
+      trace.push({
+        kind: 'compose',
+        summary: `${hex(entry.iova)} -> ${hex(entry.translatedAddr)} (${pageSizeName(leaf.level)} page at level ${leaf.level}), ${permName(perm)} (R/W combined down the levels) [DID ${ce.did}]`,
+        fields: { iova: entry.iova, translated: entry.translatedAddr, mask: entry.addrMask, level: leaf.level, perm: permName(perm), did: ce.did },
+      });
+    }
+    return entry;
+  }
+
+  private leafEntry(addr: bigint, slpte: bigint, mask: bigint, perm: number): IOMMUTLBEntry {
+    return { targetAs: this.downstream, iova: addr & mask, translatedAddr: slpte & ~0xfffn & hawMask(this.awBits) & mask, addrMask: U64 & ~mask, perm };
+  }
+
+  private identity(addr: bigint): IOMMUTLBEntry {
+    return { targetAs: this.downstream, iova: addr & ~0xfffn, translatedAddr: addr & ~0xfffn, addrMask: 0xfffn, perm: IOMMU_RW };
+  }
+
+  private failEntry(): IOMMUTLBEntry {
+    return { targetAs: this.downstream, iova: 0n, translatedAddr: 0n, addrMask: 0n, perm: IOMMU_NONE };
+  }
+
+  /** vtd_report_fault and QEMU's error path. `walk`: a paging fault, whose record carries PV=PCI_NO_PASID as QEMU's does. */
+  private fault(r: VtdRegion, addr: bigint, isWrite: boolean, reason: number, why: string, fpd: boolean, walk: boolean, trace: Trace | undefined, walkPasid = PCI_NO_PASID): IOMMUTLBEntry {
+    const pasid = walk ? walkPasid : 0;
+    const isPasid = walk && walkPasid !== PCI_NO_PASID;
+    let entry: FaultLogEntry;
+    if (this.quiet) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'probe');
+    else if (fpd && QUALIFIED_FAULTS.has(reason)) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'fpd');
+    else entry = this.faults.report(r.sid, addr, reason, isWrite, isPasid, pasid);
+    if (!this.quiet) {
+      this.guestLog(`vtd_iommu_translate: detected translation failure (dev=${devColons(r.sid)}, iova=0x${addr.toString(16)})`);
+    }
+    if (trace) {
+      const d = entry.disposition;
+      const fields: Record<string, TraceFieldValue> = { reason: faultName(reason), FR: reason, sid: r.sid, addr, write: isWrite, disposition: d.kind === 'recorded' ? 'recorded' : d.reason };
+      if (d.kind === 'recorded') {
+        fields.frcdHi = d.hi;
+        fields.frcdLo = d.lo;
+      }
+      const pv = walk ? (isPasid ? `; PP=1, PV=${pasid} (the RID_PASID)` : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)') : '';
+      trace.push({
+        kind: 'fault',
+        summary: `${faultSummary(reason)}: ${why}; ${this.quiet && !(fpd && QUALIFIED_FAULTS.has(reason)) ? 'a probe records nothing' : fpd && QUALIFIED_FAULTS.has(reason) ? describeDisposition({ kind: 'dropped', reason: 'fpd' }) : describeDisposition(d)}${d.kind === 'recorded' ? pv : ''}`,
+        fields,
+      });
+    }
+    return this.failEntry();
+  }
+
+  private guestLog(m: string): void {
+    this.log.push(m);
+    if (this.log.length > LOG_LIMIT) this.log.splice(0, this.log.length - LOG_LIMIT);
+  }
+
+  // --- notifiers ------------------------------------------------------------------------------
+
+  /** vtd_iommu_notify_flag_changed. */
+  asFlagsChanged(r: VtdRegion, old: IOMMUNotifierFlag, now: IOMMUNotifierFlag): EngineError | undefined {
+    if (this.snoopControl) return engineError('notifier-refused', 'Snoop Control with vhost or VFIO is not supported: Operation not supported');
+    if (!this.cachingMode && now & IOMMU_NOTIFIER_MAP) return engineError('notifier-refused', `device ${bdfDots(r.sid)} requires caching mode: Operation not supported`);
+    if (!this.dt && now & IOMMU_NOTIFIER_DEVIOTLB_UNMAP) return engineError('notifier-refused', `device ${bdfDots(r.sid)} requires device IOTLB mode: Operation not supported`);
+    r.asNotifierFlags = now;
+    if (old === IOMMU_NOTIFIER_NONE) this.withNotifiers.unshift(r);
+    else if (now === IOMMU_NOTIFIER_NONE) this.withNotifiers = this.withNotifiers.filter((x) => x !== r);
+    return undefined;
+  }
+
+  /** Address spaces with notifiers, as QEMU lists them (most recently gained first). */
+  get spacesWithNotifiers(): readonly VtdRegion[] {
+    return this.withNotifiers;
+  }
+
+  /** vtd_page_walk_one: the record of notified mappings decides what is sent. Returns 1 if sent. */
+  private walkOne(r: VtdRegion, map: boolean, iova: bigint, mask: bigint, translated: bigint, perm: number, notifyUnmap: boolean, hook: (e: IOMMUTLBEvent) => void): number {
+    if (!map && !notifyUnmap) return 0;
+    const entry: IOMMUTLBEntry = { targetAs: r.systemAs ?? this.downstream, iova, translatedAddr: translated, addrMask: mask, perm };
+    const mapped = r.tree.find(iova, mask);
+    let sent = 0;
+    if (map) {
+      if (mapped !== undefined) {
+        if (mapped.iova === iova && mapped.size === mask && mapped.translated === translated && mapped.perm === perm) return 0;
+        hook({ type: IOMMU_NOTIFIER_UNMAP, entry: { ...entry, perm: IOMMU_NONE } });
+        sent++;
+        r.tree.remove(iova, mask);
+      }
+      r.tree.insert({ iova, size: mask, translated, perm });
+      hook({ type: IOMMU_NOTIFIER_MAP, entry });
+      return sent + 1;
+    }
+    if (mapped === undefined) return 0;
+    r.tree.remove(iova, mask);
+    hook({ type: IOMMU_NOTIFIER_UNMAP, entry });
+    return 1;
+  }
+
+  /** vtd_address_space_unmap: UNMAPs of the notifier's range (up to 2^aw) in aligned power-of-two chunks. */
+  private unmapNotifier(r: VtdRegion, n: IOMMUNotifier): number {
+    const limit = (1n << BigInt(this.awBits)) - 1n;
+    let start = n.start;
+    const end = n.end > limit ? limit : n.end;
+    if (start > end) return 0;
+    const total = end - start + 1n;
+    let remain = total;
+    let sent = 0;
+    while (remain >= VTD_PAGE_SIZE) {
+      const mask = alignedPow2Mask(start, end, this.awBits);
+      r.notifyOne(n, { type: IOMMU_NOTIFIER_UNMAP, entry: { targetAs: r.systemAs ?? this.downstream, iova: start, translatedAddr: 0n, addrMask: mask, perm: IOMMU_NONE } });
+      sent++;
+      start += mask + 1n;
+      remain -= mask + 1n;
+    }
+    r.tree.remove(n.start, total - 1n);
+    return sent;
+  }
+
+  /** vtd_address_space_sync (QEMU 7.2: vtd_sync_shadow_page_table). Returns events sent. */
+  private sync(r: VtdRegion): number {
+    if (!(r.asNotifierFlags & IOMMU_NOTIFIER_MAP)) {
+      if (!this.flags.syncWalksWithoutMap) {
+        for (const n of [...r.notifiers]) r.unmapNotifierRange(n);
+        return r.notifiers.length;
+      }
+      if (!(r.iommuNotifyFlags & IOMMU_NOTIFIER_IOTLB_EVENTS)) return 0;
+    }
+    const res = devToContextEntry(this.contextEnv(), r.sid);
+    if ('fault' in res) {
+      let sent = 0;
+      if (res.fault === 2) for (const n of [...r.notifiers]) sent += this.unmapNotifier(r, n);
+      return sent;
+    }
+    return this.syncRange(r, res.ce, 0n, U64);
+  }
+
+  /** vtd_sync_shadow_page_table_range. */
+  private syncRange(r: VtdRegion, ce: ContextEntry, addr: bigint, size: bigint): number {
+    let sent = 0;
+    const end = addr + size;
+    const hook = (e: IOMMUTLBEvent) => r.notify(0, e);
+    pageWalk(this.walkEnv(), ce, addr, end > U64 ? U64 : end, (map, iova, mask, translated, perm) => {
+      sent += this.walkOne(r, map, iova, mask, translated, perm, true, hook);
+    });
+    return sent;
+  }
+
+  /** vtd_iommu_replay. */
+  replayAs(r: VtdRegion, n: IOMMUNotifier): ReplayResult {
+    let delivered = 0;
+    if (this.flags.replayUnmapsFirst) delivered += this.unmapNotifier(r, n);
+    else r.tree.clear();
+    const res = devToContextEntry(this.contextEnv(), r.sid);
+    if ('fault' in res) return { kind: 'model', steps: 0, delivered };
+    const wants = this.flags.replayMapByAs ? (r.asNotifierFlags & IOMMU_NOTIFIER_MAP) !== 0 : (n.flags & IOMMU_NOTIFIER_MAP) !== 0;
+    // Pass-through: QEMU would walk whatever SLPTPTR holds, but it has switched such a device to
+    // its no-DMAR region, so no notifier sits on the IOMMU region; the engine replays nothing.
+    if (!wants || res.ce.tt === 2) return { kind: 'model', steps: 0, delivered };
+    const hook = (e: IOMMUTLBEvent) => {
+      r.notifyOne(n, e);
+    };
+    const steps = pageWalk(this.walkEnv(), res.ce, 0n, U64, (map, iova, mask, translated, perm) => {
+      delivered += this.walkOne(r, map, iova, mask, translated, perm, false, hook);
+    });
+    return { kind: 'model', steps, delivered };
+  }
+
+  enumerateAs(r: VtdRegion, sink: (e: IOMMUTLBEntry) => void): void {
+    if (!this.dmarEnabled) return;
+    const res = devToContextEntry({ ...this.contextEnv(), log: () => undefined }, r.sid);
+    if ('fault' in res || res.ce.tt === 2) return;
+    pageWalk(this.walkEnv(), res.ce, 0n, U64, (map, iova, mask, translated, perm) => {
+      if (map) sink({ targetAs: this.downstream, iova, translatedAddr: translated, addrMask: mask, perm });
+    });
+  }
+
+  /** vtd_address_space_refresh_all: every notifier's range unmapped (switching regions is not modelled). */
+  private refreshAll(): number {
+    let sent = 0;
+    for (const r of [...this.withNotifiers]) for (const n of [...r.notifiers]) sent += this.unmapNotifier(r, n);
+    return sent;
+  }
+
+  private replayAll(): number {
+    let sent = 0;
+    for (const r of [...this.withNotifiers]) sent += this.sync(r);
+    return sent;
+  }
+
+  // --- VtdInvalidator ---------------------------------------------------------------------------
+
+  contextGlobal(): string {
+    this.contextCacheGen++;
+    if (this.contextCacheGen === 0xffffffff) this.resetCaches();
+    const unmapped = this.refreshAll();
+    const synced = this.replayAll();
+    return `context cache generation ${this.contextCacheGen}; ${unmapped} UNMAP(s) of whole ranges, then ${synced} event(s) from syncing ${this.withNotifiers.length} notified address space(s)`;
+  }
+
+  contextDevice(sid: number, fm: number): string {
+    const mask = ~[0, 4, 6, 7][fm & 3]! & 0xff;
+    let hit = 0;
+    let sent = 0;
+    for (const r of this.spaces.values()) {
+      if ((r.sid >> 8) === (sid >> 8) && ((r.sid & 0xff) & mask) === ((sid & 0xff) & mask)) {
+        hit++;
+        r.ccGen = 0;
+        sent += this.sync(r);
+      }
+    }
+    return `${hit} device context-cache entr${hit === 1 ? 'y' : 'ies'} dropped; ${sent} event(s) from syncing`;
+  }
+
+  iotlbGlobal(): string {
+    const n = this.iotlb.clear();
+    const sent = this.replayAll();
+    return `${n} IOTLB entr${n === 1 ? 'y' : 'ies'} dropped; ${sent} event(s) from syncing ${this.withNotifiers.length} notified address space(s)`;
+  }
+
+  iotlbDomain(did: number): string {
+    const n = this.iotlb.removeDomain(did);
+    let sent = 0;
+    for (const r of [...this.withNotifiers]) {
+      const res = devToContextEntry(this.contextEnv(), r.sid);
+      if (!('fault' in res) && res.ce.did === did) sent += this.sync(r);
+    }
+    return `${n} IOTLB entr${n === 1 ? 'y' : 'ies'} of domain ${did} dropped; ${sent} event(s) from syncing`;
+  }
+
+  iotlbPage(did: number, addr: bigint, am: number, ih: boolean): string {
+    const n = this.iotlb.removePage(did, addr, am, this.flags.byteMask);
+    const size = (1n << BigInt(am)) * VTD_PAGE_SIZE;
+    let sent = 0;
+    for (const r of [...this.withNotifiers]) {
+      const res = devToContextEntry(this.contextEnv(), r.sid);
+      if ('fault' in res || res.ce.did !== did) continue;
+      if (r.asNotifierFlags & IOMMU_NOTIFIER_MAP) {
+        sent += this.syncRange(r, res.ce, addr, size);
+      } else {
+        r.notify(0, { type: IOMMU_NOTIFIER_UNMAP, entry: { targetAs: r.systemAs ?? this.downstream, iova: addr, translatedAddr: 0n, addrMask: size - 1n, perm: IOMMU_NONE } });
+        sent++;
+      }
+    }
+    const ihNote = ih ? ' (IH: QEMU ignores the invalidation hint)' : '';
+    const byte = this.flags.byteMask && am < 8 ? ' (QEMU 7.2 compares only the low 8 bits of the page number)' : '';
+    return `${n} IOTLB entr${n === 1 ? 'y' : 'ies'} of domain ${did} in ${hex(addr)}..${hex(addr + size - 1n)} dropped${byte}${ihNote}; ${sent} event(s) sent`;
+  }
+
+  /** vtd_process_device_iotlb_desc / do_invalidate_device_tlb. */
+  deviceIotlb(sid: number, sizeBit: boolean, addr: bigint): string {
+    const r = this.spaces.get(sid);
+    if (r === undefined) return `no address space for ${bdfColon(sid)}: nothing to notify`;
+    let sz = VTD_PAGE_SIZE;
+    if (sizeBit) {
+      let ones = 0n;
+      for (let v = addr >> 12n; v & 1n; v >>= 1n) ones++;
+      sz = (VTD_PAGE_SIZE * 2n) << ones;
+      addr &= ~(sz - 1n);
+    }
+    r.notify(0, { type: IOMMU_NOTIFIER_DEVIOTLB_UNMAP, entry: { targetAs: addressSpaceForRegion(r, `${r.name}-dma`), iova: addr, translatedAddr: 0n, addrMask: sz - 1n, perm: IOMMU_NONE } });
+    return `DEVIOTLB_UNMAP ${hex(addr)}..${hex(addr + sz - 1n)} to ${bdfColon(sid)}`;
+  }
+
+  // --- views ----------------------------------------------------------------------------------
+
+  get faultLog(): readonly FaultLogEntry[] {
+    return this.faults.log;
+  }
+
+  get invalidationLog(): readonly InvLogEntry[] {
+    return this.queue.log;
+  }
+
+  /** The decoded context entry of a device (no effects), for views. */
+  describeDevice(sid: number): string {
+    const res = devToContextEntry({ ...this.contextEnv(), log: () => undefined }, sid);
+    if ('fault' in res) return `${faultName(res.fault)}: ${res.why}`;
+    const ce = res.ce;
+    return `DID ${ce.did}, T=${ce.tt} (${TT_NAMES[ce.tt]}), ${ceLevel(ce)}-level, ${ceAgaw(ce)}-bit AGAW, SLPTPTR ${hex(ce.slptptr)}${ce.fpd ? ', FPD' : ''}`;
+  }
+
+  /** The region's device, for views: its context entry decoded and what its notifiers were told. */
+  describeRegion(region: IOMMUMemoryRegion): string | undefined {
+    if (!(region instanceof VtdRegion) || !this.spaces.has(region.sid)) return undefined;
+    const told = region.tree.size ? `; ${region.tree.size} mapping(s) notified` : '';
+    return `${region.bdf}: ${this.dmarEnabled ? this.describeDevice(region.sid) : 'DMA remapping off (GSTS.TES=0): 4 KiB identity'}${told}`;
+  }
+
+  /** Registers and state decoded, for views (reads nothing from guest memory). */
+  inspect(): Array<{ name: string; value: string }> {
+    const g = this.regs.getLong(DMAR_GSTS_REG);
+    const q = (off: number) => this.regs.getQuad(off);
+    const l = (off: number) => this.regs.getLong(off);
+    const flags = (v: number | bigint, names: ReadonlyArray<readonly [number, string]>) => names.filter(([b]) => (BigInt(v) >> BigInt(b)) & 1n).map(([, n]) => n).join(' ') || '-';
+    const cap = this.cap;
+    const sagaw = [1, 2, 3].filter((b) => (cap >> BigInt(8 + b)) & 1n).map((b) => `${30 + 9 * b}-bit`);
+    const fsts = l(DMAR_FSTS_REG);
+    const frHi = q(0x228);
+    const iqa = q(0x90);
+    return [
+      { name: 'VER', value: `${hex(l(0))} (${l(0) >> 4}.${l(0) & 15})` },
+      { name: 'CAP', value: `${hex(cap, 16)}: ${cap & VTD_CAP_CM ? 'CM ' : ''}SAGAW ${sagaw.join('/')}, MGAW ${Number((cap >> 16n) & 0x3fn) + 1}, SLLPS 2M${(cap >> 35n) & 1n ? '/1G' : ''}, PSI, MAMV ${Number((cap >> 48n) & 0x3fn)}, NFR ${Number((cap >> 40n) & 0xffn) + 1}, FRO ${hex(((cap >> 24n) & 0x3ffn) * 16n)}` },
+      { name: 'ECAP', value: `${hex(this.ecap, 16)}: ${flags(this.ecap, [[1, 'QI'], [2, 'DT'], [3, 'IR'], [6, 'PT'], [7, 'SC']])}, IRO ${hex(((this.ecap >> 8n) & 0x3ffn) * 16n)}` },
+      { name: 'GSTS', value: `${hex(g)}: ${flags(g >>> 0, [[31, 'TES'], [30, 'RTPS'], [26, 'QIES'], [25, 'IRES'], [24, 'IRTPS']])}` },
+      { name: 'RTADDR', value: `${hex(q(DMAR_RTADDR_REG))} (latched root table ${hex(this.root)}, ${this.rootScalable ? 'scalable' : 'legacy'} mode)` },
+      { name: 'FSTS', value: `${hex(fsts)}: ${flags(fsts, [[0, 'PFO'], [1, 'PPF'], [4, 'IQE']])}, FRI ${(fsts >> 8) & 0xff}` },
+      { name: 'FECTL', value: `${hex(l(DMAR_FECTL_REG))}: ${flags(l(DMAR_FECTL_REG) >>> 0, [[31, 'IM'], [30, 'IP']])}` },
+      { name: 'FRCD0', value: frHi & (1n << 63n) ? `F=1 ${frHi & (1n << 62n) ? 'read' : 'write'} FR ${faultName(Number((frHi >> 32n) & 0xffn))} SID ${bdfColon(Number(frHi & 0xffffn))} FI ${hex(q(0x220))}` : 'F=0 (no fault pending)' },
+      { name: 'IQA', value: `${hex(iqa)}: ${this.queue.enabled ? `queue at ${hex(this.queue.base)}, ${this.queue.size} descriptors` : 'queued invalidation off'}` },
+      { name: 'IQH / IQT', value: `${this.queue.head} / ${this.queue.tail}` },
+      { name: 'ICS / IECTL', value: `${hex(l(DMAR_ICS_REG))} / ${hex(l(DMAR_IECTL_REG))}` },
+      { name: 'IOTLB', value: `${this.iotlb.size} entr${this.iotlb.size === 1 ? 'y' : 'ies'} (max ${this.iotlb.maxSize}), ${this.iotlb.hits} hit(s), ${this.iotlb.misses} miss(es)` },
+      { name: 'context cache', value: `generation ${this.contextCacheGen}` },
+      { name: 'notified address spaces', value: this.withNotifiers.map((r) => r.bdf).join(', ') || 'none' },
+      { name: 'properties', value: `aw-bits ${this.awBits}, caching-mode ${this.cachingMode ? 'on' : 'off'}, device-iotlb ${this.dt ? 'on' : 'off'}, pt ${this.pt ? 'on' : 'off'}, snoop-control ${this.snoopControl ? 'on' : 'off'}, scalable-mode ${this.scalableMode ? `on (root ${this.rootScalable ? 'scalable' : 'legacy'})` : 'off'}, profile ${this.flags.profile}` },
+    ];
+  }
+
+  /** Descriptor processing without a queue, for tests of single descriptors. */
+  processDescriptor(lo: bigint, hi: bigint): { ok: boolean; what: string; effect: string } {
+    return processDescriptor(lo, hi, this, (m) => this.guestLog(m), { wait: () => ({ ok: false, effect: 'wait descriptors need the queue' }) });
+  }
+}
+
+/** QEMU's `dev=%02x:%02x:%02x`. */
+export function devColons(sid: number): string {
+  const h = (n: number) => n.toString(16).padStart(2, '0');
+  return `${h(sid >> 8)}:${h((sid >> 3) & 0x1f)}:${h(sid & 7)}`;
+}
+
+function step(summary: string, fields: Record<string, TraceFieldValue>) {
+  return { kind: 'model' as const, summary, fields };
+}
+
+/** dma_aligned_pow2_mask (system/dma-helpers.c). */
+export function alignedPow2Mask(start: bigint, end: bigint, maxAddrBits: number): bigint {
+  const maxMask = maxAddrBits === 64 ? U64 : (1n << BigInt(maxAddrBits)) - 1n;
+  const addrMask = end - start;
+  let alignment = start ? (start & -start) - 1n : maxMask;
+  if (alignment > maxMask) alignment = maxMask;
+  const sizeMask = addrMask < maxMask ? addrMask : maxMask;
+  if (alignment <= sizeMask) return alignment;
+  if (addrMask === U64) return U64;
+  let p = 1n;
+  while (p * 2n <= addrMask + 1n) p *= 2n;
+  return p - 1n;
+}

@@ -1,0 +1,119 @@
+/**
+ * The IOTLB (QEMU's s->iotlb hash table): entries keyed by (source ID, PASID, level, gfn), where
+ * gfn is the input address's page number at the leaf's level; a lookup tries levels 1, 2 and 3
+ * (vtd_lookup_iotlb stops below the PML4 level). It is flushed whole when it reaches 1024
+ * entries (VTD_IOTLB_MAX_SIZE). Invalidations remove by domain ID or by page
+ * (vtd_hash_remove_by_page); QEMU 7.2 keeps the page mask in a uint8_t, so its page-selective
+ * invalidation compares only the low 8 bits of the page number (and so drops more than asked).
+ *
+ * Kept as one map per (source ID, PASID, level) keyed by the gfn as a number (page numbers of a
+ * 64-bit address fit in 52 bits), so a hit costs a few number operations.
+ */
+import { PCI_NO_PASID, U64, levelPageMask } from './types';
+
+export interface VtdTlbEntry {
+  readonly sid: number;
+  readonly pasid: number;
+  readonly level: number;
+  readonly gfn: number;
+  readonly domainId: number;
+  readonly slpte: bigint;
+  readonly perm: number;
+  /** The level's page mask (vtd_slpt_level_page_mask). */
+  readonly mask: bigint;
+  /** ~mask: the entry's addr_mask. */
+  readonly addrMask: bigint;
+  /** The output page: slpte's address & mask. */
+  readonly out: bigint;
+}
+
+const SPAN = [0, 1, 512, 262144, 134217728];
+
+function mapKey(sid: number, pasid: number, level: number): number {
+  return ((pasid >>> 0) * 65536 + sid) * 8 + level;
+}
+
+export class VtdIotlb {
+  private readonly maps = new Map<number, Map<number, VtdTlbEntry>>();
+  private count = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(readonly maxSize: number) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  *entries(): IterableIterator<VtdTlbEntry> {
+    for (const m of this.maps.values()) yield* m.values();
+  }
+
+  lookup(sid: number, pasid: number, addr: bigint): VtdTlbEntry | undefined {
+    if (this.count === 0) return undefined;
+    const page = Number(addr >> 12n);
+    for (let level = 1; level < 4; level++) {
+      const m = this.maps.get(mapKey(sid, pasid, level));
+      if (m === undefined) continue;
+      const span = SPAN[level]!;
+      const e = m.get(page - (page % span));
+      if (e !== undefined) return e;
+    }
+    return undefined;
+  }
+
+  /** vtd_update_iotlb; returns true when the insert flushed a full table first. */
+  insert(sid: number, domainId: number, addr: bigint, slpte: bigint, perm: number, level: number, out: bigint, pasid = PCI_NO_PASID): boolean {
+    if (this.maxSize === 0) return false;
+    let flushed = false;
+    if (this.count >= this.maxSize) {
+      this.clear();
+      flushed = true;
+    }
+    const page = Number(addr >> 12n);
+    const gfn = page - (page % SPAN[level]!);
+    const k = mapKey(sid, pasid, level);
+    let m = this.maps.get(k);
+    if (m === undefined) {
+      m = new Map();
+      this.maps.set(k, m);
+    }
+    const mask = levelPageMask(level);
+    if (!m.has(gfn)) this.count++;
+    m.set(gfn, { sid, pasid, level, gfn, domainId, slpte, perm, mask, addrMask: U64 & ~mask, out: out & mask });
+    return flushed;
+  }
+
+  clear(): number {
+    const n = this.count;
+    this.maps.clear();
+    this.count = 0;
+    return n;
+  }
+
+  private removeIf(pred: (e: VtdTlbEntry) => boolean): number {
+    let n = 0;
+    for (const m of this.maps.values()) {
+      for (const [k, e] of m) {
+        if (pred(e)) {
+          m.delete(k);
+          n++;
+        }
+      }
+    }
+    this.count -= n;
+    return n;
+  }
+
+  removeDomain(did: number): number {
+    return this.removeIf((e) => e.domainId === did);
+  }
+
+  /** vtd_hash_remove_by_page with mask = ~((1 << am) - 1), truncated to 8 bits when `byteMask`. */
+  removePage(did: number, addr: bigint, am: number, byteMask: boolean): number {
+    let mask = ~((1n << BigInt(am)) - 1n);
+    if (byteMask) mask &= 0xffn;
+    const gfn = (addr >> 12n) & mask;
+    return this.removeIf((e) => e.domainId === did && ((BigInt(e.gfn) & mask) === gfn || BigInt(e.gfn) === (addr & e.mask) >> 12n));
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * Second-level page tables (VT-d 9.8; QEMU's vtd_iova_to_slpte and vtd_page_walk_level): 3, 4
+ * or 5 levels of 512 8-byte entries; an entry has R (bit 0), W (1), PS (7, a 2 MiB or 1 GiB
+ * page at levels 2 and 3), SNP (11), TM (62) and the next table's or page's address in bits
+ * [aw-1:12]. Permissions combine down the levels (AND). A translation checks the requested
+ * permission at every level; the range walk (replay and sync) reports every leaf that is
+ * readable or writable, and every invalid entry as an unmapped range.
+ */
+import { hex } from '../../hex';
+import { permName } from '../../iotlb';
+import type { Trace } from '../../trace';
+import type { GuestReader } from '../smmuv3/guest-reader';
+import { ceAgaw, ceLevel, type ContextEntry } from './context';
+import {
+  U64,
+  VTD_FR_ADDR_BEYOND_MGAW,
+  VTD_FR_CONTEXT_ENTRY_INV,
+  VTD_FR_PAGING_ENTRY_INV,
+  VTD_FR_PAGING_ENTRY_RSVD,
+  VTD_FR_READ,
+  VTD_FR_WRITE,
+  VTD_SL_IGN_COM,
+  VTD_SL_PT_PAGE_SIZE_MASK,
+  VTD_SL_R,
+  VTD_SL_TM,
+  VTD_SL_W,
+  VTD_SPTE_SNP,
+  hawMask,
+  levelName,
+  levelPageMask,
+  levelShift,
+  pageSizeName,
+} from './types';
+
+/** The reserved-bit masks of second-level entries (vtd_spte_rsvd, vtd_spte_rsvd_large), per level. */
+export interface ReservedMasks {
+  readonly page: readonly bigint[];
+  readonly large: readonly bigint[];
+}
+
+/**
+ * vtd_init's masks. `tmAllowed`: TM (bit 62) is not reserved (QEMU 7.2: with device-iotlb; current
+ * QEMU: with device-iotlb and x-stale-tm). `snp`: SNP is not reserved (snoop-control).
+ */
+export function reservedMasks(aw: number, tmAllowed: boolean, snp: boolean): ReservedMasks {
+  const keep = hawMask(aw) | VTD_SL_IGN_COM | (tmAllowed ? VTD_SL_TM : 0n);
+  const inv = U64 & ~keep;
+  const page = [U64, 0x800n | inv, 0x800n | (U64 & ~(hawMask(aw) | VTD_SL_IGN_COM)), 0x800n | (U64 & ~(hawMask(aw) | VTD_SL_IGN_COM)), 0x880n | (U64 & ~(hawMask(aw) | VTD_SL_IGN_COM)), 0x880n | (U64 & ~(hawMask(aw) | VTD_SL_IGN_COM))];
+  const large = [U64, U64, 0x1ff800n | inv, 0x3ffff800n | inv, U64, U64];
+  if (snp) {
+    page[1] = page[1]! & ~VTD_SPTE_SNP;
+    large[2] = large[2]! & ~VTD_SPTE_SNP;
+    large[3] = large[3]! & ~VTD_SPTE_SNP;
+  }
+  return { page, large };
+}
+
+export function slpteReserved(m: ReservedMasks, slpte: bigint, level: number): bigint {
+  const large = (level === 2 || level === 3) && (slpte & VTD_SL_PT_PAGE_SIZE_MASK) !== 0n;
+  return slpte & (large ? m.large[level]! : m.page[level]!);
+}
+
+export const isLastSlpte = (slpte: bigint, level: number): boolean => level === 1 || (slpte & VTD_SL_PT_PAGE_SIZE_MASK) !== 0n;
+
+export interface WalkEnv {
+  readonly reader: GuestReader;
+  readonly awBits: number;
+  readonly rsvd: ReservedMasks;
+  readonly memoryName: string;
+}
+
+export interface WalkLeaf {
+  readonly slpte: bigint;
+  readonly level: number;
+  readonly reads: boolean;
+  readonly writes: boolean;
+}
+
+/** 1 << min(AGAW, aw-bits): the first address a context entry cannot translate. */
+export function iovaLimit(ce: ContextEntry, awBits: number): bigint {
+  return 1n << BigInt(Math.min(ceAgaw(ce), awBits));
+}
+
+function entryFields(slpte: bigint, level: number, aw: number): string {
+  const ps = level > 1 && (slpte & VTD_SL_PT_PAGE_SIZE_MASK) !== 0n;
+  return `R=${slpte & VTD_SL_R ? 1 : 0} W=${slpte & VTD_SL_W ? 1 : 0}${level > 1 ? ` PS=${ps ? 1 : 0}` : ''} ADDR=${hex(slpte & ~0xfffn & hawMask(aw))}`;
+}
+
+/** vtd_iova_to_slpte: a leaf, or a fault reason with its explanation. */
+export function iovaToSlpte(env: WalkEnv, ce: ContextEntry, iova: bigint, isWrite: boolean, trace?: Trace): WalkLeaf | { fault: number; why: string } {
+  const top = ceLevel(ce);
+  let level = top;
+  let addr = ce.slptptr;
+  const limit = iovaLimit(ce, env.awBits);
+  if (iova >= limit) {
+    return { fault: VTD_FR_ADDR_BEYOND_MGAW, why: `${hex(iova)} is beyond 2^${Math.min(ceAgaw(ce), env.awBits)} (AGAW ${ceAgaw(ce)}, aw-bits ${env.awBits})` };
+  }
+  const check = isWrite ? VTD_SL_W : VTD_SL_R;
+  let reads = true;
+  let writes = true;
+  for (;;) {
+    const offset = Number((iova >> levelShift(level)) & 511n);
+    const at = addr + BigInt(offset) * 8n;
+    const slpte = env.reader.readBig(at, 8);
+    if (slpte === undefined) {
+      return level === top
+        ? { fault: VTD_FR_CONTEXT_ENTRY_INV, why: `the top-level table entry at ${hex(at)} cannot be read in ${env.memoryName} (SLPTPTR is invalid)` }
+        : { fault: VTD_FR_PAGING_ENTRY_INV, why: `the ${levelName(level)} at ${hex(at)} cannot be read in ${env.memoryName}` };
+    }
+    reads = reads && (slpte & VTD_SL_R) !== 0n;
+    writes = writes && (slpte & VTD_SL_W) !== 0n;
+    if (trace) {
+      trace.push({
+        kind: 'descriptor-read',
+        summary: `SL-${levelName(level)}[${offset}] (level ${level}) at ${hex(at)} = ${hex(slpte, 16)}: ${entryFields(slpte, level, env.awBits)}`,
+        fields: {
+          level,
+          index: offset,
+          addr: at,
+          raw: slpte,
+          R: Number(slpte & VTD_SL_R),
+          W: Number((slpte & VTD_SL_W) >> 1n),
+          PS: Number((slpte >> 7n) & 1n),
+          SNP: Number((slpte >> 11n) & 1n),
+          TM: Number((slpte >> 62n) & 1n),
+          ADDR: slpte & ~0xfffn & hawMask(env.awBits),
+        },
+        source: { kind: 'guest-memory', as: env.memoryName, addr: at, size: 8, value: slpte },
+      });
+    }
+    if ((slpte & check) === 0n) {
+      return { fault: isWrite ? VTD_FR_WRITE : VTD_FR_READ, why: `the ${levelName(level)} at ${hex(at)} (${hex(slpte)}) has ${isWrite ? 'W' : 'R'}=0` };
+    }
+    const rsvd = slpteReserved(env.rsvd, slpte, level);
+    if (rsvd !== 0n) return { fault: VTD_FR_PAGING_ENTRY_RSVD, why: `the ${levelName(level)} at ${hex(at)} (${hex(slpte)}) has reserved bits ${hex(rsvd)} set` };
+    if (isLastSlpte(slpte, level)) return { slpte, level, reads, writes };
+    addr = slpte & ~0xfffn & hawMask(env.awBits);
+    level--;
+  }
+}
+
+/**
+ * One walk event: MAP for a readable or writable leaf, UNMAP (perm 0) for an invalid entry, with
+ * the entry's IOVA (aligned to its level), mask, output address and combined permissions.
+ */
+export type WalkSink = (map: boolean, iova: bigint, mask: bigint, translated: bigint, perm: number) => void;
+
+/** Reserved masks as 32-bit halves, per level (page and large), for the numeric walk. */
+interface NumMasks {
+  readonly pageLo: readonly number[];
+  readonly pageHi: readonly number[];
+  readonly largeLo: readonly number[];
+  readonly largeHi: readonly number[];
+  readonly hawHi: number;
+}
+
+const numMasksCache = new WeakMap<ReservedMasks, Map<number, NumMasks>>();
+
+function numMasks(m: ReservedMasks, aw: number): NumMasks {
+  let byAw = numMasksCache.get(m);
+  if (byAw === undefined) {
+    byAw = new Map();
+    numMasksCache.set(m, byAw);
+  }
+  let n = byAw.get(aw);
+  if (n === undefined) {
+    const lo = (v: bigint) => Number(v & 0xffffffffn);
+    const hi = (v: bigint) => Number(v >> 32n);
+    n = { pageLo: m.page.map(lo), pageHi: m.page.map(hi), largeLo: m.large.map(lo), largeHi: m.large.map(hi), hawHi: Number(hawMask(aw) >> 32n) };
+    byAw.set(aw, n);
+  }
+  return n;
+}
+
+const TWO32 = 4294967296;
+const TWO53 = 2 ** 53;
+
+/**
+ * vtd_page_walk_level over [start, end): entries that cannot be read or have reserved bits are
+ * skipped; a readable or writable non-leaf is descended; everything else is one event (a leaf
+ * with its combined permissions, or an invalid entry as a NONE range). Returns entries read.
+ * Page-aligned addresses below 2^65 are exact as doubles, so the walk runs on numbers and makes
+ * bigints only for the events it reports.
+ */
+export function pageWalk(env: WalkEnv, ce: ContextEntry, start: bigint, end: bigint, sink: WalkSink): number {
+  const limit = iovaLimit(ce, env.awBits);
+  if (start >= limit) return 0;
+  if (end > limit) end = limit;
+  if ((start & 0xfffn) === 0n && (end & 0xfffn) === 0n && ce.slptptr + 4096n < BigInt(TWO53)) {
+    return walkLevelNum(env, numMasks(env.rsvd, env.awBits), Number(ce.slptptr), Number(start), Number(end), ceLevel(ce), true, true, sink);
+  }
+  return walkLevel(env, ce.slptptr, start, end, ceLevel(ce), true, true, sink);
+}
+
+function walkLevelNum(env: WalkEnv, nm: NumMasks, table: number, start: number, end: number, level: number, read: boolean, write: boolean, sink: WalkSink): number {
+  const subSize = 2 ** (12 + 9 * (level - 1));
+  const reader = env.reader;
+  let reads = 0;
+  let iova = start;
+  let idx = Math.floor(start / subSize) % 512;
+  const pageLo = nm.pageLo[level]!;
+  const pageHi = nm.pageHi[level]!;
+  const largeLo = nm.largeLo[level]!;
+  const largeHi = nm.largeHi[level]!;
+  const large = level === 2 || level === 3;
+  while (iova < end) {
+    const base = iova - (iova % subSize);
+    const next = base + subSize;
+    const ok = table + idx * 8 + 8 <= TWO53 && reader.read64(table + idx * 8);
+    reads++;
+    if (ok) {
+      const lo = reader.lo;
+      const hi = reader.hi;
+      const ps = (lo & 0x80) !== 0;
+      const rsvd = large && ps ? ((lo & largeLo) | (hi & largeHi)) !== 0 : ((lo & pageLo) | (hi & pageHi)) !== 0;
+      if (!rsvd) {
+        const r = read && (lo & 1) !== 0;
+        const w = write && (lo & 2) !== 0;
+        const addr = (hi & nm.hawHi) * TWO32 + ((lo & 0xfffff000) >>> 0);
+        if (level > 1 && !ps && (r || w)) {
+          reads += addr + 4096 <= TWO53
+            ? walkLevelNum(env, nm, addr, iova, next < end ? next : end, level - 1, r, w, sink)
+            : walkLevel(env, BigInt(addr), BigInt(iova), BigInt(next < end ? next : end), level - 1, r, w, sink);
+        } else {
+          const perm = (r ? 1 : 0) | (w ? 2 : 0);
+          sink(perm !== 0, BigInt(base), BigInt(subSize - 1), BigInt(addr), perm);
+        }
+      }
+    }
+    iova = next;
+    idx++;
+  }
+  return reads;
+}
+
+function walkLevel(env: WalkEnv, table: bigint, start: bigint, end: bigint, level: number, read: boolean, write: boolean, sink: WalkSink): number {
+  const shift = levelShift(level);
+  const subSize = 1n << shift;
+  const subMask = levelPageMask(level);
+  const reader = env.reader;
+  const aw = env.awBits;
+  let reads = 0;
+  let iova = start;
+  while (iova < end) {
+    const next = (iova & subMask) + subSize;
+    const offset = (iova >> shift) & 511n;
+    const slpte = reader.readBig(table + offset * 8n, 8);
+    reads++;
+    if (slpte !== undefined && slpteReserved(env.rsvd, slpte, level) === 0n) {
+      const r = read && (slpte & VTD_SL_R) !== 0n;
+      const w = write && (slpte & VTD_SL_W) !== 0n;
+      if (!isLastSlpte(slpte, level) && (r || w)) {
+        reads += walkLevel(env, slpte & ~0xfffn & hawMask(aw), iova, next < end ? next : end, level - 1, r, w, sink);
+      } else {
+        const perm = (r ? 1 : 0) | (w ? 2 : 0);
+        sink(perm !== 0, iova & subMask, subSize - 1n, slpte & ~0xfffn & hawMask(aw), perm);
+      }
+    }
+    iova = next;
+  }
+  return reads;
+}
+
+export function describeLeaf(leaf: WalkLeaf, iova: bigint, aw: number): string {
+  const mask = levelPageMask(leaf.level);
+  const perm = (leaf.reads ? 1 : 0) | (leaf.writes ? 2 : 0);
+  return `${hex(iova & mask)} -> ${hex(leaf.slpte & ~0xfffn & hawMask(aw) & mask)} (${pageSizeName(leaf.level)} page at level ${leaf.level}) ${permName(perm)}`;
+}
