@@ -53,12 +53,12 @@ describe('IOMMU Lens in VS Code', function () {
     // The extension's internals, beside its API (src/extension/extension.ts, INTERNALS).
     api = ((await ext.activate()) as unknown as Record<symbol, IommuLensInternals>)[Symbol.for('iommuLens.internals')]!;
     await api.ready;
-    await until('the example configs', () => api.ctx.store.all.length >= 5);
+    await until('the example configs', () => api.ctx.store.all.length >= 6);
   });
 
   it('activates on the workspace and loads the examples without errors', function () {
     const files = api.ctx.store.all.map((e) => e.config.file).sort();
-    assert.deepEqual(files, [AN505, TABLE, Q35_NO_CM, Q35, VIRT]);
+    assert.deepEqual(files, [AN505, TABLE, Q35_NO_CM, Q35, VIRT, 'virtio-iommu.iommu.yaml']);
     for (const e of api.ctx.store.all) assert.equal(e.config.errorCount, 0, `${e.config.file}: ${e.config.diagnostics.map((d) => d.message).join('; ')}`);
     assert.ok(api.metrics.activationMs < 1000, `activation took ${api.metrics.activationMs} ms`);
     // The reporter prints the title after the test: the measurement lands in the run's output.
