@@ -31,7 +31,7 @@ import type { ProgressFn } from './progress';
 export interface CliIO {
   out(line: string): void;
   err(line: string): void;
-  /** Throws (a Node error with a `code` such as ENOENT) when the file cannot be read. */
+  /** Throws (a Node error with a `code` such as ENOENT) when the file cannot be read; "-" is standard input. */
   readFile(path: string): string;
   /** Colour on stdout and on stderr (main.ts decides: a TTY, and NO_COLOR unset). */
   readonly color?: boolean;
@@ -170,11 +170,14 @@ export function tree(opts: TreeOptions, io: CliIO): number {
 
 export interface TranslateOptions extends CommonOptions {
   readonly file: string;
-  readonly from: string;
-  readonly addr: string;
+  readonly from?: string;
+  readonly addr?: string;
   readonly op?: string;
   readonly attrs?: string;
+  readonly size?: number;
   readonly steps?: boolean;
+  /** A file of JSON queries, one per line ("-": standard input). */
+  readonly batch?: string;
 }
 
 interface ParsedQuery {
@@ -185,7 +188,7 @@ interface ParsedQuery {
 }
 
 /** What a person typed, checked before any file is read, so that a typo is reported as such. */
-function parseQuery(opts: Pick<TranslateOptions, 'from' | 'addr' | 'op' | 'attrs'>): ParsedQuery {
+function parseQuery(opts: { from: string; addr: string; op?: string; attrs?: string }): ParsedQuery {
   const addr = parseAddress(opts.addr);
   if (!addr.ok) throw new CliFailure(`bad address "${opts.addr}": ${addr.message}`);
   const op = opts.op ?? 'read';
@@ -199,8 +202,8 @@ function parseQuery(opts: Pick<TranslateOptions, 'from' | 'addr' | 'op' | 'attrs
   return { from: opts.from, addr: addr.value, op, attrs };
 }
 
-function translateQuery(cfg: LoadedConfig, q: ParsedQuery, steps: boolean): TranslateReport {
-  const r = translateReport(cfg, q, steps);
+function translateQuery(cfg: LoadedConfig, q: ParsedQuery, steps: boolean, size?: number): TranslateReport {
+  const r = translateReport(cfg, q, steps, size);
   // The only refusal is an unknown device or address space; its message lists the names there are.
   if ('error' in r) throw new CliFailure(r.message);
   return r;
@@ -209,11 +212,58 @@ function translateQuery(cfg: LoadedConfig, q: ParsedQuery, steps: boolean): Tran
 /** A fault is an answer, not a failure: translate exits 0 whether the access lands or faults. */
 export function translate(opts: TranslateOptions, io: CliIO): number {
   return guarded(io, () => {
-    const q = parseQuery(opts);
-    const report = translateQuery(loadForQuery(io, opts.file, opts), q, opts.steps === true);
+    if (opts.batch !== undefined) return translateBatch(opts, opts.batch, io);
+    if (opts.from === undefined || opts.addr === undefined) throw new CliFailure('translate needs --from and --addr (or --batch)', EXIT_CANNOT_RUN);
+    const q = parseQuery({ ...opts, from: opts.from, addr: opts.addr });
+    const report = translateQuery(loadForQuery(io, opts.file, opts), q, opts.steps === true, opts.size);
     print(io, opts.json ? [toJson(report)] : renderTranslate(report, outStyle(io)));
     return EXIT_OK;
   });
+}
+
+/** Longest access a batch query may ask about (as a scenario step). */
+const MAX_QUERY_SIZE = 16 << 20;
+
+/**
+ * `translate FILE --batch QUERIES`: one loaded machine answers every line. A line is a JSON object
+ * {from, addr, op?, attrs?, size?, steps?} (addr as a number or a string the CLI accepts); the
+ * answer is the --json report on one line, or {line, error} for a query that cannot be asked.
+ * Blank lines are skipped. Exit 0 when every query was answered (a fault is an answer).
+ */
+function translateBatch(opts: TranslateOptions, queries: string, io: CliIO): number {
+  const text = readText(io, queries);
+  const cfg = loadForQuery(io, opts.file, opts);
+  let failed = 0;
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '') return;
+    const answer = (() => {
+      let v: unknown;
+      try {
+        v = JSON.parse(line);
+      } catch (e) {
+        return { error: `not JSON: ${e instanceof Error ? e.message : String(e)}` };
+      }
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return { error: 'a query is a JSON object: {"from": ..., "addr": ...}' };
+      const o = v as Record<string, unknown>;
+      const str = (k: string) => (typeof o[k] === 'string' ? (o[k]) : typeof o[k] === 'number' ? String(o[k]) : undefined);
+      const from = typeof o.from === 'string' ? o.from : undefined;
+      const addr = str('addr');
+      if (from === undefined || addr === undefined) return { error: 'a query needs "from" (a name) and "addr"' };
+      const size = o.size === undefined ? undefined : typeof o.size === 'number' && Number.isSafeInteger(o.size) && o.size >= 1 && o.size <= MAX_QUERY_SIZE ? o.size : NaN;
+      if (Number.isNaN(size)) return { error: `"size" is a whole number from 1 to ${MAX_QUERY_SIZE}` };
+      try {
+        const q = parseQuery({ from, addr, op: str('op'), attrs: str('attrs') });
+        return translateQuery(cfg, q, o.steps === true, size);
+      } catch (e) {
+        if (e instanceof CliFailure) return { error: e.message };
+        throw e;
+      }
+    })();
+    if ('error' in answer) failed++;
+    io.out(toJson('error' in answer ? { line: i + 1, ...answer } : answer, 0));
+  });
+  return failed ? EXIT_FAILED : EXIT_OK;
 }
 
 // ---- notifiers

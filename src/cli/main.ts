@@ -32,7 +32,8 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 const io: CliIO = {
   out: (line) => process.stdout.write(line + '\n'),
   err: (line) => process.stderr.write(line + '\n'),
-  readFile: (file) => fs.readFileSync(file, 'utf8'),
+  // "-" is standard input (translate --batch -).
+  readFile: (file) => fs.readFileSync(file === '-' ? 0 : file, 'utf8'),
   color: !noColor && process.stdout.isTTY === true,
   colorErr: !noColor && process.stdout.isTTY === true && process.stderr.isTTY === true,
   // A progress line for long work, on a terminal only (stderr to a TTY is written synchronously).

@@ -95,12 +95,18 @@ export function buildProgram(io: CliIO, env: CliEnv, setExit: (code: number) => 
     .summary('where an access lands, step by step')
     .description('where an access lands (or why it faults), the composed IOTLB entry, and with --steps every step of the translation with its source')
     .argument('<file>', 'a device config')
-    .requiredOption('--from <name>', 'the device or address space the access comes from')
-    .requiredOption('--addr <address>', 'the address: 0x1000_0000, 4096, 4KiB')
+    .option('--from <name>', 'the device or address space the access comes from (required without --batch)')
+    .option('--addr <address>', 'the address: 0x1000_0000, 4096, 4KiB (required without --batch)')
     .addOption(new Option('--op <op>', 'the access').choices(['read', 'write']).default('read'))
     .option('--attrs <attrs>', "replace the device's attributes: secure, ns, user, memory, debug, unspecified, space=S, requester-id=N, pasid=N (comma-separated)")
+    .option('--size <bytes>', "the access's length: it is split into pieces as QEMU's DMA helpers split it, each translated", positiveInt('--size'))
     .option('--steps', 'print the numbered trace')
-    .addHelpText('after', '\nA fault is an answer, not an error: translate exits 0 whether the access lands or faults.')
+    .option('--batch <queries>', 'answer one JSON query per line of this file ("-": standard input) with one JSON answer per line, on one loaded machine')
+    .addHelpText(
+      'after',
+      '\nA fault is an answer, not an error: translate exits 0 whether the access lands or faults.\n' +
+        'A --batch query is {"from", "addr", "op"?, "attrs"?, "size"?, "steps"?}; each answer is the --json report or {"line", "error"}.',
+    )
     .action((file: string, o: Opts<commands.TranslateOptions>) => setExit(commands.translate({ ...o, file }, io)));
 
   add('notifiers')

@@ -236,6 +236,13 @@ export function renderTranslate(t: TranslateReport, s: Style = PLAIN): string[] 
   rows.push(['result', t.result]);
   if (t.hops.length) rows.push(['via', t.hops.map((h) => `${h.iommu} index ${h.index} (${h.indexName}) at ${hex(h.addr)}`).join(', then ')]);
   rows.push(['entry', t.entryText]);
+  if (t.event) rows.push(['event', `${t.event.iommu} ${t.event.type}: ${t.event.disposition}`]);
+  if (t.pieces) {
+    for (const p of t.pieces) {
+      const where = p.landing ? `${p.landing.region} + ${hex(p.landing.offset)}` : `fault: ${p.fault?.message ?? p.result}`;
+      rows.push(['piece', `${hex(p.addr)} ${p.size} byte(s) -> ${where}`]);
+    }
+  }
   const out = [`${s.bold(`${t.from} ${t.op} ${hex(t.addr)}`)}, attrs ${t.attrs}`, ...columns(rows).map((l) => `  ${l}`)];
   if (t.steps) {
     out.push('', s.bold('Steps'));

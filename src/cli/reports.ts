@@ -18,7 +18,18 @@ import {
   type TraceLine,
   type TranslationQuery,
 } from '../views/views';
-import { isEngineError, ScenarioRunner, type EngineError, type IOMMUMemoryRegion, type ModelStateNode } from '../engine';
+import {
+  isEngineError,
+  memTxResultName,
+  ScenarioRunner,
+  type DmaPiece,
+  type EngineError,
+  type IOMMUMemoryRegion,
+  type Landing,
+  type ModelStateNode,
+  type ModelEventRecord,
+  type StepResult,
+} from '../engine';
 
 export interface ConfigLocation {
   readonly kind: 'config';
@@ -324,6 +335,59 @@ export interface TranslateReport {
   readonly hops: ReadonlyArray<{ readonly iommu: string; readonly index: number; readonly indexName: string; readonly addr: bigint }>;
   /** Only when asked for (--steps). */
   readonly steps?: readonly TraceStepReport[];
+  /**
+   * The event or fault record the IOMMU would make if this were an access and not a query (a
+   * translate is a peek and records nothing); absent when the translation makes none.
+   */
+  readonly event?: ProbeEventReport;
+  /** With a size: the pieces QEMU's DMA helpers would split the access into, each translated. */
+  readonly pieces?: readonly PieceReport[];
+}
+
+export interface ProbeEventReport {
+  readonly iommu: string;
+  readonly type: string;
+  readonly code: number;
+  /** Whether an access would write it where the guest reads it (CD.R / STE.S2R allow it). */
+  readonly wouldRecord: boolean;
+  readonly disposition: string;
+  readonly fields: Readonly<Record<string, bigint | number | boolean | string>>;
+}
+
+export interface PieceReport {
+  readonly addr: bigint;
+  readonly size: number;
+  readonly result: string;
+  readonly value?: bigint;
+  readonly landing?: { readonly region: string; readonly kind: string; readonly offset: bigint; readonly as: string; readonly addr: bigint };
+  readonly fault?: { readonly reason: string; readonly message: string };
+}
+
+function landingReport(l: Landing) {
+  return l.region ? { region: l.region.name, kind: l.region.kind, offset: l.offset, as: l.as.name, addr: l.addr } : undefined;
+}
+
+function pieceReport(p: DmaPiece): PieceReport {
+  return {
+    addr: p.addr,
+    size: p.len,
+    result: memTxResultName(p.result),
+    value: p.value,
+    landing: landingReport(p.landing),
+    fault: p.landing.fault ? { reason: p.landing.fault.reason, message: p.landing.fault.message } : undefined,
+  };
+}
+
+/** The record the last hop's IOMMU would have made (its lastProbeEvent), for a faulting peek. */
+function probeEvent(cfg: LoadedConfig, l: Landing): ProbeEventReport | undefined {
+  const hop = l.hops.at(-1);
+  if (!hop || l.result === 0) return undefined;
+  for (const d of cfg.machine.iommus.values()) {
+    if (!d.lastProbeEvent || !d.regions().includes(hop.iommu)) continue;
+    const e: ModelEventRecord | undefined = d.lastProbeEvent();
+    if (e) return { iommu: d.name, type: e.type, code: e.code, wouldRecord: e.recorded, disposition: e.disposition, fields: e.fields };
+  }
+  return undefined;
 }
 
 function stepReport(cfg: LoadedConfig, s: TraceLine): TraceStepReport {
@@ -335,10 +399,17 @@ function stepReport(cfg: LoadedConfig, s: TraceLine): TraceStepReport {
   return { n: s.n, kind: s.kind, summary: s.summary, fields: Object.fromEntries(s.fields), source };
 }
 
-export function translateReport(cfg: LoadedConfig, q: TranslationQuery, withSteps: boolean): TranslateReport | EngineError {
+export function translateReport(cfg: LoadedConfig, q: TranslationQuery, withSteps: boolean, size?: number): TranslateReport | EngineError {
   const v = translationView(cfg, q);
   if (isEngineError(v)) return v;
   const l = v.landing;
+  const event = probeEvent(cfg, l);
+  let pieces: PieceReport[] | undefined;
+  if (size !== undefined) {
+    const d = cfg.machine.dma({ from: q.from, addr: q.addr, op: q.op ?? 'read', attrs: q.attrs, len: size, probe: true });
+    if (isEngineError(d)) return d;
+    pieces = d.pieces.map(pieceReport);
+  }
   return {
     from: v.from,
     addr: v.addr,
@@ -353,6 +424,8 @@ export function translateReport(cfg: LoadedConfig, q: TranslationQuery, withStep
     entryText: v.entry,
     hops: l.hops.map((h) => ({ iommu: h.iommu.name, index: h.iommuIdx, indexName: h.iommu.indexName(h.iommuIdx), addr: h.addr })),
     steps: withSteps ? v.steps.map((s) => stepReport(cfg, s)) : undefined,
+    event,
+    pieces,
   };
 }
 
@@ -421,6 +494,79 @@ export interface RunStepReport {
   readonly notifications: readonly string[];
   readonly divergences: readonly string[];
   readonly source?: ConfigLocation;
+  /** The step's outcome as fields (JSON only; the text shows the summary). */
+  readonly outcome: StepOutcomeReport;
+}
+
+export interface StepOutcomeReport {
+  readonly result?: string;
+  readonly value?: bigint;
+  readonly landing?: PieceReport['landing'];
+  readonly fault?: { readonly reason: string; readonly message: string };
+  /** An access split into pieces, each with its own result (one piece for most accesses). */
+  readonly pieces?: ReadonlyArray<{
+    readonly addr: bigint;
+    readonly size: number;
+    readonly result: string;
+    readonly value?: bigint;
+    readonly region?: string;
+    readonly offset?: bigint;
+    readonly fault?: { readonly reason: string; readonly message: string };
+  }>;
+  /** Event or fault records the IOMMUs made during the step. */
+  readonly events: ReadonlyArray<ModelEventRecord & { readonly iommu: string }>;
+  readonly notifications: ReadonlyArray<{
+    readonly notifier: string;
+    readonly owner: string;
+    readonly region: string;
+    readonly index: number;
+    readonly type: string;
+    readonly iova: bigint;
+    readonly mask: bigint;
+    readonly translated: bigint;
+    readonly perm: string;
+    readonly target: string | null;
+    readonly outcome: string;
+    readonly message?: string;
+    readonly consumerError?: string;
+  }>;
+  readonly divergences: ReadonlyArray<{
+    readonly notifier: string;
+    readonly owner: string;
+    readonly kind: string;
+    readonly iova: bigint;
+    readonly size: bigint;
+    readonly shadow: { readonly targetAs: string; readonly translated: bigint; readonly perm: string };
+    readonly now: { readonly targetAs: string; readonly translated: bigint; readonly perm: string };
+    readonly causeStep: number;
+  }>;
+}
+
+function stepOutcome(r: StepResult): StepOutcomeReport {
+  return {
+    result: r.result === undefined ? undefined : memTxResultName(r.result),
+    value: r.value,
+    landing: r.landing ? landingReport(r.landing) : undefined,
+    fault: r.landing?.fault ? { reason: r.landing.fault.reason, message: r.landing.fault.message } : undefined,
+    pieces: r.pieces?.map((p) => ({ ...p, result: memTxResultName(p.result) })),
+    events: r.events ?? [],
+    notifications: r.notifications.map((n) => ({
+      notifier: n.notifier,
+      owner: n.owner,
+      region: n.region,
+      index: n.iommuIdx,
+      type: n.type,
+      iova: n.entry.iova,
+      mask: n.entry.addrMask,
+      translated: n.entry.translatedAddr,
+      perm: permName(n.entry.perm),
+      target: n.entry.targetAs?.name ?? null,
+      outcome: n.outcome,
+      message: n.message,
+      consumerError: n.consumerError,
+    })),
+    divergences: (r.divergences ?? []).map((d) => ({ notifier: d.notifier, owner: d.owner, kind: d.kind, iova: d.iova, size: d.size, shadow: d.shadow, now: d.now, causeStep: d.causeStep + 1 })),
+  };
 }
 
 export interface RunReport {
@@ -432,7 +578,7 @@ export interface RunReport {
   readonly divergences?: number;
 }
 
-function runStepReport(cfg: LoadedConfig, s: ScenarioStepView): RunStepReport {
+function runStepReport(cfg: LoadedConfig, s: ScenarioStepView, r: StepResult): RunStepReport {
   return {
     n: s.n,
     kind: s.kind,
@@ -443,6 +589,7 @@ function runStepReport(cfg: LoadedConfig, s: ScenarioStepView): RunStepReport {
     notifications: s.notifications,
     divergences: s.divergences,
     source: s.range ? configLocation(cfg.file, s.range) : undefined,
+    outcome: stepOutcome(r),
   };
 }
 
@@ -452,7 +599,7 @@ export function runReport(cfg: LoadedConfig, opts: { checkShadows?: boolean; pro
   while (runner.next()) opts.progress?.(`run ${cfg.file}: step ${runner.position} of ${cfg.scenario.length}`);
   opts.progress?.(undefined);
   const result = runner.result();
-  const steps = scenarioView(cfg, result).map((s) => runStepReport(cfg, s));
+  const steps = scenarioView(cfg, result).map((s, i) => runStepReport(cfg, s, result.steps[i]!));
   return {
     file: cfg.file,
     steps,

@@ -75,7 +75,7 @@ export function loadConfig(file: string, text: string, opts: LoadOptions = {}): 
   const value = cd.parseDiagnostics.some((d) => d.severity === 'error') && cd.doc.contents === null ? undefined : cd.toJS();
   const root = obj(value) ?? {};
   const semantics: QemuSemantics = opts.semantics ?? (root['qemu-semantics'] === '5.2-9.x' ? '5.2-9.x' : 'current');
-  const machine = new Machine(typeof root.name === 'string' ? root.name : file, { semantics });
+  const machine = new Machine(typeof root.name === 'string' ? root.name : file, { semantics, failedPieces: root['dma-split'] === 'qemu-7.2' ? 4 : 'page' });
   const ctx = new BuildContext(cd, machine);
   ctx.diagnostics.push(...cd.parseDiagnostics);
   let scenario: ScenarioStep[] = [];
@@ -142,7 +142,11 @@ function build(ctx: BuildContext, root: Record<string, unknown>, opts: LoadOptio
     if (size === undefined) continue;
     let region: MemoryRegion | undefined;
     if (spec.kind === 'ram') region = buildRam(ctx, name, size, spec, path, opts);
-    else if (spec.kind === 'mmio') region = new MmioRegion(name, size);
+    else if (spec.kind === 'mmio') {
+      const mmio = new MmioRegion(name, size);
+      if (spec['reads-as'] !== undefined) mmio.readsAs = ctx.num(spec['reads-as'], [...path, 'reads-as'], 0n, 1n << 64n) ?? 0n;
+      region = mmio;
+    }
     else if (spec.kind === 'container') {
       region = new ContainerRegion(name, size);
       containers.push([name, spec, path]);
@@ -214,10 +218,18 @@ function buildRam(ctx: BuildContext, name: string, size: bigint, spec: Record<st
       contentBytes(ctx, mem, w, wp);
       return;
     }
+    if (w.fill !== undefined) {
+      contentFill(ctx, mem, w, wp);
+      return;
+    }
     const at = ctx.num(w.at, [...wp, 'at']);
+    if (w.size !== undefined && w.size !== 1 && w.size !== 2 && w.size !== 4 && w.size !== 8) {
+      ctx.error('bad-value', [...wp, 'size'], 'a value is 1, 2, 4 or 8 bytes; use "fill" for a longer range');
+      return;
+    }
     const bytes = w.size === 1 || w.size === 2 || w.size === 4 ? w.size : 8;
     if (w.value === undefined) {
-      ctx.error('missing-key', wp, 'an initial-contents entry needs "value" (a word at "at") or "bytes" (bytes from "at" on)');
+      ctx.error('missing-key', wp, 'an initial-contents entry needs "value" (a word at "at"), "bytes" (bytes from "at" on) or "fill" (with "size")');
       return;
     }
     const value = ctx.num(w.value, [...wp, 'value'], undefined, 1n << BigInt(8 * bytes));
@@ -226,6 +238,38 @@ function buildRam(ctx: BuildContext, name: string, size: bigint, spec: Record<st
     if (err) ctx.error('address-range', [...wp, 'at'], `initial contents: ${err.message}`);
   });
   return new RamRegion(name, size, mem);
+}
+
+/** `contents: [{ at, size, fill }]`: `size` bytes from `at` on, each `fill` (zeroing or patterning a range without splitting the region). */
+function contentFill(ctx: BuildContext, mem: MemoryBacking, w: Record<string, unknown>, wp: Path): void {
+  for (const k of ['value', 'bytes'] as const) {
+    if (w[k] !== undefined) ctx.error('entry-shape', [...wp, k], `an initial-contents entry gives one of "value", "bytes" or "fill"; "${k}" goes with none other`, 'key');
+  }
+  if (w.size === undefined) {
+    ctx.error('missing-key', wp, 'a "fill" entry needs "size" (how many bytes to fill)');
+    return;
+  }
+  const at = ctx.num(w.at, [...wp, 'at']);
+  const fill = ctx.num(w.fill, [...wp, 'fill'], undefined, 256n);
+  const size = ctx.size(w.size, [...wp, 'size'], 'a fill');
+  if (at === undefined || fill === undefined || size === undefined) return;
+  if (at + size > mem.size) {
+    ctx.error('address-range', [...wp, 'size'], `initial contents: ${hex(size)} byte(s) at offset ${hex(at)} run past the end of the region (${hex(mem.size)} bytes)`);
+    return;
+  }
+  // Eight bytes at a time (a fill may overwrite an earlier one, so zeros are written too).
+  const word = BigInt.asUintN(64, fill * 0x0101010101010101n);
+  let off = at;
+  const end = at + size;
+  while (off < end) {
+    const n = end - off >= 8n && off % 8n === 0n ? 8 : 1;
+    const err = mem.write(off, n, n === 8 ? word : fill);
+    if (err) {
+      ctx.error('address-range', [...wp, 'at'], `initial contents: ${err.message}`);
+      return;
+    }
+    off += BigInt(n);
+  }
 }
 
 // ---- memory images and byte contents (issue 5)
@@ -280,7 +324,8 @@ function imageBacking(ctx: BuildContext, name: string, size: bigint, spec: Recor
   const file = ctx.str(image.file);
   const format = image.format === 'raw' || image.format === 'elf-core' ? image.format : undefined;
   const offset = ctx.num(image.offset, [...ip, 'offset'], undefined);
-  if (file === undefined || format === undefined || (image.offset !== undefined && offset === undefined)) return undefined; // reported by the schema or ctx.num
+  const slice = image.size === undefined ? undefined : ctx.size(image.size, [...ip, 'size'], 'an image slice');
+  if (file === undefined || format === undefined || (image.offset !== undefined && offset === undefined) || (image.size !== undefined && slice === undefined)) return undefined; // reported by the schema or ctx.num
   if (!opts.openImage) {
     ctx.report('info', 'image-not-read', ip, `images are not read here: ${file} is not loaded, and ${name} reads as zeros`, 'key');
     return undefined;
@@ -295,9 +340,10 @@ function imageBacking(ctx: BuildContext, name: string, size: bigint, spec: Recor
     ctx.error('image-error', [...ip, 'file'], `${source.message}; ${name} reads as zeros`);
     return undefined;
   }
-  const opened = openImageBacking(source, { file, format, offset }, size, name);
+  const opened = openImageBacking(source, { file, format, offset, size: slice }, size, name);
   for (const p of opened.problems) {
-    const at: Path = p.at === 'image' ? ip : p.at === 'offset' && image.offset !== undefined ? [...ip, 'offset'] : [...ip, 'file'];
+    const at: Path =
+      p.at === 'image' ? ip : p.at === 'offset' && image.offset !== undefined ? [...ip, 'offset'] : p.at === 'size' && image.size !== undefined ? [...ip, 'size'] : [...ip, 'file'];
     ctx.report(p.severity, p.code, at, p.message, p.at === 'image' ? 'key' : 'value');
   }
   return opened.backing;

@@ -3,7 +3,7 @@
  * source id is the step's path, after its references are checked so that a misspelt name is a
  * diagnostic at load time rather than a failure when the step runs.
  */
-import { findRegister, hex, TableIommu, type AccessSize, type ScenarioStep } from '../engine';
+import { findRegister, hex, TableIommu, type AccessSize, type ExpectedEvent, type ExpectedNotification, type ScenarioStep } from '../engine';
 import { list, obj, type BuildContext } from './context';
 import type { Path } from './document';
 import { PERMS } from './models/table';
@@ -27,6 +27,96 @@ export function buildScenario(ctx: BuildContext, raw: unknown): ScenarioStep[] {
 
 function size(v: unknown, fallback: AccessSize): AccessSize {
   return v === 1 || v === 2 || v === 4 || v === 8 ? v : fallback;
+}
+
+/** Longest access a step may make: a 16 MiB DMA is already a config mistake rather than a test. */
+const MAX_ACCESS_LENGTH = 16n << 20n;
+
+/** The length of an access (any length, at most MAX_ACCESS_LENGTH). */
+function length(ctx: BuildContext, v: unknown, path: Path, fallback: number): number | undefined {
+  if (v === undefined) return fallback;
+  const n = ctx.size(v, path, 'an access');
+  if (n === undefined) return undefined;
+  if (n > MAX_ACCESS_LENGTH) {
+    ctx.error('access-length', path, `an access of ${hex(n)} bytes is longer than a scenario step takes (${hex(MAX_ACCESS_LENGTH)})`);
+    return undefined;
+  }
+  return Number(n);
+}
+
+/** `offset` inside a register: within its width, and the access must fit. */
+function regOffset(ctx: BuildContext, b: Record<string, unknown>, path: Path, r: { iommu: string; reg: string | number }, sz: AccessSize | undefined): number | undefined {
+  if (b.offset === undefined) return undefined;
+  const dev = ctx.machine.iommus.get(r.iommu);
+  const info = dev?.registers ? findRegister(dev.registers, r.reg) : undefined;
+  const off = typeof b.offset === 'number' ? b.offset : undefined;
+  if (off === undefined || info === undefined) return undefined;
+  if (off + (sz ?? 1) > info.width) {
+    ctx.error('register-offset', [...path, 'offset'], `${info.name} is ${info.width} bytes wide: ${sz ?? 1} byte(s) at offset ${off} run past it`);
+    return undefined;
+  }
+  return off;
+}
+
+const MEMTX = new Set(['MEMTX_OK', 'MEMTX_ERROR', 'MEMTX_DECODE_ERROR', 'MEMTX_ACCESS_ERROR']);
+
+function expectedEvents(ctx: BuildContext, v: unknown, path: Path): ExpectedEvent[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  const out: ExpectedEvent[] = [];
+  v.forEach((raw, i) => {
+    const e = obj(raw);
+    if (!e) return;
+    const ep: Path = [...path, i];
+    const fields: Record<string, bigint | boolean | string> = {};
+    for (const [k, fv] of Object.entries(obj(e.fields) ?? {})) {
+      if (typeof fv === 'boolean') fields[k] = fv;
+      else if (typeof fv === 'string' && !/^[0-9]/.test(fv)) fields[k] = fv;
+      else {
+        const n = ctx.num(fv, [...ep, 'fields', k]);
+        if (n !== undefined) fields[k] = n;
+      }
+    }
+    const code = ctx.num(e.code, [...ep, 'code'], undefined, 1n << 32n);
+    if (e.iommu !== undefined) ctx.iommu(e.iommu, [...ep, 'iommu'], 'for this event');
+    out.push({
+      iommu: ctx.str(e.iommu),
+      type: ctx.str(e.type),
+      code: code === undefined ? undefined : Number(code),
+      recorded: typeof e.recorded === 'boolean' ? e.recorded : undefined,
+      fields: Object.keys(fields).length ? fields : undefined,
+    });
+  });
+  return out;
+}
+
+function expectedNotifications(ctx: BuildContext, v: unknown, path: Path): ExpectedNotification[] {
+  const out: ExpectedNotification[] = [];
+  list(v).forEach((raw, i) => {
+    const n = obj(raw);
+    if (!n) return;
+    const np: Path = [...path, i];
+    if (n.notifier !== undefined && typeof n.notifier === 'string') {
+      const known = ctx.machine.registrations.some((r) => r.name === n.notifier);
+      if (!known) ctx.unknown('notifier', n.notifier, [...np, 'notifier'], 'to have been notified', ctx.machine.registrations.map((r) => r.name));
+    }
+    if (typeof n.target === 'string' && !ctx.machine.addressSpaces.has(n.target) && ![...ctx.machine.iommus.values()].some((d) => d.internalRegions?.().some((r) => r.name === n.target))) {
+      ctx.warn('unknown-reference', [...np, 'target'], `no address space named "${n.target}" in the config (a model's own address space may still match)`);
+    }
+    out.push({
+      notifier: ctx.str(n.notifier),
+      owner: ctx.str(n.owner),
+      region: ctx.str(n.region),
+      index: typeof n.index === 'number' ? n.index : undefined,
+      type: ctx.str(n.type),
+      iova: ctx.num(n.iova, [...np, 'iova']),
+      mask: ctx.num(n.mask, [...np, 'mask']),
+      perm: ctx.str(n.perm),
+      translated: ctx.num(n.translated, [...np, 'translated']),
+      target: ctx.str(n.target),
+      outcome: ctx.str(n.outcome),
+    });
+  });
+  return out;
 }
 
 function initiator(ctx: BuildContext, v: unknown, path: Path): string | undefined {
@@ -90,18 +180,24 @@ function buildStep(ctx: BuildContext, kind: string, b: Record<string, unknown>, 
       const r = register(ctx, b, path);
       const value = kind === 'write-reg' ? ctx.num(b.value, [...path, 'value']) : 0n;
       if (!r || value === undefined) return undefined;
-      return kind === 'write-reg'
-        ? { kind, source, ...r, value, size: b.size === undefined ? undefined : size(b.size, 4), attrs }
-        : { kind, source, ...r, size: b.size === undefined ? undefined : size(b.size, 4), attrs };
+      const sz = b.size === undefined ? undefined : size(b.size, 4);
+      const offset = regOffset(ctx, b, path, r, sz);
+      if (b.offset !== undefined && offset === undefined) return undefined;
+      return kind === 'write-reg' ? { kind, source, ...r, value, size: sz, offset, attrs } : { kind, source, ...r, size: sz, offset, attrs };
     }
     case 'access': {
       const from = initiator(ctx, b.from, [...path, 'from']);
       const addr = ctx.num(b.addr, [...path, 'addr']);
-      const value = ctx.num(b.value, [...path, 'value'], 0n);
-      if (!from || addr === undefined || value === undefined) return undefined;
+      const len = length(ctx, b.size, [...path, 'size'], 4);
+      const value = ctx.num(b.value, [...path, 'value'], 0n, len !== undefined && len < 8 ? 1n << BigInt(8 * len) : undefined);
+      if (!from || addr === undefined || value === undefined || len === undefined) return undefined;
       const op = b.op === 'write' ? 'write' : 'read';
       if (op === 'read' && b.value !== undefined) ctx.warn('ignored-key', [...path, 'value'], 'a read has no value to write; use expect to check what it reads', 'key');
-      return { kind, source, from, addr, op, size: size(b.size, 4), value, attrs };
+      if (op === 'read' && b.fill !== undefined) ctx.warn('ignored-key', [...path, 'fill'], 'a read has nothing to fill', 'key');
+      if (b.value !== undefined && b.fill !== undefined) ctx.error('entry-shape', [...path, 'fill'], 'a write gives "value" or "fill", not both', 'key');
+      if (op === 'write' && len > 8 && b.value !== undefined) ctx.warn('value-width', [...path, 'value'], `a value fills at most 8 bytes; the other ${len - 8} of this ${len}-byte write are zero (use "fill" to set every byte)`);
+      const fill = typeof b.fill === 'number' ? b.fill : undefined;
+      return { kind, source, from, addr, op, size: len, value, fill, attrs };
     }
     case 'write-mem':
     case 'read-mem': {
@@ -155,12 +251,35 @@ function buildStep(ctx: BuildContext, kind: string, b: Record<string, unknown>, 
       return { kind, source, iommu: dev.name, command, expectStatus };
     }
     case 'expect': {
+      const shapes = [b.reg !== undefined || b.iommu !== undefined, b.as !== undefined, b.from !== undefined, b.notifications !== undefined].filter(Boolean).length;
+      if (shapes > 1) {
+        ctx.error('expect-shape', path, 'an expectation is on one thing: a register (iommu, reg), guest memory (as, addr), an access (from, addr) or notifications');
+        return undefined;
+      }
+      const mask = ctx.num(b.mask, [...path, 'mask']);
+      const result = typeof b.result === 'string' && MEMTX.has(b.result) ? b.result : undefined;
+      if (b.notifications !== undefined) {
+        const match = b.match === 'subset' ? 'subset' : 'exactly';
+        return { kind, source, notifications: expectedNotifications(ctx, b.notifications, [...path, 'notifications']), match };
+      }
+      if (b.match !== undefined) ctx.warn('ignored-key', [...path, 'match'], '"match" applies to a notifications expectation', 'key');
       if (b.reg !== undefined || b.iommu !== undefined) {
         const r = register(ctx, b, path);
         const value = ctx.num(b.value, [...path, 'value']);
         if (!r) return undefined;
-        if (b.from !== undefined || b.addr !== undefined) ctx.error('expect-shape', path, 'an expectation is either on a register (iommu, reg, value) or on an access (from, addr)');
-        return { kind, source, iommu: r.iommu, reg: r.reg, value, attrs };
+        const sz = b.size === undefined ? undefined : size(b.size, 4);
+        const offset = regOffset(ctx, b, path, r, sz);
+        return { kind, source, iommu: r.iommu, reg: r.reg, value, mask, size: sz, offset, result, attrs };
+      }
+      if (b.as !== undefined) {
+        const as = ctx.addressSpace(b.as, [...path, 'as'], 'for this expectation');
+        const addr = ctx.num(b.addr, [...path, 'addr']);
+        const len = length(ctx, b.size, [...path, 'size'], 8);
+        const value = ctx.num(b.value, [...path, 'value']);
+        if (b.addr === undefined) ctx.error('missing-key', path, 'a memory expectation needs "addr"', 'key');
+        if (!as || addr === undefined || len === undefined) return undefined;
+        if (value === undefined) ctx.warn('empty-expect', path, 'this expectation checks nothing: give value', 'key');
+        return { kind, source, as: as.name, addr, size: len, value, mask };
       }
       const from = initiator(ctx, b.from, [...path, 'from']);
       const addr = ctx.num(b.addr, [...path, 'addr']);
@@ -168,7 +287,8 @@ function buildStep(ctx: BuildContext, kind: string, b: Record<string, unknown>, 
         ctx.error('missing-key', path, 'an access expectation needs "from" and "addr"', 'key');
         return undefined;
       }
-      if (!from || addr === undefined) return undefined;
+      const len = length(ctx, b.size, [...path, 'size'], 4);
+      if (!from || addr === undefined || len === undefined) return undefined;
       const reaches = obj(b.reaches);
       let reachesOut: { region: string; offset?: bigint } | undefined;
       if (reaches) {
@@ -177,8 +297,9 @@ function buildStep(ctx: BuildContext, kind: string, b: Record<string, unknown>, 
         if (!region) return undefined;
         reachesOut = { region: region.name, offset };
       }
-      if (reachesOut === undefined && b.faults === undefined && b.value === undefined) {
-        ctx.warn('empty-expect', path, 'this expectation checks nothing: give reaches, faults or value', 'key');
+      const events = expectedEvents(ctx, b.events, [...path, 'events']);
+      if (reachesOut === undefined && b.faults === undefined && b.value === undefined && result === undefined && events === undefined) {
+        ctx.warn('empty-expect', path, 'this expectation checks nothing: give reaches, faults, result, value or events', 'key');
       }
       const value = ctx.num(b.value, [...path, 'value']);
       return {
@@ -187,11 +308,14 @@ function buildStep(ctx: BuildContext, kind: string, b: Record<string, unknown>, 
         from,
         addr,
         op: b.op === 'write' ? 'write' : 'read',
-        size: b.size === undefined ? undefined : size(b.size, 4),
+        size: b.size === undefined ? undefined : len,
         attrs,
         reaches: reachesOut,
-        faults: typeof b.faults === 'boolean' ? b.faults : undefined,
+        faults: typeof b.faults === 'boolean' || typeof b.faults === 'string' ? b.faults : undefined,
+        result,
         value,
+        mask,
+        events,
       };
     }
   }

@@ -61,7 +61,10 @@ const ContentsWord = Type.Object(
   {
     at: Num,
     value: Type.Optional(Num),
-    size: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2), Type.Literal(4), Type.Literal(8)])),
+    size: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: NUMBER_PATTERN })], { description: 'With value: 1, 2, 4 or 8 (default 8). With fill: how many bytes, any size (4KiB, 1MiB...).' }),
+    ),
+    fill: Type.Optional(Num),
     bytes: Type.Optional(
       Type.Union([Type.Array(Num), Type.String({ pattern: '^[\\s_]*([0-9a-fA-F]{2}[\\s_]*)*$' })], {
         title: 'bytes',
@@ -69,7 +72,7 @@ const ContentsWord = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false, description: 'A little-endian value written at an offset (size in bytes, default 8), or `bytes` written from it.' },
+  { additionalProperties: false, description: 'A little-endian value written at an offset (size in bytes, default 8), `bytes` written from it, or `size` bytes each `fill` (a byte).' },
 );
 
 // ---- memory images (issue 5)
@@ -81,6 +84,9 @@ const Image = Type.Object(
     }),
     offset: Type.Optional(
       NumWith("raw: the file offset of the region's first byte (default 0). elf-core: the guest-physical address of the region's first byte (default 0)."),
+    ),
+    size: Type.Optional(
+      NumWith('A slice: raw: this many bytes of the file from offset on; elf-core: segment parts outside the region are not reported. Lets several regions share one file.'),
     ),
   },
   { additionalProperties: false, description: 'Initial contents read from a file, lazily; writes stay in memory and never reach the file.' },
@@ -97,8 +103,8 @@ const Ram = Type.Object(
   { additionalProperties: false },
 );
 const Mmio = Type.Object(
-  { kind: Type.Literal('mmio'), size: Num, description: Description },
-  { additionalProperties: false, description: 'A named MMIO sink: accesses are recorded, reads return 0.' },
+  { kind: Type.Literal('mmio'), size: Num, 'reads-as': Type.Optional(NumWith('What reads return (default 0); an unassigned PCI window reads as 0xffffffff.')), description: Description },
+  { additionalProperties: false, description: 'A named MMIO sink: accesses are recorded, reads return `reads-as` (0).' },
 );
 
 export const AsEntry = Type.Object(
@@ -451,12 +457,59 @@ const Notifier = Type.Object(
 const Size = Type.Union([Type.Literal(1), Type.Literal(2), Type.Literal(4), Type.Literal(8)], { title: 'access size' });
 const Op = Type.Union([Type.Literal('read'), Type.Literal('write')]);
 const Reg = Type.Union([Type.String({ minLength: 1 }), Type.Integer({ minimum: 0 })], { description: 'Register name or offset.' });
+const RegOffset = Type.Integer({ minimum: 0, maximum: 7, description: 'Byte offset inside the register (a byte write to BLK_LUT+1 is offset 1, size 1).' });
+const Length = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: NUMBER_PATTERN })], {
+  title: 'length',
+  description: 'Length in bytes, any length: a longer access is split as QEMU\'s DMA helpers split it (per page, flat range and device access size).',
+});
+const MemTx = Type.Union(
+  [Type.Literal('MEMTX_OK'), Type.Literal('MEMTX_ERROR'), Type.Literal('MEMTX_DECODE_ERROR'), Type.Literal('MEMTX_ACCESS_ERROR')],
+  { description: 'The MemTxResult of the access (ORed over its pieces).' },
+);
+const FieldValue = Type.Union([Num, Type.Boolean(), Type.String()]);
+const ExpectedEvent = Type.Object(
+  {
+    iommu: Type.Optional(Type.String()),
+    type: Type.Optional(Type.String({ description: "The model's name for the record: F_TRANSLATION, C_BAD_CD..." })),
+    code: Type.Optional(Num),
+    recorded: Type.Optional(Type.Boolean({ description: 'Written where the guest reads it (false: suppressed or lost).' })),
+    fields: Type.Optional(Type.Record(Type.String(), FieldValue, { description: 'Fields of the record by name: sid, inputAddr, addr2, rnw, s2, class.' })),
+  },
+  { additionalProperties: false, description: 'An event or fault record the IOMMU made; every key given must match.' },
+);
+const ExpectedNotification = Type.Object(
+  {
+    notifier: Type.Optional(Type.String()),
+    owner: Type.Optional(Type.String()),
+    region: Type.Optional(Type.String()),
+    index: Type.Optional(Type.Integer({ minimum: 0 })),
+    type: Type.Optional(Type.Union([Type.Literal('MAP'), Type.Literal('UNMAP'), Type.Literal('DEVIOTLB_UNMAP')])),
+    iova: Type.Optional(Num),
+    mask: Type.Optional(Num),
+    perm: Type.Optional(Type.Union([Type.Literal('NONE'), Type.Literal('RO'), Type.Literal('WO'), Type.Literal('RW')])),
+    translated: Type.Optional(Num),
+    target: Type.Optional(Type.String({ description: 'Target address space name.' })),
+    outcome: Type.Optional(Type.String({ description: 'delivered (default), filtered, out-of-range, ...' })),
+  },
+  { additionalProperties: false, description: 'A notification; every key given must match.' },
+);
 
 const Steps = {
-  'write-reg': Type.Object({ iommu: Type.String(), reg: Reg, value: Num, size: Type.Optional(Size), attrs: Type.Optional(Attrs) }, { additionalProperties: false }),
-  'read-reg': Type.Object({ iommu: Type.String(), reg: Reg, size: Type.Optional(Size), attrs: Type.Optional(Attrs) }, { additionalProperties: false }),
+  'write-reg': Type.Object(
+    { iommu: Type.String(), reg: Reg, offset: Type.Optional(RegOffset), value: Num, size: Type.Optional(Size), attrs: Type.Optional(Attrs) },
+    { additionalProperties: false },
+  ),
+  'read-reg': Type.Object({ iommu: Type.String(), reg: Reg, offset: Type.Optional(RegOffset), size: Type.Optional(Size), attrs: Type.Optional(Attrs) }, { additionalProperties: false }),
   access: Type.Object(
-    { from: Type.String(), addr: Num, op: Op, size: Type.Optional(Size), value: Type.Optional(Num), attrs: Type.Optional(Attrs) },
+    {
+      from: Type.String(),
+      addr: Num,
+      op: Op,
+      size: Type.Optional(Length),
+      value: Type.Optional(Num),
+      fill: Type.Optional(Type.Integer({ minimum: 0, maximum: 255, description: 'For a write: every byte has this value.' })),
+      attrs: Type.Optional(Attrs),
+    },
     { additionalProperties: false },
   ),
   'write-mem': Type.Object({ as: Type.String(), addr: Num, value: Num, size: Type.Optional(Size) }, { additionalProperties: false }),
@@ -501,15 +554,28 @@ const Steps = {
       from: Type.Optional(Type.String()),
       addr: Type.Optional(Num),
       op: Type.Optional(Op),
-      size: Type.Optional(Size),
+      size: Type.Optional(Length),
       attrs: Type.Optional(Attrs),
       reaches: Type.Optional(Type.Object({ region: Type.String(), offset: Type.Optional(Num) }, { additionalProperties: false })),
-      faults: Type.Optional(Type.Boolean()),
+      faults: Type.Optional(
+        Type.Union([Type.Boolean(), Type.Literal('permission'), Type.Literal('unassigned'), Type.Literal('hop-limit')], { description: 'Whether it faults, or the reason it must fault for.' }),
+      ),
+      result: Type.Optional(MemTx),
       value: Type.Optional(Num),
+      mask: Type.Optional(Num),
+      events: Type.Optional(Type.Array(ExpectedEvent, { description: 'The event records the access made, in order; [] for none.' })),
       iommu: Type.Optional(Type.String()),
       reg: Type.Optional(Reg),
+      offset: Type.Optional(RegOffset),
+      as: Type.Optional(Type.String({ description: 'A guest-memory expectation: the bytes at as:addr (RAM), read without side effects.' })),
+      notifications: Type.Optional(Type.Array(ExpectedNotification, { description: 'What the last step that was not an expectation notified.' })),
+      match: Type.Optional(Type.Union([Type.Literal('exactly'), Type.Literal('subset')], { description: 'exactly (default): these and no others, in order; subset: these in order among others.' })),
     },
-    { additionalProperties: false, description: 'Either from+addr (where an access lands, whether it faults, what it reads) or iommu+reg+value.' },
+    {
+      additionalProperties: false,
+      description:
+        'One of: from+addr (where an access lands, its result, value and event records), iommu+reg (a register, peeked without read side effects), as+addr (guest memory), notifications.',
+    },
   ),
 };
 export const STEP_KINDS = Object.keys(Steps);
@@ -527,6 +593,12 @@ export const ConfigSchema = Type.Object(
     'qemu-semantics': Type.Optional(
       Type.Union([Type.Literal('current'), Type.Literal('5.2-9.x')], {
         description: 'Which QEMU notification rules to follow: current (crop to the notifier range) or 5.2-9.x (MAP/UNMAP outside the range asserts).',
+      }),
+    ),
+    'dma-split': Type.Optional(
+      Type.Union([Type.Literal('page'), Type.Literal('qemu-7.2')], {
+        description:
+          "How an access longer than one piece cuts a stretch that faults: page (one piece to the 4 KiB boundary) or qemu-7.2 (QEMU's 4-byte pieces through io_mem_unassigned, each translated again: one failed 8-byte DMA records two events).",
       }),
     ),
     memory: Type.Optional(Type.Record(Type.String(), Region, { description: 'Memory regions by name.' })),

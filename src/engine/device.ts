@@ -17,12 +17,55 @@ export interface RegisterInfo {
   readonly access: 'rw' | 'ro' | 'wo';
   readonly reset: bigint;
   readonly description: string;
+  /** What reading it changes, when it does (TZ MPC BLK_LUT with AUTOINC advances BLK_IDX). */
+  readonly readSideEffects?: string;
 }
 
 export interface RegisterFile {
   readonly registers: readonly RegisterInfo[];
   read(offset: bigint, size: AccessSize, attrs: MemTxAttrs): { value: bigint; result: MemTxResult };
   write(offset: bigint, size: AccessSize, value: bigint, attrs: MemTxAttrs): MemTxResult;
+  /**
+   * A read without its side effects, for expectations and views. Only files with read side
+   * effects need it; others are peeked by reading.
+   */
+  peek?(offset: bigint, size: AccessSize, attrs: MemTxAttrs): { value: bigint; result: MemTxResult };
+  /**
+   * The largest access the device accepts (MemoryRegionOps valid.max_access_size); QEMU's memory
+   * core splits longer accesses into pieces this size or smaller. Default 8.
+   */
+  readonly maxAccessSize?: AccessSize;
+}
+
+/** A read of a register file without side effects (peek when the file has one). */
+export function peekRegister(file: RegisterFile, offset: bigint, size: AccessSize, attrs: MemTxAttrs): { value: bigint; result: MemTxResult } {
+  return file.peek ? file.peek(offset, size, attrs) : file.read(offset, size, attrs);
+}
+
+/**
+ * An event or fault record a model wrote where its driver reads them (SMMUv3's event queue, VT-d's
+ * fault-recording registers), or would have written had a control bit allowed it.
+ */
+export interface ModelEventRecord {
+  /** The model's name for it: SMMUv3 F_TRANSLATION, VT-d's fault reason... */
+  readonly type: string;
+  /** Its numeric code (the event ID, the fault reason). */
+  readonly code: number;
+  /** True when it was written where the guest reads it; false when suppressed or lost. */
+  readonly recorded: boolean;
+  /** What became of it, in words. */
+  readonly disposition: string;
+  /** Its fields by the specification's names (sid, inputAddr, rnw...). */
+  readonly fields: Readonly<Record<string, bigint | number | boolean | string>>;
+  /** The raw record as 32-bit words, when the model writes one. */
+  readonly words?: readonly number[];
+}
+
+/** The records a model made, oldest first: `total` counts every one ever made. */
+export interface ModelEventLog {
+  readonly total: number;
+  /** The records made since `total` was `mark` (as many as the model still holds). */
+  since(mark: number): readonly ModelEventRecord[];
 }
 
 export function findRegister(file: RegisterFile, nameOrOffset: string | number): RegisterInfo | undefined {
@@ -72,6 +115,13 @@ export interface IommuDevice {
   describeState?(): ModelStateNode[];
   /** Back to the state after construction. */
   reset?(): void;
+  /** Event or fault records the model makes (expectations and `run --json` read them). */
+  readonly eventRecords?: ModelEventLog;
+  /**
+   * For a query (probe): the record the last probed translation would have made, had it been an
+   * access. Cleared by every probe.
+   */
+  readonly lastProbeEvent?: () => ModelEventRecord | undefined;
   /**
    * For views, without side effects: the device's state decoded, one line per register or piece
    * of state (its name, and its value with what the value means).
@@ -86,6 +136,7 @@ export function registerRegion(name: string, size: bigint, file: RegisterFile): 
   return new MmioRegion(name, size, {
     read: (offset, size, attrs) => file.read(offset, size, attrs),
     write: (offset, size, value, attrs) => file.write(offset, size, value, attrs),
+    maxAccessSize: file.maxAccessSize,
   });
 }
 

@@ -4,6 +4,7 @@ export * from './attrs-match';
 export * from './address-space';
 export * from './consumers';
 export * from './device';
+export * from './dma';
 export * from './errors';
 export * from './fast-path';
 export * from './guest-memory';

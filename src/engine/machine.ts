@@ -13,6 +13,7 @@ import type { IOMMUMemoryRegion, NotifyRecord, QemuSemantics } from './iommu';
 import type { MemoryRegion } from './memory';
 import { performAccess, translateAccess, type AccessOp, type AccessResult, type Landing } from './translate';
 import type { AccessSize } from './guest-memory';
+import { dmaAccess, type DmaResult, type FailedPieces } from './dma';
 import type { Trace } from './trace';
 
 export type DeviceKind = 'initiator' | 'pci' | 'vfio-pci' | 'vhost';
@@ -33,6 +34,8 @@ export interface Device {
 
 export interface MachineOptions {
   readonly semantics?: QemuSemantics;
+  /** How accesses longer than one piece cut a failed stretch (see dma.ts): 'page' or QEMU 7.2's 4-byte pieces. */
+  readonly failedPieces?: FailedPieces;
 }
 
 export interface Initiator {
@@ -60,6 +63,7 @@ export class Machine {
   readonly devices = new Map<string, Device>();
   readonly registrations: Registration[] = [];
   readonly semantics: QemuSemantics;
+  failedPieces: FailedPieces;
   private system?: AddressSpace;
   private sink?: NotifyRecord[];
   private readonly observed = new WeakSet<IOMMUMemoryRegion>();
@@ -69,6 +73,7 @@ export class Machine {
     opts: MachineOptions = {},
   ) {
     this.semantics = opts.semantics ?? 'current';
+    this.failedPieces = opts.failedPieces ?? 'page';
   }
 
   /** System memory (QEMU's address_space_memory): what vfio requires its targets to be in. */
@@ -139,6 +144,13 @@ export class Machine {
     const init = this.resolveInitiator(q.from, q.attrs);
     if (isEngineError(init)) return init;
     return performAccess({ as: init.as, addr: q.addr, op: q.op, attrs: init.attrs, trace: q.trace, size: q.size, value: q.value });
+  }
+
+  /** An access of any length, split and translated piece by piece as QEMU's DMA helpers do (dma.ts). */
+  dma(q: MachineQuery & { len: number; data?: Uint8Array }): DmaResult | EngineError {
+    const init = this.resolveInitiator(q.from, q.attrs);
+    if (isEngineError(init)) return init;
+    return dmaAccess({ as: init.as, addr: q.addr, op: q.op, attrs: init.attrs, len: q.len, data: q.data, failedPieces: this.failedPieces, probe: q.probe });
   }
 
   /** Runs `fn` and returns every notification decision made meanwhile. */

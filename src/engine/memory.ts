@@ -91,6 +91,8 @@ export interface MmioAccessRecord {
 export interface MmioOps {
   read(offset: bigint, size: AccessSize, attrs: MemTxAttrs): { value: bigint; result: MemTxResult };
   write(offset: bigint, size: AccessSize, value: bigint, attrs: MemTxAttrs): MemTxResult;
+  /** valid.max_access_size: longer accesses are split into pieces this size or smaller (default 8). */
+  readonly maxAccessSize?: AccessSize;
 }
 
 /**
@@ -102,6 +104,8 @@ export class MmioRegion extends MemoryRegion {
   readonly log: MmioAccessRecord[] = [];
   /** Oldest records are dropped past this many. */
   logLimit = 1024;
+  /** What a read of a region without ops returns (`reads-as`; an unassigned PCI window reads all ones). */
+  readsAs = 0n;
   constructor(name: string, size: bigint, readonly ops?: MmioOps) {
     super(name, size);
   }

@@ -6,9 +6,11 @@
  */
 import { MEMTXATTRS_UNSPECIFIED, formatAttrs, memTxResultName, type MemTxAttrs, type MemTxResult } from './attrs';
 import { addressSpaceForRegion } from './address-space';
-import { findRegister, type ModelCommand } from './device';
+import { findRegister, peekRegister, type ModelCommand, type ModelEventRecord } from './device';
+import { valueBytes, type DmaResult } from './dma';
 import { engineError, isEngineError, type EngineError } from './errors';
-import type { AccessSize } from './guest-memory';
+import { isAccessSize, type AccessSize } from './guest-memory';
+import { RamRegion } from './memory';
 import { hex } from './hex';
 import type { NotifyOutcome, NotifyRecord } from './iommu';
 import { formatNotifierFlags, permName, type IOMMUAccessFlags, type IOMMUTLBEntry } from './iotlb';
@@ -28,6 +30,8 @@ export interface WriteRegStep extends StepBase {
   readonly reg: string | number;
   readonly value: bigint;
   readonly size?: AccessSize;
+  /** Byte offset inside the register (a byte write to BLK_LUT+1). */
+  readonly offset?: number;
   readonly attrs?: MemTxAttrs;
 }
 export interface ReadRegStep extends StepBase {
@@ -35,6 +39,7 @@ export interface ReadRegStep extends StepBase {
   readonly iommu: string;
   readonly reg: string | number;
   readonly size?: AccessSize;
+  readonly offset?: number;
   readonly attrs?: MemTxAttrs;
 }
 export interface AccessStep extends StepBase {
@@ -42,8 +47,12 @@ export interface AccessStep extends StepBase {
   readonly from: string;
   readonly addr: bigint;
   readonly op: AccessOp;
-  readonly size: AccessSize;
+  /** Any length in bytes; longer accesses are split as QEMU's DMA helpers split them (dma.ts). */
+  readonly size: number;
+  /** For writes of at most 8 bytes: the little-endian value. */
   readonly value?: bigint;
+  /** For writes: every byte (overrides value). */
+  readonly fill?: number;
   readonly attrs?: MemTxAttrs;
 }
 export interface WriteMemStep extends StepBase {
@@ -77,6 +86,35 @@ export interface UnmapStep extends StepBase {
   readonly iova: bigint;
   readonly size: bigint;
 }
+/** One expected notification; every field given must match. */
+export interface ExpectedNotification {
+  readonly notifier?: string;
+  readonly owner?: string;
+  readonly region?: string;
+  readonly index?: number;
+  /** MAP, UNMAP, DEVIOTLB_UNMAP. */
+  readonly type?: string;
+  readonly iova?: bigint;
+  readonly mask?: bigint;
+  /** NONE, RO, WO, RW. */
+  readonly perm?: string;
+  /** translated_addr. */
+  readonly translated?: bigint;
+  /** target_as by name. */
+  readonly target?: string;
+  /** delivered (default), filtered, out-of-range... */
+  readonly outcome?: string;
+}
+
+/** One expected event or fault record; every field given must match (others are fields of the record). */
+export interface ExpectedEvent {
+  readonly iommu?: string;
+  readonly type?: string;
+  readonly code?: number;
+  readonly recorded?: boolean;
+  readonly fields?: Readonly<Record<string, bigint | boolean | string>>;
+}
+
 export interface ExpectStep extends StepBase {
   readonly kind: 'expect';
   /** An access expectation: from, addr, op (and attrs). */
@@ -84,14 +122,30 @@ export interface ExpectStep extends StepBase {
   readonly addr?: bigint;
   readonly op?: AccessOp;
   readonly attrs?: MemTxAttrs;
-  readonly size?: AccessSize;
+  /** Length of the access (any length) or of the register/memory read. */
+  readonly size?: number;
   readonly reaches?: { readonly region: string; readonly offset?: bigint };
-  readonly faults?: boolean;
-  /** For a read, the value read; for a register expectation, the register's value. */
+  /** true/false, or the fault's reason (permission, unassigned, hop-limit). */
+  readonly faults?: boolean | string;
+  /** The MemTxResult of the access: MEMTX_OK, MEMTX_ERROR, MEMTX_DECODE_ERROR, MEMTX_ACCESS_ERROR. */
+  readonly result?: string;
+  /** For a read, the value read; for a register or memory expectation, the value there. */
   readonly value?: bigint;
-  /** A register expectation: iommu and reg. */
+  /** Compare only these bits of the value. */
+  readonly mask?: bigint;
+  /** The event records the access made, in order ([] for none). */
+  readonly events?: readonly ExpectedEvent[];
+  /** A register expectation: iommu and reg (peeked: a read's side effects are not applied). */
   readonly iommu?: string;
   readonly reg?: string | number;
+  /** Byte offset inside the register. */
+  readonly offset?: number;
+  /** A guest-memory expectation: the address space (with addr, size and value). */
+  readonly as?: string;
+  /** A notification expectation: what the last step that was not an expectation delivered. */
+  readonly notifications?: readonly ExpectedNotification[];
+  /** exactly (default): these and no others, in order; subset: these in order, others between. */
+  readonly match?: 'exactly' | 'subset';
 }
 
 export interface CommandStep extends StepBase {
@@ -117,6 +171,22 @@ export interface StepNotification {
   readonly consumerError?: string;
 }
 
+/** One piece of a split access (dma.ts), as plain values. */
+export interface StepPiece {
+  readonly addr: bigint;
+  readonly size: number;
+  readonly result: MemTxResult;
+  readonly value?: bigint;
+  readonly region?: string;
+  readonly offset?: bigint;
+  readonly fault?: { readonly reason: string; readonly message: string };
+}
+
+/** An event or fault record a model made during the step. */
+export interface StepEvent extends ModelEventRecord {
+  readonly iommu: string;
+}
+
 export interface StepResult {
   readonly index: number;
   readonly step: ScenarioStep;
@@ -128,6 +198,10 @@ export interface StepResult {
   readonly value?: bigint;
   readonly result?: MemTxResult;
   readonly landing?: Landing;
+  /** The pieces of an access split as QEMU splits it (one for most accesses). */
+  readonly pieces?: readonly StepPiece[];
+  /** Event or fault records the IOMMUs made during the step. */
+  readonly events?: readonly StepEvent[];
   /**
    * Stale shadows found at this step (when the run checks shadows): a device's access, or the end
    * of the scenario, found a shadow that disagrees with the tables. Each names the step after
@@ -167,6 +241,8 @@ export class ScenarioRunner {
   /** Divergences seen and not yet resolved nor reported, with the step after which each appeared. */
   private readonly pending = new Map<string, StepDivergence>();
   private readonly reported = new Set<string>();
+  /** What the last step that was not an expectation notified (notification expectations check it). */
+  private lastNotifications: readonly StepNotification[] = [];
 
   constructor(
     readonly machine: Machine,
@@ -187,10 +263,14 @@ export class ScenarioRunner {
     if (this.done) return undefined;
     const index = this.pos++;
     const step = this.steps[index]!;
-    const { value: partial, records } = this.machine.collectNotifications(() => runStep(this.machine, step));
+    const marks = eventMarks(this.machine);
+    const { value: partial, records } = this.machine.collectNotifications(() => runStep(this.machine, step, this.lastNotifications));
     let divergences: StepDivergence[] | undefined;
     if (this.options.checkShadows) divergences = this.shadowCheck(index, step);
-    const r: StepResult = { index, step, failures: [], ...partial, notifications: records.map(toNotification), divergences };
+    const notifications = records.map(toNotification);
+    if (step.kind !== 'expect') this.lastNotifications = notifications;
+    const events = eventsSince(this.machine, marks);
+    const r: StepResult = { index, step, failures: [], ...partial, notifications, events: events.length ? events : undefined, divergences };
     this.results.push(r);
     return r;
   }
@@ -245,7 +325,48 @@ function fail(error: EngineError): Partial {
   return { summary: error.message, error };
 }
 
-function runStep(m: Machine, step: ScenarioStep): Partial {
+/** The bytes an access step writes. */
+function stepData(step: { size: number; value?: bigint; fill?: number }): Uint8Array {
+  if (step.fill !== undefined) return new Uint8Array(step.size).fill(step.fill & 0xff);
+  return valueBytes(step.value ?? 0n, step.size);
+}
+
+/** Performs an access of any length as the machine's DMA helpers split it; a vhost back end caches what its device's pieces translated. */
+function doAccess(m: Machine, q: { from: string; addr: bigint; op: AccessOp; attrs?: MemTxAttrs; size: number; value?: bigint; fill?: number }): DmaResult | EngineError {
+  const r = m.dma({ from: q.from, addr: q.addr, op: q.op, attrs: q.attrs, len: q.size, data: q.op === 'write' ? stepData(q) : undefined });
+  if (isEngineError(r)) return r;
+  for (const reg of m.registrations) {
+    if (reg.owner !== q.from || reg.kind !== 'vhost') continue;
+    for (const p of r.pieces) for (const hop of p.landing.hops) if (hop.iommu === reg.region && hop.iommuIdx === reg.iommuIdx) reg.cacheTranslation(hop.addr, hop.entry);
+  }
+  return r;
+}
+
+function pieceViews(r: DmaResult): StepPiece[] {
+  return r.pieces.map((p) => ({
+    addr: p.addr,
+    size: p.len,
+    result: p.result,
+    value: p.value,
+    region: p.landing.region?.name,
+    offset: p.landing.region ? p.landing.offset : undefined,
+    fault: p.landing.fault ? { reason: p.landing.fault.reason, message: p.landing.fault.message } : undefined,
+  }));
+}
+
+/** The value of a read: the bytes as a little-endian number (the first 8 bytes of a longer read). */
+function readValue(r: DmaResult): bigint {
+  let v = 0n;
+  const d = r.data ?? new Uint8Array();
+  for (let i = Math.min(d.length, 8) - 1; i >= 0; i--) v = (v << 8n) | BigInt(d[i]!);
+  return v;
+}
+
+function whereLanded(p: { readonly landing: Landing }): string {
+  return p.landing.region ? `${p.landing.region.name}+${hex(p.landing.offset)}` : 'unassigned';
+}
+
+function runStep(m: Machine, step: ScenarioStep, lastNotifications: readonly StepNotification[]): Partial {
   switch (step.kind) {
     case 'write-reg':
     case 'read-reg': {
@@ -253,49 +374,48 @@ function runStep(m: Machine, step: ScenarioStep): Partial {
       if (isEngineError(reg)) return fail(reg);
       const attrs = step.attrs ?? DEFAULT_REGISTER_ATTRS;
       const size = step.size ?? reg.width;
+      const off = step.offset ?? 0;
+      const at = BigInt(reg.offset + off);
+      const name = off ? `${reg.name}+${off}` : reg.name;
+      const how = `${step.size !== undefined || off ? `${size} bytes, ` : ''}${formatAttrs(attrs)}`;
       if (step.kind === 'write-reg') {
-        const result = reg.file.write(BigInt(reg.offset), size, step.value, attrs);
-        return { summary: `${step.iommu}.${reg.name} <- ${hex(step.value)} (${formatAttrs(attrs)}): ${memTxResultName(result)}`, result };
+        const result = reg.file.write(at, size, step.value, attrs);
+        return { summary: `${step.iommu}.${name} <- ${hex(step.value)} (${how}): ${memTxResultName(result)}`, result };
       }
-      const r = reg.file.read(BigInt(reg.offset), size, attrs);
-      return { summary: `${step.iommu}.${reg.name} = ${hex(r.value)} (${formatAttrs(attrs)}): ${memTxResultName(r.result)}`, value: r.value, result: r.result };
+      const r = reg.file.read(at, size, attrs);
+      return { summary: `${step.iommu}.${name} = ${hex(r.value)} (${how}): ${memTxResultName(r.result)}`, value: r.value, result: r.result };
     }
     case 'access': {
-      const r = m.access({ from: step.from, addr: step.addr, op: step.op, attrs: step.attrs, size: step.size, value: step.value });
+      const r = doAccess(m, step);
       if (isEngineError(r)) return fail(r);
-      // A vhost back end caches what its device's accesses translated.
-      for (const reg of m.registrations) {
-        if (reg.owner !== step.from || reg.kind !== 'vhost') continue;
-        for (const hop of r.landing.hops) if (hop.iommu === reg.region && hop.iommuIdx === reg.iommuIdx) reg.cacheTranslation(hop.addr, hop.entry);
-      }
-      const where = r.landing.region ? `${r.landing.region.name}+${hex(r.landing.offset)}` : 'unassigned';
-      const what = step.op === 'read' ? `read ${hex(r.value)}` : `wrote ${hex(step.value ?? 0n)}`;
+      const first = r.pieces[0]!;
+      const backingError = r.pieces.find((p) => p.error)?.error;
+      const what = step.op === 'read' ? `read ${hex(readValue(r))}` : `wrote ${step.fill !== undefined ? `${step.size} x ${hex(step.fill)}` : hex(step.value ?? 0n)}`;
+      const split = r.pieces.length > 1 ? ` in ${r.pieces.length} pieces (${r.pieces.map((p) => `${p.len}@${whereLanded(p)}:${memTxResultName(p.result)}`).join(', ')})` : '';
       return {
-        summary: `${step.from} ${step.op} ${step.size} byte(s) at ${hex(step.addr)} -> ${where}: ${memTxResultName(r.result)}${r.result === 0 ? `, ${what}` : ''}`,
-        value: r.value,
+        summary: `${step.from} ${step.op} ${step.size} byte(s) at ${hex(step.addr)} -> ${whereLanded(first)}${split}: ${memTxResultName(r.result)}${r.result === 0 ? `, ${what}` : ''}`,
+        value: step.op === 'read' ? readValue(r) : 0n,
         result: r.result,
-        landing: r.landing,
-        error: r.error,
+        landing: first.landing,
+        pieces: pieceViews(r),
+        error: backingError,
       };
     }
     case 'write-mem':
     case 'read-mem': {
-      const r = m.access({
-        from: step.as,
-        addr: step.addr,
-        op: step.kind === 'write-mem' ? 'write' : 'read',
-        attrs: MEMTXATTRS_UNSPECIFIED,
-        size: step.size,
-        value: step.kind === 'write-mem' ? step.value : undefined,
-      });
+      // A guest-memory access (address_space_rw): split across flat ranges as any access.
+      const op = step.kind === 'write-mem' ? 'write' : 'read';
+      const r = doAccess(m, { from: step.as, addr: step.addr, op, attrs: MEMTXATTRS_UNSPECIFIED, size: step.size, value: step.kind === 'write-mem' ? step.value : undefined });
       if (isEngineError(r)) return fail(r);
       if (r.result !== 0) {
-        const error = r.error ?? engineError('memory-fault', r.landing.fault?.message ?? memTxResultName(r.result));
-        return { summary: `${step.kind} ${step.as} ${hex(step.addr)}: ${error.message}`, error, result: r.result };
+        const bad = r.pieces.find((p) => p.result !== 0)!;
+        const error = bad.error ?? engineError('memory-fault', bad.landing.fault?.message ?? memTxResultName(bad.result));
+        return { summary: `${step.kind} ${step.as} ${hex(step.addr)}: ${error.message}`, error, result: r.result, pieces: pieceViews(r) };
       }
+      const value = readValue(r);
       return step.kind === 'write-mem'
-        ? { summary: `${step.as} ${hex(step.addr)} <- ${hex(step.value)} (${step.size} bytes)`, result: r.result }
-        : { summary: `${step.as} ${hex(step.addr)} = ${hex(r.value)} (${step.size} bytes)`, value: r.value, result: r.result };
+        ? { summary: `${step.as} ${hex(step.addr)} <- ${hex(step.value)} (${step.size} bytes)`, result: r.result, pieces: pieceViews(r) }
+        : { summary: `${step.as} ${hex(step.addr)} = ${hex(value)} (${step.size} bytes)`, value, result: r.result, pieces: pieceViews(r) };
     }
     case 'map':
     case 'unmap': {
@@ -337,7 +457,7 @@ function runStep(m: Machine, step: ScenarioStep): Partial {
       return { summary, error: failed ? engineError('command-error', failed.effect) : undefined };
     }
     case 'expect':
-      return runExpect(m, step);
+      return runExpect(m, step, lastNotifications);
   }
 }
 
@@ -358,46 +478,204 @@ function resolveRegister(m: Machine, iommu: string, reg: string | number) {
   return { ...info, file };
 }
 
-function runExpect(m: Machine, step: ExpectStep): Partial {
+/** The records count of every model that keeps event records, before a step. */
+function eventMarks(m: Machine): Map<string, number> {
+  const marks = new Map<string, number>();
+  for (const d of m.iommus.values()) if (d.eventRecords) marks.set(d.name, d.eventRecords.total);
+  return marks;
+}
+
+function eventsSince(m: Machine, marks: Map<string, number>): StepEvent[] {
+  const out: StepEvent[] = [];
+  for (const d of m.iommus.values()) {
+    const log = d.eventRecords;
+    if (!log) continue;
+    for (const e of log.since(marks.get(d.name) ?? 0)) out.push({ ...e, iommu: d.name });
+  }
+  return out;
+}
+
+function masked(v: bigint, mask: bigint | undefined): bigint {
+  return mask === undefined ? v : v & mask;
+}
+
+function runExpect(m: Machine, step: ExpectStep, lastNotifications: readonly StepNotification[]): Partial {
   const failures: string[] = [];
+  if (step.notifications !== undefined) return expectNotifications(step, lastNotifications);
   if (step.reg !== undefined) {
     if (step.iommu === undefined) return fail(engineError('expect-shape', 'a register expectation names its iommu'));
     const reg = resolveRegister(m, step.iommu, step.reg);
     if (isEngineError(reg)) return fail(reg);
-    const r = reg.file.read(BigInt(reg.offset), reg.width, step.attrs ?? DEFAULT_REGISTER_ATTRS);
-    if (step.value !== undefined && r.value !== step.value) failures.push(`${step.iommu}.${reg.name} is ${hex(r.value)}, expected ${hex(step.value)}`);
-    return { summary: `expect ${step.iommu}.${reg.name} == ${step.value !== undefined ? hex(step.value) : '?'}: ${failures.length ? 'FAILED' : 'ok'}`, value: r.value, failures };
+    const off = step.offset ?? 0;
+    const size = step.size !== undefined && isAccessSize(step.size) ? step.size : reg.width;
+    // Peeked: a read's side effects (TZ MPC BLK_LUT's AUTOINC) are not applied.
+    const r = peekRegister(reg.file, BigInt(reg.offset + off), size, step.attrs ?? DEFAULT_REGISTER_ATTRS);
+    const name = off ? `${reg.name}+${off}` : reg.name;
+    if (step.value !== undefined && masked(r.value, step.mask) !== masked(step.value, step.mask)) {
+      failures.push(`${step.iommu}.${name} is ${hex(r.value)}, expected ${hex(step.value)}${step.mask !== undefined ? ` (mask ${hex(step.mask)})` : ''}`);
+    }
+    if (step.result !== undefined && memTxResultName(r.result) !== step.result) failures.push(`${step.iommu}.${name} read gives ${memTxResultName(r.result)}, expected ${step.result}`);
+    const peeked = reg.readSideEffects ? ` (peeked without its read side effect: ${reg.readSideEffects})` : '';
+    return { summary: `expect ${step.iommu}.${name} == ${step.value !== undefined ? hex(step.value) : '?'}${peeked}: ${failures.length ? 'FAILED' : 'ok'}`, value: r.value, result: r.result, failures };
   }
+  if (step.as !== undefined) return expectMemory(m, step);
   if (step.from === undefined || step.addr === undefined) {
-    return fail(engineError('expect-shape', 'an expectation names either iommu and reg, or from and addr'));
+    return fail(engineError('expect-shape', 'an expectation names iommu and reg, as and addr, from and addr, or notifications'));
   }
   const op = step.op ?? 'read';
-  // Where an access lands is a translation, without side effects; only a value check performs it.
-  const r =
-    step.value === undefined
-      ? withLanding(m.translate({ from: step.from, addr: step.addr, op, attrs: step.attrs, probe: true }))
-      : m.access({ from: step.from, addr: step.addr, op, attrs: step.attrs, size: step.size ?? 4, value: 0n });
+  // Where an access lands is a translation, without side effects; a value, result or event
+  // check performs the access.
+  const performs = step.value !== undefined || step.result !== undefined || step.events !== undefined;
+  const marks = eventMarks(m);
+  const r = m.dma({ from: step.from, addr: step.addr, op, attrs: step.attrs, len: step.size ?? 4, data: op === 'write' ? new Uint8Array(step.size ?? 4) : undefined, probe: !performs });
   if (isEngineError(r)) return fail(r);
-  const land = r.landing;
-  const where = land.region ? `${land.region.name}+${hex(land.offset)}` : `fault (${land.fault?.message ?? memTxResultName(r.result)})`;
-  if (step.faults === true && r.result === 0) failures.push(`expected a fault, but the ${op} reached ${where}`);
-  if (step.faults === false && r.result !== 0) failures.push(`expected no fault, got ${memTxResultName(r.result)}: ${land.fault?.message ?? where}`);
+  const events = performs ? eventsSince(m, marks) : [];
+  const first = r.pieces[0]!;
+  const land = first.landing;
+  const where = land.region ? `${land.region.name}+${hex(land.offset)}` : `fault (${land.fault?.message ?? memTxResultName(land.result)})`;
+  const result = performs ? r.result : r.pieces.reduce((a, p) => a | p.landing.result, 0);
+  if (step.faults === true && result === 0) failures.push(`expected a fault, but the ${op} reached ${where}`);
+  if (step.faults === false && result !== 0) failures.push(`expected no fault, got ${memTxResultName(result)}: ${land.fault?.message ?? where}`);
+  if (typeof step.faults === 'string') {
+    const reasons = r.pieces.map((p) => p.landing.fault?.reason).filter((x) => x !== undefined);
+    if (!reasons.some((x) => x === step.faults)) failures.push(`expected a ${step.faults} fault, got ${reasons.length ? reasons.join(', ') : `none (reached ${where})`}`);
+  }
+  if (step.result !== undefined && memTxResultName(result) !== step.result) failures.push(`result ${memTxResultName(result)}, expected ${step.result}`);
   if (step.reaches) {
     if (!land.region || land.region.name !== step.reaches.region) failures.push(`expected to reach ${step.reaches.region}, reached ${where}`);
     else if (step.reaches.offset !== undefined && land.offset !== step.reaches.offset) {
       failures.push(`expected ${step.reaches.region}+${hex(step.reaches.offset)}, reached ${where}`);
     }
   }
-  if (step.value !== undefined && op === 'read' && r.value !== step.value) failures.push(`read ${hex(r.value)}, expected ${hex(step.value)}`);
+  const value = op === 'read' && performs ? readValue(r) : undefined;
+  if (step.value !== undefined && value !== undefined && masked(value, step.mask) !== masked(step.value, step.mask)) failures.push(`read ${hex(value)}, expected ${hex(step.value)}`);
+  if (step.events !== undefined) failures.push(...matchEvents(step.events, events));
   return {
-    summary: `expect ${step.from} ${op} ${hex(step.addr)} -> ${where}: ${failures.length ? 'FAILED' : 'ok'}`,
+    summary: `expect ${step.from} ${op}${step.size !== undefined && step.size > 8 ? ` ${step.size} bytes at` : ''} ${hex(step.addr)} -> ${where}${r.pieces.length > 1 ? ` (${r.pieces.length} pieces)` : ''}: ${failures.length ? 'FAILED' : 'ok'}`,
     failures,
     landing: land,
-    result: r.result,
-    value: r.value,
+    result,
+    value,
+    pieces: pieceViews(r),
   };
 }
 
-function withLanding(l: Landing | EngineError): { landing: Landing; result: MemTxResult; value: bigint } | EngineError {
-  return isEngineError(l) ? l : { landing: l, result: l.result, value: 0n };
+function describeEvent(e: StepEvent): string {
+  const f = Object.entries(e.fields)
+    .map(([k, v]) => `${k}=${typeof v === 'bigint' ? hex(v) : String(v)}`)
+    .join(' ');
+  return `${e.iommu} ${e.type}${f ? ` ${f}` : ''} (${e.recorded ? 'recorded' : 'not recorded'})`;
+}
+
+function eventMatches(want: ExpectedEvent, got: StepEvent): boolean {
+  if (want.iommu !== undefined && want.iommu !== got.iommu) return false;
+  if (want.type !== undefined && want.type.toUpperCase() !== got.type.toUpperCase()) return false;
+  if (want.code !== undefined && want.code !== got.code) return false;
+  if (want.recorded !== undefined && want.recorded !== got.recorded) return false;
+  for (const [k, v] of Object.entries(want.fields ?? {})) {
+    const have = got.fields[k];
+    if (have === undefined) return false;
+    if (typeof v === 'bigint' && (typeof have === 'bigint' || typeof have === 'number')) {
+      if (BigInt(have) !== v) return false;
+    } else if (typeof v === 'string' && typeof have === 'string') {
+      if (v.toUpperCase() !== have.toUpperCase()) return false;
+    } else if (v !== have) return false;
+  }
+  return true;
+}
+
+function matchEvents(want: readonly ExpectedEvent[], got: readonly StepEvent[]): string[] {
+  const list = got.length ? got.map(describeEvent).join('; ') : 'none';
+  if (want.length !== got.length) return [`expected ${want.length} event record(s), the access made ${got.length}: ${list}`];
+  const out: string[] = [];
+  want.forEach((w, i) => {
+    if (!eventMatches(w, got[i]!)) out.push(`event ${i + 1} is ${describeEvent(got[i]!)}, expected ${describeExpectedEvent(w)}`);
+  });
+  return out;
+}
+
+function describeExpectedEvent(w: ExpectedEvent): string {
+  const parts: string[] = [];
+  if (w.iommu !== undefined) parts.push(w.iommu);
+  if (w.type !== undefined) parts.push(w.type);
+  if (w.code !== undefined) parts.push(`code=${hex(w.code)}`);
+  for (const [k, v] of Object.entries(w.fields ?? {})) parts.push(`${k}=${typeof v === 'bigint' ? hex(v) : String(v)}`);
+  if (w.recorded !== undefined) parts.push(w.recorded ? '(recorded)' : '(not recorded)');
+  return parts.join(' ');
+}
+
+/** A guest-memory expectation: the bytes at as:addr, read without side effects (RAM only). */
+function expectMemory(m: Machine, step: ExpectStep): Partial {
+  const size = step.size ?? 8;
+  const r = m.dma({ from: step.as!, addr: step.addr ?? 0n, op: 'read', attrs: MEMTXATTRS_UNSPECIFIED, len: size, probe: true });
+  if (isEngineError(r)) return fail(r);
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const p of r.pieces) {
+    const region = p.landing.region;
+    if (!(region instanceof RamRegion)) {
+      return fail(engineError('expect-memory', `${step.as} ${hex(p.addr)} is ${region ? `${region.kind} region ${region.name}` : 'unassigned'}: a memory expectation reads RAM only`));
+    }
+    for (let i = 0; i < p.len; i++) {
+      const v = region.backing.read(p.landing.offset + BigInt(i), 1);
+      if (typeof v !== 'bigint') return fail(v);
+      bytes[at + i] = Number(v);
+    }
+    at += p.len;
+  }
+  let value = 0n;
+  for (let i = Math.min(size, 8) - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[i]!);
+  const failures: string[] = [];
+  if (step.value !== undefined && masked(value, step.mask) !== masked(step.value, step.mask)) failures.push(`${step.as} ${hex(step.addr ?? 0n)} holds ${hex(value)}, expected ${hex(step.value)}`);
+  return { summary: `expect ${step.as} ${hex(step.addr ?? 0n)} (${size} bytes) == ${step.value !== undefined ? hex(step.value) : '?'}: ${failures.length ? 'FAILED' : 'ok'}`, value, failures };
+}
+
+function notificationMatches(w: ExpectedNotification, n: StepNotification): boolean {
+  if (w.notifier !== undefined && w.notifier !== n.notifier) return false;
+  if (w.owner !== undefined && w.owner !== n.owner) return false;
+  if (w.region !== undefined && w.region !== n.region) return false;
+  if (w.index !== undefined && w.index !== n.iommuIdx) return false;
+  if (w.type !== undefined && w.type.toUpperCase() !== n.type.toUpperCase()) return false;
+  if (w.iova !== undefined && w.iova !== n.entry.iova) return false;
+  if (w.mask !== undefined && w.mask !== n.entry.addrMask) return false;
+  if (w.perm !== undefined && w.perm.toUpperCase() !== permName(n.entry.perm)) return false;
+  if (w.translated !== undefined && w.translated !== n.entry.translatedAddr) return false;
+  if (w.target !== undefined && w.target !== (n.entry.targetAs?.name ?? '')) return false;
+  return (w.outcome ?? 'delivered') === n.outcome;
+}
+
+export function describeNotification(n: StepNotification): string {
+  return `${n.notifier} [${n.region} idx ${n.iommuIdx}] ${n.type} iova ${hex(n.entry.iova)} mask ${hex(n.entry.addrMask)} -> ${hex(n.entry.translatedAddr)} ${permName(n.entry.perm)} in ${n.entry.targetAs?.name ?? '(none)'}: ${n.outcome}`;
+}
+
+function describeExpectedNotification(w: ExpectedNotification): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(w)) if (v !== undefined) parts.push(`${k}=${typeof v === 'bigint' ? hex(v) : String(v)}`);
+  return `{ ${parts.join(', ')} }`;
+}
+
+/** Notifications of the last step that was not an expectation, exactly (in order) or as an ordered subset. */
+function expectNotifications(step: ExpectStep, last: readonly StepNotification[]): Partial {
+  const want = step.notifications!;
+  const mode = step.match ?? 'exactly';
+  // Only delivered notifications count, unless an expectation names another outcome.
+  const wantsOther = want.some((w) => w.outcome !== undefined && w.outcome !== 'delivered');
+  const got = wantsOther ? last : last.filter((n) => n.outcome === 'delivered');
+  const failures: string[] = [];
+  const gotText = got.length ? got.map(describeNotification).join('; ') : 'none';
+  if (mode === 'exactly') {
+    if (got.length !== want.length) failures.push(`expected ${want.length} notification(s), got ${got.length}: ${gotText}`);
+    else want.forEach((w, i) => !notificationMatches(w, got[i]!) && failures.push(`notification ${i + 1} is ${describeNotification(got[i]!)}, expected ${describeExpectedNotification(w)}`));
+  } else {
+    let j = 0;
+    for (const w of want) {
+      while (j < got.length && !notificationMatches(w, got[j]!)) j++;
+      if (j >= got.length) {
+        failures.push(`no notification (after those matched before it) matches ${describeExpectedNotification(w)}; got ${gotText}`);
+        break;
+      }
+      j++;
+    }
+  }
+  return { summary: `expect notifications (${mode}, ${want.length}): ${failures.length ? 'FAILED' : 'ok'}`, failures };
 }

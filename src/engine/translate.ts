@@ -244,7 +244,7 @@ export function performAccess(req: AccessRequest): AccessResult {
   if (region instanceof MmioRegion) {
     const value = req.value ?? 0n;
     if (req.op === 'read') {
-      const r = region.ops ? region.ops.read(landing.offset, size, req.attrs) : { value: 0n, result: MemTxResult.OK };
+      const r = region.ops ? region.ops.read(landing.offset, size, req.attrs) : { value: BigInt.asUintN(8 * size, region.readsAs), result: MemTxResult.OK };
       region.record({ op: 'read', offset: landing.offset, size, value: r.value, attrs: req.attrs });
       return { landing, result: r.result, value: r.value };
     }

@@ -231,7 +231,70 @@ describe('cli', () => {
       const j = json(cli(['run', DUAL, '--json'])) as Record<string, any>;
       assert.equal(j.total, 9);
       assert.equal(j.failed, 0);
-      assert.deepEqual(Object.keys(j.steps[5]).sort(), ['divergences', 'failures', 'kind', 'n', 'notifications', 'ok', 'source', 'summary']);
+      assert.deepEqual(Object.keys(j.steps[5]).sort(), ['divergences', 'failures', 'kind', 'n', 'notifications', 'ok', 'outcome', 'source', 'summary']);
+    });
+    it("run: every step's outcome as fields (landing, result, pieces, events, notifications, shadow findings)", () => {
+      const j = json(cli(['run', VIRT, '--check-shadows', '--json'])) as Record<string, any>;
+      const access = j.steps[2].outcome;
+      assert.equal(access.result, 'MEMTX_OK');
+      assert.deepEqual(access.landing, { region: 'ram', kind: 'ram', offset: '0x300000', as: 'system', addr: '0x40300000' });
+      assert.deepEqual(access.pieces, [{ addr: '0x20000000', size: 8, result: 'MEMTX_OK', value: '0x0', region: 'ram', offset: '0x300000' }]);
+      assert.deepEqual(access.events, []);
+      const tlbi = j.steps[7].outcome;
+      assert.deepEqual(tlbi.notifications, [
+        { notifier: 'net0/vhost', owner: 'net0', region: 'smmu0.sid-0x20', index: 0, type: 'UNMAP', iova: '0x20000000', mask: '0xfff', translated: '0x0', perm: 'NONE', target: 'system', outcome: 'delivered' },
+      ]);
+      const stale = j.steps.flatMap((s: any) => s.outcome.divergences);
+      assert.equal(stale.length, 1);
+      assert.equal(stale[0].notifier, 'net0/vhost');
+      assert.equal(stale[0].causeStep, 5);
+      // A fault expectation is a peek: no value, no event.
+      assert.equal(j.steps[1].outcome.result, 'MEMTX_DECODE_ERROR');
+      assert.equal(j.steps[1].outcome.value, undefined);
+      assert.deepEqual(j.steps[1].outcome.events, []);
+    });
+    it('translate: the event an access would record (a translate records none), and the pieces of a sized access', () => {
+      const j = json(cli(['translate', VIRT, '--from', 'edu0', '--addr', '0x1000_fffc', '--size', '8', '--json'])) as Record<string, any>;
+      assert.equal(j.ok, true);
+      assert.equal(j.event, undefined);
+      assert.deepEqual(
+        j.pieces.map((p: any) => [p.addr, p.size, p.result, p.landing?.offset ?? null]),
+        [
+          ['0x1000fffc', 4, 'MEMTX_OK', '0x20fffc'],
+          ['0x10010000', 4, 'MEMTX_DECODE_ERROR', null],
+        ],
+      );
+      const f = json(cli(['translate', VIRT, '--from', 'edu0', '--addr', '0x1001_0000', '--op', 'write', '--json'])) as Record<string, any>;
+      assert.deepEqual(f.event, {
+        iommu: 'smmu0',
+        type: 'F_TRANSLATION',
+        code: 16,
+        wouldRecord: true,
+        disposition: 'would be recorded (EVENTQ); a peek records nothing',
+        fields: { sid: 16, inputAddr: '0x10010000', addr2: '0x0', rnw: false, s2: false, class: 'IN' },
+      });
+      // Nothing was recorded: the event queue is as it was.
+      const again = json(cli(['run', VIRT, '--json'])) as Record<string, any>;
+      assert.equal(again.failed, 0);
+    });
+    it('translate --batch: one JSON answer per JSON query line, on one loaded machine; bad lines answer with their error', () => {
+      const queries = ['{"from":"edu0","addr":"0x1000_0010"}', '', '{"from":"edu0","addr":268500992,"size":8,"op":"write"}', '{"from":"nobody","addr":1}', 'not json', '{"from":"edu0"}', '{"from":"edu0","addr":1,"size":0}'].join('\n');
+      const r = cli(['translate', VIRT, '--batch', 'q.jsonl'], { virtual: { 'q.jsonl': queries } });
+      assert.equal(r.code, 1);
+      const lines = r.out.map((l) => JSON.parse(l) as Record<string, any>);
+      assert.equal(lines.length, 6);
+      assert.equal(lines[0]!.landing.offset, '0x200010');
+      assert.equal(lines[1]!.addr, '0x10010000');
+      assert.equal(lines[1]!.event.type, 'F_TRANSLATION');
+      assert.equal(lines[1]!.pieces.length, 1);
+      assert.deepEqual(lines[2], { line: 4, error: 'no device or address space named "nobody" (have: cpu, edu0, nic0, net0, system)' });
+      assert.equal(lines[3]!.line, 5);
+      assert.match(lines[3]!.error, /^not JSON/);
+      assert.deepEqual(lines[4], { line: 6, error: 'a query needs "from" (a name) and "addr"' });
+      assert.deepEqual(lines[5], { line: 7, error: '"size" is a whole number from 1 to 16777216' });
+      const ok = cli(['translate', VIRT, '--batch', 'q.jsonl'], { virtual: { 'q.jsonl': '{"from":"cpu","addr":"0x4000_0000"}\n' } });
+      assert.equal(ok.code, 0);
+      assert.equal(cli(['translate', VIRT]).code, 2);
     });
     it('demo: the four parts as one object', () => {
       const r = cli(['demo', '--json']);

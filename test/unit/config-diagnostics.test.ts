@@ -110,8 +110,11 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   'empty-config.iommu.yaml': [
     '1:1 error empty-config the file is empty; a config starts with `iommu-lens: 1`',
   ],
+  'access-length.iommu.yaml': ['6:56 error access-length an access of 0x2000000 bytes is longer than a scenario step takes (0x1000000)'],
+  'register-offset.iommu.yaml': ['10:53 error register-offset BLK_LUT is 4 bytes wide: 2 byte(s) at offset 3 run past it'],
+  'value-width.iommu.yaml': ['8:68 warning value-width a value fills at most 8 bytes; the other 8 of this 16-byte write are zero (use "fill" to set every byte)'],
   'empty-expect.iommu.yaml': [
-    '6:5 warning empty-expect this expectation checks nothing: give reaches, faults or value',
+    '6:5 warning empty-expect this expectation checks nothing: give reaches, faults, result, value or events',
   ],
   'empty-id-range.iommu.yaml': [
     '8:43 error bad-value requester-id range [0x20, 0x10] is empty: its first value is above its last',
@@ -132,7 +135,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     '6:5 error missing-key an access expectation needs "from" and "addr"',
   ],
   'expect-shape.iommu.yaml': [
-    '10:13 error expect-shape an expectation is either on a register (iommu, reg, value) or on an access (from, addr)',
+    '10:13 error expect-shape an expectation is on one thing: a register (iommu, reg), guest memory (as, addr), an access (from, addr) or notifications',
   ],
   'ignored-key.iommu.yaml': [
     '7:32 warning ignored-key "size" applies only to an alias; a region entry uses the region\'s own size',
@@ -492,7 +495,7 @@ describe('config diagnostics: the examples and hopeless input', () => {
       'garbage: [',
       [
         '1:1 error missing-key the config is missing the key "iommu-lens"',
-        '1:1 error unknown-key unknown key "garbage" in the config (expected one of: iommu-lens, name, description, qemu-semantics, memory, iommus, address-spaces, devices, notifiers, scenario)',
+        '1:1 error unknown-key unknown key "garbage" in the config (expected one of: iommu-lens, name, description, qemu-semantics, dma-split, memory, iommus, address-spaces, devices, notifiers, scenario)',
         '1:11 error parse-error Flow sequence in block collection must be sufficiently indented and end with a ]',
       ],
     ],

@@ -246,7 +246,7 @@ describe('config: contents as bytes', () => {
     assert.ok(d.some((l) => l.startsWith(`${pos(text, '256')} error number-range`)), d.join('\n'));
     assert.ok(d.includes(`${pos(text, '"abc"')} error bad-value bytes as a string are pairs of hex digits, optionally separated by spaces or _ (such as "de ad be ef")`), d.join('\n'));
     assert.ok(d.includes(`${pos(text, 'bytes: [1]')} error entry-shape an initial-contents entry gives either "value" (with "size") or "bytes", not both`), d.join('\n'));
-    assert.ok(d.includes(`${pos(text, '{ at: 8 }')} error missing-key an initial-contents entry needs "value" (a word at "at") or "bytes" (bytes from "at" on)`), d.join('\n'));
+    assert.ok(d.includes(`${pos(text, '{ at: 8 }')} error missing-key an initial-contents entry needs "value" (a word at "at"), "bytes" (bytes from "at" on) or "fill" (with "size")`), d.join('\n'));
   });
 });
 

@@ -65,6 +65,33 @@ describe('smmuv3: event records', () => {
     assert.equal(reg(r, 'EVENTQ_PROD'), 2n);
   });
 
+  it('the event queue base: aligned to the queue size (architecture); QEMU 7.2 Q_BASE keeps bits [51:6] only', () => {
+    for (const profile of ['architecture', 'qemu-7.2'] as const) {
+      // A 16-entry queue (512 bytes) programmed 0x40 above its alignment.
+      const { r } = s1Rig({ profile, eventqLog2: 4 });
+      program(r, [{ reg: 'EVENTQ_BASE', value: (EVENTQ + 0x40n) | 4n }]);
+      tr(r, 0x10, 0x1234n, IOMMU_RO);
+      const base = profile === 'architecture' ? EVENTQ : EVENTQ + 0x40n;
+      assert.equal(eventWords(r, 0, base)[0], 0x10, profile);
+    }
+  });
+
+  it('QEMU 7.2 writes CLASS and the IPA for F_WALK_EABT only: F_TRANSLATION and F_PERMISSION have CLASS=0 (smmuv3_translate)', () => {
+    const { r, root } = s1Rig({ profile: 'qemu-7.2' });
+    const t: Trace = [];
+    tr(r, 0x10, 0x1234n, IOMMU_RO, t);
+    assert.deepEqual(eventWords(r, 0), [0x10, 0x10, 0, 1 << 3, 0x1234, 0, 0, 0]);
+    assert.ok(summaries(t).some((x) => x.includes('QEMU 7.2 writes this record with CLASS=0 and no IPA')));
+    mapOne(r, root, 12, 0, 0x5000n, s1Leaf(0x8040_0000n, 3, { ro: true }), 3);
+    tr(r, 0x10, 0x5000n, IOMMU_WO);
+    assert.deepEqual(eventWords(r, 1), [0x13, 0x10, 0, 0, 0x5000, 0, 0, 0]);
+    // A descriptor read that fails: CLASS=TT and the descriptor's address, as the architecture.
+    const { r: e } = s1Rig({ profile: 'qemu-7.2' });
+    writeCd(e, { t0sz: 16, ttb0: 0x1_0000_0000n, asid: 1 });
+    tr(e, 0x10, 0x1000n, IOMMU_RO);
+    assert.deepEqual(eventWords(e, 0), [0x0b, 0x10, 0, (1 << 3) | (1 << 8), 0x1000, 0, 0, 1]);
+  });
+
   it('F_WALK_EABT: CLASS=TT and the descriptor address in words 6-7, recorded even with CD.R=0', () => {
     const r = rig();
     enable(r);

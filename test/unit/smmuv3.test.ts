@@ -51,16 +51,62 @@ describe('smmuv3: registers', () => {
     assert.equal(reg(r, 'PIDR0'), 0x84n);
   });
 
-  it('reports QEMU 7.2: stage 1 only, no 16K granule, 44-bit OAS, no GBPA register', () => {
+  it('reports QEMU 7.2 exactly: every ID and read-only register as smmuv3_init_regs sets it, no GBPA register', () => {
     const r = rig({ profile: 'qemu-7.2' });
-    assert.equal(reg(r, 'IDR0') & 3n, 2n);
-    assert.equal(reg(r, 'IDR5'), BigInt(4 | (1 << 4) | (1 << 6)));
+    // Read from Debian's qemu-system-aarch64 7.2 (virt,iommu=smmuv3, qtest readl at 0x09050000 + offset).
+    const qemu: Array<[string, bigint]> = [
+      ['IDR0', 0x0d40101an], // S1P, TTF=2, COHACC, ASID16, TTENDIAN=2, STALL_MODEL=1, TERM_MODEL, STLEVEL
+      ['IDR1', 0x02730010n], // SIDSIZE 16, EVENTQS 19, CMDQS 19
+      ['IDR2', 0n],
+      ['IDR3', 0x1404n], // HAD, RIL, BBML 2
+      ['IDR4', 0n],
+      ['IDR5', 0x74n], // OAS 44 bits, GRAN4K, GRAN16K, GRAN64K
+      ['IIDR', 0n],
+      ['AIDR', 1n],
+      ['CR0ACK', 0n],
+      ['STATUSR', 0n],
+      ['IRQ_CTRL_ACK', 0n],
+      ['GERROR', 0n],
+      ['CMDQ_BASE', 0x13n],
+      ['EVENTQ_BASE', 0x13n],
+      ['PIDR4', 0x04n],
+      ['PIDR5', 0n],
+      ['PIDR6', 0n],
+      ['PIDR7', 0n],
+      ['PIDR0', 0x84n],
+      ['PIDR1', 0xb4n],
+      ['PIDR2', 0xf0n],
+      ['PIDR3', 0x10n],
+      ['CIDR0', 0x0dn],
+      ['CIDR1', 0xf0n],
+      ['CIDR2', 0x05n],
+      ['CIDR3', 0xb1n],
+    ];
+    for (const [name, value] of qemu) {
+      assert.equal(reg(r, name), value, name);
+      const info = r.smmu.regs.registers.find((x) => x.name === name)!;
+      assert.equal(info.reset, value, `${name} reset`);
+    }
+    // The same values through page 1 (an alias of page 0).
+    assert.equal(r.smmu.regs.read(0x1000cn, 4, MEMTXATTRS_UNSPECIFIED).value, 0x1404n);
     assert.equal(r.smmu.regs.registers.find((x) => x.name === 'GBPA'), undefined);
     // GBPA reads as zero and ignores writes.
     assert.equal(r.smmu.regs.read(0x44n, 4, MEMTXATTRS_UNSPECIFIED).value, 0n);
     r.smmu.regs.write(0x44n, 4, 0x8010_0000n, MEMTXATTRS_UNSPECIFIED);
     assert.equal(r.smmu.regs.read(0x44n, 4, MEMTXATTRS_UNSPECIFIED).value, 0n);
     assert.equal(r.smmu.regionFor(0).size, 1n << 48n);
+  });
+
+  it('QEMU 7.2 keeps EVENTQ_IRQ_CFG0-2 writes but reads them as zero; the architecture reads them back', () => {
+    for (const profile of ['architecture', 'qemu-7.2'] as const) {
+      const r = rig({ profile });
+      r.smmu.regs.write(0xb0n, 8, 0x1234n, MEMTXATTRS_UNSPECIFIED);
+      r.smmu.regs.write(0xb8n, 4, 0x55n, MEMTXATTRS_UNSPECIFIED);
+      r.smmu.regs.write(0xbcn, 4, 0x3n, MEMTXATTRS_UNSPECIFIED);
+      const got = [r.smmu.regs.read(0xb0n, 8, MEMTXATTRS_UNSPECIFIED).value, r.smmu.regs.read(0xb0n, 4, MEMTXATTRS_UNSPECIFIED).value, r.smmu.regs.read(0xb8n, 4, MEMTXATTRS_UNSPECIFIED).value, r.smmu.regs.read(0xbcn, 4, MEMTXATTRS_UNSPECIFIED).value];
+      assert.deepEqual(got, profile === 'qemu-7.2' ? [0n, 0n, 0n, 0n] : [0x1234n, 0x1234n, 0x55n, 0x3n], profile);
+      assert.equal(r.smmu.regs.eventqIrqCfg0, 0x1234n);
+    }
   });
 
   it('CR0ACK follows CR0 without the reserved bits; CR1/CR2 hold what is written', () => {
@@ -257,10 +303,6 @@ describe('smmuv3: blocks', () => {
         if (profile === 'architecture') {
           assert.equal(e.perm, IOMMU_NONE);
           assert.equal(r.smmu.eventLog.at(-1)!.event.type, 0x10);
-        } else if (c.g === 14) {
-          // QEMU 7.2 has no 16K granule at all.
-          assert.equal(e.perm, IOMMU_NONE);
-          assert.equal(r.smmu.eventLog.at(-1)!.event.type, 0x0a);
         } else {
           assert.equal(e.perm, IOMMU_RW);
           assert.equal(e.addrMask, size - 1n);
@@ -308,6 +350,109 @@ describe('smmuv3: TTB1', () => {
     const e = tr(r, 0x10, 0x80_0000_1000n, IOMMU_RO, t);
     assert.equal(e.translatedAddr, 0x8060_0000n);
     assert.ok(summaries(t).some((s) => /QEMU 7.2 selects TTB1/.test(s)));
+  });
+});
+
+describe('smmuv3: the 16 KiB granule under qemu-7.2 (QEMU 7.2 decode_cd checks TTB0 and TTB1, 4K/16K/64K)', () => {
+  // QEMU 7.2 tg2granule: TG0 0/1/2 = 4K/64K/16K, TG1 1/2/3 = 16K/4K/64K.
+  const TG1 = { 12: 2, 14: 1, 16: 3 } as const;
+  const combos: Array<[12 | 14 | 16, 12 | 14 | 16]> = [
+    [14, 12],
+    [12, 14],
+    [14, 14],
+    [16, 14],
+  ];
+  for (const [g0, g1] of combos) {
+    it(`TTB0 ${2 ** (g0 - 10)}K (T0SZ 25) with TTB1 ${2 ** (g1 - 10)}K (T1SZ 16): both translate, no C_BAD_CD`, () => {
+      for (const profile of ['architecture', 'qemu-7.2'] as const) {
+        const r = rig({ profile });
+        enable(r);
+        const root0 = alloc(r, 1n << BigInt(g0));
+        const root1 = alloc(r, 1n << BigInt(g1));
+        writeCd(r, { t0sz: 25, tg0: TG0[g0], ttb0: root0, t1sz: 16, tg1: TG1[g1], ttb1: root1 });
+        writeSte(r, 0x10, { config: 0b101, cd: CD_ADDR });
+        const start0 = 4 - Math.floor((39 - 4) / (g0 - 3));
+        const start1 = 4 - Math.floor((48 - 4) / (g1 - 3));
+        mapOne(r, root0, g0, start0, 0x1_0000n, s1Leaf(0x8040_0000n, 3), 3);
+        // TTB1's table is indexed by the low 48 bits: under the architecture the address has
+        // its top 16 bits set, under QEMU 7.2 (observation 5) they are zero above T1SZ.
+        const ia1 = 0x80_0001_0000n;
+        mapOne(r, root1, g1, start1, ia1, s1Leaf(0x8050_0000n, 3), 3);
+        const e0 = tr(r, 0x10, 0x1_0010n, IOMMU_RO);
+        assert.equal(e0.perm, IOMMU_RW, `${profile} TTB0`);
+        assert.equal(e0.translatedAddr, 0x8040_0010n, `${profile} TTB0`);
+        assert.equal(e0.addrMask, (1n << BigInt(g0)) - 1n);
+        const a1 = profile === 'architecture' ? 0xffff_0000_0000_0000n | ia1 : ia1;
+        const e1 = tr(r, 0x10, a1 + 0x20n, IOMMU_WO);
+        assert.equal(e1.perm, IOMMU_RW, `${profile} TTB1`);
+        assert.equal(e1.translatedAddr, 0x8050_0020n, `${profile} TTB1`);
+        assert.equal(e1.addrMask, (1n << BigInt(g1)) - 1n);
+        assert.equal(r.smmu.eventLog.length, 0, profile);
+      }
+    });
+  }
+
+  it('a 16K TTB0 alone (TTB1 disabled by EPD1) translates under qemu-7.2 at every level: 48-bit input starts at level 0', () => {
+    const r = rig({ profile: 'qemu-7.2' });
+    enable(r);
+    const root = alloc(r, 16n * KiB);
+    writeCd(r, { t0sz: 16, tg0: TG0[14], ttb0: root });
+    writeSte(r, 0x10, { config: 0b101, cd: CD_ADDR });
+    const path = mapOne(r, root, 14, 0, 0x8000_0000_4000n, s1Leaf(0x8060_0000n, 3, { ro: true }), 3);
+    assert.equal(path.length, 4);
+    const t: Trace = [];
+    const e = tr(r, 0x10, 0x8000_0000_4008n, IOMMU_RO, t);
+    assert.equal(e.perm, IOMMU_RO);
+    assert.equal(e.translatedAddr, 0x8060_0008n);
+    assert.equal(e.addrMask, 0x3fffn);
+    assert.deepEqual(
+      t.filter((s) => s.kind === 'descriptor-read' && s.fields.stage !== undefined).map((s) => s.fields.address).slice(-4),
+      path,
+    );
+  });
+
+  it('a bad TT1 makes the whole CD bad under qemu-7.2, so TTB0 accesses fail too (C_BAD_CD); EPD1 skips TT1', () => {
+    for (const epd1 of [false, true]) {
+      const r = rig({ profile: 'qemu-7.2' });
+      enable(r);
+      const root0 = alloc(r, 4096n);
+      // TG1 = 0 selects no granule for TT1.
+      writeCd(r, { t0sz: 25, tg0: 0, ttb0: root0, t1sz: 16, tg1: 0, ttb1: TABLES, epd1 });
+      writeSte(r, 0x10, { config: 0b101, cd: CD_ADDR });
+      mapOne(r, root0, 12, 1, 0x1000n, s1Leaf(0x8040_0000n, 3), 3);
+      const e = tr(r, 0x10, 0x1000n, IOMMU_RO);
+      if (epd1) {
+        assert.equal(e.translatedAddr, 0x8040_0000n);
+        assert.equal(r.smmu.eventLog.length, 0);
+      } else {
+        assert.equal(e.perm, IOMMU_NONE);
+        assert.equal(r.smmu.eventLog.at(-1)!.event.type, 0x0a);
+      }
+    }
+  });
+});
+
+describe('smmuv3: pointer field widths under qemu-7.2 (smmuv3-internal.h)', () => {
+  it('CD_TTB drops TTB bit 51; STE_CTXPTR drops bits [51:48]: both named in the trace', () => {
+    for (const profile of ['architecture', 'qemu-7.2'] as const) {
+      const r = rig({ profile });
+      enable(r);
+      const root = alloc(r, 4096n);
+      writeCd(r, { t0sz: 16, ttb0: root | (1n << 51n) });
+      writeSte(r, 0x10, { config: 0b101, cd: CD_ADDR | (1n << 48n) });
+      mapOne(r, root, 12, 0, 0x1000n, s1Leaf(0x8040_0000n, 3), 3);
+      const t: Trace = [];
+      const e = tr(r, 0x10, 0x1000n, IOMMU_RO, t);
+      if (profile === 'architecture') {
+        // The CD pointer is beyond memory: F_CD_FETCH.
+        assert.equal(e.perm, IOMMU_NONE);
+        assert.equal(r.smmu.eventLog.at(-1)!.event.type, 0x09);
+      } else {
+        assert.equal(e.translatedAddr, 0x8040_0000n);
+        assert.ok(summaries(t).some((s) => s.includes('QEMU 7.2 reads S1ContextPtr as')));
+        assert.ok(summaries(t).some((s) => s.includes('QEMU 7.2 reads TTB0 as')));
+      }
+    }
   });
 });
 
@@ -497,7 +642,32 @@ describe('smmuv3: stream tables', () => {
     }
   });
 
-  it('CD checks: V, AA64, T0SZ range, the 16K granule with QEMU 7.2, ENDI, TTB beyond IPS (C_BAD_CD)', () => {
+  it('2-level: QEMU 7.2 reads L1STD.L2Ptr from bit 5 (l1std_l2ptr), the architecture from bit 6; the trace names it', () => {
+    for (const profile of ['architecture', 'qemu-7.2'] as const) {
+      const r = rig({ profile });
+      program(r, [
+        { reg: 'STRTAB_BASE', value: STRTAB },
+        { reg: 'STRTAB_BASE_CFG', value: (1n << 16n) | (4n << 6n) | 8n },
+        { reg: 'EVENTQ_BASE', value: (RAM_BASE + 0x2_0000n) | 4n },
+        { reg: 'CR0', value: 0x5n },
+      ]);
+      const l2 = RAM_BASE + 0x8000n;
+      // L2Ptr with bit 5 set: the architecture's L2 table is at l2, QEMU 7.2's 32 bytes further.
+      w64(r, STRTAB, l2 | 0x20n | 5n);
+      writeSte(r, 1, { config: 0b100 }, l2); // at l2 + 64: bypass
+      writeSte(r, 1, { config: 0b000 }, l2 + 0x20n); // at l2 + 0x60: abort
+      const t: Trace = [];
+      const e = tr(r, 1, 0x1000n, IOMMU_RO, t);
+      if (profile === 'architecture') {
+        assert.equal(e.perm, IOMMU_RO);
+      } else {
+        assert.equal(e.perm, IOMMU_NONE);
+        assert.ok(summaries(t).some((x) => x.includes(`QEMU 7.2 reads L2Ptr as 0x${(l2 + 0x20n).toString(16)}`)));
+      }
+    }
+  });
+
+  it('CD checks: V, AA64, T0SZ range, ENDI, TTB beyond IPS, in TT0 or TT1 (C_BAD_CD)', () => {
     const cases: Array<[string, Parameters<typeof writeCd>[1], 'architecture' | 'qemu-7.2']> = [
       ['V=0', { t0sz: 16, ttb0: TABLES, valid: false }, 'architecture'],
       ['AA64=0', { t0sz: 16, ttb0: TABLES, aa64: false }, 'architecture'],
@@ -505,7 +675,9 @@ describe('smmuv3: stream tables', () => {
       ['T0SZ=15', { t0sz: 15, ttb0: TABLES }, 'architecture'],
       ['ENDI', { t0sz: 16, ttb0: TABLES, endi: true }, 'architecture'],
       ['TTB beyond IPS', { t0sz: 16, ttb0: 1n << 40n, ips: 2 }, 'architecture'],
-      ['16K on 7.2', { t0sz: 16, tg0: 2, ttb0: TABLES }, 'qemu-7.2'],
+      ['T1SZ=40 on 7.2', { t0sz: 16, ttb0: TABLES, t1sz: 40, tg1: 2, ttb1: TABLES }, 'qemu-7.2'],
+      ['TTB1 beyond the 44-bit OAS on 7.2', { t0sz: 16, ttb0: TABLES, t1sz: 16, tg1: 1, ttb1: 1n << 44n }, 'qemu-7.2'],
+      ['TG1=0 on 7.2', { t0sz: 16, ttb0: TABLES, t1sz: 16, tg1: 0, ttb1: TABLES }, 'qemu-7.2'],
     ];
     for (const [what, cd, profile] of cases) {
       const r = rig({ profile });

@@ -21,8 +21,8 @@ export type ImageProblemCode = 'image-error' | 'image-size';
 export interface ImageProblem {
   readonly severity: 'error' | 'warning' | 'info';
   readonly code: ImageProblemCode;
-  /** `file` and `offset`: that key's value; `image`: the `image` key. */
-  readonly at: 'file' | 'offset' | 'image';
+  /** `file`, `offset` and `size`: that key's value; `image`: the `image` key. */
+  readonly at: 'file' | 'offset' | 'size' | 'image';
   readonly message: string;
 }
 

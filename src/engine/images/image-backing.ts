@@ -29,6 +29,12 @@ export interface ImageSpec {
    * region's first byte (a segment at p_paddr P lands at region offset P - offset). Default 0.
    */
   readonly offset?: bigint;
+  /**
+   * A slice: raw: the region holds `size` bytes of the file from `offset` on; elf-core: segment
+   * parts outside the region are the other regions' share of the file, not a problem. Several
+   * regions can then share one file without a size warning.
+   */
+  readonly size?: bigint;
 }
 
 export interface ImageBackingOptions {
@@ -320,7 +326,17 @@ function openRaw(source: ByteSource, spec: ImageSpec, regionSize: bigint, region
     };
   }
   const problems: ImageProblem[] = [];
-  const held = fileSize - offset;
+  let held = fileSize - offset;
+  if (spec.size !== undefined) {
+    if (spec.size > held) {
+      problems.push({
+        severity: 'warning',
+        code: 'image-size',
+        at: 'size',
+        message: `${spec.file}: the ${hex(spec.size)}-byte slice from offset ${hex(offset)} runs past the end of the file (${hex(fileSize)} bytes); the rest of ${regionName} reads as zeros`,
+      });
+    } else held = spec.size;
+  }
   if (held > regionSize) {
     problems.push({
       severity: 'warning',
@@ -348,7 +364,7 @@ function openElfCore(source: ByteSource, spec: ImageSpec, regionSize: bigint, re
   for (const s of core.segments) {
     const sEnd = s.paddr + s.memsz;
     if (sEnd <= base || s.paddr >= top) continue; // another region's memory, or none of ours
-    if (s.paddr < base || sEnd > top) {
+    if ((s.paddr < base || sEnd > top) && spec.size === undefined) {
       const lo = s.paddr < base ? base - s.paddr : 0n;
       const hi = sEnd > top ? sEnd - top : 0n;
       problems.push({

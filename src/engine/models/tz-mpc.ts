@@ -352,6 +352,8 @@ export class TzMpc implements IommuDevice {
   /** The register block (QEMU's `regmr`, sysbus MMIO 0), 0x1000 bytes. */
   readonly registerRegion: MmioRegion;
   readonly registers: RegisterFile;
+  /** Set while a register is peeked: no AUTOINC, nothing logged. */
+  private peeking = false;
   /** Where refused transactions go (QEMU's `blocked_io`, tz_mpc_mem_blocked_ops). */
   readonly blockedRegion: MmioRegion;
   readonly downstream: MemoryRegion;
@@ -407,6 +409,15 @@ export class TzMpc implements IommuDevice {
       registers: this.registerInfos(),
       read: (offset, size, attrs) => this.regRead(offset, size, attrs),
       write: (offset, size, value, attrs) => this.regWrite(offset, size, value, attrs),
+      peek: (offset, size, attrs) => {
+        this.peeking = true;
+        try {
+          return this.regRead(offset, size, attrs);
+        } finally {
+          this.peeking = false;
+        }
+      },
+      maxAccessSize: 4,
     };
     this.registerRegion = registerRegion(`${opts.name}-regs`, TZ_MPC_REGS_SIZE, this.registers);
     this.registerRegion.source = opts.source;
@@ -503,6 +514,7 @@ export class TzMpc implements IommuDevice {
   }
 
   private pushLog(e: TzMpcLogEntry): void {
+    if (this.peeking) return;
     this.log.push(e);
     if (this.log.length > LOG_LIMIT) this.log.splice(0, this.log.length - LOG_LIMIT);
   }
@@ -513,7 +525,7 @@ export class TzMpc implements IommuDevice {
 
   private autoincIdx(accessSize: number): void {
     // tz_mpc_autoinc_idx: only a 32-bit BLK_LUT access advances BLK_IDX.
-    if (accessSize === 4 && this.ctrlReg & R_CTRL_AUTOINC_MASK) {
+    if (accessSize === 4 && this.ctrlReg & R_CTRL_AUTOINC_MASK && !this.peeking) {
       this.blkIdxReg = (this.blkIdxReg + 1) % this.geometry.blkMax;
     }
   }
@@ -728,7 +740,7 @@ export class TzMpc implements IommuDevice {
       r('BLK_MAX', A_BLK_MAX, 'ro', g.blkMax - 1, 'Highest BLK_IDX value: LUT words - 1'),
       r('BLK_CFG', A_BLK_CFG, 'ro', g.blockShift - 5, 'Block size: 1 << (BLK_CFG + 5) bytes'),
       r('BLK_IDX', A_BLK_IDX, 'rw', 0, 'LUT word that BLK_LUT accesses; writes store value % (BLK_MAX + 1)'),
-      r('BLK_LUT', A_BLK_LUT, 'rw', 0, 'LUT word BLK_IDX: bit n is cfg_ns of block 32*BLK_IDX + n (1 = non-secure only)'),
+      { ...r('BLK_LUT', A_BLK_LUT, 'rw', 0, 'LUT word BLK_IDX: bit n is cfg_ns of block 32*BLK_IDX + n (1 = non-secure only)'), readSideEffects: 'with CTRL.AUTOINC set, a 32-bit read advances BLK_IDX' },
       r('INT_STAT', A_INT_STAT, 'ro', 0, 'Bit 0: a blocked transaction was captured in INT_INFO1/2'),
       r('INT_CLEAR', A_INT_CLEAR, 'wo', 0, 'Write 1 to bit 0 to clear INT_STAT (and re-arm the capture)'),
       r('INT_EN', A_INT_EN, 'rw', 1, 'Bit 0: INT_STAT drives the irq line'),

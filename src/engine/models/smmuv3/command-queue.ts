@@ -226,6 +226,8 @@ export interface CommandLogEntry {
   readonly index: number;
   readonly command?: DecodedCommand;
   readonly error: number;
+  /** The error's name (CMDQ_CONS.ERR): CERROR_NONE, CERROR_ILL, CERROR_ABT. */
+  readonly status: string;
   /** What it did, in words. */
   readonly effect: string;
 }
@@ -260,14 +262,14 @@ export class CommandQueue {
       const hi = lo === undefined ? undefined : this.mem.readBig(at + 8n, 8);
       if (lo === undefined || hi === undefined) {
         error = CERROR_ABT;
-        done.push(this.push({ index, error, effect: `command at ${hex(at)} could not be read` }));
+        done.push(this.push({ index, error, status: cerrorName(error), effect: `command at ${hex(at)} could not be read` }));
         break;
       }
       const words = [Number(lo & 0xffffffffn), Number(lo >> 32n), Number(hi & 0xffffffffn), Number(hi >> 32n)];
       const cmd = decodeCommand(words);
       const r = this.execute(cmd);
       error = r.error;
-      done.push(this.push({ index, command: cmd, error, effect: r.effect }));
+      done.push(this.push({ index, command: cmd, error, status: cerrorName(error), effect: r.effect }));
       if (error !== CERROR_NONE) {
         if (error === CERROR_ILL) this.guestLog(`Illegal command type: ${cmd.op}`);
         break;

@@ -107,9 +107,16 @@ export interface DecodedCd {
   readonly record: boolean;
   readonly affd: boolean;
   readonly tt: readonly [TtInfo | undefined, TtInfo | undefined];
+  /** Where the profile read a field differently from the architecture, for the trace. */
+  readonly notes: readonly string[];
 }
 
-/** decode_cd with QEMU's checks (which are the architecture's for this feature set). */
+/**
+ * decode_cd with QEMU's checks (which are the architecture's for this feature set). Both TTB0 and
+ * TTB1 are checked unless their EPD bit is set, as QEMU 7.2 does: a bad TT1 makes the whole CD
+ * bad, TTB0 accesses included. Every granule (4K, 16K, 64K) is accepted, as in QEMU 7.2 (IDR5
+ * GRAN4K, GRAN16K, GRAN64K); older QEMU trees refused 16K here.
+ */
 export function decodeCd(flags: ProfileFlags, sid: number, f: CdFields): DecodedCd | SmmuEvent {
   const bad = (reason: string): SmmuEvent => ({ type: EVT_C_BAD_CD, sid, reason });
   if (!f.valid) return bad('invalid CD (V=0)');
@@ -120,15 +127,21 @@ export function decodeCd(flags: ProfileFlags, sid: number, f: CdFields): Decoded
   const ipsBits = oasToBits(f.ips);
   const oas = ipsBits < 0 ? flags.oasBits : Math.min(ipsBits, flags.oasBits);
   const tt: [TtInfo | undefined, TtInfo | undefined] = [undefined, undefined];
+  const notes: string[] = [];
   for (const sel of [0, 1] as const) {
     if (f.epd[sel]) continue;
     const tsz = f.tsz[sel];
     if (tsz < 16 || tsz > 39) return bad(`T${sel}SZ=${tsz} is outside 16..39`);
     const granule = tgToGranule(f.tg[sel], sel);
     if (granule === 0) return bad(`TG${sel}=${f.tg[sel]} selects no granule`);
-    if (granule === 14 && !flags.gran16k) return bad(`TG${sel}=${f.tg[sel]} selects the 16K granule, which QEMU 7.2 does not support`);
     if (f.endi) return bad('CD.ENDI=1: big-endian tables are not supported (IDR0.TTENDIAN)');
-    const ttb = f.ttb[sel];
+    let ttb = f.ttb[sel];
+    if (!flags.ptrFieldsArch && ttb >> 51n !== 0n) {
+      // QEMU 7.2's CD_TTB extracts 19 bits of the high word: TTB bit 51 is dropped.
+      const q = ttb & ((1n << 51n) - 1n);
+      notes.push(`QEMU 7.2 reads TTB${sel} as ${hex(q)} (CD_TTB takes bits [50:4]); the architecture's TTB${sel} is ${hex(ttb)}`);
+      ttb = q;
+    }
     if (ttb >> BigInt(oas) !== 0n) return bad(`TTB${sel} ${hex(ttb)} is beyond the ${oas}-bit IPA size`);
     const inputBits = 64 - tsz;
     const startLevel = s1StartLevel(inputBits, granule);
@@ -151,5 +164,5 @@ export function decodeCd(flags: ProfileFlags, sid: number, f: CdFields): Decoded
       probes: probesFor(granule, startLevel, flags.strictBlockLevels),
     };
   }
-  return { asid: f.asid, oas, record: f.r, affd: f.affd, tt };
+  return { asid: f.asid, oas, record: f.r, affd: f.affd, tt, notes };
 }

@@ -92,14 +92,17 @@ export function encodeEvent(ev: SmmuEvent, flags: ProfileFlags): number[] {
     case EVT_F_TRANSLATION:
     case EVT_F_ADDR_SIZE:
     case EVT_F_ACCESS:
-    case EVT_F_PERMISSION:
+    case EVT_F_PERMISSION: {
       ssid();
-      // QEMU 7.2 never fills in CLASS for walk faults (smmuv3_translate sets the type, address
-      // and RnW only; smmuv3_record_event copies a zero class), as the differential suite shows.
-      w[3] = (((ev.rnw ? 1 : 0) << 3) | ((ev.s2 ? 1 : 0) << 7) | ((flags.profile === 'qemu-7.2' ? 0 : (ev.cls ?? 0) & 3) << 8)) >>> 0;
+      // QEMU 7.2 fills CLASS and the IPA for F_WALK_EABT only (eventClassArch): smmuv3_translate
+      // sets the type, address and RnW of the other walk faults, so their CLASS reads 0, as the
+      // differential suite against QEMU 7.2 shows.
+      const full = flags.eventClassArch || ev.type === EVT_F_WALK_EABT;
+      w[3] = (((ev.rnw ? 1 : 0) << 3) | ((ev.s2 ? 1 : 0) << 7) | ((full ? (ev.cls ?? 0) & 3 : 0) << 8)) >>> 0;
       addr(ev.addr);
-      addr2(ev.addr2);
+      if (full) addr2(ev.addr2);
       break;
+    }
   }
   return w;
 }
@@ -155,7 +158,17 @@ export class EventQueue {
     return this.push({ event: ev, disposition: { kind: 'written', index, addr: at }, words });
   }
 
+  /** Entries pushed since the queue was made (the log keeps the last logLimit). */
+  total = 0;
+
+  /** The entries pushed since `total` was `mark`, as far as the log still holds them. */
+  since(mark: number): readonly EventLogEntry[] {
+    const n = Math.min(this.total - mark, this.log.length);
+    return n > 0 ? this.log.slice(this.log.length - n) : [];
+  }
+
   private push(e: EventLogEntry): EventLogEntry {
+    this.total++;
     this.log.push(e);
     if (this.log.length > this.logLimit) this.log.splice(0, this.log.length - this.logLimit);
     return e;

@@ -111,15 +111,17 @@ export function idRegisters(p: ProfileFlags): readonly number[] {
   idr0 |= 1 << 26; // TERM_MODEL: terminated transactions abort
   idr0 |= 1 << 27; // STLEVEL: 2-level stream tables
   const idr1 = SMMU_SIDSIZE | (SMMU_EVENTQS << 16) | (SMMU_CMDQS << 21);
-  const idr3 = (1 << 2) | (1 << 10); // HAD, RIL
+  const idr3 = (1 << 2) | (1 << 10) | (p.idr3Bbml << 11); // HAD, RIL, BBML
   let idr5 = bitsToOasField(p.oasBits);
   idr5 |= 1 << 4; // GRAN4K
-  if (p.gran16k) idr5 |= 1 << 5;
+  idr5 |= 1 << 5; // GRAN16K
   idr5 |= 1 << 6; // GRAN64K
   return [idr0 >>> 0, idr1 >>> 0, 0, idr3, 0, idr5];
 }
 
 export interface SmmuQueue {
+  /** The base is aligned to the queue's size (the architecture) rather than to 64 bytes (QEMU 7.2's Q_BASE). */
+  readonly alignToSize: boolean;
   /** The BASE register as written (ADDR, LOG2SIZE, RA/WA bits). */
   base: bigint;
   prod: number;
@@ -130,8 +132,8 @@ export interface SmmuQueue {
   readonly maxLog2: number;
 }
 
-export function newQueue(entrySize: number, maxLog2: number): SmmuQueue {
-  return { base: BigInt(maxLog2), prod: 0, cons: 0, log2size: maxLog2, entrySize, maxLog2 };
+export function newQueue(entrySize: number, maxLog2: number, alignToSize = true): SmmuQueue {
+  return { base: BigInt(maxLog2), prod: 0, cons: 0, log2size: maxLog2, entrySize, maxLog2, alignToSize };
 }
 
 function setQueueBase(q: SmmuQueue, base: bigint): void {
@@ -140,8 +142,12 @@ function setQueueBase(q: SmmuQueue, base: bigint): void {
   q.log2size = l > q.maxLog2 ? q.maxLog2 : l;
 }
 
-/** Queue entry addresses: ADDR bits [51:5], aligned to the queue's size as the architecture requires. */
+/**
+ * Queue entry addresses: ADDR bits [51:5], aligned to the queue's size as the architecture
+ * requires; QEMU 7.2 (Q_BASE) takes bits [51:6] and does not align further.
+ */
 export function queueBase(q: SmmuQueue): number {
+  if (!q.alignToSize) return Number(q.base & 0x000fffffffffffc0n);
   const addr = Number(q.base & 0x000fffffffffffe0n);
   const bytes = q.entrySize * 2 ** q.log2size;
   return addr - (addr % Math.max(bytes, 32));
@@ -203,18 +209,22 @@ export class Smmuv3Registers implements RegisterFile {
   /** QEMU's features & SMMU_FEATURE_2LVL_STE and sid_split, latched by STRTAB_BASE_CFG writes. */
   latched2lvl = false;
   latchedSplit = 0;
-  readonly cmdq: SmmuQueue = newQueue(16, SMMU_CMDQS);
-  readonly eventq: SmmuQueue = newQueue(32, SMMU_EVENTQS);
+  readonly cmdq: SmmuQueue;
+  readonly eventq: SmmuQueue;
   eventqIrqCfg0 = 0n;
   eventqIrqCfg1 = 0;
   eventqIrqCfg2 = 0;
   readonly aidr = 1;
   readonly iidr = 0;
+  /** smmu_mem_ops.valid.max_access_size. */
+  readonly maxAccessSize = 8;
 
   constructor(
     readonly flags: ProfileFlags,
     private readonly hooks: RegisterHooks,
   ) {
+    this.cmdq = newQueue(16, SMMU_CMDQS, flags.queueBaseArch);
+    this.eventq = newQueue(32, SMMU_EVENTQS, flags.queueBaseArch);
     this.idr = idRegisters(flags);
     this.registers = registerInfos(this.idr, flags);
   }
@@ -308,11 +318,11 @@ export class Smmuv3Registers implements RegisterFile {
       case A_EVENTQ_BASE:
         return this.eventq.base;
       case A_EVENTQ_IRQ_CFG0:
+        if (!this.flags.eventqIrqCfgReadable) break;
         return this.eventqIrqCfg0;
-      default:
-        this.hooks.log(`smmu_readll Unexpected 64-bit access to 0x${off.toString(16)} (RAZ)`);
-        return 0n;
     }
+    this.hooks.log(`smmu_readll Unexpected 64-bit access to 0x${off.toString(16)} (RAZ)`);
+    return 0n;
   }
 
   private readl(off: number): number {
@@ -375,14 +385,18 @@ export class Smmuv3Registers implements RegisterFile {
         return this.eventq.prod;
       case A_EVENTQ_CONS:
         return this.eventq.cons;
-      case A_EVENTQ_IRQ_CFG0:
-        return lo(this.eventqIrqCfg0);
-      case A_EVENTQ_IRQ_CFG0 + 4:
-        return hi(this.eventqIrqCfg0);
-      case A_EVENTQ_IRQ_CFG1:
-        return this.eventqIrqCfg1;
-      case A_EVENTQ_IRQ_CFG2:
-        return this.eventqIrqCfg2;
+    }
+    if (this.flags.eventqIrqCfgReadable) {
+      switch (off) {
+        case A_EVENTQ_IRQ_CFG0:
+          return lo(this.eventqIrqCfg0);
+        case A_EVENTQ_IRQ_CFG0 + 4:
+          return hi(this.eventqIrqCfg0);
+        case A_EVENTQ_IRQ_CFG1:
+          return this.eventqIrqCfg1;
+        case A_EVENTQ_IRQ_CFG2:
+          return this.eventqIrqCfg2;
+      }
     }
     this.hooks.log(`smmu_readl unhandled 32-bit access at 0x${off.toString(16)} (RAZ)`);
     return 0;
@@ -514,13 +528,15 @@ function registerInfos(idr: readonly number[], flags: ProfileFlags): RegisterInf
     reset: BigInt(reset),
     description,
   });
+  // QEMU 7.2's smmu_readl/smmu_readll do not decode EVENTQ_IRQ_CFG0-2.
+  const raz = flags.eventqIrqCfgReadable ? '' : '; reads as zero in QEMU 7.2, writes are kept';
   const out: RegisterInfo[] = [
     r('IDR0', A_IDR0, 4, 'ro', idr[0]!, `Features: ${flags.stage2 ? 'S1P, S2P, VMID16' : 'S1P'}, AArch64 tables, COHACC, ASID16, little-endian tables, no stalls, TERM_MODEL, 2-level stream tables`),
     r('IDR1', A_IDR1, 4, 'ro', idr[1]!, 'SIDSIZE 16, EVENTQS 19, CMDQS 19'),
     r('IDR2', A_IDR2, 4, 'ro', idr[2]!, 'No VATOS'),
-    r('IDR3', A_IDR3, 4, 'ro', idr[3]!, 'HAD (hierarchical attribute disable), RIL (range invalidation)'),
+    r('IDR3', A_IDR3, 4, 'ro', idr[3]!, `HAD (hierarchical attribute disable), RIL (range invalidation)${flags.idr3Bbml ? `, BBML ${flags.idr3Bbml} (QEMU 7.2)` : ''}`),
     r('IDR4', A_IDR4, 4, 'ro', idr[4]!, 'Implementation defined (0)'),
-    r('IDR5', A_IDR5, 4, 'ro', idr[5]!, `OAS ${flags.oasBits} bits, granules 4K${flags.gran16k ? ', 16K' : ''}, 64K`),
+    r('IDR5', A_IDR5, 4, 'ro', idr[5]!, `OAS ${flags.oasBits} bits, granules 4K, 16K, 64K`),
     r('IIDR', A_IIDR, 4, 'ro', 0, 'Implementation ID'),
     r('AIDR', A_AIDR, 4, 'ro', 1, 'Architecture version: SMMUv3.1'),
     r('CR0', A_CR0, 4, 'rw', 0, 'SMMUEN (0), EVENTQEN (2), CMDQEN (3); a write runs the command queue'),
@@ -546,9 +562,9 @@ function registerInfos(idr: readonly number[], flags: ProfileFlags): RegisterInf
     r('EVENTQ_BASE', A_EVENTQ_BASE, 8, 'rw', BigInt(SMMU_EVENTQS), 'Event queue base address (bits [51:5]), LOG2SIZE [4:0]'),
     r('EVENTQ_PROD', A_EVENTQ_PROD, 4, 'rw', 0, 'Event queue producer index, OVFLG (31)'),
     r('EVENTQ_CONS', A_EVENTQ_CONS, 4, 'rw', 0, 'Event queue consumer index, OVACKFLG (31)'),
-    r('EVENTQ_IRQ_CFG0', A_EVENTQ_IRQ_CFG0, 8, 'rw', 0n, 'Event queue MSI address'),
-    r('EVENTQ_IRQ_CFG1', A_EVENTQ_IRQ_CFG1, 4, 'rw', 0, 'Event queue MSI data'),
-    r('EVENTQ_IRQ_CFG2', A_EVENTQ_IRQ_CFG2, 4, 'rw', 0, 'Event queue MSI attributes'),
+    r('EVENTQ_IRQ_CFG0', A_EVENTQ_IRQ_CFG0, 8, 'rw', 0n, `Event queue MSI address${raz}`),
+    r('EVENTQ_IRQ_CFG1', A_EVENTQ_IRQ_CFG1, 4, 'rw', 0, `Event queue MSI data${raz}`),
+    r('EVENTQ_IRQ_CFG2', A_EVENTQ_IRQ_CFG2, 4, 'rw', 0, `Event queue MSI attributes${raz}`),
   );
   const idNames = ['PIDR4', 'PIDR5', 'PIDR6', 'PIDR7', 'PIDR0', 'PIDR1', 'PIDR2', 'PIDR3', 'CIDR0', 'CIDR1', 'CIDR2', 'CIDR3'];
   idNames.forEach((n, i) => out.push(r(n, A_IDREGS + 4 * i, 4, 'ro', SMMUV3_IDREGS[i]!, `${n.startsWith('P') ? 'Peripheral' : 'Component'} ID register (Arm MMU-600)`)));

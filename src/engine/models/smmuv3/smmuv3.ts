@@ -15,7 +15,7 @@
  */
 import { MEMTXATTRS_UNSPECIFIED } from '../../attrs';
 import type { AddressSpace } from '../../address-space';
-import { findRegister, registerRegion, type IommuDevice, type RegisterFile } from '../../device';
+import { findRegister, registerRegion, type IommuDevice, type ModelEventLog, type ModelEventRecord, type RegisterFile } from '../../device';
 import { engineError, type EngineError } from '../../errors';
 import { HWADDR_MAX, hex } from '../../hex';
 import {
@@ -50,6 +50,7 @@ import {
   EVT_F_CD_FETCH,
   EVT_F_PERMISSION,
   EVT_F_TRANSLATION,
+  EVT_F_WALK_EABT,
   POW2,
   PTW_EVENT,
   PTW_WALK_EABT,
@@ -125,6 +126,8 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
   private readonly initial: readonly Smmuv3RegisterWrite[];
   /** Set while peek() runs: no event, no IOTLB or config-cache fill. */
   private quiet = false;
+  /** The event the last peek would have recorded (see lastProbeEvent). */
+  private probeEvent: ModelEventRecord | undefined;
   /** peek(..., uncached): past the IOTLB and the config cache. */
   private uncached = false;
 
@@ -266,6 +269,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
   peek(sid: number, addr: bigint, flag: IOMMUAccessFlags, trace?: Trace, uncached = false): IOMMUTLBEntry {
     const r = this.streams.get(sid) ?? new Smmuv3Region(this, sid, `${this.name}.sid-0x${sid.toString(16)}`, this.regionSize);
     this.quiet = true;
+    this.probeEvent = undefined;
     this.uncached = uncached;
     this.walker.noInsert = true;
     this.walker.noLookup = uncached;
@@ -502,6 +506,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     }
     const cd = decodeCd(flags, sid, cf);
     if ('type' in cd) return { fault: cd };
+    if (trace) for (const n of cd.notes) trace.push(step(n, { profileNote: n }));
     const cfg: StreamConfig = {
       ...base,
       kind: 'translate',
@@ -578,6 +583,11 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     let entry: EventLogEntry;
     if (this.quiet) {
       entry = this.events.preview(ev, record ? 'a peek records no event' : `${who} suppresses ${eventName(ev.type)}`);
+      this.probeEvent = {
+        ...eventRecord(entry),
+        recorded: record,
+        disposition: record ? `would be recorded (${this.regs.eventqEnabled ? 'EVENTQ' : 'but CR0.EVENTQEN is 0'}); a peek records nothing` : `would not be recorded: ${who} suppresses ${eventName(ev.type)}`,
+      };
     } else {
       entry = record ? this.events.record(ev) : this.events.suppressed(ev, `${who} suppresses ${eventName(ev.type)}`);
       this.guestLog(`${r.name} translation failed for iova=${hex(addr)} (SMMU_EVT_${eventName(ev.type)})`);
@@ -590,6 +600,9 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
       if (ev.cls !== undefined) fields.class = className(ev.cls);
       if (ev.rnw !== undefined) fields.rnw = ev.rnw;
       entry.words.forEach((w, i) => (fields[`w${i}`] = hex(w, 8)));
+      if (!this.flags.eventClassArch && ev.type !== EVT_F_WALK_EABT && ev.cls !== undefined) {
+        trace.push(step(`QEMU 7.2 writes this record with CLASS=0 and no IPA (only F_WALK_EABT carries them); the architecture's CLASS is ${className(ev.cls)}`, { profileNote: 'event-class' }));
+      }
       trace.push({
         kind: 'fault',
         summary: `${eventName(ev.type)} (0x${ev.type.toString(16)}): ${ev.reason}; ${describeDisposition(entry.disposition)}`,
@@ -729,9 +742,35 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     return this.events.log;
   }
 
+  /** The event log as every model reports its records. */
+  readonly eventRecords: ModelEventLog = eventLogOf(() => this.events);
+
+  readonly lastProbeEvent = (): ModelEventRecord | undefined => this.probeEvent;
+
   get commandLog(): readonly CommandLogEntry[] {
     return this.commands.log;
   }
+}
+
+function eventLogOf(q: () => EventQueue): ModelEventLog {
+  return {
+    get total(): number {
+      return q().total;
+    },
+    since: (mark: number) => q().since(mark).map(eventRecord),
+  };
+}
+
+/** An SMMUv3 event as the generic record scenarios and reports use. */
+export function eventRecord(e: EventLogEntry): ModelEventRecord {
+  const ev = e.event;
+  const fields: Record<string, bigint | number | boolean | string> = { sid: ev.sid };
+  if (ev.addr !== undefined) fields.inputAddr = ev.addr;
+  if (ev.addr2 !== undefined) fields.addr2 = ev.addr2;
+  if (ev.rnw !== undefined) fields.rnw = ev.rnw;
+  if (ev.s2 !== undefined) fields.s2 = ev.s2;
+  if (ev.cls !== undefined) fields.class = className(ev.cls);
+  return { type: eventName(ev.type), code: ev.type, recorded: e.disposition.kind === 'written', disposition: describeDisposition(e.disposition), fields, words: e.words };
 }
 
 function step(summary: string, fields: Record<string, TraceFieldValue>) {

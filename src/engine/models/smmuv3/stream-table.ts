@@ -70,6 +70,8 @@ export function findSte(regs: Smmuv3Registers, flags: ProfileFlags, mem: GuestRe
     }
     const span = mem.lo & 0x1f;
     const l2Ptr = (mem.hi & 0xfffff) * TWO32 + ((mem.lo >>> 0) - ((mem.lo >>> 0) % 64));
+    // QEMU 7.2's l1std_l2ptr: all of word 1 and word 0 without bits [4:0].
+    const l2PtrQemu = (BigInt(mem.hi >>> 0) << 32n) | BigInt((mem.lo >>> 0) - ((mem.lo >>> 0) % 32));
     if (trace) {
       trace.push(
         l1Step(mem, l1Addr, mem.word(), `L1STD[${hex(l1Index)}]: Span=${span} L2Ptr=${hex(BigInt(l2Ptr))}`, { l1Index, span, l2Ptr: BigInt(l2Ptr), split }),
@@ -87,13 +89,20 @@ export function findSte(regs: Smmuv3Registers, flags: ProfileFlags, mem: GuestRe
       // Reference observation 3: QEMU reads STEs past the L2 table the architecture allows.
       if (trace) trace.push({ kind: 'model', summary: `QEMU 7.2 would use this STE: L2 index ${hex(l2Index)} is beyond 2^(Span-1) = ${2 ** (span - 1)}; the architecture raises C_BAD_STREAMID`, fields: { l2Index, span } });
     }
+    if (!flags.ptrFieldsArch && l2PtrQemu !== BigInt(l2Ptr)) {
+      if (trace) trace.push({ kind: 'model', summary: `QEMU 7.2 reads L2Ptr as ${hex(l2PtrQemu)} (l1std_l2ptr takes bits [63:5]); the architecture's L2Ptr is ${hex(BigInt(l2Ptr))}`, fields: { profileNote: 'l2ptr' } });
+      return steAt(mem, sid, BigInt.asUintN(64, l2PtrQemu + BigInt(l2Index * STE_SIZE)), trace);
+    }
     steAddr = l2Ptr + l2Index * STE_SIZE;
   } else {
     const shift = flags.strtabAlignArch ? log2size + 6 : log2size + 5;
     const base = rawBase - (rawBase % 2 ** shift);
     steAddr = base + sid * STE_SIZE;
   }
-  const addr = BigInt(steAddr);
+  return steAt(mem, sid, BigInt(steAddr), trace);
+}
+
+function steAt(mem: GuestReader, sid: number, addr: bigint, trace: Trace | undefined): FoundSte | SmmuEvent {
   const words = mem.readWords(addr, 8);
   if (words === undefined) {
     if (trace) trace.push({ kind: 'descriptor-read', summary: `STE for SID ${hex(sid)} at ${hex(addr)}: read failed`, fields: { sid, address: addr }, source: { kind: 'guest-memory', as: mem.as.name, addr, size: STE_SIZE } });
@@ -232,5 +241,12 @@ export function decodeSte(flags: ProfileFlags, sid: number, f: SteFields): Decod
     if (f.s1CdMax !== 0) return bad(sid, 'SMMUv3 does not support multiple context descriptors yet (S1CDMax != 0, IDR1.SSIDSIZE = 0)');
     if (f.s1StallD) return bad(sid, 'SMMUv3 S1 stalling fault model not allowed yet (S1STALLD=1)');
   }
-  return { kind: 'translate', s1, s2, vmid, ctxPtr: f.s1ContextPtr, s2cfg, notes };
+  let ctxPtr = f.s1ContextPtr;
+  if (s1 && !flags.ptrFieldsArch && ctxPtr >> 48n !== 0n) {
+    // QEMU 7.2's STE_CTXPTR extracts 16 bits of word 1: bits [51:48] are dropped.
+    const q = ctxPtr & ((1n << 48n) - 1n);
+    notes.push(`QEMU 7.2 reads S1ContextPtr as ${hex(q)} (STE_CTXPTR takes bits [47:6]); the architecture's is ${hex(ctxPtr)}`);
+    ctxPtr = q;
+  }
+  return { kind: 'translate', s1, s2, vmid, ctxPtr, s2cfg, notes };
 }

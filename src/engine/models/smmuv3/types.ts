@@ -24,8 +24,27 @@ export interface ProfileFlags {
   readonly profile: Smmuv3Profile;
   /** Stage 2 (and nesting) implemented. QEMU 7.2: "SMMUv3 does not support stage 2 yet" (C_BAD_STE). */
   readonly stage2: boolean;
-  /** 16 KiB granule. QEMU 7.2 decode_cd accepts 4K and 64K only (C_BAD_CD). */
-  readonly gran16k: boolean;
+  /**
+   * IDR3.BBML. 0 here (the model reports SMMUv3.1 in AIDR, which has no BBML); QEMU 7.2's
+   * smmuv3_init_regs sets BBML = 2 while AIDR still says SMMUv3.1 (IDR3 reads 0x1404).
+   */
+  readonly idr3Bbml: number;
+  /** EVENTQ_IRQ_CFG0-2 read back what was written. QEMU 7.2's smmu_readl/smmu_readll do not decode them (RAZ; writes are kept). */
+  readonly eventqIrqCfgReadable: boolean;
+  /**
+   * Pointer fields as wide as the architecture makes them: STE.S1ContextPtr [51:6], CD.TTBn
+   * [51:4], L1STD.L2Ptr [51:6]. QEMU 7.2 (smmuv3-internal.h) takes STE_CTXPTR bits [47:6],
+   * CD_TTB bits [50:4] and l1std_l2ptr bits [63:5].
+   */
+  readonly ptrFieldsArch: boolean;
+  /** Queue bases aligned to the queue's size (the architecture); QEMU 7.2's Q_BASE masks with bits [51:6] only. */
+  readonly queueBaseArch: boolean;
+  /**
+   * Translation fault records carry CLASS and the IPA (words 6-7) as the walk found them. QEMU 7.2's
+   * smmuv3_translate fills only addr and rnw for F_TRANSLATION, F_ADDR_SIZE, F_ACCESS and
+   * F_PERMISSION (CLASS reads 0, the IPA 0); only F_WALK_EABT gets CLASS=TT and its address.
+   */
+  readonly eventClassArch: boolean;
   /** IDR5.OAS in bits: 48 here, 44 in QEMU (SMMU_IDR5_OAS 4). */
   readonly oasBits: number;
   /** log2 of the IOMMU regions' size: 64 (QEMU >= 8.0, UINT64_MAX), 48 in 7.2 (SMMU_MAX_VA_BITS). */
@@ -63,7 +82,11 @@ export interface ProfileFlags {
 const ARCH: ProfileFlags = {
   profile: 'architecture',
   stage2: true,
-  gran16k: true,
+  idr3Bbml: 0,
+  eventqIrqCfgReadable: true,
+  ptrFieldsArch: true,
+  queueBaseArch: true,
+  eventClassArch: true,
   oasBits: 48,
   regionBits: 64,
   checkAf: true,
@@ -85,7 +108,11 @@ const ARCH: ProfileFlags = {
 const QEMU_7_2: ProfileFlags = {
   profile: 'qemu-7.2',
   stage2: false,
-  gran16k: false,
+  idr3Bbml: 2,
+  eventqIrqCfgReadable: false,
+  ptrFieldsArch: false,
+  queueBaseArch: false,
+  eventClassArch: false,
   oasBits: 44,
   regionBits: 48,
   checkAf: false,
