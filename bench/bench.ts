@@ -182,7 +182,7 @@ function scaling(label: string, sizes: readonly number[], run: (n: number) => Be
   return out;
 }
 
-async function main(): Promise<void> {
+function main(): void {
   const results: BenchResult[] = [];
   const group = (name: string) => only === undefined || name.includes(only);
   const step = (r: BenchResult | BenchResult[]) => {
@@ -233,7 +233,7 @@ async function main(): Promise<void> {
   if (group('images')) {
     section('images');
     step(
-      (await benchImages()).map((r) => ({
+      benchImages().map((r) => ({
         name: r.name,
         median: r.value,
         min: r.value,
@@ -251,4 +251,4 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+main();

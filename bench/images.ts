@@ -53,7 +53,7 @@ function open(file: string, relativeTo: string): ImageBacking {
   return o.backing;
 }
 
-export async function benchImages(): Promise<Array<{ name: string; value: number; unit: string }>> {
+export function benchImages(): Array<{ name: string; value: number; unit: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lens-bench-'));
   const cfg = path.join(dir, 'bench.iommu.yaml');
   try {

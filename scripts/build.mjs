@@ -5,6 +5,10 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
+// --prepare: npm's `prepare` (after `npm ci`/`npm install`). npm also runs `prepare` on
+// `npm pack`/`npm publish`, after `prepack` built the production bundle: leave that one alone.
+if (process.argv.includes('--prepare') && ['pack', 'publish'].includes(process.env.npm_command ?? '')) process.exit(0);
+
 const watch = process.argv.includes('--watch');
 // --production: minified, no source maps (what `npm run package` puts in the .vsix).
 const production = process.argv.includes('--production');

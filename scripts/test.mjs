@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The project's test command (`npm test`): type-check, build, unit tests (mocha), the CLI on the
+// The project's test command (`npm test`): type-check, lint (typescript-eslint), build, unit tests (mocha), the CLI on the
 // examples, then the integration and UI suites inside a real VS Code host (code-server driven by
 // Debian's chromium; scripts/vscode-host/setup.mjs installs what is missing). Each stage's output
 // streams through; the last line totals the tests of every suite as `N passed, N failed`.
@@ -56,11 +56,19 @@ function hostCounts(out, ok) {
   totals.skipped += Number(m[3] ?? 0);
 }
 
+// scripts/package-test.mjs closes with "N passed, N failed".
+function packageCounts(out, ok) {
+  const m = /^(\d+) passed, (\d+) failed\s*$/m.exec(out);
+  totals.passed += Number(m?.[1] ?? 0);
+  totals.failed += m ? Number(m[2]) || (ok ? 0 : 1) : 1;
+}
+
 // A stage that is not a test suite counts as one test.
 const one = (_out, ok) => (ok ? totals.passed++ : totals.failed++);
 
 const stages = [
   ['type-check', 'npx', ['tsc', '-p', '.', '--noEmit'], one],
+  ['lint', 'npx', ['eslint', '--max-warnings', '0', '.'], one],
   ['build', 'node', ['scripts/build.mjs'], one],
   ['compile tests', 'npx', ['tsc', '-p', 'tsconfig.test.json'], one],
   ['unit tests', 'npx', ['mocha'], mochaCounts],
@@ -76,11 +84,17 @@ if (!opts['unit-only']) {
     ['', 'node', ['bin/iommu-lens.js', 'run', 'examples/virtio-iommu.iommu.yaml'], one],
     ['', 'node', ['bin/iommu-lens.js', 'run', '--check-shadows', 'examples/virtio-iommu.iommu.yaml'], one],
   );
+  // npm pack (prepack: the production bundle), the tarball installed in a scratch folder and its
+  // CLI run; then the .vsix the host suite installs.
+  stages.push(['package: npm pack, the installed CLI, the .vsix', 'node', ['scripts/package-test.mjs', ...(opts['skip-host'] ? ['--no-vsix'] : [])], packageCounts]);
   if (!opts['skip-host']) {
     stages.push([
-      'integration and UI in VS Code (code-server)',
+      'integration and UI in VS Code (code-server), the .vsix installed',
       'node',
-      ['scripts/vscode-host/run.mjs', '--suite', 'out/test/integration', '--workspace', 'examples', '--copy-workspace', '--ui', 'out/test/ui/views.ui.js'],
+      [
+        'scripts/vscode-host/run.mjs', '--suite', 'out/test/integration', '--workspace', 'examples', '--copy-workspace',
+        '--vsix', 'artifacts/iommu-lens.vsix', '--ui', 'out/test/ui/views.ui.js', '--ui', 'out/test/ui/package.ui.js',
+      ],
       hostCounts,
     ]);
   }
@@ -93,6 +107,8 @@ for (const [title, cmd, args, parse] of stages) {
   // Without a build or compiled tests nothing after them means anything.
   if (!ok && (title === 'build' || title === 'compile tests')) break;
 }
+// Packing left the production bundle in dist/: put the development one (with source maps) back.
+if (!opts['unit-only']) await run('build (development bundle again)', 'node', ['scripts/build.mjs']);
 console.log(`\nall stages: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 console.log(`${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
 process.exit(failedStage || totals.failed ? 1 : 0);

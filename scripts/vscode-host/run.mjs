@@ -4,13 +4,16 @@
 // playwright UI module against the same workbench. See shared/reference/vscode-host.md.
 //
 //   node scripts/vscode-host/run.mjs --suite out/test/integration --workspace examples \
-//        [--ui out/test/ui/smoke.ui.js] [--screenshots artifacts/screenshots]
-//        [--extension <folder, default: the project>] [--grep <re>] [--timeout <seconds, 300>]
+//        [--ui out/test/ui/smoke.ui.js ...] [--screenshots artifacts/screenshots]
+//        [--extension <folder, default: the project> | --vsix <file>] [--grep <re>] [--timeout <seconds, 300>]
 //        [--keep-temp] [--copy-workspace] [--runner-config both|file]
 //
+// --vsix installs a packaged extension with code-server's --install-extension (what users get:
+// the minified bundle and only the files the package lists) instead of copying a folder.
+// --ui may be given more than once; the modules run in order against the same workbench.
 // Prints mocha's output as it runs, and closes with `N passed, N failed[, N skipped]` (the UI
 // module counts as one more test). Exits 1 if anything failed or the host did not start.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync,
   readSync, closeSync, statSync,
@@ -18,7 +21,7 @@ import {
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureCodeServer, ROOT, SetupError } from './setup.mjs';
@@ -36,7 +39,8 @@ const CHROMIUM_ARGS = [
   '--no-first-run',
   '--disable-quic',
 ];
-// Files of the extension under test that an installed .vsix would hold.
+// Files of the extension under test that an installed .vsix would hold, when its manifest has no
+// `files` list (vsce packs that list, with package.json and the README).
 const EXTENSION_FILES = ['package.json', 'package.nls.json', 'dist', 'media', 'schema', 'examples', 'README.md', 'CHANGELOG.md', 'LICENSE'];
 
 const log = (msg) => console.log(`[host] ${msg}`);
@@ -53,8 +57,9 @@ function parseOptions() {
       suite: { type: 'string' },
       workspace: { type: 'string' },
       screenshots: { type: 'string', default: 'artifacts/screenshots' },
-      ui: { type: 'string' },
+      ui: { type: 'string', multiple: true },
       extension: { type: 'string', default: ROOT },
+      vsix: { type: 'string' },
       grep: { type: 'string' },
       timeout: { type: 'string', default: '300' },
       'keep-temp': { type: 'boolean', default: false },
@@ -67,7 +72,7 @@ function parseOptions() {
     strict: true,
   });
   if (values.help || !values.suite || !values.workspace) {
-    console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 12).join('\n'));
+    console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 15).join('\n'));
     process.exit(values.help ? 0 : 2);
   }
   return values;
@@ -96,16 +101,46 @@ function installExtensionUnderTest(from, extensionsDir) {
   mkdirSync(dest, { recursive: true });
   // A copy, like an installed .vsix: the extension cannot lean on the project's node_modules,
   // and VS Code maps its files (by real path) to the extension.
-  for (const f of EXTENSION_FILES) {
+  const files = Array.isArray(manifest.files) ? ['package.json', 'README.md', ...manifest.files] : EXTENSION_FILES;
+  for (const f of files) {
     if (existsSync(join(from, f))) cpSync(join(from, f), join(dest, f), { recursive: true, dereference: true });
   }
   return { id, dest, version: manifest.version };
 }
 
+/** Installs a .vsix the way a user would, with code-server's --install-extension. */
+function installVsix(entry, vsix, extensionsDir, userDataDir, env) {
+  const r = spawnSync(process.execPath, [entry, '--extensions-dir', extensionsDir, '--user-data-dir', userDataDir, '--install-extension', vsix], {
+    env,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (r.status !== 0) throw new HostError(`code-server --install-extension ${vsix} failed (${r.status ?? r.signal}):\n${(r.stderr || r.stdout).trim()}`);
+  const installed = JSON.parse(readFileSync(join(extensionsDir, 'extensions.json'), 'utf8'));
+  const entryFor = installed.find((e) => e.identifier?.id === 'iommu-lens.iommu-lens');
+  if (!entryFor) throw new HostError(`${vsix} installed, but iommu-lens.iommu-lens is not in the extensions' list`);
+  return { id: entryFor.identifier.id, dest: entryFor.location?.path ?? '', version: entryFor.version };
+}
+
 function installRunner(extensionsDir, runConfig) {
   const manifest = JSON.parse(readFileSync(join(RUNNER_SRC, 'package.json'), 'utf8'));
-  const dest = join(extensionsDir, `${manifest.publisher}.${manifest.name}-${manifest.version}`);
+  const folder = `${manifest.publisher}.${manifest.name}-${manifest.version}`;
+  const dest = join(extensionsDir, folder);
   cpSync(RUNNER_SRC, dest, { recursive: true });
+  // Once --install-extension has written the extensions dir's extensions.json, the server drops
+  // ("marks as removed") every folder that list does not name: list the runner there too.
+  const list = join(extensionsDir, 'extensions.json');
+  if (existsSync(list)) {
+    const entries = JSON.parse(readFileSync(list, 'utf8'));
+    entries.push({
+      identifier: { id: `${manifest.publisher}.${manifest.name}` },
+      version: manifest.version,
+      location: { $mid: 1, path: dest, scheme: 'file' },
+      relativeLocation: folder,
+      metadata: { installedTimestamp: Date.now(), source: 'resource' },
+    });
+    writeFileSync(list, JSON.stringify(entries));
+  }
   // The second way of passing the configuration, should the environment not reach the host.
   writeFileSync(join(dest, 'run-config.json'), JSON.stringify(runConfig, null, 2));
   return dest;
@@ -229,11 +264,9 @@ async function main() {
       throw new HostError(err.message);
     }
     if (files.length === 0) throw new HostError(`no *.test.js files in ${opts.suite} (compile the tests first: npm run compile-tests)`);
-    let uiModule;
-    if (opts.ui) {
-      uiModule = resolve(opts.ui);
-      if (!existsSync(uiModule)) throw new HostError(`UI module not found: ${uiModule}`);
-    }
+    const uiModules = (opts.ui ?? []).map((u) => resolve(u));
+    for (const m of uiModules) if (!existsSync(m)) throw new HostError(`UI module not found: ${m}`);
+    if (opts.vsix && !existsSync(resolve(opts.vsix))) throw new HostError(`.vsix not found: ${resolve(opts.vsix)} (npm run package, or node scripts/package-test.mjs)`);
 
     const { entry, chromium: chromiumPath } = await ensureCodeServer();
 
@@ -250,11 +283,19 @@ async function main() {
     const results = join(state.temp, 'results.json');
     mkdirSync(extensionsDir, { recursive: true });
     writeUserSettings(userDataDir);
-    const ext = installExtensionUnderTest(resolve(opts.extension), extensionsDir);
+    const isolatedEnv = { ...process.env, XDG_CONFIG_HOME: join(state.temp, 'xdg-config'), XDG_DATA_HOME: join(state.temp, 'xdg-data') };
+    const tInstall = Date.now();
+    const ext = opts.vsix
+      ? installVsix(entry, resolve(opts.vsix), extensionsDir, userDataDir, isolatedEnv)
+      : installExtensionUnderTest(resolve(opts.extension), extensionsDir);
     const suiteAbs = resolve(opts.suite);
     const runConfig = { suite: suiteAbs, results, projectRoot: ROOT, grep: opts.grep, timeout: 20000 };
     installRunner(extensionsDir, runConfig);
-    log(`extension under test ${ext.id} ${ext.version} copied from ${resolve(opts.extension)}`);
+    log(
+      opts.vsix
+        ? `extension under test ${ext.id} ${ext.version} installed from ${relative(process.cwd(), resolve(opts.vsix))} in ${secs(tInstall)}`
+        : `extension under test ${ext.id} ${ext.version} copied from ${resolve(opts.extension)}`,
+    );
     log(`suite: ${files.length} file(s) from ${opts.suite}; workspace: ${workspace}`);
 
     // code-server, in its own process group so that it and its children can be stopped together.
@@ -343,7 +384,7 @@ async function main() {
     log(`suite finished in ${secs(tSuite)} (runner config from ${r.configSource === 'env' ? 'the environment' : 'run-config.json'})`);
     console.log(`integration: ${summary(counts)}`);
 
-    if (uiModule) {
+    for (const uiModule of uiModules) {
       const tUi = Date.now();
       const name = relative(process.cwd(), uiModule);
       try {
@@ -355,7 +396,7 @@ async function main() {
       } catch (err) {
         counts.failed += 1;
         console.log(`[host] UI ${name} FAILED: ${err?.stack ?? err}`);
-        await failureScreenshot(page, screenshotsDir, 'ui-failure.png');
+        await failureScreenshot(page, screenshotsDir, `ui-failure-${basename(uiModule, '.js')}.png`);
       }
     }
   } catch (err) {

@@ -79,8 +79,10 @@ export function ensureSystemPackages() {
   const pkgs = ['chromium', 'ripgrep'];
   log(`missing: ${missing.join(', ')}; installing Debian packages ${pkgs.join(' ')} with apt-get`);
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
-  run('apt-get', ['update'], { env });
-  run('apt-get', ['install', '-y', ...pkgs], { env });
+  // Wait (up to 10 minutes) for a package manager that holds the lock instead of failing on it.
+  const lock = ['-o', 'DPkg::Lock::Timeout=600'];
+  run('apt-get', [...lock, 'update'], { env });
+  run('apt-get', [...lock, 'install', '-y', ...pkgs], { env });
   if (!existsSync(CHROMIUM)) {
     throw new SetupError(`apt-get install chromium finished but ${CHROMIUM} is still missing`);
   }

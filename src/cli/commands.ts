@@ -26,6 +26,7 @@ import {
   type TranslateReport,
 } from './reports';
 import { ANSI, PLAIN, heading, renderCounts, renderDiagnostic, renderNotifiers, renderReplay, renderRun, renderTranslate, renderTree, type Style } from './render';
+import type { ProgressFn } from './progress';
 
 export interface CliIO {
   out(line: string): void;
@@ -35,9 +36,14 @@ export interface CliIO {
   /** Colour on stdout and on stderr (main.ts decides: a TTY, and NO_COLOR unset). */
   readonly color?: boolean;
   readonly colorErr?: boolean;
+  /** A progress line for long work (main.ts: on a terminal's stderr only); undefined ends it. */
+  readonly progress?: ProgressFn;
   /** Opens a config's memory images (default: files; a live QEMU gives its guest memory). */
   readonly openImage?: LoadOptions['openImage'];
 }
+
+/** Configs at least this long announce their load on the progress line. */
+export const LARGE_CONFIG_CHARS = 512 * 1024;
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -102,7 +108,11 @@ function readText(io: CliIO, file: string): string {
  * the machine is valid, and the errors alone do not change the exit code (`check` is for that).
  */
 function loadForQuery(io: CliIO, file: string, opts: CommonOptions, text = readText(io, file)): LoadedConfig {
+  // A large config takes a while to parse, in one synchronous call: say so first.
+  const large = text.length >= LARGE_CONFIG_CHARS && io.progress;
+  if (large) io.progress?.(`loading ${file} (${(text.length / 2 ** 20).toFixed(1)} MB)...`, true);
   const cfg = loadConfig(file, text, { semantics: opts.qemu, openImage: io.openImage ?? openImageFile });
+  if (large) io.progress?.(undefined);
   if (cfg.errorCount) {
     const s = errStyle(io);
     for (const d of cfg.diagnostics) if (d.severity === 'error') io.err(renderDiagnostic(diagnosticReport(d), s));
@@ -243,7 +253,7 @@ function translateBatch(opts: TranslateOptions, queries: string, io: CliIO): num
       }
       if (typeof v !== 'object' || v === null || Array.isArray(v)) return { error: 'a query is a JSON object: {"from": ..., "addr": ...}' };
       const o = v as Record<string, unknown>;
-      const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : typeof o[k] === 'number' ? String(o[k]) : undefined);
+      const str = (k: string) => (typeof o[k] === 'string' ? (o[k]) : typeof o[k] === 'number' ? String(o[k]) : undefined);
       const from = typeof o.from === 'string' ? o.from : undefined;
       const addr = str('addr');
       if (from === undefined || addr === undefined) return { error: 'a query needs "from" (a name) and "addr"' };
@@ -290,7 +300,7 @@ export interface ReplayOptions extends CommonOptions {
 export function replay(opts: ReplayOptions, io: CliIO): number {
   return guarded(io, () => {
     const limit = opts.limit ?? DEFAULT_REPLAY_LIMIT;
-    const r = replayReport(loadForQuery(io, opts.file, opts), opts.notifier, limit);
+    const r = replayReport(loadForQuery(io, opts.file, opts), opts.notifier, limit, io.progress);
     if ('error' in r) throw new CliFailure(r.message, r.code === 'unknown-notifier' ? EXIT_CANNOT_RUN : EXIT_FAILED);
     print(io, opts.json ? [toJson(r)] : renderReplay(r, limit, outStyle(io)));
     return EXIT_OK;
@@ -305,7 +315,7 @@ export interface RunOptions extends FileOptions {
 
 export function run(opts: RunOptions, io: CliIO): number {
   return guarded(io, () => {
-    const r = runReport(loadForQuery(io, opts.file, opts), { checkShadows: opts.checkShadows });
+    const r = runReport(loadForQuery(io, opts.file, opts), { checkShadows: opts.checkShadows, progress: io.progress });
     print(io, opts.json ? [toJson(r)] : renderRun(r, outStyle(io)));
     return r.failed || r.divergences ? EXIT_FAILED : EXIT_OK;
   });

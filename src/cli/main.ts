@@ -9,6 +9,7 @@ import example from '../../examples/an505.iommu.yaml';
 import type { CliIO } from './commands';
 import { LIVE_COMMANDS, runLiveCli } from './live';
 import { runCli } from './program';
+import { progressLine } from './progress';
 
 function packageVersion(): string | undefined {
   try {
@@ -35,6 +36,8 @@ const io: CliIO = {
   readFile: (file) => fs.readFileSync(file === '-' ? 0 : file, 'utf8'),
   color: !noColor && process.stdout.isTTY === true,
   colorErr: !noColor && process.stdout.isTTY === true && process.stderr.isTTY === true,
+  // A progress line for long work, on a terminal only (stderr to a TTY is written synchronously).
+  progress: process.stderr.isTTY ? progressLine((s) => process.stderr.write(s), Date.now, process.stderr.columns || 80) : undefined,
 };
 const env = { example: { file: 'examples/an505.iommu.yaml', text: example }, version: packageVersion() };
 const argv = process.argv.slice(2);

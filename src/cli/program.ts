@@ -48,6 +48,13 @@ function common(cmd: Command): Command {
     .addOption(new Option('--qemu <version>', "QEMU semantics to model, overriding the config's qemu-semantics").choices(['current', '5.2-9.x']));
 }
 
+/**
+ * A command's options as commander hands them to its action (typed `any` there): the options the
+ * command declares, without its arguments. commander builds them from the declarations above, so
+ * the declarations and these interfaces must agree; the CLI's tests run every option.
+ */
+type Opts<T, Args extends keyof T = 'file' & keyof T> = Omit<T, Args>;
+
 /** Writes commander's text (help, usage errors) through io, line by line. */
 function lines(write: (line: string) => void) {
   return (text: string) => {
@@ -63,8 +70,8 @@ export function buildProgram(io: CliIO, env: CliEnv, setExit: (code: number) => 
     .showHelpAfterError('(iommu-lens --help shows the commands; iommu-lens COMMAND --help shows one)')
     .addHelpText('after', EPILOG)
     .configureOutput({
-      writeOut: lines(io.out),
-      writeErr: lines(io.err),
+      writeOut: lines((l) => io.out(l)),
+      writeErr: lines((l) => io.err(l)),
       outputError: (text, write) => write(text.replace(/^error: /, 'iommu-lens: ')),
     })
     .exitOverride();
@@ -75,14 +82,14 @@ export function buildProgram(io: CliIO, env: CliEnv, setExit: (code: number) => 
     .summary('check configs, gcc-style problems')
     .description('check configs; print each problem gcc-style (file:line:col: error|warning|note: message [code]) and a summary on stderr')
     .argument('<file...>', 'device configs (*.iommu.yaml, *.iommu.json)')
-    .action((files: string[], o) => setExit(commands.check({ ...o, files }, io)));
+    .action((files: string[], o: Opts<commands.CheckOptions, 'files'>) => setExit(commands.check({ ...o, files }, io)));
 
   add('tree')
     .summary('regions > indexes > mappings > notifiers')
     .description('IOMMU regions > indexes (and the attributes that select them) > mappings as coalesced runs > notifiers; then address spaces and devices')
     .argument('<file>', 'a device config')
     .option('--max-runs <n>', `mapping runs shown per index (default ${commands.DEFAULT_MAX_RUNS})`, positiveInt('--max-runs'))
-    .action((file: string, o) => setExit(commands.tree({ ...o, file }, io)));
+    .action((file: string, o: Opts<commands.TreeOptions>) => setExit(commands.tree({ ...o, file }, io)));
 
   add('translate')
     .summary('where an access lands, step by step')
@@ -100,13 +107,13 @@ export function buildProgram(io: CliIO, env: CliEnv, setExit: (code: number) => 
       '\nA fault is an answer, not an error: translate exits 0 whether the access lands or faults.\n' +
         'A --batch query is {"from", "addr", "op"?, "attrs"?, "size"?, "steps"?}; each answer is the --json report or {"line", "error"}.',
     )
-    .action((file: string, o) => setExit(commands.translate({ ...o, file }, io)));
+    .action((file: string, o: Opts<commands.TranslateOptions>) => setExit(commands.translate({ ...o, file }, io)));
 
   add('notifiers')
     .summary('every notifier registration and its outcome')
     .description('every notifier registration: owner, region, index, flags, range, accepted/refused/invalid (with the reason), warnings, events received')
     .argument('<file>', 'a device config')
-    .action((file: string, o) => setExit(commands.notifiers({ ...o, file }, io)));
+    .action((file: string, o: Opts<commands.FileOptions>) => setExit(commands.notifiers({ ...o, file }, io)));
 
   add('replay')
     .summary('the events a replay delivers to a notifier')
@@ -114,7 +121,7 @@ export function buildProgram(io: CliIO, env: CliEnv, setExit: (code: number) => 
     .argument('<file>', 'a device config')
     .requiredOption('--notifier <name>', 'the registration, as `notifiers` names it (e.g. gpu0/vfio)')
     .option('--limit <n>', `events printed (default ${commands.DEFAULT_REPLAY_LIMIT}); the rest are counted`, positiveInt('--limit'))
-    .action((file: string, o) => setExit(commands.replay({ ...o, file }, io)));
+    .action((file: string, o: Opts<commands.ReplayOptions>) => setExit(commands.replay({ ...o, file }, io)));
 
   add('run')
     .summary("run the config's scenario")
@@ -124,12 +131,12 @@ export function buildProgram(io: CliIO, env: CliEnv, setExit: (code: number) => 
     )
     .argument('<file>', 'a device config')
     .option('--check-shadows', "compare vfio's and vhost's shadows with translation after each step")
-    .action((file: string, o) => setExit(commands.run({ ...o, file }, io)));
+    .action((file: string, o: Opts<commands.RunOptions>) => setExit(commands.run({ ...o, file }, io)));
 
   add('demo', '')
     .summary('all of the above on the embedded AN505 example')
     .description('tree, two stepped translations, notifiers and run on the embedded AN505-like example')
-    .action((o) => setExit(commands.demo(o, io, env.example)));
+    .action((o: commands.CommonOptions) => setExit(commands.demo(o, io, env.example)));
 
   // attach and snapshot are asynchronous: main.ts runs them (live.ts); listed here for --help.
   program.command('attach').summary('query a running QEMU (QMP, gdbstub): any command above on its live config').helpOption(false).allowUnknownOption().argument('[args...]').action(() => setExit(commands.liveOnly('attach', io)));
@@ -138,7 +145,7 @@ export function buildProgram(io: CliIO, env: CliEnv, setExit: (code: number) => 
   add('schema', '')
     .summary("the config format's JSON Schema")
     .description("print the config format's JSON Schema (what schema/iommu-lens.schema.json holds)")
-    .action((o) => setExit(commands.schema(o, io)));
+    .action((o: commands.CommonOptions) => setExit(commands.schema(o, io)));
 
   return program;
 }

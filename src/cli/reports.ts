@@ -10,7 +10,7 @@ import {
   mappingPageView,
   regionViews,
   registrationView,
-  replayView,
+  replaySlices,
   scenarioView,
   translationView,
   type RegistrationView,
@@ -21,7 +21,7 @@ import {
 import {
   isEngineError,
   memTxResultName,
-  runScenario,
+  ScenarioRunner,
   type DmaPiece,
   type EngineError,
   type IOMMUMemoryRegion,
@@ -459,8 +459,15 @@ export interface ReplayReport {
   readonly errors: ReadonlyArray<{ readonly message: string; readonly count: number }>;
 }
 
-export function replayReport(cfg: LoadedConfig, notifier: string, limit: number): ReplayReport | EngineError {
-  const v = replayView(cfg, notifier);
+/** A progress line for long work (main.ts shows it on a terminal's stderr); undefined: the work is over. */
+export type Progress = (text: string | undefined) => void;
+
+export function replayReport(cfg: LoadedConfig, notifier: string, limit: number, progress?: Progress): ReplayReport | EngineError {
+  const slices = replaySlices(cfg, notifier);
+  let r = slices.next();
+  for (; !r.done; r = slices.next()) progress?.(`replay ${notifier}: ${r.value.steps} of ${r.value.total} translations`);
+  progress?.(undefined);
+  const v = r.value;
   if (isEngineError(v)) return v;
   const errors = new Map<string, number>();
   for (const e of v.events) if (e.error !== undefined) errors.set(e.error, (errors.get(e.error) ?? 0) + 1);
@@ -589,8 +596,11 @@ function runStepReport(cfg: LoadedConfig, s: ScenarioStepView, r: StepResult): R
 }
 
 /** Runs the scenario on the config's machine (which it changes); with checkShadows, also vfio's and vhost's shadows after each step. */
-export function runReport(cfg: LoadedConfig, opts: { checkShadows?: boolean } = {}): RunReport {
-  const result = runScenario(cfg.machine, cfg.scenario, { checkShadows: opts.checkShadows });
+export function runReport(cfg: LoadedConfig, opts: { checkShadows?: boolean; progress?: Progress } = {}): RunReport {
+  const runner = new ScenarioRunner(cfg.machine, cfg.scenario, { checkShadows: opts.checkShadows });
+  while (runner.next()) opts.progress?.(`run ${cfg.file}: step ${runner.position} of ${cfg.scenario.length}`);
+  opts.progress?.(undefined);
+  const result = runner.result();
   const steps = scenarioView(cfg, result).map((s, i) => runStepReport(cfg, s, result.steps[i]!));
   return {
     file: cfg.file,

@@ -182,7 +182,7 @@ export class BuildContext {
   attrs(v: unknown, path: Path): MemTxAttrs | undefined {
     if (v === undefined || v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
     const o = v as Record<string, unknown>;
-    const bool = (k: string) => (typeof o[k] === 'boolean' ? (o[k] as boolean) : undefined);
+    const bool = (k: string) => (typeof o[k] === 'boolean' ? o[k] : undefined);
     const small = (k: string, bits: number) => {
       if (o[k] === undefined) return undefined;
       const n = this.num(o[k], [...path, k], undefined, 1n << BigInt(bits));

@@ -145,7 +145,7 @@ export class ConfigDocument {
   toJS(): unknown {
     if (!this.converted) {
       this.converted = true;
-      this.value = this.fast ? this.fast.value : new ToJS(this).convert(this.doc.contents as Node | null);
+      this.value = this.fast ? this.fast.value : new ToJS(this).convert(this.doc.contents);
     }
     return this.value;
   }
@@ -165,8 +165,8 @@ export class ConfigDocument {
   }
 
   /** The key scalar that starts at an offset (for a duplicate key). */
-  private keyAt(offset: number): { value: unknown; range?: readonly number[] | null } | undefined {
-    let found: { value: unknown; range?: readonly number[] | null } | undefined;
+  private keyAt(offset: number): { value: unknown; range?: Node['range'] } | undefined {
+    let found: { value: unknown; range?: Node['range'] } | undefined;
     visit(this.doc, {
       Pair: (_, p) => {
         if (isScalar(p.key) && p.key.range?.[0] === offset) {
@@ -209,7 +209,7 @@ export class ConfigDocument {
     const parent = this.node(path.slice(0, -1));
     if (!isMap(parent)) return undefined;
     const pair = this.pairOf(parent, String(path[path.length - 1]));
-    return pair && isScalar(pair.key) ? (pair.key as Node) : undefined;
+    return pair && isScalar(pair.key) ? (pair.key) : undefined;
   }
 
   private readonly pairIndex = new WeakMap<YAMLMap, Map<string, Pair>>();
@@ -219,7 +219,7 @@ export class ConfigDocument {
     let index = this.pairIndex.get(map);
     if (!index) {
       index = new Map();
-      for (const p of map.items as Pair[]) {
+      for (const p of map.items) {
         const k = keyText(p);
         if (!index.has(k)) index.set(k, p);
       }
@@ -270,7 +270,7 @@ export class ConfigDocument {
     let cur: unknown = this.doc.contents;
     for (;;) {
       if (isMap(cur)) {
-        const pair = itemAt(cur.items as Pair[], offset, pairStart, pairEnd);
+        const pair = itemAt(cur.items, offset, pairStart, pairEnd);
         if (!pair) break;
         out.push(keyText(pair));
         const k = pair.key as Node | null;
@@ -384,7 +384,7 @@ class ToJS {
     } else if (isMap(node) && !node.tag) {
       this.open.add(node);
       const out: Record<string, unknown> = {};
-      for (const p of node.items as Pair[]) {
+      for (const p of node.items) {
         const keyNode = p.key as Node | null;
         if (keyNode?.anchor) this.anchors.set(keyNode.anchor, keyNode);
         const key = keyOf(keyNode);
@@ -449,8 +449,8 @@ class ToJS {
 /** A key as yaml's toJS names it: null is "", a collection its flow text. */
 function keyOf(k: Node | null): string {
   if (k === null || k === undefined) return '';
-  if (isScalar(k)) return k.value === null || k.value === undefined ? '' : String(k.value as string);
-  return String(k as unknown as string);
+  if (isScalar(k)) return k.value === null || k.value === undefined ? '' : `${k.value as string}`;
+  return String(k);
 }
 
 /** Integers: numbers where a double holds them exactly, bigint beyond. */

@@ -13,6 +13,7 @@
 import { MAX_NESTING } from './nesting';
 
 /** Characters the YAML route may refuse or read differently in a JSON text: leave those to it. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
 const NOT_PLAIN = /[\u0000-\u0008\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f\ud800-\udfff\ufeff\ufffe\uffff]/;
 
 /** The value of a plain JSON config text, or undefined when the YAML route must read it. */

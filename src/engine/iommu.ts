@@ -83,6 +83,8 @@ export interface ReplayResult {
   readonly delivered: number;
   /** Set when the loop was stopped before the end of the region (see maxSteps). */
   readonly stopped?: EngineError;
+  /** Set when `progress` paused the default loop: the address to pass as `start` to go on. */
+  readonly resumeAt?: bigint;
 }
 
 export interface ReplayOptions {
@@ -90,7 +92,18 @@ export interface ReplayOptions {
   readonly maxSteps?: number;
   /** For views: translate with probe() and tell no observer, so the machine stays as it was. */
   readonly probe?: boolean;
+  /** Where the default loop starts (0 by default); a multiple of the min page size, to resume a paused replay. */
+  readonly start?: bigint;
+  /**
+   * Progress and pausing, for callers that show progress or let a user cancel: called every
+   * REPLAY_PROGRESS_INTERVAL translations of the default loop with the translations this call
+   * has made; returning false pauses the loop there, and the result's `resumeAt` says where to
+   * go on. A model's own replay runs whole.
+   */
+  readonly progress?: (steps: number) => boolean | void;
 }
+
+export const REPLAY_PROGRESS_INTERVAL = 4096;
 
 export const DEFAULT_REPLAY_MAX_STEPS = 1 << 24;
 
@@ -317,7 +330,7 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
     const maxSteps = opts.maxSteps ?? DEFAULT_REPLAY_MAX_STEPS;
     let steps = 0;
     let delivered = 0;
-    for (let addr = 0n; addr < this.size; addr += granularity) {
+    for (let addr = opts.start ?? 0n; addr < this.size; addr += granularity) {
       if (steps >= maxSteps) {
         const total = (this.size + granularity - 1n) / granularity;
         return {
@@ -326,7 +339,7 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
           delivered,
           stopped: engineError(
             'replay-too-long',
-            `default replay of ${this.name} stopped after ${steps} of ${total} translations at ${hex(addr)}; QEMU would walk the whole ${hex(this.size)}-byte region`,
+            `default replay of ${this.name} stopped after ${addr / granularity} of ${total} translations at ${hex(addr)}; QEMU would walk the whole ${hex(this.size)}-byte region`,
           ),
         };
       }
@@ -339,6 +352,9 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
         delivered++;
       }
       if (((addr + granularity) & ((1n << 64n) - 1n)) < addr) break;
+      if (opts.progress && steps % REPLAY_PROGRESS_INTERVAL === 0 && addr + granularity < this.size && opts.progress(steps) === false) {
+        return { kind: 'default', steps, delivered, resumeAt: addr + granularity };
+      }
     }
     return { kind: 'default', steps, delivered };
   }

@@ -288,6 +288,11 @@ export class ScenarioRunner {
 
   runAll(): ScenarioResult {
     while (!this.done) this.next();
+    return this.result();
+  }
+
+  /** The steps run so far, as runAll reports them (a caller that runs step by step, to show progress or stop, ends with this). */
+  result(): ScenarioResult {
     return {
       steps: this.results,
       failed: this.results.filter((r) => r.failures.length > 0 || r.error).length,

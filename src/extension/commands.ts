@@ -10,10 +10,11 @@ import { fmtText, formatNotifierFlags, fmtAddr, isEngineError, type AccessOp, ty
 import { formatAttrs } from '../views/format';
 import { parseAddress, parseAttrs } from '../views/query';
 import type { NodeModel } from '../views/tree-model';
-import { ScenarioSession, registrationViews, replayView, translationView, type RegistrationView, type ScenarioStepView, type TranslationView } from '../views/views';
+import { ScenarioSession, registrationViews, replaySlices, stepView, translationView, type RegistrationView, type ScenarioStepView, type TranslationView } from '../views/views';
 import type { ConfigEntry } from './configs';
 import { toRange } from './convert';
 import type { Ctx } from './ctx';
+import { longWork } from './progress';
 import { TEMPLATE } from './templates';
 
 export interface TranslateArgs {
@@ -30,6 +31,9 @@ export interface TranslateArgs {
   readonly step?: boolean;
 }
 
+// VS Code passes a command's arguments untyped (from the palette, a menu, a CodeLens or another
+// extension); each handler declares and checks what it accepts.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Handler = (...args: any[]) => unknown;
 
 export function commands(ctx: Ctx): Record<string, Handler> {
@@ -103,7 +107,7 @@ export function commands(ctx: Ctx): Record<string, Handler> {
     'iommuLens.revealInConfig': async (arg?: NodeModel | { config: string; range: vscode.Range }) => {
       if (!arg) return;
       if ('source' in arg || 'id' in arg) {
-        const n = arg as NodeModel;
+        const n = arg;
         if (!n.source) return;
         const e = ctx.store.find(n.source.file);
         if (e) await ctx.revealer.reveal(e.uri, n.source.range);
@@ -322,7 +326,23 @@ async function replayNotifier(ctx: Ctx, arg?: NodeModel | { config?: string; not
     name = pick?.name;
   }
   if (!name) return undefined;
-  const v = replayView(cfg, name);
+  const notifier = name;
+  // A default replay walks the whole region page by page: in slices, with progress, cancellable.
+  const v = await longWork(`IOMMU Lens: replaying ${notifier}`, { cancellable: true }, async (w) => {
+    const slices = replaySlices(cfg, notifier);
+    for (;;) {
+      const r = slices.next();
+      if (r.done) return r.value;
+      const go = await w.step(`${r.value.steps.toLocaleString('en-US')} of ${r.value.total.toLocaleString('en-US')} translations`, r.value.steps / r.value.total);
+      if (!go) return { cancelledAt: r.value };
+    }
+  });
+  if ('cancelledAt' in v) {
+    const msg = `Replay of ${notifier} cancelled after ${v.cancelledAt.steps} of ${v.cancelledAt.total} translations.`;
+    ctx.log.info(msg);
+    void vscode.window.showInformationMessage(`IOMMU Lens: ${msg}`);
+    return undefined;
+  }
   if (isEngineError(v)) {
     void vscode.window.showErrorMessage(`IOMMU Lens: ${v.message}`);
     return undefined;
@@ -353,8 +373,23 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
     return [];
   }
   const t0 = performance.now();
-  const { steps, result } = new ScenarioSession(fresh).runAll();
+  // Run and Step share ScenarioSession's runner (shadow checks on).
+  const runner = new ScenarioSession(fresh).runner;
+  const total = fresh.scenario.length;
+  const completed = await longWork(`IOMMU Lens: running the scenario of ${fresh.file}`, { cancellable: true }, async (w) => {
+    while (runner.next()) {
+      if (!(await w.step(`step ${runner.position} of ${total}`, runner.position / total))) return false;
+    }
+    return true;
+  });
+  const result = runner.result();
   const ms = performance.now() - t0;
+  if (!completed) {
+    const msg = `Scenario ${fresh.file} cancelled after step ${runner.position} of ${total}; the views show the steps that ran.`;
+    ctx.log.info(msg);
+    void vscode.window.showInformationMessage(`IOMMU Lens: ${msg}`);
+  }
+  const steps = result.steps.map((s) => stepView(fresh, s));
   const stale = new Map<string, string[]>();
   for (const d of result.divergences) stale.set(d.notifier, [...(stale.get(d.notifier) ?? []), d.message]);
   ctx.lastRun = { file: fresh.file, events: eventsByNotifier(fresh), stale, steps };
@@ -389,6 +424,7 @@ async function runScenario(ctx: Ctx, config?: string): Promise<ScenarioStepView[
   ctx.diagnostics.scenario.set(entry.uri, diags);
   ctx.refreshViews();
   const msg = `Scenario ${fresh.file}: ${steps.length} steps, ${result.failed} failed${result.divergences.length ? `, ${result.divergences.length} stale shadow(s)` : ''}.`;
+  if (!completed) return steps;
   if (result.failed || result.divergences.length) void vscode.window.showWarningMessage(msg, 'Show Output').then((c) => c && ctx.log.tables.show(true));
   else void vscode.window.setStatusBarMessage(`$(pass) ${msg}`, 5000);
   return steps;

@@ -11,6 +11,7 @@ import type { QemuSemantics } from '../engine';
 import { openImageFile } from '../node/images';
 import { LoadGate } from '../views/load-gate';
 import type { Log } from './log';
+import { LARGE_CONFIG_CHARS, longWork } from './progress';
 
 export interface ConfigEntry {
   readonly uri: vscode.Uri;
@@ -209,7 +210,14 @@ export class ConfigStore implements vscode.Disposable {
       }
       this.loadCount++;
       const t0 = performance.now();
-      const config = loadConfig(vscode.workspace.asRelativePath(uri, false) || uri.path, text, this.loadOptions(uri));
+      const file = vscode.workspace.asRelativePath(uri, false) || uri.path;
+      // A large config takes a while to parse: say so (the parse is one synchronous call; it cannot be cancelled).
+      const config =
+        text.length >= LARGE_CONFIG_CHARS
+          ? await longWork(`IOMMU Lens: loading ${file} (${(text.length / 2 ** 20).toFixed(1)} MB)`, { cancellable: false, showNow: true }, () =>
+              Promise.resolve(loadConfig(file, text, this.loadOptions(uri))),
+            )
+          : loadConfig(file, text, this.loadOptions(uri));
       const entry: ConfigEntry = { uri, config, version: doc?.version, loadMs: performance.now() - t0 };
       this.entries.set(key, entry);
       this.log.info(`loaded ${config.file} in ${entry.loadMs.toFixed(1)} ms: ${config.errorCount} error(s), ${config.warningCount} warning(s)`);

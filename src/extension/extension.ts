@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { configNode, findNode, notifierTree, type NodeModel } from '../views/tree-model';
+import { createApi, type IommuLensApi } from './api';
 import { commands, REPLAY_SCHEME, replayContent } from './commands';
 import { ConfigStore } from './configs';
 import type { Ctx } from './ctx';
@@ -17,14 +18,22 @@ import { StatusItem } from './status';
 import { StepsController } from './steps';
 import { NodeTreeProvider } from './tree';
 
-/** What other extensions (and the integration tests) can use. */
-export interface IommuLensApi {
+/**
+ * The extension's own parts, for its integration tests only: not part of the API (./api.ts),
+ * and free to change. Reached through INTERNALS on the object activate returns.
+ */
+export interface IommuLensInternals {
   /** Resolves once the first scan of the workspace has loaded every config. */
   readonly ready: Promise<void>;
   readonly ctx: Ctx;
   readonly metrics: Metrics;
   readonly status: StatusItem;
 }
+
+/** A non-enumerable key of the API object that holds IommuLensInternals (Symbol.for: the tests' copy of this module is another instance). */
+export const INTERNALS = Symbol.for('iommuLens.internals');
+
+export type { IommuLensApi };
 
 export interface Metrics {
   /** activate() from entry to return. */
@@ -151,10 +160,19 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
       }),
     );
   }
+  // The walkthrough's "Attach to a running QEMU" step shows once that command is registered.
+  void vscode.commands
+    .getCommands(true)
+    .then((ids) => vscode.commands.executeCommand('setContext', 'iommuLens.canAttachQemu', ids.includes('iommuLens.attachQemu')));
   void store.ready.then(() => ctx.refreshViews());
   metrics.activationMs = performance.now() - t0;
   log.info(`activated in ${metrics.activationMs.toFixed(1)} ms (VS Code ${vscode.version})`);
-  return { ready: store.ready, ctx, metrics, status };
+  const configsChanged = new vscode.EventEmitter<void>();
+  context.subscriptions.push(configsChanged, store.onDidChange(() => configsChanged.fire()));
+  const api = createApi(store, configsChanged.event);
+  const internals: IommuLensInternals = { ready: store.ready, ctx, metrics, status };
+  Object.defineProperty(api, INTERNALS, { value: internals, enumerable: false });
+  return api;
 }
 
 export function deactivate(): void {

@@ -86,7 +86,7 @@ export class LiveSessions implements vscode.Disposable {
       if (gdb === undefined) return undefined;
       chosen = { qmp: qmp.trim(), gdb: gdb.trim() || undefined };
     }
-    await this.memento.update(RECENT_KEY, [chosen, ...recent.filter((r) => r.qmp !== chosen!.qmp || r.gdb !== chosen!.gdb)].slice(0, 8));
+    await this.memento.update(RECENT_KEY, [chosen, ...recent.filter((r) => r.qmp !== chosen.qmp || r.gdb !== chosen.gdb)].slice(0, 8));
     return this.attach(chosen);
   }
 

@@ -1,4 +1,5 @@
 /** The output channel: what the extension did, with timings, and its errors. */
+import { inspect } from 'node:util';
 import * as vscode from 'vscode';
 
 export class Log implements vscode.Disposable {
@@ -23,7 +24,7 @@ export class Log implements vscode.Disposable {
   }
 
   error(msg: string, e?: unknown): void {
-    this.channel.error(e instanceof Error ? `${msg}: ${e.stack ?? e.message}` : e !== undefined ? `${msg}: ${String(e)}` : msg);
+    this.channel.error(e instanceof Error ? `${msg}: ${e.stack ?? e.message}` : e !== undefined ? `${msg}: ${inspect(e)}` : msg);
   }
 
   /** Plain lines (a scenario run, a replay), without a log prefix. */

@@ -47,5 +47,5 @@ export function formatResult(r: number): string {
 
 /** JSON with bigint as hex strings, for --json output and webviews. */
 export function toJson(v: unknown, indent = 2): string {
-  return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? '0x' + x.toString(16) : x), indent);
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? '0x' + x.toString(16) : x), indent);
 }

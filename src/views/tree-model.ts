@@ -360,7 +360,7 @@ export function notifierTree(cfg: LoadedConfig, lastRun?: RunState): NodeModel[]
   for (const r of cfg.machine.registrations) {
     const v = registrationView(r);
     let m = byRegion.get(r.region);
-    if (!m) byRegion.set(r.region, (m = new Map()));
+    if (!m) byRegion.set(r.region, (m = new Map<number, RegistrationView[]>()));
     let l = m.get(r.iommuIdx);
     if (!l) m.set(r.iommuIdx, (l = []));
     l.push(v);

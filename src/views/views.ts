@@ -5,7 +5,7 @@
 import {
   IOMMUMemoryRegion,
   IOMMU_NONE,
-
+  DEFAULT_REPLAY_MAX_STEPS,
   formatNotifierFlags,
   engineError,
   fmtAddr,
@@ -25,6 +25,7 @@ import {
   type Landing,
   type MemTxAttrs,
   type Registration,
+  type ReplayResult,
   type ScenarioResult,
   type SourceRef,
   type StepResult,
@@ -234,7 +235,7 @@ export function translationView(cfg: LoadedConfig, q: TranslationQuery): Transla
     ok,
     result: memTxResultName(landing.result),
     headline: ok
-      ? `${landing.region!.name} + ${fmtAddr(landing.offset)} (${landing.region!.kind}, ${landing.as.name} ${fmtAddr(landing.addr)})`
+      ? `${landing.region.name} + ${fmtAddr(landing.offset)} (${landing.region.kind}, ${landing.as.name} ${fmtAddr(landing.addr)})`
       : `fault: ${fmtText(landing.fault?.message ?? memTxResultName(landing.result))}`,
     entry: formatEntry(landing.entry),
     landing,
@@ -285,6 +286,24 @@ export interface ReplayView {
  * machine's own notifiers are not disturbed.
  */
 export function replayView(cfg: LoadedConfig, name: string): ReplayView | EngineError {
+  const it = replaySlices(cfg, name);
+  for (;;) {
+    const r = it.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** How far a replay has got: translations made, of how many the whole region takes (the default loop's count). */
+export interface ReplayProgress {
+  readonly steps: number;
+  readonly total: number;
+}
+
+/**
+ * replayView in slices of about `sliceSteps` translations, yielding its progress between them,
+ * so a caller can report it, stay responsive, or stop (by not asking for more).
+ */
+export function* replaySlices(cfg: LoadedConfig, name: string, sliceSteps = 1 << 16): Generator<ReplayProgress, ReplayView | EngineError, void> {
   const r = cfg.machine.registrations.find((x) => x.name === name);
   if (!r) {
     const names = cfg.machine.registrations.map((x) => x.name);
@@ -305,7 +324,22 @@ export function replayView(cfg: LoadedConfig, name: string): ReplayView | Engine
     iommuIdx: r.iommuIdx,
     notify: (_n, ev) => received.push(ev),
   };
-  const result = r.region.replay(probe, { probe: true });
+  const total = Number((r.region.size + r.region.minPageSize() - 1n) / r.region.minPageSize());
+  let steps = 0;
+  let delivered = 0;
+  let start: bigint | undefined;
+  let result: ReplayResult;
+  for (;;) {
+    const slice = r.region.replay(probe, { start, maxSteps: DEFAULT_REPLAY_MAX_STEPS - steps, progress: (n) => n < sliceSteps, probe: true });
+    steps += slice.steps;
+    delivered += slice.delivered;
+    if (slice.resumeAt === undefined) {
+      result = { ...slice, steps, delivered };
+      break;
+    }
+    start = slice.resumeAt;
+    yield { steps, total };
+  }
   const events = received.map((e, i) => ({
     n: i + 1,
     type: formatNotifierFlags(e.type),

@@ -3,7 +3,8 @@
 // scenario run. The workspace is a copy of examples/ (run.mjs --copy-workspace).
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import type { IommuLensApi, NodeModel } from '../../src/extension/extension';
+import type { IommuLensApi } from '../../src/extension/api';
+import type { IommuLensInternals, NodeModel } from '../../src/extension/extension';
 import type { RegistrationView, ScenarioStepView, TranslationView } from '../../src/views/views';
 
 const AN505 = 'an505.iommu.yaml';
@@ -13,7 +14,7 @@ const Q35 = 'q35-intel-iommu.iommu.yaml';
 const VIRTIO = 'virtio-iommu.iommu.yaml';
 const Q35_NO_CM = 'q35-intel-iommu-no-cm.iommu.yaml';
 
-let api: IommuLensApi;
+let api: IommuLensInternals;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -29,11 +30,11 @@ async function until<T>(what: string, f: () => T | undefined | false, ms = 10_00
   }
 }
 
-function children(provider: IommuLensApi['ctx']['regions'], n?: NodeModel): NodeModel[] {
+function children(provider: IommuLensInternals['ctx']['regions'], n?: NodeModel): NodeModel[] {
   return provider.getChildren(n);
 }
 
-function child(provider: IommuLensApi['ctx']['regions'], parent: NodeModel | undefined, label: string): NodeModel {
+function child(provider: IommuLensInternals['ctx']['regions'], parent: NodeModel | undefined, label: string): NodeModel {
   const kids = children(provider, parent);
   const k = kids.find((c) => c.label === label);
   assert.ok(k, `no child "${label}" under ${parent?.label ?? 'the root'}; have: ${kids.map((c) => c.label).join(', ')}`);
@@ -50,9 +51,10 @@ describe('IOMMU Lens in VS Code', function () {
   before(async () => {
     const ext = vscode.extensions.getExtension<IommuLensApi>('iommu-lens.iommu-lens');
     assert.ok(ext, 'extension not installed');
-    api = await ext.activate();
+    // The extension's internals, beside its API (src/extension/extension.ts, INTERNALS).
+    api = ((await ext.activate()) as unknown as Record<symbol, IommuLensInternals>)[Symbol.for('iommuLens.internals')]!;
     await api.ready;
-    await until('the example configs', () => api.ctx.store.all.length >= 5);
+    await until('the example configs', () => api.ctx.store.all.length >= 6);
   });
 
   it('activates on the workspace and loads the examples without errors', function () {
@@ -135,7 +137,7 @@ describe('IOMMU Lens in VS Code', function () {
   });
 
   it('Translate Address answers from arguments, and fills the steps', async () => {
-    const t = (await vscode.commands.executeCommand('iommuLens.translate', { config: AN505, from: 'cpu-ns', addr: '0x8010', op: 'read' })) as TranslationView;
+    const t = await vscode.commands.executeCommand<TranslationView>('iommuLens.translate', { config: AN505, from: 'cpu-ns', addr: '0x8010', op: 'read' });
     assert.ok(t.ok);
     assert.equal(t.headline, 'ssram-0 + 0x8010 (ram, mpc0-downstream 0x8010)');
     assert.equal(t.entry, 'iova 0x8000 -> 0x8000 mask 0x3ff perm RW as mpc0-downstream');
@@ -143,7 +145,7 @@ describe('IOMMU Lens in VS Code', function () {
       t.steps.map((s) => s.kind),
       ['as-lookup', 'attrs-to-index', 'model', 'iotlb-entry', 'perm-check', 'compose', 'hop', 'as-lookup', 'land'],
     );
-    const fault = (await vscode.commands.executeCommand('iommuLens.translate', { config: TABLE, from: 'nic-k', addr: '0x10_0000', op: 'write' })) as TranslationView;
+    const fault = await vscode.commands.executeCommand<TranslationView>('iommuLens.translate', { config: TABLE, from: 'nic-k', addr: '0x10_0000', op: 'write' });
     assert.equal(fault.ok, false);
     assert.equal(fault.result, 'MEMTX_DECODE_ERROR');
     assert.match(fault.headline, /^fault: remap0 index 0 gives perm RO for 0x10_0000/);
@@ -196,14 +198,14 @@ describe('IOMMU Lens in VS Code', function () {
       return d.length >= 3 && d;
     });
     const shown = diags
-      .map((d) => `${d.range.start.line + 1}:${d.range.start.character + 1}-${d.range.end.line + 1}:${d.range.end.character + 1} ${String(d.code)} ${d.message}`)
+      .map((d) => `${d.range.start.line + 1}:${d.range.start.character + 1}-${d.range.end.line + 1}:${d.range.end.character + 1} ${typeof d.code === 'object' ? String(d.code.value) : String(d.code)} ${d.message}`)
       .sort();
     assert.deepEqual(shown, [
       '10:26-10:29 unknown-reference no region named "rma" to place here (known: ram)',
       '5:3-5:6 missing-key iommus.mpc is missing the key "downstream"',
       '7:5-7:14 unknown-key unknown key "dowstream" in iommus.mpc; did you mean "downstream"?',
     ]);
-    const actions = (await vscode.commands.executeCommand('vscode.executeCodeActionProvider', uri, new vscode.Range(6, 6, 6, 6))) as vscode.CodeAction[];
+    const actions = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', uri, new vscode.Range(6, 6, 6, 6));
     const fix = actions.find((a) => a.title === 'Rename to "downstream"');
     assert.ok(fix?.edit, `no rename fix; actions: ${actions.map((a) => a.title).join(', ')}`);
     assert.ok(await vscode.workspace.applyEdit(fix.edit));
@@ -213,7 +215,7 @@ describe('IOMMU Lens in VS Code', function () {
       return d.length === 1 && d;
     });
     assert.equal(after[0]!.code, 'unknown-reference');
-    const refFix = ((await vscode.commands.executeCommand('vscode.executeCodeActionProvider', uri, after[0]!.range)) as vscode.CodeAction[]).find(
+    const refFix = (await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', uri, after[0]!.range)).find(
       (a) => a.title === 'Change to "ram"',
     );
     assert.ok(refFix?.edit);
@@ -251,13 +253,13 @@ describe('IOMMU Lens in VS Code', function () {
     const lineOf = (re: RegExp) => doc.getText().split('\n').findIndex((l) => re.test(l));
     const regionLine = lineOf(/- \{ at: 0x00000000, region: mpc0 \}/);
     const col = doc.lineAt(regionLine).text.indexOf('mpc0') + 1;
-    const hovers = (await vscode.commands.executeCommand('vscode.executeHoverProvider', doc.uri, new vscode.Position(regionLine, col))) as vscode.Hover[];
+    const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', doc.uri, new vscode.Position(regionLine, col));
     const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
     assert.match(text, /tz-mpc IOMMU \*\*mpc0\*\*, 4 MiB, min page 1 KiB/);
     assert.match(text, /index 1 \(NS\): non-secure attributes/);
     const expectLine = lineOf(/expect: +\{ from: cpu-ns, addr: 0x8000/);
     const acol = doc.lineAt(expectLine).text.indexOf('0x8000') + 2;
-    const ah = (await vscode.commands.executeCommand('vscode.executeHoverProvider', doc.uri, new vscode.Position(expectLine, acol))) as vscode.Hover[];
+    const ah = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', doc.uri, new vscode.Position(expectLine, acol));
     const atext = ah.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
     assert.match(atext, /read from cpu-ns\*\* \{non-secure\}: reaches ssram-0 \+ 0x8000/);
   });
@@ -265,7 +267,7 @@ describe('IOMMU Lens in VS Code', function () {
   it('shows CodeLens above devices, IOMMUs and the scenario', async () => {
     // The command needs the document's model, so open it first.
     await vscode.workspace.openTextDocument(wsUri(TABLE));
-    const lenses = (await vscode.commands.executeCommand('vscode.executeCodeLensProvider', wsUri(TABLE))) as vscode.CodeLens[];
+    const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', wsUri(TABLE));
     const titles = lenses.map((l) => l.command?.title);
     assert.ok(titles.includes('Translate...'));
     assert.ok(titles.includes('4 notifiers (1 refused)'), titles.join(', '));
@@ -273,7 +275,7 @@ describe('IOMMU Lens in VS Code', function () {
   });
 
   it('runs the scenario: every step passes, and notifiers show their events', async () => {
-    const steps = (await vscode.commands.executeCommand('iommuLens.runScenario', { config: AN505 })) as ScenarioStepView[];
+    const steps = await vscode.commands.executeCommand<ScenarioStepView[]>('iommuLens.runScenario', { config: AN505 });
     assert.equal(steps.length, 15);
     assert.deepEqual(steps.filter((s) => !s.ok).map((s) => s.n), []);
     const lut = steps.find((s) => s.summary.startsWith('mpc0.BLK_LUT'))!;
@@ -290,14 +292,14 @@ describe('IOMMU Lens in VS Code', function () {
   });
 
   it('steps through the scenario one step per call, revealing each step', async () => {
-    const first = (await vscode.commands.executeCommand('iommuLens.stepScenario', { config: TABLE })) as ScenarioStepView;
+    const first = await vscode.commands.executeCommand<ScenarioStepView>('iommuLens.stepScenario', { config: TABLE });
     assert.equal(first.n, 1);
     assert.equal(first.summary, 'expect nic-k read 0x1234 -> ddr+0x1234: ok');
     const editor = vscode.window.activeTextEditor!;
     assert.ok(editor.document.uri.path.endsWith(TABLE));
     assert.match(editor.document.lineAt(editor.selection.start.line).text, /- expect: \{ from: nic-k, addr: 0x1234/);
-    for (let n = 2; n <= 5; n++) assert.equal(((await vscode.commands.executeCommand('iommuLens.stepScenario', { config: TABLE })) as ScenarioStepView).n, n);
-    const map = (await vscode.commands.executeCommand('iommuLens.stepScenario', { config: TABLE })) as ScenarioStepView;
+    for (let n = 2; n <= 5; n++) assert.equal((await vscode.commands.executeCommand<ScenarioStepView>('iommuLens.stepScenario', { config: TABLE })).n, n);
+    const map = await vscode.commands.executeCommand<ScenarioStepView>('iommuLens.stepScenario', { config: TABLE });
     assert.equal(map.kind, 'map');
     assert.equal(map.notifications.length, 2);
   });
@@ -319,7 +321,7 @@ describe('IOMMU Lens in VS Code', function () {
     ].join('\n');
     await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(text));
     await until('failing.iommu.yaml loaded', () => api.ctx.store.find('failing.iommu.yaml'));
-    const steps = (await vscode.commands.executeCommand('iommuLens.runScenario', { config: 'failing.iommu.yaml' })) as ScenarioStepView[];
+    const steps = await vscode.commands.executeCommand<ScenarioStepView[]>('iommuLens.runScenario', { config: 'failing.iommu.yaml' });
     assert.deepEqual(steps[0]!.failures, ['expected ram+0x10, reached ram+0x0']);
     const d = vscode.languages.getDiagnostics(uri).filter((x) => x.source === 'iommu-lens scenario');
     assert.equal(d.length, 1);
@@ -329,7 +331,7 @@ describe('IOMMU Lens in VS Code', function () {
   });
 
   it('runs the SMMUv3 example: the stale vhost IOTLB is a diagnostic on the PTE write and shows under the notifier', async () => {
-    const steps = (await vscode.commands.executeCommand('iommuLens.runScenario', { config: VIRT })) as ScenarioStepView[];
+    const steps = await vscode.commands.executeCommand<ScenarioStepView[]>('iommuLens.runScenario', { config: VIRT });
     assert.deepEqual(steps.filter((s) => !s.ok).map((s) => s.n), []);
     const stale = vscode.languages.getDiagnostics(wsUri(VIRT)).filter((d) => d.code === 'stale-shadow');
     assert.equal(stale.length, 1);
@@ -340,7 +342,7 @@ describe('IOMMU Lens in VS Code', function () {
     const region = children(p).find((r) => r.id === `nreg:${VIRT}:smmu0.sid-0x20`)!;
     const net0 = child(p, child(p, region, '0'), 'net0/vhost');
     assert.equal(net0.description, 'UNMAP 0x0..0xffff_ffff_ffff_ffff stale shadow');
-    const refused = child(p, child(p, children(p).find((r) => r.id === `nreg:${VIRT}:smmu0.sid-0x18`)!, '0'), 'nic0/vfio');
+    const refused = child(p, child(p, children(p).find((r) => r.id === `nreg:${VIRT}:smmu0.sid-0x18`), '0'), 'nic0/vfio');
     assert.equal(refused.contextValue, 'iommuLens.notifier.refused');
     // The Regions view lists the stream's mapping from the SMMU's own walk of its tables.
     const r = api.ctx.regions;
@@ -370,15 +372,15 @@ describe('IOMMU Lens in VS Code', function () {
     await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(text));
     const e = await until('image.iommu.yaml loaded', () => api.ctx.store.find('image.iommu.yaml'));
     assert.deepEqual(e.config.diagnostics.map((d) => d.message), []);
-    const steps = (await vscode.commands.executeCommand('iommuLens.runScenario', { config: 'image.iommu.yaml' })) as ScenarioStepView[];
+    const steps = await vscode.commands.executeCommand<ScenarioStepView[]>('iommuLens.runScenario', { config: 'image.iommu.yaml' });
     assert.deepEqual(steps.map((s) => [s.ok, s.summary]), [[true, 'expect cpu read 0x8000_1008 -> ram+0x1008: ok']]);
     await vscode.workspace.fs.delete(uri);
   });
 
   it('inspects notifier registrations and replays one', async () => {
-    const r = (await vscode.commands.executeCommand('iommuLens.inspectNotifiers', { config: TABLE, pick: 'net0/vhost' })) as RegistrationView;
+    const r = await vscode.commands.executeCommand<RegistrationView>('iommuLens.inspectNotifiers', { config: TABLE, pick: 'net0/vhost' });
     assert.equal(r.status, 'refused');
-    const text = (await vscode.commands.executeCommand('iommuLens.replayNotifier', { config: TABLE, notifier: 'user-watch' })) as string;
+    const text = await vscode.commands.executeCommand<string>('iommuLens.replayNotifier', { config: TABLE, notifier: 'user-watch' });
     assert.match(text, /default replay of remap0 index 1 \(user\): 16 MAP event\(s\) from 4096 translation\(s\)/);
     const doc = vscode.window.activeTextEditor?.document;
     assert.equal(doc?.uri.scheme, 'iommu-lens-replay');

@@ -4,7 +4,7 @@
 // is gone.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import type { IommuLensApi } from '../../src/extension/extension';
+import type { IommuLensInternals } from '../../src/extension/extension';
 import type { TranslationView } from '../../src/views/views';
 import { IOMMU_RW } from '../../src/engine';
 import { QemuProcess } from '../qemu/qemu-process';
@@ -13,12 +13,14 @@ import { RAM_BASE, enableEdu, programSmmu } from '../qemu/smmu-setup';
 
 describe('IOMMU Lens attached to a running QEMU', function () {
   this.timeout(60_000);
-  let api: IommuLensApi;
+  let api: IommuLensInternals;
   let q: QemuProcess;
   let qt: QtestClient;
 
   before(async () => {
-    api = await vscode.extensions.getExtension<IommuLensApi>('iommu-lens.iommu-lens')!.activate();
+    // The extension's internals, beside its API (src/extension/extension.ts, INTERNALS).
+    const exports = await vscode.extensions.getExtension<unknown>('iommu-lens.iommu-lens')!.activate();
+    api = (exports as Record<symbol, IommuLensInternals>)[Symbol.for('iommuLens.internals')]!;
     q = await QemuProcess.start({ qtest: true });
     qt = await QtestClient.connect(q.qtestPath!);
     await enableEdu(qt);
@@ -35,13 +37,13 @@ describe('IOMMU Lens attached to a running QEMU', function () {
   });
 
   it('shows the live machine as a root, translates over its tables, and marks it disconnected when QEMU exits', async () => {
-    const file = (await vscode.commands.executeCommand('iommuLens.attachQemu', { qmp: q.qmpPath, gdb: q.gdbAddress })) as string | undefined;
+    const file = await vscode.commands.executeCommand<string | undefined>('iommuLens.attachQemu', { qmp: q.qmpPath, gdb: q.gdbAddress });
     assert.ok(file, 'attached');
     const entry = api.ctx.store.find(file);
     assert.ok(entry, 'the live machine is a config root');
     assert.match(entry.config.machine.name, /^QEMU 7\.2\./);
     assert.ok(entry.config.machine.iommus.has('smmu0'));
-    const t = (await vscode.commands.executeCommand('iommuLens.translate', { config: file, from: 'edu-00.01.0', addr: '0x1000_0010', op: 'read' })) as TranslationView;
+    const t = await vscode.commands.executeCommand<TranslationView>('iommuLens.translate', { config: file, from: 'edu-00.01.0', addr: '0x1000_0010', op: 'read' });
     assert.ok(t.ok, t.headline);
     assert.equal(t.landing.region?.name, 'mach-virt.ram');
     assert.equal(t.landing.offset, 0x20_0010n);

@@ -9,8 +9,8 @@ describe('integration harness smoke', () => {
   });
 
   it('has the IOMMU Lens extension installed', () => {
-    const ext = vscode.extensions.getExtension('iommu-lens.iommu-lens');
+    const ext = vscode.extensions.getExtension<unknown>('iommu-lens.iommu-lens');
     assert.ok(ext !== undefined, 'extension iommu-lens.iommu-lens is not installed in this host');
-    assert.equal(ext.packageJSON.name, 'iommu-lens');
+    assert.equal((ext.packageJSON as { name?: unknown }).name, 'iommu-lens');
   });
 });

@@ -4,14 +4,15 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { PathModel } from '../../src/common/path-messages';
-import type { IommuLensApi, NodeModel } from '../../src/extension/extension';
+import type { IommuLensApi } from '../../src/extension/api';
+import type { IommuLensInternals, NodeModel } from '../../src/extension/extension';
 import type { TranslationView } from '../../src/views/views';
 
 const AN505 = 'an505.iommu.yaml';
 const TABLE = 'dual-regime.iommu.yaml';
 const VIRT = 'virt-smmuv3.iommu.yaml';
 
-let api: IommuLensApi;
+let api: IommuLensInternals;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -48,7 +49,8 @@ describe('IOMMU Lens views you can trust', function () {
   before(async () => {
     const ext = vscode.extensions.getExtension<IommuLensApi>('iommu-lens.iommu-lens');
     assert.ok(ext);
-    api = await ext.activate();
+    // The extension's internals, beside its API (src/extension/extension.ts, INTERNALS).
+    api = ((await ext.activate()) as unknown as Record<symbol, IommuLensInternals>)[Symbol.for('iommuLens.internals')]!;
     await api.ready;
     await until('the example configs', () => api.ctx.store.all.length >= 3);
   });
@@ -57,24 +59,24 @@ describe('IOMMU Lens views you can trust', function () {
     await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(wsUri(AN505)));
     const row = find(api.ctx.regions.getChildren(), (n) => n.id === `device:${TABLE}:nic-k`);
     assert.ok(row, 'the nic-k row under the table example');
-    const t = (await vscode.commands.executeCommand('iommuLens.translate', { ...row, addr: '0x1000', op: 'read' })) as TranslationView | undefined;
+    const t = await vscode.commands.executeCommand<TranslationView | undefined>('iommuLens.translate', { ...row, addr: '0x1000', op: 'read' });
     assert.ok(t, 'an answer');
     assert.equal(t.from, 'nic-k');
     assert.equal(api.ctx.steps.state.file, TABLE);
   });
 
   it('a translation from arguments (CodeLens) leaves its answer in the Steps view (item 4)', async () => {
-    const lenses = (await vscode.commands.executeCommand('vscode.executeCodeLensProvider', wsUri(VIRT))) as vscode.CodeLens[];
+    const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', wsUri(VIRT));
     const lens = lenses.find((l) => l.command?.title === 'Translate...' && JSON.stringify(l.command.arguments).includes('net0'));
     assert.ok(lens?.command);
     const args = { ...(lens.command.arguments![0] as object), addr: '0x2000_0000', op: 'read' };
-    const t = (await vscode.commands.executeCommand(lens.command.command, args)) as TranslationView;
+    const t = await vscode.commands.executeCommand<TranslationView>(lens.command.command, args);
     const view = api.ctx.steps.view;
     await until('the Steps view visible', () => view.visible);
     assert.equal(view.description, t.headline);
     assert.match(view.description ?? '', /ram \+ 0x30_0000/);
     assert.ok(view.message?.includes(`IOTLB entry ${t.entry}`), view.message);
-    const fault = (await vscode.commands.executeCommand('iommuLens.translate', { config: TABLE, from: 'nic-k', addr: '0x10_0000', op: 'write' })) as TranslationView;
+    const fault = await vscode.commands.executeCommand<TranslationView>('iommuLens.translate', { config: TABLE, from: 'nic-k', addr: '0x10_0000', op: 'write' });
     assert.equal(fault.ok, false);
     assert.match(view.description ?? '', /^fault: remap0 index 0 gives perm RO/);
   });
@@ -111,7 +113,7 @@ describe('IOMMU Lens views you can trust', function () {
       await until('the .lens.yaml config loaded', () => api.ctx.store.get(extra));
       const doc = await vscode.workspace.openTextDocument(extra);
       const line = 3;
-      const hovers = (await vscode.commands.executeCommand('vscode.executeHoverProvider', extra, new vscode.Position(line, 3))) as vscode.Hover[];
+      const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', extra, new vscode.Position(line, 3));
       const hv = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
       assert.match(hv, /ram region \*\*ram\*\*/, `hover on ${doc.lineAt(line).text}`);
     } finally {
@@ -142,7 +144,7 @@ describe('IOMMU Lens views you can trust', function () {
       const fixes = actions.filter((a) => a.title.startsWith('Change to'));
       assert.deepEqual(fixes.map((a) => a.title), ['Change to "ssram-1"', 'Change to "ssram-0"']);
       assert.equal(fixes[0]!.isPreferred, true);
-      const viaHost = (await vscode.commands.executeCommand('vscode.executeCodeActionProvider', uri, new vscode.Range(at, at))) as vscode.CodeAction[];
+      const viaHost = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', uri, new vscode.Range(at, at));
       assert.deepEqual(viaHost.filter((a) => a.title.startsWith('Change to')).map((a) => a.title), ['Change to "ssram-1"', 'Change to "ssram-0"']);
     } finally {
       await vscode.workspace.fs.delete(uri);
@@ -199,7 +201,7 @@ describe('IOMMU Lens views you can trust', function () {
     assert.deepEqual(lut.raw, ['0xffff_ffff']);
     assert.equal(lut.source?.kind, 'config');
     await vscode.commands.executeCommand('iommuLens.translate', { config: TABLE, from: 'nic-k', addr: '0x10_0000', op: 'write' });
-    const f = await until('the table fault', () => panel.model?.config === TABLE && panel.model) as PathModel;
+    const f = await until<PathModel>('the table fault', () => panel.model?.config === TABLE && panel.model);
     assert.equal(f.ok, false);
     assert.equal(f.columns.at(-1)?.kind, 'fault');
   });

@@ -1,3 +1,6 @@
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-explicit-any, no-control-regex --
+   These tests read the CLI's --json output: parsed JSON whose shape is what they check, so they
+   walk it untyped (`any`); and they look for the terminal's escape character (\x1b) in its text. */
 /**
  * The CLI, run in-process on whole command lines: golden text for the examples (under
  * test/unit/golden, one transcript per command line: stdout, then stderr, then the exit status),

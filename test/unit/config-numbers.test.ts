@@ -93,7 +93,7 @@ describe('config numbers: parseConfigNumber', () => {
     [{ a: 1 }, 'wrong-type', 'expected a number (an integer, or a string such as "0x1000_0000" or "4KiB"), got a mapping'],
   ];
   for (const [v, code, message] of refusals) {
-    it(`refuses ${typeof v === 'string' ? JSON.stringify(v) : `${typeof v} ${JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? String(x) : x)) ?? String(v)}`} (${code})`, () => {
+    it(`refuses ${typeof v === 'string' ? JSON.stringify(v) : `${typeof v} ${JSON.stringify(v, (_, x: unknown) => (typeof x === 'bigint' ? String(x) : x)) ?? String(v)}`} (${code})`, () => {
       assert.deepEqual(refused(v), { code, message });
     });
   }

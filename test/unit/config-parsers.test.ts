@@ -33,6 +33,7 @@ describe('config: the precompiled schema validator', () => {
     this.timeout(60_000);
     // The module source the build writes into the bundles, loaded as a CommonJS module.
     const mod: { exports: { default?: ValidateFunction } & ValidateFunction } = { exports: {} as { default?: ValidateFunction } & ValidateFunction };
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- loads the generated validator's source as the bundle does
     const load = new Function('module', 'exports', 'require', standaloneValidatorSource()) as (m: unknown, e: unknown, r: NodeJS.Require) => void;
     load(mod, mod.exports, require);
     const standalone = mod.exports.default ?? mod.exports;

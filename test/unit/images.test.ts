@@ -58,7 +58,7 @@ function val(v: bigint | EngineError): bigint {
 }
 
 function fault(v: bigint | EngineError | undefined, re: RegExp): void {
-  assert.ok(isEngineError(v), `expected an EngineError, got ${String(v)}`);
+  assert.ok(isEngineError(v), `expected an EngineError, got ${typeof v === 'bigint' ? `0x${v.toString(16)}` : 'undefined'}`);
   assert.equal(v.code, 'memory-fault');
   assert.match(v.message, re);
 }

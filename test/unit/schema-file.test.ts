@@ -40,7 +40,7 @@ describe('schema file', () => {
 
     for (const example of fs.readdirSync(path.join(ROOT, 'examples')).filter((f) => /\.iommu\.(ya?ml|json)$/.test(f))) {
       it(`accepts examples/${example}`, () => {
-        const value = parseDocument(fs.readFileSync(path.join(ROOT, 'examples', example), 'utf8')).toJS();
+        const value: unknown = parseDocument(fs.readFileSync(path.join(ROOT, 'examples', example), 'utf8')).toJS();
         const ok = validate(value);
         assert.ok(ok, JSON.stringify(validate.errors, null, 2));
       });

@@ -12,6 +12,7 @@ import { HWADDR_MAX } from '../../src/engine/hex';
 import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO } from '../../src/engine/iotlb';
 import { translateAccess } from '../../src/engine/translate';
 import type { Trace } from '../../src/engine/trace';
+import { buildSmmuTables } from '../../src/engine/models/smmuv3';
 import {
   CD_ADDR,
   RAM_BASE,
@@ -811,7 +812,6 @@ describe('smmuv3: the builder', () => {
 
   it('refuses overlapping mappings, misaligned mappings and perms stage 1 cannot express', () => {
     const r = rig();
-    const { buildSmmuTables } = require('../../src/engine/models/smmuv3') as typeof import('../../src/engine/models/smmuv3');
     const base = { memory: r.ram.backing, memoryBase: RAM_BASE, at: 0n };
     const s1 = (map: Array<{ iova: bigint; size: bigint; pa: bigint; perm: number }>) => buildSmmuTables({ ...base, streams: [[1, { stage1: { granule: 4096, t0sz: 16, asid: 1, map } }]] });
     assert.match((s1([{ iova: 0n, size: 8192n, pa: 0n, perm: IOMMU_RW }, { iova: 4096n, size: 4096n, pa: 0n, perm: IOMMU_RW }]) as { message: string }).message, /overlaps/);

@@ -212,7 +212,7 @@ export class ImageBacking implements MemoryBacking {
 
   private byteAt(a: bigint): number | EngineError {
     const p = Number(a >> BPAGE_BITS);
-    if (this.written.has(p)) return Number(this.overlay.read(a, 1) as bigint);
+    if (this.written.has(p)) return Number(this.overlay.read(a, 1));
     const page = this.page(p);
     return isEngineError(page) ? page : page.bytes[Number(a & PAGE_MASK)]!;
   }

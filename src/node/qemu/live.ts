@@ -83,6 +83,8 @@ export class LivePageCache {
   constructor(readonly reader: PhysReader) {}
 
   source(base: bigint, size: bigint, label: string): ByteSource {
+    // The source's methods are called on the source, not on this cache: keep a reference.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const cache = this;
     return {
       size,
@@ -339,7 +341,7 @@ export function parsePci(ret: unknown): PciDevice[] {
         device: num(id.device),
         qdevId: typeof d.qdev_id === 'string' ? d.qdev_id : '',
         classDesc: typeof cls.desc === 'string' ? cls.desc : undefined,
-        bars: regions.map((r) => ({ bar: num(r.bar), address: BigInt.asUintN(64, BigInt(num(r.address))), size: BigInt(num(r.size)), type: String(r.type ?? '') })),
+        bars: regions.map((r) => ({ bar: num(r.bar), address: BigInt.asUintN(64, BigInt(num(r.address))), size: BigInt(num(r.size)), type: typeof r.type === 'string' ? r.type : '' })),
       });
       const bridge = d.pci_bridge as { devices?: unknown } | undefined;
       if (bridge) walk(bridge.devices);

@@ -227,7 +227,7 @@ export class QmpClient extends EventEmitter<{ event: [QmpEvent]; close: [string]
       p.resolve(m.return);
     } else {
       const err = (m.error ?? {}) as { class?: unknown; desc?: unknown };
-      p.reject(new QmpCommandError(p.command, String(err.class ?? 'GenericError'), String(err.desc ?? JSON.stringify(m))));
+      p.reject(new QmpCommandError(p.command, typeof err.class === 'string' ? err.class : 'GenericError', typeof err.desc === 'string' ? err.desc : JSON.stringify(m)));
     }
   }
 

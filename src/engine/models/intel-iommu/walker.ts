@@ -48,9 +48,9 @@ export function reservedMasks(aw: number, tmAllowed: boolean, snp: boolean): Res
   const page = [U64, 0x800n | inv, 0x800n | (U64 & ~(hawMask(aw) | VTD_SL_IGN_COM)), 0x800n | (U64 & ~(hawMask(aw) | VTD_SL_IGN_COM)), 0x880n | (U64 & ~(hawMask(aw) | VTD_SL_IGN_COM)), 0x880n | (U64 & ~(hawMask(aw) | VTD_SL_IGN_COM))];
   const large = [U64, U64, 0x1ff800n | inv, 0x3ffff800n | inv, U64, U64];
   if (snp) {
-    page[1] &= ~VTD_SPTE_SNP;
-    large[2] &= ~VTD_SPTE_SNP;
-    large[3] &= ~VTD_SPTE_SNP;
+    page[1] = page[1]! & ~VTD_SPTE_SNP;
+    large[2] = large[2]! & ~VTD_SPTE_SNP;
+    large[3] = large[3]! & ~VTD_SPTE_SNP;
   }
   return { page, large };
 }

@@ -22,6 +22,13 @@ import type { Smmuv3RegisterWrite } from './smmuv3';
 import { STE_CFG_ABORT, STE_CFG_BYPASS, STE_CFG_NESTED, STE_CFG_S1, STE_CFG_S2 } from './stream-table';
 import { bitsToOasField, blockAllowed, levelShift, s1StartLevel, s2StartLevel } from './types';
 
+/** `streams` as a list of [SID, stream] pairs rather than a map (Array.isArray does not narrow a readonly array). */
+function isStreamList(
+  s: ReadonlyMap<number, BuildStream> | ReadonlyArray<readonly [number, BuildStream]>,
+): s is ReadonlyArray<readonly [number, BuildStream]> {
+  return Array.isArray(s);
+}
+
 export interface BuildMapping {
   /** Input address (IOVA for stage 1, IPA for stage 2; TTB1 mappings give the full 64-bit IOVA). */
   readonly iova: bigint;
@@ -286,7 +293,7 @@ export function buildSmmuTables(opts: BuildOptions): BuildResult | EngineError {
   const mem = opts.memory;
   const limit = opts.limit ?? mem.size;
   const alloc = new Alloc(mem, opts.memoryBase, opts.at, limit);
-  const streams = opts.streams instanceof Map ? [...opts.streams.entries()] : [...(opts.streams as ReadonlyArray<readonly [number, BuildStream]>)];
+  const streams: Array<readonly [number, BuildStream]> = isStreamList(opts.streams) ? [...opts.streams] : [...opts.streams.entries()];
   streams.sort((a, b) => a[0] - b[0]);
   for (const [sid] of streams) if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff) return fail(`stream ID ${sid} is not a 16-bit number`);
   const maxSid = streams.length ? streams[streams.length - 1]![0] : 0;

@@ -77,7 +77,7 @@ export function encodeEvent(ev: SmmuEvent, flags: ProfileFlags): number[] {
       ssid();
       break;
     case EVT_C_BAD_SUBSTREAMID:
-      w[0] = (w[0]! | (((ev.ssid ?? 0) & 0xfffff) << 12)) >>> 0;
+      w[0] = (w[0] | (((ev.ssid ?? 0) & 0xfffff) << 12)) >>> 0;
       break;
     case EVT_F_STE_FETCH:
       ssid();

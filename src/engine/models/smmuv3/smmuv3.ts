@@ -811,7 +811,7 @@ function describeConfig(c: StreamConfig): string {
     parts.push(`stage 1 ASID ${c.asid}`);
     c.tt.forEach((t, i) => t && parts.push(`TTB${i} ${hex(BigInt(t.ttb))} (${sizeName(t.granule)}, ${t.inputBits}-bit, start level ${t.startLevel})`));
   }
-  if (c.s2) parts.push(`stage 2 VMID ${c.vmid} S2TTB ${hex(BigInt(c.s2!.vttb))} (${sizeName(c.s2!.granule)}, ${c.s2!.inputBits}-bit, start level ${c.s2!.startLevel})`);
+  if (c.s2) parts.push(`stage 2 VMID ${c.vmid} S2TTB ${hex(BigInt(c.s2.vttb))} (${sizeName(c.s2.granule)}, ${c.s2.inputBits}-bit, start level ${c.s2.startLevel})`);
   return parts.join(', ');
 }
 

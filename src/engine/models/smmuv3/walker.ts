@@ -139,7 +139,7 @@ export class Walker {
     let noWrite = false;
     if (nested) {
       // The TTB is an IPA too (QEMU translates it when it decodes the CD).
-      if (!this.translateS2Cached(cfg.s2!, s2map!, base, CLASS_TT, trace, 'TTB')) return false;
+      if (!this.translateS2Cached(cfg.s2, s2map!, base, CLASS_TT, trace, 'TTB')) return false;
       base = this.s2Pa;
     }
     const strideSize = POW2[stride]!;
@@ -184,7 +184,7 @@ export class Walker {
           return this.setFault(PTW_ADDR_SIZE, 1, 0, CLASS_IN, `next-level table address ${hex(BigInt(next))} is beyond the ${cfg.oas}-bit IPA size`);
         }
         if (nested) {
-          if (!this.translateS2Cached(cfg.s2!, s2map!, next, CLASS_TT, trace, `level-${level + 1} table`)) return false;
+          if (!this.translateS2Cached(cfg.s2, s2map!, next, CLASS_TT, trace, `level-${level + 1} table`)) return false;
           base = this.s2Pa;
         } else {
           base = next;
@@ -376,7 +376,7 @@ export class Walker {
   leavesS1(cfg: StreamConfig, tt: TtInfo, lo: number, hi: number, sink: LeafSink, s2map: TlbMap | undefined): void {
     let base = tt.base;
     if (cfg.s2 !== undefined) {
-      if (!this.translateS2Cached(cfg.s2!, s2map!, base, CLASS_TT, undefined, 'TTB')) return;
+      if (!this.translateS2Cached(cfg.s2, s2map!, base, CLASS_TT, undefined, 'TTB')) return;
       base = this.s2Pa;
     }
     const leaf: LeafSink =
@@ -412,7 +412,7 @@ export class Walker {
         let next = pteAddress(dlo, dhi, g);
         if (this.flags.tableAddrSize && next >= POW2[cfg.oas]!) continue;
         if (cfg.s2 !== undefined) {
-          if (!this.translateS2Cached(cfg.s2!, s2map!, next, CLASS_TT, undefined, 'table')) continue;
+          if (!this.translateS2Cached(cfg.s2, s2map!, next, CLASS_TT, undefined, 'table')) continue;
           next = this.s2Pa;
         }
         this.rangeS1(cfg, tt, level + 1, next, ia, lo, hi, nw, sink, s2map);
