@@ -7,12 +7,12 @@
  * `registers` (written after the build, in order). Devices reach it with `iommu: <name>` and
  * their bdf: each (bus, devfn) gets its own region.
  */
-import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, RamRegion, hex, isEngineError, type AddressSpace, type IommuDevice } from '../../engine';
+import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, hex, isEngineError, type AddressSpace, type IommuDevice } from '../../engine';
 import { IntelIommu, buildVtdTables, type VtdBuildDevice, type VtdBuildMapping, type VtdProfile, type VtdRegisterWrite } from '../../engine/models/intel-iommu';
 import { entries, list, obj, type BuildContext } from '../context';
 import type { Path } from '../document';
 import { parseConfigNumber } from '../numbers';
-import { placementOf } from './smmuv3';
+import { parseTablesAt, placementOf } from './placement';
 
 const PERMS: Readonly<Record<string, number>> = { rw: IOMMU_RW, ro: IOMMU_RO, wo: IOMMU_WO, none: IOMMU_NONE };
 const BUILD_CODES: Readonly<Record<string, string>> = {
@@ -80,7 +80,7 @@ function parseBdf(key: string): number | undefined {
 }
 
 function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>, path: Path, memory: AddressSpace, scalable: boolean): VtdRegisterWrite[] | undefined {
-  const at = parseAt(ctx, b.at, [...path, 'at']);
+  const at = parseTablesAt(ctx, b.at, [...path, 'at'], 'the VT-d tables');
   if (!at) return undefined;
   const base = placementOf(ctx, at.region.name, memory.name);
   if (base === undefined) {
@@ -149,39 +149,6 @@ function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>
   return [...res.registers];
 }
 
-/** `ram+0x1000`, `ram`, or `{ region: ram, offset: 0x1000 }`. */
-function parseAt(ctx: BuildContext, v: unknown, path: Path): { region: RamRegion; offset: bigint } | undefined {
-  let regionName: unknown;
-  let offset: bigint | undefined = 0n;
-  if (typeof v === 'string') {
-    const m = /^\s*([^+\s]+)\s*(?:\+\s*(\S+))?\s*$/.exec(v);
-    if (!m) {
-      ctx.error('bad-value', path, `"${v}" is not region+offset (for example ram+0x10_0000)`);
-      return undefined;
-    }
-    regionName = m[1];
-    if (m[2] !== undefined) {
-      const r = parseConfigNumber(m[2]);
-      if (!r.ok) {
-        ctx.error(r.code, path, `offset "${m[2]}": ${r.message}`);
-        return undefined;
-      }
-      offset = r.value;
-    }
-  } else {
-    const o = obj(v);
-    if (!o) return undefined;
-    regionName = o.region;
-    offset = ctx.num(o.offset, [...path, 'offset'], 0n);
-  }
-  const region = ctx.region(regionName, typeof v === 'string' ? path : [...path, 'region'], 'to build the VT-d tables in');
-  if (!region || offset === undefined) return undefined;
-  if (!(region instanceof RamRegion)) {
-    ctx.error('bad-value', path, `${region.name} is a ${region.kind} region; the VT-d tables go into RAM`);
-    return undefined;
-  }
-  return { region, offset };
-}
 
 function mappings(ctx: BuildContext, raw: unknown, path: Path): VtdBuildMapping[] | undefined {
   const out: VtdBuildMapping[] = [];
