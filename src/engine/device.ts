@@ -2,10 +2,12 @@
  * What a model provides besides its IOMMU regions: a register file reachable as MMIO, and the
  * device object the config names (one TZ MPC, one SMMUv3 with a region per stream...).
  */
+import type { AddressSpace } from './address-space';
 import type { MemTxAttrs, MemTxResult } from './attrs';
 import type { EngineError } from './errors';
 import type { AccessSize } from './guest-memory';
 import type { IOMMUMemoryRegion } from './iommu';
+import type { IOMMUAccessFlags } from './iotlb';
 import { MmioRegion, type MemoryRegion } from './memory';
 
 export interface RegisterInfo {
@@ -104,6 +106,12 @@ export interface IommuDevice {
   /** The register file as an MMIO region, to place in an address space. */
   readonly registerRegion?: MmioRegion;
   /**
+   * Mappings written directly rather than through tables the guest programs (the `table` model):
+   * what scenario `map` and `unmap` steps call. `unmap` removes the mappings wholly inside the
+   * range and says how many it removed.
+   */
+  readonly directMappings?: DirectMappings;
+  /**
    * Commands as its driver would issue them (SMMUv3's command queue, virtio-iommu's requests):
    * each says what it did, in words, with an error number (0: none) and, for models whose
    * commands end with a status, its name; or the whole call fails with an error value.
@@ -140,3 +148,18 @@ export function registerRegion(name: string, size: bigint, file: RegisterFile): 
   });
 }
 
+/** A mapping written directly into a model (see IommuDevice.directMappings). */
+export interface DirectMapping {
+  readonly iova: bigint;
+  readonly size: bigint;
+  readonly targetAs: AddressSpace;
+  /** Address in targetAs that `iova` maps to. */
+  readonly target: bigint;
+  readonly perm: IOMMUAccessFlags;
+  readonly source?: string;
+}
+
+export interface DirectMappings {
+  map(iommuIdx: number, m: DirectMapping): EngineError | undefined;
+  unmap(iommuIdx: number, iova: bigint, size: bigint): number | EngineError;
+}

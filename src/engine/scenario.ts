@@ -12,10 +12,9 @@ import { engineError, isEngineError, type EngineError } from './errors';
 import { isAccessSize, type AccessSize } from './guest-memory';
 import { RamRegion } from './memory';
 import { hex } from './hex';
-import type { NotifyOutcome, NotifyRecord } from './iommu';
+import type { IOMMUMemoryRegion, NotifyOutcome, NotifyRecord } from './iommu';
 import { formatNotifierFlags, permName, type IOMMUAccessFlags, type IOMMUTLBEntry } from './iotlb';
 import type { Machine } from './machine';
-import { TableIommu } from './models/table';
 import { checkShadows, divergenceKey, type Divergence } from './shadows';
 import type { AccessOp, Landing } from './translate';
 
@@ -420,23 +419,24 @@ function runStep(m: Machine, step: ScenarioStep, lastNotifications: readonly Ste
     case 'map':
     case 'unmap': {
       const dev = m.iommus.get(step.iommu);
-      if (!(dev instanceof TableIommu)) {
-        return fail(engineError('not-a-table', dev ? `${step.iommu} is a ${dev.model} IOMMU; map/unmap steps need the table model` : `no IOMMU named "${step.iommu}"`));
+      const direct = dev?.directMappings;
+      if (!dev || !direct) {
+        return fail(engineError('not-a-table', dev ? `${step.iommu} is a ${dev.model} IOMMU; map/unmap steps need a model whose mappings are written directly (the table model)` : `no IOMMU named "${step.iommu}"`));
       }
-      const region = dev.region;
-      const idx = typeof step.index === 'number' ? step.index : region.indexes.findIndex((ix) => ix.name === step.index);
+      const region = dev.regionFor(undefined);
+      const idx = typeof step.index === 'number' ? step.index : indexNamed(region, step.index);
       if (idx < 0) return fail(engineError('unknown-index', `${step.iommu} has no index named "${step.index}"`));
       if (step.kind === 'map') {
         const targetRegion = m.regions.get(step.targetAs);
         const as = m.addressSpaces.get(step.targetAs) ?? (targetRegion ? addressSpaceForRegion(targetRegion) : undefined);
         if (!as) return fail(engineError('unknown-as', `no address space or region named "${step.targetAs}"`));
-        const err = region.map(idx, { iova: step.iova, size: step.size, targetAs: as, target: step.target, perm: step.perm, source: step.source });
+        const err = direct.map(idx, { iova: step.iova, size: step.size, targetAs: as, target: step.target, perm: step.perm, source: step.source });
         if (err) return fail(err);
         return { summary: `${step.iommu}[${region.indexName(idx)}] map ${hex(step.iova)}+${hex(step.size)} -> ${as.name} ${hex(step.target)} ${permName(step.perm)}` };
       }
-      const r = region.unmap(idx, step.iova, step.size);
-      if (isEngineError(r)) return fail(r);
-      return { summary: `${step.iommu}[${region.indexName(idx)}] unmap ${hex(step.iova)}+${hex(step.size)}: ${r.length} mapping(s) removed` };
+      const removed = direct.unmap(idx, step.iova, step.size);
+      if (isEngineError(removed)) return fail(removed);
+      return { summary: `${step.iommu}[${region.indexName(idx)}] unmap ${hex(step.iova)}+${hex(step.size)}: ${removed} mapping(s) removed` };
     }
     case 'command': {
       const dev = m.iommus.get(step.iommu);
@@ -678,4 +678,10 @@ function expectNotifications(step: ExpectStep, last: readonly StepNotification[]
     }
   }
   return { summary: `expect notifications (${mode}, ${want.length}): ${failures.length ? 'FAILED' : 'ok'}`, failures };
+}
+
+/** The index a region names `name`, or -1. */
+function indexNamed(region: IOMMUMemoryRegion, name: string): number {
+  for (let i = 0; i < region.numIndexes(); i++) if (region.indexName(i) === name) return i;
+  return -1;
 }

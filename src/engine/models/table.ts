@@ -6,9 +6,8 @@
  */
 import { type MemTxAttrs } from '../attrs';
 import { attrsMatch, formatMatcher, type AttrsMatcher } from '../attrs-match';
-import type { AddressSpace } from '../address-space';
-import type { IommuDevice } from '../device';
-import { engineError, type EngineError } from '../errors';
+import type { DirectMapping, DirectMappings, IommuDevice } from '../device';
+import { engineError, isEngineError, type EngineError } from '../errors';
 import { formatRange, hex, isPowerOfTwo, powerOfTwoChunks } from '../hex';
 import { IOMMUMemoryRegion } from '../iommu';
 import {
@@ -23,15 +22,7 @@ import {
 } from '../iotlb';
 import { STEP_NAMES, configSource, type Trace } from '../trace';
 
-export interface TableMapping {
-  readonly iova: bigint;
-  readonly size: bigint;
-  readonly targetAs: AddressSpace;
-  /** Address in targetAs that `iova` maps to. */
-  readonly target: bigint;
-  readonly perm: IOMMUAccessFlags;
-  readonly source?: string;
-}
+export type TableMapping = DirectMapping;
 
 export interface TableIndexOptions {
   readonly name: string;
@@ -304,4 +295,13 @@ export class TableIommu implements IommuDevice {
   regionFor(): IOMMUMemoryRegion {
     return this.region;
   }
+
+  /** Scenario `map`/`unmap` steps write the region's mappings directly. */
+  readonly directMappings: DirectMappings = {
+    map: (idx, m) => this.region.map(idx, m),
+    unmap: (idx, iova, size) => {
+      const removed = this.region.unmap(idx, iova, size);
+      return isEngineError(removed) ? removed : removed.length;
+    },
+  };
 }
