@@ -182,6 +182,15 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
   modelReplay?(n: IOMMUNotifier, opts?: ReplayOptions): ReplayResult;
 
   /**
+   * Whether QEMU's model has a replay callback of its own (VT-d, virtio-iommu). A model may also
+   * offer modelReplay as a faster way to the default loop's events (SMMUv3 walks its tables;
+   * QEMU's SMMUv3 has no replay), and then says false here.
+   */
+  get qemuHasOwnReplay(): boolean {
+    return this.modelReplay !== undefined;
+  }
+
+  /**
    * Every valid leaf an index maps, in any order, for views: a model that can walk its tables
    * offers this so a view of a 2^64-byte region costs what is mapped, not the address range.
    * Like probe(), it leaves the model as it was: no cache fill, no event.

@@ -355,9 +355,9 @@ export function* replaySlices(cfg: LoadedConfig, name: string, sliceSteps = 1 <<
     region: r.region.name,
     index: r.iommuIdx,
     summary: `${result.kind} replay of ${r.region.name} ${fmtIndex(r.iommuIdx, r.region.indexName(r.iommuIdx))}: ${result.delivered} MAP event(s) from ${result.steps} translation(s)${result.stopped ? `; ${result.stopped.message}` : ''}`,
-    qemuReplay: r.region.modelReplay
+    qemuReplay: r.region.qemuHasOwnReplay
       ? `QEMU runs ${r.region.model}'s own replay`
-      : `QEMU runs the default replay: translate(addr, IOMMU_NONE, ${r.iommuIdx}) for addr = 0 .. ${fmtAddr(r.region.size)} step ${fmtAddr(r.region.minPageSize())}`,
+      : `QEMU runs the default replay: translate(addr, IOMMU_NONE, ${r.iommuIdx}) for addr = 0 .. ${fmtAddr(r.region.size)} step ${fmtAddr(r.region.minPageSize())}${r.region.modelReplay ? '; the engine walks the tables for the same events' : ''}`,
     events,
   };
 }

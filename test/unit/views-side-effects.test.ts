@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type LoadedConfig } from '../../src/config/load';
-import { RamRegion, type MemoryRegion } from '../../src/engine';
+import { RamRegion, isEngineError, type MemoryRegion } from '../../src/engine';
 import { Smmuv3 } from '../../src/engine/models/smmuv3';
 import { codeLenses, hoverAt } from '../../src/views/editor';
 import { configNode, notifierTree, type NodeModel } from '../../src/views/tree-model';
@@ -133,4 +133,24 @@ describe('views: no view changes model state', () => {
       assert.deepEqual(differences(machineState(used), before), []);
     });
   }
+});
+
+describe('views: which replay QEMU runs', () => {
+  const load = (f: string) => loadConfig(f, readFileSync(join(EXAMPLES, f), 'utf8'));
+  it("SMMUv3: QEMU has no replay callback, so the default loop, whose events the engine's walk gives", () => {
+    const cfg = load('virt-smmuv3.iommu.yaml');
+    const v = replayView(cfg, 'net0/vhost');
+    assert.ok(!isEngineError(v));
+    assert.match(v.qemuReplay, /^QEMU runs the default replay: translate\(addr, IOMMU_NONE, 0\) .*; the engine walks the tables for the same events$/);
+  });
+  it("VT-d and virtio-iommu: QEMU runs the model's own replay", () => {
+    for (const [f, model] of [['q35-intel-iommu.iommu.yaml', 'intel-iommu'], ['virtio-iommu.iommu.yaml', 'virtio-iommu']] as const) {
+      const cfg = load(f);
+      const reg = cfg.machine.registrations.find((r) => r.region.model === model);
+      assert.ok(reg, `${f} has a registration on ${model}`);
+      const v = replayView(cfg, reg.name);
+      assert.ok(!isEngineError(v));
+      assert.equal(v.qemuReplay, `QEMU runs ${model}'s own replay`);
+    }
+  });
 });

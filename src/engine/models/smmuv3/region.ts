@@ -96,6 +96,11 @@ export class Smmuv3Region extends IOMMUMemoryRegion {
     this.owner.walkStream(this, sink, true);
   }
 
+  /** QEMU's SMMUv3 has no replay callback: QEMU runs the default loop, whose events this walk gives. */
+  override get qemuHasOwnReplay(): boolean {
+    return false;
+  }
+
   override modelReplay(n: IOMMUNotifier, opts?: ReplayOptions): ReplayResult {
     let delivered = 0;
     // To the notifier being replayed only (memory_region_notify_iommu_one, as virtio-iommu's replay).
