@@ -4,9 +4,11 @@
  * caching mode, as vfio's). Tables are built into RAM by the model's builder, so every walk reads
  * real entries.
  */
-import { AddressSpace, ContainerRegion, IOMMU_NOTIFIER_IOTLB_EVENTS, IOMMU_RO, IOMMU_RW, RamRegion, isEngineError, type IOMMUNotifier } from '../src/engine';
+import { AddressSpace, ContainerRegion, IOMMU_NOTIFIER_IOTLB_EVENTS, IOMMU_RO, RamRegion, isEngineError, type IOMMUNotifier } from '../src/engine';
 import { IntelIommu, buildVtdTables, type VtdBuildMapping } from '../src/engine/models/intel-iommu';
 import { rate, time, type BenchResult } from './harness';
+// The same tables and addresses as the SMMUv3 rows, so the two models' rows compare.
+import { addrs, pageMappings } from './smmuv3';
 
 const SID = 0x18;
 
@@ -22,25 +24,6 @@ function vtdWith(map: readonly VtdBuildMapping[], iotlbSize: number): IntelIommu
   const err = dev.program(built.registers);
   if (err) throw new Error(err.message);
   return dev;
-}
-
-/** `pages` 4 KiB pages from iova 0x1_0000_0000, each to its own scattered output. */
-function pageMappings(pages: number): VtdBuildMapping[] {
-  const out: VtdBuildMapping[] = [];
-  for (let i = 0; i < pages; i++) {
-    out.push({ iova: 0x1_0000_0000n + BigInt(i) * 0x1000n, size: 0x1000n, pa: 0x100_0000_0000n + BigInt((i * 7919) % pages) * 0x1000n, perm: IOMMU_RW });
-  }
-  return out;
-}
-
-function addrs(n: number, pages: number): bigint[] {
-  let x = 0x1234567;
-  return Array.from({ length: n }, () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return 0x1_0000_0000n + BigInt((x >>> 0) % pages) * 0x1000n + 0x18n;
-  });
 }
 
 export function benchIntelIommu(rounds: number): BenchResult[] {

@@ -47,7 +47,8 @@ export function pageMappings(pages: number): BuildMapping[] {
   return out;
 }
 
-function addrs(n: number, pages: number): bigint[] {
+/** `n` pseudo-random addresses inside the `pages` mapped by pageMappings (an odd offset in each page). */
+export function addrs(n: number, pages: number): bigint[] {
   let x = 0x1234567;
   return Array.from({ length: n }, () => {
     x ^= x << 13;

@@ -3,6 +3,7 @@
 // scenario run. The workspace is a copy of examples/ (run.mjs --copy-workspace).
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
+import { until } from './wait';
 import type { IommuLensApi } from '../../src/extension/api';
 import type { IommuLensInternals, NodeModel } from '../../src/extension/extension';
 import type { RegistrationView, ScenarioStepView, TranslationView } from '../../src/views/views';
@@ -16,19 +17,6 @@ const Q35_NO_CM = 'q35-intel-iommu-no-cm.iommu.yaml';
 
 let api: IommuLensInternals;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until<T>(what: string, f: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 function children(provider: IommuLensInternals['ctx']['regions'], n?: NodeModel): NodeModel[] {
   return provider.getChildren(n);

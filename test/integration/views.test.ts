@@ -3,6 +3,7 @@
 // `iommuLens.files` setting, and the translation-path panel's content checked from the extension.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
+import { sleep, until } from './wait';
 import type { PathModel } from '../../src/common/path-messages';
 import type { IommuLensApi } from '../../src/extension/api';
 import type { IommuLensInternals, NodeModel } from '../../src/extension/extension';
@@ -14,19 +15,6 @@ const VIRT = 'virt-smmuv3.iommu.yaml';
 
 let api: IommuLensInternals;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until<T>(what: string, f: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 function wsUri(name: string): vscode.Uri {
   return vscode.Uri.joinPath(vscode.workspace.workspaceFolders![0]!.uri, name);

@@ -7,12 +7,12 @@
  * `registers` (written after the build, in order). Devices reach it with `iommu: <name>` and
  * their bdf: each (bus, devfn) gets its own region.
  */
-import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, hex, isEngineError, type AddressSpace, type IommuDevice } from '../../engine';
+import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, isEngineError, type AddressSpace, type IommuDevice } from '../../engine';
 import { IntelIommu, buildVtdTables, type VtdBuildDevice, type VtdBuildMapping, type VtdProfile, type VtdRegisterWrite } from '../../engine/models/intel-iommu';
 import { entries, list, obj, type BuildContext } from '../context';
 import type { Path } from '../document';
 import { parseConfigNumber } from '../numbers';
-import { parseTablesAt, placementOf } from './placement';
+import { tablesArea } from './placement';
 
 const PERMS: Readonly<Record<string, number>> = { rw: IOMMU_RW, ro: IOMMU_RO, wo: IOMMU_WO, none: IOMMU_NONE };
 const BUILD_CODES: Readonly<Record<string, string>> = {
@@ -80,19 +80,8 @@ function parseBdf(key: string): number | undefined {
 }
 
 function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>, path: Path, memory: AddressSpace, scalable: boolean): VtdRegisterWrite[] | undefined {
-  const at = parseTablesAt(ctx, b.at, [...path, 'at'], 'the VT-d tables');
+  const at = tablesArea(ctx, name, b, path, memory, 'the VT-d tables');
   if (!at) return undefined;
-  const base = placementOf(ctx, at.region.name, memory.name);
-  if (base === undefined) {
-    ctx.error('bad-value', [...path, 'at'], `${at.region.name} is not placed in ${memory.name} (directly, through an alias or a container), so the tables' addresses in ${name}'s walk memory are unknown`);
-    return undefined;
-  }
-  if (at.offset >= at.region.size) {
-    ctx.error('address-range', [...path, 'at'], `offset ${hex(at.offset)} is beyond ${at.region.name} (${hex(at.region.size)} bytes)`);
-    return undefined;
-  }
-  const size = ctx.num(b.size, [...path, 'size']);
-  const limit = size === undefined ? at.region.size : at.offset + size;
   const devices: Array<[number, VtdBuildDevice]> = [];
   const keys = new Map<number, string>();
   let ok = true;
@@ -138,7 +127,7 @@ function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>
   if (!ok) return undefined;
   const q = b.queue;
   const queue = q === false ? (false as const) : obj(q) ? { qs: typeof obj(q)!.qs === 'number' ? (obj(q)!.qs as number) : undefined } : undefined;
-  const res = buildVtdTables({ memory: at.region.backing, memoryBase: base, at: at.offset, limit, devices, queue, enable: b.enable === false ? false : undefined, scalable });
+  const res = buildVtdTables({ memory: at.region.backing, memoryBase: at.base, at: at.offset, limit: at.limit, devices, queue, enable: b.enable === false ? false : undefined, scalable });
   if (isEngineError(res)) {
     const m = /^device ([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])/.exec(res.message);
     const sid = m ? parseBdf(m[1]!) : undefined;

@@ -2,7 +2,7 @@
  * Where a model's table builder puts its tables (`build.at`), and where a RAM region sits in the
  * address space the model walks: shared by the models that write real tables into guest RAM.
  */
-import { RamRegion } from '../../engine';
+import { RamRegion, hex, type AddressSpace } from '../../engine';
 import { list, obj, own, type BuildContext } from '../context';
 import type { Path } from '../document';
 import { parseConfigNumber } from '../numbers';
@@ -80,4 +80,38 @@ export function placementOf(ctx: BuildContext, name: string, asName: string): bi
     return undefined;
   };
   return search(list(own(obj(root['address-spaces']) ?? {}, asName)), 0n, 0);
+}
+
+/** Where a table builder may write: a RAM region, from `offset` up to `limit`, at `base` in the walk memory. */
+export interface TablesArea {
+  readonly region: RamRegion;
+  readonly offset: bigint;
+  readonly limit: bigint;
+  /** Where offset 0 of the region is in the walk memory. */
+  readonly base: bigint;
+}
+
+/**
+ * A builder's `at` and `size` (inside `b`, the `build` mapping at `path`) for `name`'s `tables`,
+ * checked: the region is RAM, placed in `memory` (so the tables' addresses are known) and the
+ * offset inside it.
+ */
+export function tablesArea(ctx: BuildContext, name: string, b: Record<string, unknown>, path: Path, memory: AddressSpace, tables: string): TablesArea | undefined {
+  const at = parseTablesAt(ctx, b.at, [...path, 'at'], tables);
+  if (!at) return undefined;
+  const base = placementOf(ctx, at.region.name, memory.name);
+  if (base === undefined) {
+    ctx.error(
+      'bad-value',
+      [...path, 'at'],
+      `${at.region.name} is not placed in ${memory.name} (directly, through an alias or a container), so the tables' addresses in ${name}'s walk memory are unknown`,
+    );
+    return undefined;
+  }
+  if (at.offset >= at.region.size) {
+    ctx.error('address-range', [...path, 'at'], `offset ${hex(at.offset)} is beyond ${at.region.name} (${hex(at.region.size)} bytes)`);
+    return undefined;
+  }
+  const size = ctx.num(b.size, [...path, 'size']);
+  return { region: at.region, offset: at.offset, base, limit: size === undefined ? at.region.size : at.offset + size };
 }

@@ -27,7 +27,7 @@ import {
 import { entries, list, obj, own, type BuildContext } from '../context';
 import type { Path } from '../document';
 import { parseConfigNumber } from '../numbers';
-import { parseTablesAt, placementOf } from './placement';
+import { tablesArea } from './placement';
 
 const PERMS: Readonly<Record<string, number>> = { rw: IOMMU_RW, ro: IOMMU_RO, wo: IOMMU_WO, none: IOMMU_NONE };
 
@@ -88,23 +88,8 @@ function buildTables(
   memory: AddressSpace,
   streamSources: Map<number, string>,
 ): Smmuv3RegisterWrite[] | undefined {
-  const at = parseTablesAt(ctx, b.at, [...path, 'at'], 'the SMMU tables');
+  const at = tablesArea(ctx, name, b, path, memory, 'the SMMU tables');
   if (!at) return undefined;
-  const base = placementOf(ctx, at.region.name, memory.name);
-  if (base === undefined) {
-    ctx.error(
-      'bad-value',
-      [...path, 'at'],
-      `${at.region.name} is not placed in ${memory.name} (directly, through an alias or a container), so the tables' addresses in ${name}'s walk memory are unknown`,
-    );
-    return undefined;
-  }
-  if (at.offset >= at.region.size) {
-    ctx.error('address-range', [...path, 'at'], `offset ${hex(at.offset)} is beyond ${at.region.name} (${hex(at.region.size)} bytes)`);
-    return undefined;
-  }
-  const size = ctx.num(b.size, [...path, 'size']);
-  const limit = size === undefined ? at.region.size : at.offset + size;
 
   const streams: Array<[number, BuildStream]> = [];
   const keys = new Map<number, string>();
@@ -135,7 +120,7 @@ function buildTables(
       : obj(q)
         ? { cmdqLog2: numberOr(obj(q)!['cmdq-log2']), eventqLog2: numberOr(obj(q)!['eventq-log2']) }
         : undefined;
-  const res = buildSmmuTables({ memory: at.region.backing, memoryBase: base, at: at.offset, limit, streams, twoLevel, queues });
+  const res = buildSmmuTables({ memory: at.region.backing, memoryBase: at.base, at: at.offset, limit: at.limit, streams, twoLevel, queues });
   if (isEngineError(res)) {
     // Point at the stream the message names, when it names one.
     const m = /^stream (0x[0-9a-f]+):/.exec(res.message);
