@@ -7,22 +7,8 @@ import * as assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
+import { palette, type UiContext } from './workbench';
 
-export interface UiContext {
-  page: Page;
-  screenshotsDir: string;
-  workspace: string;
-}
-
-async function palette(page: Page, command: string): Promise<void> {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('Control+Shift+P');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 10_000 });
-  await input.fill(`>${command}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: command }).first().waitFor({ timeout: 10_000 });
-  await page.keyboard.press('Enter');
-}
 
 async function pick(page: Page, text: string): Promise<void> {
   const input = page.locator('.quick-input-widget input');
