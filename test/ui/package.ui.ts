@@ -41,12 +41,14 @@ export default async function packageUi({ page, screenshotsDir, workspace }: UiC
   await first.locator('.monaco-button, a', { hasText: 'Open Example Config' }).first().click();
   await page.locator('.tabs-container .tab', { hasText: /Untitled|an505/ }).first().waitFor({ timeout: 15_000 });
 
-  // A long replay: the example's remapper over 32 GiB is 8,388,608 translations page by page.
+  // A long replay: the example's remapper over 1 TiB is 268,435,456 translations page by page, cut
+  // at the default loop's cap of 16,777,216: twice 32 GiB's 8,388,608, which an idle machine could
+  // finish before the Cancel click arrived.
   // Without the vfio device and user-watch's replay on registration, loading it replays nothing.
   const dual = readFileSync(join(workspace, 'dual-regime.iommu.yaml'), 'utf8');
   let long = dual;
   for (const [from, to] of [
-    [/size: 16MiB /, 'size: 32GiB '],
+    [/size: 16MiB /, 'size: 1TiB '],
     [/^ {2}gpu0: .*\n/m, ''],
     [/(user-watch: .*), replay: true \}/, '$1 }'],
   ] as const) {
@@ -64,7 +66,7 @@ export default async function packageUi({ page, screenshotsDir, workspace }: UiC
   await pick(page, 'user-watch');
   const toast = page.locator('.notification-toast', { hasText: 'replaying user-watch' });
   await toast.waitFor({ state: 'visible', timeout: 20_000 });
-  await toast.locator('.notification-list-item-message', { hasText: /of 8,388,608 translations/ }).waitFor({ timeout: 20_000 });
+  await toast.locator('.notification-list-item-message', { hasText: /of 268,435,456 translations/ }).waitFor({ timeout: 20_000 });
   await page.screenshot({ path: join(screenshotsDir, 'progress.png') });
   const box = await toast.boundingBox();
   assert.ok(box, 'the progress notification has no box');
@@ -76,6 +78,6 @@ export default async function packageUi({ page, screenshotsDir, workspace }: UiC
   });
   // Cancel stops the replay and says where it stopped.
   await toast.locator('.monaco-button, a', { hasText: 'Cancel' }).first().click();
-  const cancelled = page.locator('.notification-toast', { hasText: /Replay of user-watch cancelled after [\d]+ of 8388608 translations/ });
+  const cancelled = page.locator('.notification-toast', { hasText: /Replay of user-watch cancelled after [\d]+ of 268435456 translations/ });
   await cancelled.waitFor({ state: 'visible', timeout: 20_000 });
 }
