@@ -38,6 +38,8 @@ export interface ContextEntry {
   /** TT: 0 untranslated (multi-level), 1 + device IOTLB, 2 pass-through. */
   readonly tt: number;
   readonly slptptr: bigint;
+  /** slptptr as a number for the number walks, -1 when it is 2^53 or more. */
+  readonly slptN: number;
   /** AW field: the walk has 2 + AW levels over a 30 + 9 * AW bit address. */
   readonly aw: number;
   readonly did: number;
@@ -90,6 +92,10 @@ function read128(reader: GuestReader, addr: bigint): [bigint, bigint] | undefine
   return lo === undefined || hi === undefined ? undefined : [lo, hi];
 }
 
+function numOrNeg(v: bigint): number {
+  return v < 1n << 53n ? Number(v) : -1;
+}
+
 export function decodeContext(lo: bigint, hi: bigint, addr: bigint): ContextEntry {
   return {
     lo,
@@ -97,6 +103,7 @@ export function decodeContext(lo: bigint, hi: bigint, addr: bigint): ContextEntr
     fpd: (lo & VTD_CONTEXT_ENTRY_FPD) !== 0n,
     tt: Number((lo & VTD_CONTEXT_ENTRY_TT) >> 2n),
     slptptr: lo & ~0xfffn,
+    slptN: numOrNeg(lo & ~0xfffn),
     aw: Number(hi & VTD_CONTEXT_ENTRY_AW),
     did: Number((hi >> 8n) & 0xffffn),
     addr,
@@ -241,6 +248,7 @@ export function smResolve(env: ContextEnv, v0: bigint, v1: bigint, ceAddr: bigin
       fpd: (v0 & 2n) !== 0n,
       tt: pgtt === 4 ? 2 : 0,
       slptptr: pe.val0 & ~0xfffn,
+      slptN: numOrNeg(pe.val0 & ~0xfffn),
       aw: Number((pe.val0 >> 2n) & 7n),
       did: Number(pe.val1 & 0xffffn),
       addr: ceAddr,

@@ -138,7 +138,7 @@ import {
   vtdCapMgaw,
   type VtdProfile,
 } from './types';
-import { iovaToSlpte, pageWalk, reservedMasks, type ReservedMasks, type WalkEnv } from './walker';
+import { iovaToSlpte, newNumLeaf, numMasks, pageWalk, reservedMasks, slLeafNum, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
 
 export interface VtdRegisterWrite {
   /** A register name (`GCMD`, `RTADDR`...) or offset. */
@@ -207,6 +207,12 @@ export interface VtdCommandLogEntry {
 }
 
 const LOG_LIMIT = 256;
+const TWO53N = 1n << 53n;
+/** 2^n as numbers, n = 0..64. */
+const POW2 = Array.from({ length: 65 }, (_, n) => 2 ** n);
+/** A leaf's addr_mask by level. */
+const ADDR_MASK_BY_SIZE = new Map([0x1000, 0x20_0000, 0x4000_0000].map((s) => [s, BigInt(s) - 1n]));
+const ADDR_MASKS = [0n, 0xfffn, 0x1f_ffffn, 0x3fff_ffffn, 0x7f_ffff_ffffn, 0xffff_ffff_ffffn];
 
 export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   readonly model = 'intel-iommu';
@@ -243,6 +249,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
 
   private readonly reader: GuestReader;
   private readonly rsvd: ReservedMasks;
+  private readonly nm: NumMasks;
+  private readonly leafN = newNumLeaf();
   private readonly spaces = new Map<number, VtdRegion>();
   /** vtd_as_with_notifiers: head first. */
   private withNotifiers: VtdRegion[] = [];
@@ -298,6 +306,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     this.cap = cap;
     this.ecap = ecap;
     this.rsvd = reservedMasks(aw, this.flags.tmWithDt && this.dt, this.snoopControl);
+    this.nm = numMasks(this.rsvd, aw);
     this.initial = [...(opts.registers ?? [])];
     this.reader = new GuestReader(opts.memory);
     this.iotlb = new VtdIotlb(iotlbSize);
@@ -708,6 +717,15 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         return { targetAs: this.downstream, iova: addr & e.mask, translatedAddr: e.out, addrMask: e.addrMask, perm: e.perm };
       }
     }
+    // The untraced walk on numbers first (slLeafNum); anything but a plain success is walked again below.
+    if (trace === undefined && addr < TWO53N && ce.slptN >= 0) {
+      const a = Number(addr);
+      const L = this.leafN;
+      if (a < POW2[Math.min(30 + 9 * ce.aw, this.awBits)]! && slLeafNum(this.reader, this.nm, ce.slptN, 2 + ce.aw, a, isWrite, L) && !(L.xlat <= 0xfeefffff && L.xlat + L.size > 0xfee00000)) {
+        if (!this.quiet && this.iotlb.maxSize > 0) this.iotlb.insert(sid, ce.did, addr, (BigInt(L.hi >>> 0) << 32n) | BigInt(L.lo >>> 0), L.perm, L.level, BigInt(L.xlat), pasid);
+        return { targetAs: this.downstream, iova: BigInt(a - (a % L.size)), translatedAddr: BigInt(L.xlat - (L.xlat % L.size)), addrMask: ADDR_MASKS[L.level]!, perm: L.perm };
+      }
+    }
     const fpd = ce.fpd || ce.peFpd === true;
     const leaf = iovaToSlpte(this.walkEnvCached, ce, addr, isWrite, trace);
     if ('fault' in leaf) return this.fault(r, addr, isWrite, leaf.fault, leaf.why, fpd, true, trace, pasid);
@@ -798,25 +816,30 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   }
 
   /** vtd_page_walk_one: the record of notified mappings decides what is sent. Returns 1 if sent. */
-  private walkOne(r: VtdRegion, map: boolean, iova: bigint, mask: bigint, translated: bigint, perm: number, notifyUnmap: boolean, hook: (e: IOMMUTLBEvent) => void): number {
+  private walkOne(r: VtdRegion, map: boolean, iova: number, size: number, translated: number, perm: number, notifyUnmap: boolean, hook: (e: IOMMUTLBEvent) => void): number {
     if (!map && !notifyUnmap) return 0;
-    const entry: IOMMUTLBEntry = { targetAs: r.systemAs ?? this.downstream, iova, translatedAddr: translated, addrMask: mask, perm };
-    const mapped = r.tree.find(iova, mask);
+    const tree = r.tree;
+    const first = iova / 4096;
+    const last = first + size / 4096 - 1;
+    const at = tree.findPages(first, last);
+    const targetAs = r.systemAs ?? this.downstream;
+    const iovaB = BigInt(iova);
+    const mask = size <= 0x4000_0000 ? ADDR_MASK_BY_SIZE.get(size)! : BigInt(size) - 1n;
     let sent = 0;
     if (map) {
-      if (mapped !== undefined) {
-        if (mapped.iova === iova && mapped.size === mask && mapped.translated === translated && mapped.perm === perm) return 0;
-        hook({ type: IOMMU_NOTIFIER_UNMAP, entry: { ...entry, perm: IOMMU_NONE } });
+      if (at >= 0) {
+        if (tree.same(at, iova, size, translated, perm)) return 0;
+        hook({ type: IOMMU_NOTIFIER_UNMAP, entry: { targetAs, iova: iovaB, translatedAddr: BigInt(translated), addrMask: mask, perm: IOMMU_NONE } });
         sent++;
-        r.tree.remove(iova, mask);
+        tree.removePages(first, last);
       }
-      r.tree.insert({ iova, size: mask, translated, perm });
-      hook({ type: IOMMU_NOTIFIER_MAP, entry });
+      tree.insert(iova, size, translated, perm);
+      hook({ type: IOMMU_NOTIFIER_MAP, entry: { targetAs, iova: iovaB, translatedAddr: BigInt(translated), addrMask: mask, perm } });
       return sent + 1;
     }
-    if (mapped === undefined) return 0;
-    r.tree.remove(iova, mask);
-    hook({ type: IOMMU_NOTIFIER_UNMAP, entry });
+    if (at < 0) return 0;
+    tree.removePages(first, last);
+    hook({ type: IOMMU_NOTIFIER_UNMAP, entry: { targetAs, iova: iovaB, translatedAddr: BigInt(translated), addrMask: mask, perm } });
     return 1;
   }
 
@@ -863,8 +886,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     let sent = 0;
     const end = addr + size;
     const hook = (e: IOMMUTLBEvent) => r.notify(0, e);
-    pageWalk(this.walkEnv(), ce, addr, end > U64 ? U64 : end, (map, iova, mask, translated, perm) => {
-      sent += this.walkOne(r, map, iova, mask, translated, perm, true, hook);
+    pageWalk(this.walkEnv(), ce, addr, end > U64 ? U64 : end, (map, iova, size, translated, perm) => {
+      sent += this.walkOne(r, map, iova, size, translated, perm, true, hook);
     });
     return sent;
   }
@@ -883,8 +906,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     const hook = (e: IOMMUTLBEvent) => {
       r.notifyOne(n, e);
     };
-    const steps = pageWalk(this.walkEnv(), res.ce, 0n, U64, (map, iova, mask, translated, perm) => {
-      delivered += this.walkOne(r, map, iova, mask, translated, perm, false, hook);
+    const steps = pageWalk(this.walkEnv(), res.ce, 0n, U64, (map, iova, size, translated, perm) => {
+      delivered += this.walkOne(r, map, iova, size, translated, perm, false, hook);
     });
     return { kind: 'model', steps, delivered };
   }
@@ -893,8 +916,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     if (!this.dmarEnabled) return;
     const res = devToContextEntry({ ...this.contextEnv(), log: () => undefined }, r.sid);
     if ('fault' in res || res.ce.tt === 2) return;
-    pageWalk(this.walkEnv(), res.ce, 0n, U64, (map, iova, mask, translated, perm) => {
-      if (map) sink({ targetAs: this.downstream, iova, translatedAddr: translated, addrMask: mask, perm });
+    pageWalk(this.walkEnv(), res.ce, 0n, U64, (map, iova, size, translated, perm) => {
+      if (map) sink({ targetAs: this.downstream, iova: BigInt(iova), translatedAddr: BigInt(translated), addrMask: BigInt(size) - 1n, perm });
     });
   }
 

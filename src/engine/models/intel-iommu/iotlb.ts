@@ -25,9 +25,14 @@ export interface VtdTlbEntry {
   readonly addrMask: bigint;
   /** The output page: slpte's address & mask. */
   readonly out: bigint;
+  /** `out` as a number, -1 when it is 2^53 or more (the number path then declines). */
+  readonly outN: number;
+  /** log2 of the page size. */
+  readonly shift: number;
 }
 
 const SPAN = [0, 1, 512, 262144, 134217728];
+const TWO53N = 1n << 53n;
 
 function mapKey(sid: number, pasid: number, level: number): number {
   return ((pasid >>> 0) * 65536 + sid) * 8 + level;
@@ -50,8 +55,12 @@ export class VtdIotlb {
   }
 
   lookup(sid: number, pasid: number, addr: bigint): VtdTlbEntry | undefined {
+    return this.count === 0 ? undefined : this.lookupPage(sid, pasid, Number(addr >> 12n));
+  }
+
+  /** lookup by the input's 4 KiB page number. */
+  lookupPage(sid: number, pasid: number, page: number): VtdTlbEntry | undefined {
     if (this.count === 0) return undefined;
-    const page = Number(addr >> 12n);
     for (let level = 1; level < 4; level++) {
       const m = this.maps.get(mapKey(sid, pasid, level));
       if (m === undefined) continue;
@@ -80,7 +89,8 @@ export class VtdIotlb {
     }
     const mask = levelPageMask(level);
     if (!m.has(gfn)) this.count++;
-    m.set(gfn, { sid, pasid, level, gfn, domainId, slpte, perm, mask, addrMask: U64 & ~mask, out: out & mask });
+    const o = out & mask;
+    m.set(gfn, { sid, pasid, level, gfn, domainId, slpte, perm, mask, addrMask: U64 & ~mask, out: o, outN: o < TWO53N ? Number(o) : -1, shift: 12 + 9 * (level - 1) });
     return flushed;
   }
 
