@@ -48,6 +48,7 @@ import { GuestReader } from '../smmuv3/guest-reader';
 import { TT_NAMES, ceAgaw, ceLevel, devToContextEntry, smResolve, type ContextEntry, type ContextEnv } from './context';
 import { FaultRecorder, describeDisposition, faultSummary, type FaultLogEntry, type VtdInterrupt } from './faults';
 import { InvalidationQueue, encodeDescriptor, processDescriptor, type InvLogEntry, type VtdInvalidator } from './invalidation';
+import { VtdTranslator } from './fast-path';
 import { VtdIotlb } from './iotlb';
 import { VtdRegion, type VtdOwner } from './region';
 import { VtdRegisters } from './registers';
@@ -138,7 +139,7 @@ import {
   vtdCapMgaw,
   type VtdProfile,
 } from './types';
-import { iovaToSlpte, newNumLeaf, numMasks, pageWalk, reservedMasks, slLeafNum, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
+import { iovaToSlpte, newNumLeaf, numMasks, pageOffset, pageWalk, reservedMasks, slLeafNum, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
 
 export interface VtdRegisterWrite {
   /** A register name (`GCMD`, `RTADDR`...) or offset. */
@@ -643,6 +644,41 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     }
   }
 
+  /** VtdRegion.numberTranslator: the device's context resolved now, without effects (see fast-path.ts). */
+  numberTranslatorFor(r: VtdRegion, uncached: boolean): VtdTranslator {
+    let ce: ContextEntry | undefined;
+    let ctxFault = 0;
+    if (this.dmarEnabled) {
+      const env: ContextEnv = { ...this.contextEnv(), log: () => undefined };
+      if (!uncached && r.ccGen === this.contextCacheGen && r.ccEntry !== undefined) {
+        ce = r.ccEntry;
+        if (this.rootScalable) {
+          const again = smResolve(env, ce.lo, ce.hi, ce.addr);
+          if ('fault' in again) {
+            ce = undefined;
+            ctxFault = again.fault;
+          } else ce = again.ce;
+        }
+      } else {
+        const res = devToContextEntry(env, r.sid);
+        if ('fault' in res) ctxFault = res.fault;
+        else ce = res.ce;
+      }
+    }
+    return new VtdTranslator({
+      downstream: this.downstream,
+      dmar: this.dmarEnabled,
+      sid: r.sid,
+      iotlb: uncached ? undefined : this.iotlb,
+      scalable: this.rootScalable,
+      ce,
+      ctxFault,
+      env: this.walkEnvCached,
+      nm: this.nm,
+      smFaults: this.scalableMode,
+    });
+  }
+
   private translateFull(r: VtdRegion, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined): IOMMUTLBEntry {
     const sid = r.sid;
     const isWrite = (flag & IOMMU_WO) !== 0;
@@ -723,7 +759,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       const L = this.leafN;
       if (a < POW2[Math.min(30 + 9 * ce.aw, this.awBits)]! && slLeafNum(this.reader, this.nm, ce.slptN, 2 + ce.aw, a, isWrite, L) && !(L.xlat <= 0xfeefffff && L.xlat + L.size > 0xfee00000)) {
         if (!this.quiet && this.iotlb.maxSize > 0) this.iotlb.insert(sid, ce.did, addr, (BigInt(L.hi >>> 0) << 32n) | BigInt(L.lo >>> 0), L.perm, L.level, BigInt(L.xlat), pasid);
-        return { targetAs: this.downstream, iova: BigInt(a - (a % L.size)), translatedAddr: BigInt(L.xlat - (L.xlat % L.size)), addrMask: ADDR_MASKS[L.level]!, perm: L.perm };
+        return { targetAs: this.downstream, iova: BigInt(a - pageOffset(a, L.size)), translatedAddr: BigInt(L.xlat - pageOffset(L.xlat, L.size)), addrMask: ADDR_MASKS[L.level]!, perm: L.perm };
       }
     }
     const fpd = ce.fpd || ce.peFpd === true;

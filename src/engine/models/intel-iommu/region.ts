@@ -5,6 +5,7 @@
  * mappings (the iova tree). Everything it does is the device's.
  */
 import type { EngineError } from '../../errors';
+import type { NumberTranslator } from '../../fast-path';
 import { IOMMUMemoryRegion, type IOMMUNotifier, type ProbeOptions, type ReplayResult } from '../../iommu';
 import type { IOMMUAccessFlags, IOMMUNotifierFlag, IOMMUTLBEntry } from '../../iotlb';
 import type { Trace } from '../../trace';
@@ -18,6 +19,7 @@ export interface VtdOwner {
   asFlagsChanged(r: VtdRegion, old: IOMMUNotifierFlag, now: IOMMUNotifierFlag): EngineError | undefined;
   replayAs(r: VtdRegion, n: IOMMUNotifier): ReplayResult;
   enumerateAs(r: VtdRegion, sink: (e: IOMMUTLBEntry) => void): void;
+  numberTranslatorFor(r: VtdRegion, uncached: boolean): NumberTranslator;
 }
 
 export class VtdRegion extends IOMMUMemoryRegion {
@@ -53,6 +55,11 @@ export class VtdRegion extends IOMMUMemoryRegion {
 
   override probe(addr: bigint, flag: IOMMUAccessFlags, _iommuIdx: number, trace?: Trace, opts?: ProbeOptions): IOMMUTLBEntry {
     return this.owner.probeAs(this, addr, flag, trace, opts?.uncached ?? false);
+  }
+
+  /** The number fast path (src/engine/fast-path.ts): answers as probe() with `opts`. */
+  override numberTranslator(_iommuIdx: number, opts?: ProbeOptions): NumberTranslator {
+    return this.owner.numberTranslatorFor(this, opts?.uncached ?? false);
   }
 
   override notifyFlagChanged(old: IOMMUNotifierFlag, now: IOMMUNotifierFlag): EngineError | undefined {

@@ -188,6 +188,14 @@ export interface NumLeaf {
   perm: number;
 }
 
+/** A level's page size: 4 KiB, 2 MiB, 1 GiB, 512 GiB, 256 TiB. */
+export const LEVEL_SIZE = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39, 2 ** 48];
+
+/** `n % size` for an integer n below 2^53 and a power of two `size` up to 2^30 (no double `%`). */
+export function pageOffset(n: number, size: number): number {
+  return (n >>> 0) & (size - 1);
+}
+
 export function newNumLeaf(): NumLeaf {
   return { lo: 0, hi: 0, level: 0, size: 0, xlat: 0, perm: 0 };
 }
@@ -225,7 +233,7 @@ export function slLeafNum(reader: GuestReader, nm: NumMasks, table: number, top:
       out.lo = lo;
       out.hi = hi;
       out.level = level;
-      out.size = 2 ** shift;
+      out.size = LEVEL_SIZE[level]!;
       out.xlat = addr;
       out.perm = perm;
       return true;
