@@ -608,7 +608,7 @@ function buildDevices(ctx: BuildContext, raw: unknown): void {
     const iommu = spec.iommu !== undefined ? ctx.iommu(spec.iommu, [...path, 'iommu'], `for device ${name}`) : undefined;
     if (spec.iommu !== undefined) {
       if (!iommu) continue;
-      as = m.dmaAddressSpace(iommu, rid);
+      as = m.dmaAddressSpace(iommu, rid, attrs.pasid);
     } else {
       as = ctx.addressSpace(spec.as, [...path, 'as'], `for device ${name}`);
       if (!as) continue;

@@ -3,7 +3,7 @@
  * Debian's QEMU 7.2 binary reports it with x-scalable-mode=on, scalable root entries (lower and
  * upper halves), 256-bit context entries, the PASID directory and table, PGTT second-stage and
  * pass-through, the PASID fault reasons in current QEMU's numbering and the PP/PV of walk faults.
- * PASID address spaces (BDF, PASID) are not modelled.
+ * PASID address spaces (BDF, PASID): intel-iommu-pasid.test.ts.
  */
 import * as assert from 'node:assert/strict';
 import { IOMMU_NONE, IOMMU_NOTIFIER_IOTLB_EVENTS, IOMMU_RO, IOMMU_RW, IOMMU_WO } from '../../src/engine/iotlb';

@@ -27,8 +27,13 @@ export interface VtdTranslatorPlan {
   readonly sid: number;
   /** The IOTLB to try, or undefined (uncached). */
   readonly iotlb: VtdIotlb | undefined;
-  /** Scalable mode (RTADDR.SMT latched): the IOTLB after the context, keyed by RID_PASID. */
-  readonly scalable: boolean;
+  /**
+   * A request without PASID in scalable mode (RTADDR.SMT latched): the IOTLB after the context,
+   * keyed by the context's RID_PASID; otherwise before it, keyed by `pasid`.
+   */
+  readonly rid2pasid: boolean;
+  /** The region's PASID (PCI_NO_PASID for requests without one). */
+  readonly pasid: number;
   /** The device's context entry (with its PASID entry resolved), or the fault its lookup met. */
   readonly ce: ContextEntry | undefined;
   readonly ctxFault: number;
@@ -48,21 +53,21 @@ export class VtdTranslator implements NumberTranslator {
   constructor(private readonly p: VtdTranslatorPlan) {
     const ce = p.ce;
     this.limit = ce === undefined ? 0 : 2 ** Math.min(30 + 9 * ce.aw, p.env.awBits);
-    this.pasid = ce?.rid2pasid ?? 0xffffffff;
+    this.pasid = p.rid2pasid ? (ce?.rid2pasid ?? p.pasid) : p.pasid;
   }
 
   translate(addr: number, flag: number, out: NumberEntry): boolean {
     const p = this.p;
     if (!p.dmar) return this.identity(addr, out);
     if (addr >= 0xfee00000 && addr <= 0xfeefffff) return this.failed(0, out);
-    if (p.iotlb !== undefined && !p.scalable) {
+    if (p.iotlb !== undefined && !p.rid2pasid) {
       const hit = this.hit(p.iotlb, addr, out);
       if (hit !== undefined) return hit;
     }
     const ce = p.ce;
     if (ce === undefined) return this.failed(p.ctxFault, out);
     if (ce.tt === 2) return this.identity(addr, out);
-    if (p.iotlb !== undefined && p.scalable) {
+    if (p.iotlb !== undefined && p.rid2pasid) {
       const hit = this.hit(p.iotlb, addr, out);
       if (hit !== undefined) return hit;
     }

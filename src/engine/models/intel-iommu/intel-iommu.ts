@@ -351,14 +351,26 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     return [...this.spaces.values()];
   }
 
-  /** vtd_find_add_as: the region of requester ID `requesterId` (00:00.0 when none is given). */
-  regionFor(requesterId: number | undefined): VtdRegion {
+  /**
+   * vtd_find_add_as(bus, devfn, pasid): the region of requester ID `requesterId` (00:00.0 when none
+   * is given) for requests without PASID, or the address space of one PASID of it. The RID_PASID's
+   * address space is the device's own region (in scalable mode, the RID_PASID its context entry
+   * names now); every other PASID is an address space of its own, with its own context-cache
+   * entry, notifiers and record of notified mappings.
+   */
+  regionFor(requesterId: number | undefined, pasid?: number): VtdRegion {
     const sid = (requesterId ?? 0) & 0xffff;
-    let r = this.spaces.get(sid);
+    let p = pasid === undefined ? PCI_NO_PASID : pasid >>> 0;
+    if (p !== PCI_NO_PASID && this.rootScalable) {
+      const res = devToContextEntry({ ...this.contextEnv(), log: () => undefined }, sid);
+      if ('ce' in res && res.ce !== undefined && Number(res.ce.hi & 0xfffffn) === p) p = PCI_NO_PASID;
+    }
+    const key = spaceKey(sid, p);
+    let r = this.spaces.get(key);
     if (r === undefined) {
-      r = new VtdRegion(this, sid, `${this.name}.vtd-${bdfColon(sid)}`);
+      r = new VtdRegion(this, sid, `${this.name}.vtd-${bdfColon(sid)}${p === PCI_NO_PASID ? '' : `-pasid-${p.toString(16)}`}`, p);
       r.source = this.source;
-      this.spaces.set(sid, r);
+      this.spaces.set(key, r);
     }
     return r;
   }
@@ -624,7 +636,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
 
   /** vtd_dev_to_context_entry for a region, without the context cache. */
   contextOf(r: VtdRegion, trace?: Trace): ReturnType<typeof devToContextEntry> {
-    return devToContextEntry(this.contextEnv(), r.sid, trace);
+    return devToContextEntry(this.contextEnv(), r.sid, trace, asPasid(r));
   }
 
   // --- translation ----------------------------------------------------------------------------
@@ -653,14 +665,14 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       if (!uncached && r.ccGen === this.contextCacheGen && r.ccEntry !== undefined) {
         ce = r.ccEntry;
         if (this.rootScalable) {
-          const again = smResolve(env, ce.lo, ce.hi, ce.addr);
+          const again = smResolve(env, ce.lo, ce.hi, ce.addr, undefined, asPasid(r));
           if ('fault' in again) {
             ce = undefined;
             ctxFault = again.fault;
           } else ce = again.ce;
         }
       } else {
-        const res = devToContextEntry(env, r.sid);
+        const res = devToContextEntry(env, r.sid, undefined, asPasid(r));
         if ('fault' in res) ctxFault = res.fault;
         else ce = res.ce;
       }
@@ -670,7 +682,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       dmar: this.dmarEnabled,
       sid: r.sid,
       iotlb: uncached ? undefined : this.iotlb,
-      scalable: this.rootScalable,
+      rid2pasid: this.rootScalable && r.pasid === PCI_NO_PASID,
+      pasid: r.pasid,
       ce,
       ctxFault,
       env: this.walkEnvCached,
@@ -700,15 +713,16 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       }
       return this.failEntry();
     }
-    const rid2pasid = this.rootScalable;
+    // A PASID address space's requests carry their PASID; only requests without one use RID_PASID.
+    const rid2pasid = this.rootScalable && r.pasid === PCI_NO_PASID;
     if (!this.uncached && !rid2pasid) {
-      const e = this.iotlb.lookup(sid, PCI_NO_PASID, addr);
+      const e = this.iotlb.lookup(sid, r.pasid, addr);
       if (e !== undefined) {
         if (!this.quiet) this.iotlb.hits++;
         if (trace) {
           trace.push({
             kind: 'iotlb-entry',
-            summary: `IOTLB hit: ${hex(addr & e.mask)} (${pageSizeName(e.level)}, level ${e.level}) -> ${hex(e.out)} ${permName(e.perm)} [DID ${e.domainId}]`,
+            summary: `IOTLB hit${r.pasid === PCI_NO_PASID ? '' : ` [PASID ${r.pasid}]`}: ${hex(addr & e.mask)} (${pageSizeName(e.level)}, level ${e.level}) -> ${hex(e.out)} ${permName(e.perm)} [DID ${e.domainId}]`,
             fields: { level: e.level, gfn: e.gfn, did: e.domainId, slpte: e.slpte, perm: permName(e.perm) },
           });
         }
@@ -719,8 +733,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     let ce: ContextEntry;
     if (!this.uncached && r.ccGen === this.contextCacheGen && r.ccEntry !== undefined) {
       ce = r.ccEntry;
-      if (rid2pasid) {
-        const again = smResolve(this.contextEnv(), ce.lo, ce.hi, ce.addr, trace);
+      if (this.rootScalable) {
+        const again = smResolve(this.contextEnv(), ce.lo, ce.hi, ce.addr, trace, asPasid(r));
         if ('fault' in again) return this.fault(r, addr, isWrite, again.fault, again.why, ce.fpd, false, trace);
         ce = again.ce;
       }
@@ -732,7 +746,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         }));
       }
     } else {
-      const res = devToContextEntry(this.contextEnv(), sid, trace);
+      const res = devToContextEntry(this.contextEnv(), sid, trace, asPasid(r));
       if ('fault' in res) return this.fault(r, addr, isWrite, res.fault, res.why, res.ce?.fpd ?? false, false, trace);
       ce = res.ce;
       if (!this.quiet) {
@@ -741,10 +755,10 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       }
     }
     if (ce.tt === 2) {
-      if (trace) trace.push(step(`${rid2pasid ? 'PASID entry PGTT=4' : 'context entry T=2'}: pass-through, 4 KiB identity with RW, not cached in the IOTLB`, { T: 2 }));
+      if (trace) trace.push(step(`${this.rootScalable ? 'PASID entry PGTT=4' : 'context entry T=2'}: pass-through, 4 KiB identity with RW, not cached in the IOTLB`, { T: 2 }));
       return this.identity(addr);
     }
-    const pasid = rid2pasid ? ce.rid2pasid! : PCI_NO_PASID;
+    const pasid = rid2pasid ? ce.rid2pasid! : r.pasid;
     if (rid2pasid && !this.uncached) {
       const e = this.iotlb.lookup(sid, pasid, addr);
       if (e !== undefined) {
@@ -818,7 +832,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         fields.frcdHi = d.hi;
         fields.frcdLo = d.lo;
       }
-      const pv = walk ? (isPasid ? `; PP=1, PV=${pasid} (the RID_PASID)` : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)') : '';
+      const pv = walk ? (isPasid ? `; PP=1, PV=${pasid} (${r.pasid === PCI_NO_PASID ? 'the RID_PASID' : 'the address space\'s PASID'})` : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)') : '';
       trace.push({
         kind: 'fault',
         summary: `${faultSummary(reason)}: ${why}; ${this.quiet && !(fpd && QUALIFIED_FAULTS.has(reason)) ? 'a probe records nothing' : fpd && QUALIFIED_FAULTS.has(reason) ? describeDisposition({ kind: 'dropped', reason: 'fpd' }) : describeDisposition(d)}${d.kind === 'recorded' ? pv : ''}`,
@@ -908,7 +922,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       }
       if (!(r.iommuNotifyFlags & IOMMU_NOTIFIER_IOTLB_EVENTS)) return 0;
     }
-    const res = devToContextEntry(this.contextEnv(), r.sid);
+    const res = devToContextEntry(this.contextEnv(), r.sid, undefined, asPasid(r));
     if ('fault' in res) {
       let sent = 0;
       if (res.fault === 2) for (const n of [...r.notifiers]) sent += this.unmapNotifier(r, n);
@@ -933,7 +947,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     let delivered = 0;
     if (this.flags.replayUnmapsFirst) delivered += this.unmapNotifier(r, n);
     else r.tree.clear();
-    const res = devToContextEntry(this.contextEnv(), r.sid);
+    const res = devToContextEntry(this.contextEnv(), r.sid, undefined, asPasid(r));
     if ('fault' in res) return { kind: 'model', steps: 0, delivered };
     const wants = this.flags.replayMapByAs ? (r.asNotifierFlags & IOMMU_NOTIFIER_MAP) !== 0 : (n.flags & IOMMU_NOTIFIER_MAP) !== 0;
     // Pass-through: QEMU would walk whatever SLPTPTR holds, but it has switched such a device to
@@ -950,7 +964,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
 
   enumerateAs(r: VtdRegion, sink: (e: IOMMUTLBEntry) => void): void {
     if (!this.dmarEnabled) return;
-    const res = devToContextEntry({ ...this.contextEnv(), log: () => undefined }, r.sid);
+    const res = devToContextEntry({ ...this.contextEnv(), log: () => undefined }, r.sid, undefined, asPasid(r));
     if ('fault' in res || res.ce.tt === 2) return;
     pageWalk(this.walkEnv(), res.ce, 0n, U64, (map, iova, size, translated, perm) => {
       if (map) sink({ targetAs: this.downstream, iova: BigInt(iova), translatedAddr: BigInt(translated), addrMask: BigInt(size) - 1n, perm });
@@ -1004,7 +1018,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     const n = this.iotlb.removeDomain(did);
     let sent = 0;
     for (const r of [...this.withNotifiers]) {
-      const res = devToContextEntry(this.contextEnv(), r.sid);
+      const res = devToContextEntry(this.contextEnv(), r.sid, undefined, asPasid(r));
       if (!('fault' in res) && res.ce.did === did) sent += this.sync(r);
     }
     return `${n} IOTLB entr${n === 1 ? 'y' : 'ies'} of domain ${did} dropped; ${sent} event(s) from syncing`;
@@ -1015,7 +1029,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     const size = (1n << BigInt(am)) * VTD_PAGE_SIZE;
     let sent = 0;
     for (const r of [...this.withNotifiers]) {
-      const res = devToContextEntry(this.contextEnv(), r.sid);
+      const res = devToContextEntry(this.contextEnv(), r.sid, undefined, asPasid(r));
       if ('fault' in res || res.ce.did !== did) continue;
       if (r.asNotifierFlags & IOMMU_NOTIFIER_MAP) {
         sent += this.syncRange(r, res.ce, addr, size);
@@ -1031,7 +1045,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
 
   /** vtd_process_device_iotlb_desc / do_invalidate_device_tlb. */
   deviceIotlb(sid: number, sizeBit: boolean, addr: bigint): string {
-    const r = this.spaces.get(sid);
+    const r = this.spaces.get(spaceKey(sid, PCI_NO_PASID));
     if (r === undefined) return `no address space for ${bdfColon(sid)}: nothing to notify`;
     let sz = VTD_PAGE_SIZE;
     if (sizeBit) {
@@ -1064,7 +1078,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
 
   /** The region's device, for views: its context entry decoded and what its notifiers were told. */
   describeRegion(region: IOMMUMemoryRegion): string | undefined {
-    if (!(region instanceof VtdRegion) || !this.spaces.has(region.sid)) return undefined;
+    if (!(region instanceof VtdRegion) || this.spaces.get(spaceKey(region.sid, region.pasid)) !== region) return undefined;
     const told = region.tree.size ? `; ${region.tree.size} mapping(s) notified` : '';
     return `${region.bdf}: ${this.dmarEnabled ? this.describeDevice(region.sid) : 'DMA remapping off (GSTS.TES=0): 4 KiB identity'}${told}`;
   }
@@ -1113,6 +1127,16 @@ export function devColons(sid: number): string {
 
 function step(summary: string, fields: Record<string, TraceFieldValue>) {
   return { kind: 'model' as const, summary, fields };
+}
+
+/** The key of an address space: the requester ID, or the requester ID and a PASID. */
+/** The PASID entry a region's translations resolve in scalable mode: undefined for the RID_PASID. */
+function asPasid(r: VtdRegion): number | undefined {
+  return r.pasid === PCI_NO_PASID ? undefined : r.pasid;
+}
+
+function spaceKey(sid: number, pasid: number): number {
+  return pasid === PCI_NO_PASID ? sid : 0x10000 + sid * 0x100000 + pasid;
 }
 
 /** dma_aligned_pow2_mask (system/dma-helpers.c). */
