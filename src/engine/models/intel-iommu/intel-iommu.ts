@@ -1,8 +1,8 @@
 /**
  * `intel-iommu`: Intel VT-d DMA remapping as QEMU's hw/i386/intel_iommu.c models it (legacy
  * mode), following the architecture where QEMU leaves something out and reproducing Debian's
- * QEMU 7.2 in the `qemu-7.2` profile. One IOMMU region per PCI device (bus, devfn), created on
- * demand; root, context and second-level tables and the invalidation queue live in guest memory
+ * QEMU 7.2 in the `qemu-7.2` profile. One IOMMU region per PCI device (bus, devfn) and per PASID
+ * address space (bus, devfn, PASID), created on demand; root, context and second-level tables and the invalidation queue live in guest memory
  * (`walk-memory`, QEMU's address_space_memory).
  *
  * Translation (vtd_iommu_translate, vtd_do_iommu_translate): with GSTS.TES=0 every address is
