@@ -60,7 +60,7 @@ export interface VtdBuildOptions {
   readonly limit?: bigint;
   readonly devices: ReadonlyMap<number, VtdBuildDevice> | ReadonlyArray<readonly [number, VtdBuildDevice]>;
   /** An invalidation queue of 2^(8+qs) descriptors, enabled (default qs 0); false for none. */
-  readonly queue?: false | { readonly qs?: number };
+  readonly queue?: false | { readonly qs?: number; /** IQA.DW: 256-bit descriptors (scalable mode). */ readonly dw?: boolean };
   /** Enable translation (GCMD.TE), default true. */
   readonly enable?: boolean;
   /**
@@ -220,7 +220,7 @@ export function buildVtdTables(o: VtdBuildOptions): VtdBuildResult | EngineError
       if (typeof b !== 'bigint') return b;
     }
     qBase = o.memoryBase + a;
-    regs.push({ reg: 'IQA', value: qBase | BigInt(qs) }, { reg: 'GCMD', value: BigInt(VTD_GCMD_QIE) });
+    regs.push({ reg: 'IQA', value: qBase | BigInt(qs) | (o.queue?.dw ? 0x800n : 0n) }, { reg: 'GCMD', value: BigInt(VTD_GCMD_QIE) });
     gcmd |= VTD_GCMD_QIE;
   }
   if (o.enable !== false) regs.push({ reg: 'GCMD', value: BigInt((gcmd | VTD_GCMD_TE) >>> 0) });

@@ -319,7 +319,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         fsts: () => this.handleFsts(),
         fectl: () => this.handleFectl(),
         iqt: () => this.queue.iqtWrite(),
-        iqa: () => undefined,
+        iqa: () => this.queue.updateDw(),
         ics: () => this.handleIcs(),
         iectl: () => this.handleIectl(),
         frcdHigh: () => this.faults.updatePpf(),
@@ -336,7 +336,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       this.onInterrupt?.(i);
     };
     this.faults = new FaultRecorder(this.regs, irq, (m) => this.guestLog(m));
-    this.queue = new InvalidationQueue(this.regs, this.reader, aw, this, irq, (m) => this.guestLog(m));
+    this.queue = new InvalidationQueue(this.regs, this.reader, aw, this, irq, (m) => this.guestLog(m), { current: profile !== 'qemu-7.2', smts: this.scalableMode });
     this.registerRegion = registerRegion(`${opts.name}-regs`, BigInt(DMAR_REG_SIZE), this.regs);
     this.registerRegion.source = opts.source;
   }
@@ -416,13 +416,15 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       if (this.queue.enabled) {
         const q = this.queue;
         if ((q.tail + 1) % q.size === q.head) return engineError('vtd-queue', `intel-iommu ${this.name}: the invalidation queue is full`);
-        const at = q.base + BigInt(q.tail) * 16n;
-        if (!this.reader.write(at, 8, d.lo) || !this.reader.write(at + 8n, 8, d.hi)) {
+        const at = q.base + BigInt(q.tail * q.stride);
+        // A 256-bit slot (IQA.DW) holds the descriptor in its low 128 bits, the rest zero.
+        const words = q.dw ? [d.lo, d.hi, 0n, 0n] : [d.lo, d.hi];
+        if (!words.every((v, i) => this.reader.write(at + BigInt(8 * i), 8, v))) {
           return engineError('vtd-queue', `intel-iommu ${this.name}: invalidation queue entry at ${hex(at)} cannot be written in ${this.memory.name}`);
         }
         const before = q.log.length;
         const tail = (q.tail + 1) % q.size;
-        this.regs.write(BigInt(DMAR_IQT_REG), 8, BigInt(tail) << 4n, MEMTXATTRS_UNSPECIFIED);
+        this.regs.write(BigInt(DMAR_IQT_REG), 8, BigInt(tail) << (q.dw ? 5n : 4n), MEMTXATTRS_UNSPECIFIED);
         const done = q.log.slice(before);
         if (done.length === 0) out.push({ effect: `queued at ${hex(at)}, not processed (FSTS.IQE=${this.regs.getLong(DMAR_FSTS_REG) & VTD_FSTS_IQE ? 1 : 0})`, error: 1 });
         for (const e of done) out.push({ effect: `${e.what}: ${e.effect}`, error: e.error });
@@ -1027,10 +1029,30 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   iotlbPage(did: number, addr: bigint, am: number, ih: boolean): string {
     const n = this.iotlb.removePage(did, addr, am, this.flags.byteMask);
     const size = (1n << BigInt(am)) * VTD_PAGE_SIZE;
+    const sent = this.pageInvalidateNotify(did, addr, size, PCI_NO_PASID);
+    const ihNote = ih ? ' (IH: QEMU ignores the invalidation hint)' : '';
+    const byte = this.flags.byteMask && am < 8 ? ' (QEMU 7.2 compares only the low 8 bits of the page number)' : '';
+    return `${n} IOTLB entr${n === 1 ? 'y' : 'ies'} of domain ${did} in ${hex(addr)}..${hex(addr + size - 1n)} dropped${byte}${ihNote}; ${sent} event(s) sent`;
+  }
+
+  /**
+   * vtd_iotlb_page_invalidate_notify: the notified address spaces of domain `did` that the
+   * invalidation's PASID names (PCI_NO_PASID for an IOTLB invalidation) are synced over the range
+   * when they have a MAP notifier, else sent one UNMAP of it. Current QEMU matches an address space
+   * when its PASID is the invalidation's, or it serves requests without PASID and the invalidation
+   * names its RID_PASID; QEMU 7.2 skips only address spaces of another PASID when a PASID is given.
+   */
+  private pageInvalidateNotify(did: number, addr: bigint, size: bigint, pasid: number): number {
     let sent = 0;
     for (const r of [...this.withNotifiers]) {
       const res = devToContextEntry(this.contextEnv(), r.sid, undefined, asPasid(r));
       if ('fault' in res || res.ce.did !== did) continue;
+      if (this.flags.profile === 'qemu-7.2') {
+        if (pasid !== PCI_NO_PASID && pasid !== r.pasid) continue;
+      } else {
+        const rid2pasid = this.rootScalable ? Number(res.ce.hi & 0xfffffn) : PCI_NO_PASID;
+        if (!(r.pasid === pasid || (r.pasid === PCI_NO_PASID && pasid === rid2pasid))) continue;
+      }
       if (r.asNotifierFlags & IOMMU_NOTIFIER_MAP) {
         sent += this.syncRange(r, res.ce, addr, size);
       } else {
@@ -1038,15 +1060,60 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         sent++;
       }
     }
-    const ihNote = ih ? ' (IH: QEMU ignores the invalidation hint)' : '';
-    const byte = this.flags.byteMask && am < 8 ? ' (QEMU 7.2 compares only the low 8 bits of the page number)' : '';
-    return `${n} IOTLB entr${n === 1 ? 'y' : 'ies'} of domain ${did} in ${hex(addr)}..${hex(addr + size - 1n)} dropped${byte}${ihNote}; ${sent} event(s) sent`;
+    return sent;
   }
 
-  /** vtd_process_device_iotlb_desc / do_invalidate_device_tlb. */
+  /** vtd_piotlb_pasid_invalidate (current QEMU). */
+  piotlbPasid(did: number, pasid: number): string {
+    const n = this.iotlb.removePasid(did, pasid);
+    let sent = 0;
+    let synced = 0;
+    for (const r of [...this.withNotifiers]) {
+      const res = devToContextEntry(this.contextEnv(), r.sid, undefined, asPasid(r));
+      if ('fault' in res || res.ce.did !== did) continue;
+      // QEMU reads RID_PASID from the context entry's upper half whatever the mode.
+      const rid2pasid = Number(res.ce.hi & 0xfffffn);
+      if ((r.pasid !== PCI_NO_PASID || pasid !== rid2pasid) && r.pasid !== pasid) continue;
+      synced++;
+      sent += this.sync(r);
+    }
+    return `${n} IOTLB entr${n === 1 ? 'y' : 'ies'} of domain ${did}, PASID ${pasid} dropped; ${sent} event(s) from syncing ${synced} address space(s)`;
+  }
+
+  /**
+   * vtd_piotlb_page_invalidate (current QEMU): only first-stage IOTLB entries are dropped (VT-d
+   * 6.5.2.4: page-selective-within-PASID does not invalidate second-stage mappings, and the model
+   * caches only second-stage ones), then the notifiers are told as for an IOTLB invalidation.
+   */
+  piotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: boolean): string {
+    const size = (1n << BigInt(am)) * VTD_PAGE_SIZE;
+    const sent = this.pageInvalidateNotify(did, addr, size, pasid);
+    return `no IOTLB entry dropped (second-stage entries stay: VT-d 6.5.2.4)${ih ? ' (IH ignored)' : ''}; ${sent} event(s) sent for domain ${did}, PASID ${pasid}, ${hex(addr)}..${hex(addr + size - 1n)}`;
+  }
+
+  /** vtd_process_device_piotlb_desc (current QEMU). */
+  deviceIotlbPasid(sid: number, pasid: number, global: boolean, sizeBit: boolean, addr: bigint): string {
+    if (global) {
+      const told: string[] = [];
+      for (const r of [...this.withNotifiers]) {
+        if (r.pasid !== PCI_NO_PASID && r.sid === sid) told.push(this.devTlbUnmap(r, sizeBit, addr));
+      }
+      return told.length ? told.join('; ') : `no PASID address space of ${bdfColon(sid)} has notifiers: nothing to notify`;
+    }
+    const r = this.spaces.get(spaceKey(sid, pasid));
+    if (r === undefined || r.pasid === PCI_NO_PASID) return `no address space for ${bdfColon(sid)} PASID ${pasid}: nothing to notify`;
+    return this.devTlbUnmap(r, sizeBit, addr);
+  }
+
+  /** vtd_process_device_iotlb_desc. */
   deviceIotlb(sid: number, sizeBit: boolean, addr: bigint): string {
     const r = this.spaces.get(spaceKey(sid, PCI_NO_PASID));
     if (r === undefined) return `no address space for ${bdfColon(sid)}: nothing to notify`;
+    return this.devTlbUnmap(r, sizeBit, addr);
+  }
+
+  /** do_invalidate_device_tlb: one DEVIOTLB_UNMAP with the size the S bit encodes. */
+  private devTlbUnmap(r: VtdRegion, sizeBit: boolean, addr: bigint): string {
     let sz = VTD_PAGE_SIZE;
     if (sizeBit) {
       let ones = 0n;
@@ -1055,7 +1122,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       addr &= ~(sz - 1n);
     }
     r.notify(0, { type: IOMMU_NOTIFIER_DEVIOTLB_UNMAP, entry: { targetAs: addressSpaceForRegion(r, `${r.name}-dma`), iova: addr, translatedAddr: 0n, addrMask: sz - 1n, perm: IOMMU_NONE } });
-    return `DEVIOTLB_UNMAP ${hex(addr)}..${hex(addr + sz - 1n)} to ${bdfColon(sid)}`;
+    return `DEVIOTLB_UNMAP ${hex(addr)}..${hex(addr + sz - 1n)} to ${r.bdf}`;
   }
 
   // --- views ----------------------------------------------------------------------------------

@@ -115,6 +115,11 @@ export class VtdIotlb {
     return n;
   }
 
+  /** vtd_hash_remove_by_pasid: every entry of domain `did` and PASID `pasid`. */
+  removePasid(did: number, pasid: number): number {
+    return this.removeIf((e) => e.domainId === did && e.pasid === pasid);
+  }
+
   removeDomain(did: number): number {
     return this.removeIf((e) => e.domainId === did);
   }
