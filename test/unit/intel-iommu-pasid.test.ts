@@ -89,6 +89,18 @@ describe('intel-iommu: PASID address spaces (BDF, PASID)', () => {
     assert.equal(e.perm, 0);
     assert.equal(reg(r, 'FRCD_HI'), 0x8000_0505_8000_0018n);
     assert.equal(reg(r, 'FRCD_LO'), 0x1000n);
+    // A PASID address space translates 0xfeexxxxx like any address; pass-through there faults
+    // SM_INTERRUPT_ADDR (0x87) with PP=1, PV=0x41 (vtd_report_ir_illegal_access).
+    const r0 = sm();
+    assert.equal(r0.iommu.regionFor(SID, 5).translate(0xfee0_0000n, IOMMU_RO, 0).perm, 0);
+    assert.equal(reg(r0, 'FRCD_HI'), 0xc000_0506_8000_0018n); // walked: READ (6), not refused unrecorded
+    assert.equal(r0.iommu.regionFor(SID).translate(0xfee0_0000n, IOMMU_RO, 0).perm, 0);
+    assert.equal(reg(r0, 'FSTS') & 2n, 2n);
+    const r1 = sm();
+    assert.equal(r1.iommu.regionFor(SID, 0x41).translate(0xfee0_0010n, IOMMU_RO, 0).perm, 0);
+    assert.equal(reg(r1, 'FRCD_HI'), 0xc000_4187_8000_0018n);
+    assert.equal(reg(r1, 'FRCD_LO'), 0xfee0_0000n);
+    assert.equal(r1.iommu.regionFor(SID, 0x41).translate(0xfed0_0010n, IOMMU_WO, 0).perm, IOMMU_RW);
     const r2 = sm();
     r2.iommu.regionFor(SID, 7).translate(0x1000n, IOMMU_RO, 0);
     assert.equal(reg(r2, 'FRCD_HI'), 0xc000_005b_0000_0018n);

@@ -2,7 +2,8 @@
  * VT-d's number fast path (src/engine/fast-path.ts): a device's translator with its context (and,
  * in scalable mode, its RID_PASID entry) resolved once, when it is made, answering as
  * IntelIommu.probeAs does for the same flag: with DMA remapping off the 4 KiB identity with RW;
- * the interrupt address range refused; the IOTLB (unless uncached; legacy mode looks it up before
+ * the interrupt address range refused (requests without PASID; a PASID address space translates
+ * it, and faults it when pass-through); the IOTLB (unless uncached; legacy mode looks it up before
  * the context entry, scalable mode after, as QEMU does); a context fault; pass-through; the
  * address-width check; then the second-level walk on numbers (slLeafNum), with iovaToSlpte, the
  * traced path's walk, finding the fault when the number walk declines. No fault is recorded, the
@@ -59,14 +60,15 @@ export class VtdTranslator implements NumberTranslator {
   translate(addr: number, flag: number, out: NumberEntry): boolean {
     const p = this.p;
     if (!p.dmar) return this.identity(addr, out);
-    if (addr >= 0xfee00000 && addr <= 0xfeefffff) return this.failed(0, out);
+    const irq = addr >= 0xfee00000 && addr <= 0xfeefffff;
+    if (irq && p.pasid === 0xffffffff) return this.failed(0, out);
     if (p.iotlb !== undefined && !p.rid2pasid) {
       const hit = this.hit(p.iotlb, addr, out);
       if (hit !== undefined) return hit;
     }
     const ce = p.ce;
     if (ce === undefined) return this.failed(p.ctxFault, out);
-    if (ce.tt === 2) return this.identity(addr, out);
+    if (ce.tt === 2) return irq ? this.failed(VTD_FR_SM_INTERRUPT_ADDR, out) : this.identity(addr, out);
     if (p.iotlb !== undefined && p.rid2pasid) {
       const hit = this.hit(p.iotlb, addr, out);
       if (hit !== undefined) return hit;

@@ -709,7 +709,9 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       if (trace) trace.push(step('GSTS.TES=0: DMA remapping disabled, 4 KiB identity with RW (QEMU switches the device to its no-DMAR region)', { TES: 0 }));
       return this.identity(addr);
     }
-    if (addr >= VTD_INTERRUPT_ADDR_FIRST && addr <= VTD_INTERRUPT_ADDR_LAST) {
+    // Requests with PASID in 0xfeexxxxx are translated like any other (VT-d 3.14; QEMU disables
+    // the interrupt region of PASID address spaces).
+    if (r.pasid === PCI_NO_PASID && addr >= VTD_INTERRUPT_ADDR_FIRST && addr <= VTD_INTERRUPT_ADDR_LAST) {
       if (trace) {
         trace.push(step(`${hex(addr)} is in the interrupt address range 0xfee00000..0xfeefffff: QEMU sends it to the interrupt-remapping region, never to translate (interrupt remapping is not modelled)`, { interrupt: true }));
       }
@@ -757,6 +759,10 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       }
     }
     if (ce.tt === 2) {
+      if (r.pasid !== PCI_NO_PASID && addr >= VTD_INTERRUPT_ADDR_FIRST && addr <= VTD_INTERRUPT_ADDR_LAST) {
+        // vtd_report_ir_illegal_access: pass-through would reach the interrupt range (VT-d 3.14).
+        return this.fault(r, addr, isWrite, VTD_FR_SM_INTERRUPT_ADDR, `PASID ${r.pasid} is pass-through and ${hex(addr)} is in the interrupt address range 0xfee00000..0xfeefffff`, ce.fpd || ce.peFpd === true, true, trace, r.pasid);
+      }
       if (trace) trace.push(step(`${this.rootScalable ? 'PASID entry PGTT=4' : 'context entry T=2'}: pass-through, 4 KiB identity with RW, not cached in the IOTLB`, { T: 2 }));
       return this.identity(addr);
     }
