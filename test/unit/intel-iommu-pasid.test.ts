@@ -8,6 +8,8 @@
  * engine reaches it through IommuDevice.regionFor(rid, pasid) when an access carries a PASID.
  */
 import * as assert from 'node:assert/strict';
+import { loadConfig } from '../../src/config/load';
+import { runScenario } from '../../src/engine';
 import { MemTxResult } from '../../src/engine/attrs';
 import { register } from '../../src/engine/consumers';
 import { HWADDR_MAX } from '../../src/engine/hex';
@@ -301,5 +303,57 @@ describe('intel-iommu: PASID-based invalidations', () => {
       issueOk(q, { op: 'IOTLB_PAGE', did: 5, addr: 0x1000n });
       assert.deepEqual(events(n, profile === 'qemu-7.2' ? 2 : 1), expected, profile);
     }
+  });
+});
+
+describe('intel-iommu: PASIDs in a config', () => {
+  const CONFIG = `iommu-lens: 1
+memory:
+  ram: { kind: ram, size: 256MiB }
+address-spaces:
+  system:
+    - { at: 0, region: ram }
+iommus:
+  dmar0:
+    model: intel-iommu
+    walk-memory: system
+    scalable-mode: true
+    pasid-mode: true
+    caching-mode: true
+    build:
+      at: ram+0x100000
+      queue: { dw: true }
+      devices:
+        "00:03.0":
+          domain: 1
+          map: [ { iova: 0x1000, size: 4KiB, pa: 0x9000, perm: rw } ]
+          pasids:
+            "5": { domain: 2, map: [ { iova: 0x1000, size: 4KiB, pa: 0x4_0000, perm: ro } ] }
+devices:
+  edu0: { kind: pci, bdf: "00:03.0", iommu: dmar0 }
+  edu0-pasid5: { kind: pci, bdf: "00:03.0", iommu: dmar0, attrs: { pasid: 5 } }
+scenario:
+  - expect: { from: edu0, addr: 0x1010, reaches: { region: ram, offset: 0x9010 } }
+  - expect: { from: edu0, addr: 0x1010, attrs: { pasid: 5 }, reaches: { region: ram, offset: 0x4_0010 } }
+  - expect: { from: edu0-pasid5, addr: 0x1010, reaches: { region: ram, offset: 0x4_0010 } }
+  - command: { iommu: dmar0, cmd: PIOTLB_PASID, did: 2, pasid: 5 }
+`;
+
+  it('build writes PASID entries; an access naming a pasid (or a device whose attrs do) goes through that PASID\'s address space; the views list it', () => {
+    const l = loadConfig('p.iommu.yaml', CONFIG);
+    assert.deepEqual(l.diagnostics.map((d) => d.message), []);
+    const res = runScenario(l.machine, l.scenario);
+    assert.equal(res.failed, 0);
+    const d = l.machine.iommus.get('dmar0')!;
+    assert.deepEqual(d.regions().map((x) => x.name), ['dmar0.vtd-00:03.0', 'dmar0.vtd-00:03.0-pasid-5']);
+    assert.equal(reg({ iommu: d } as unknown as Rig, 'ECAP') >> 40n & 1n, 1n);
+  });
+
+  it("QEMU's refusals point at their property", () => {
+    const l = loadConfig('p.iommu.yaml', CONFIG.replace('    scalable-mode: true\n', ''));
+    assert.deepEqual(
+      l.diagnostics.filter((x) => x.severity === 'error').map((x) => `${x.range.start.line + 1}: ${x.message}`),
+      ['11: intel-iommu dmar0: Need to set scalable mode for PASID', '18: dmar0: device 00:03.0: PASID table entries need scalable-mode tables'],
+    );
   });
 });

@@ -98,6 +98,7 @@ import {
   VTD_GSTS_IRES,
   VTD_GSTS_IRTPS,
   VTD_ECAP_IRO,
+  VTD_ECAP_PASID,
   VTD_ECAP_PT,
   VTD_ECAP_QI,
   VTD_ECAP_SC,
@@ -175,6 +176,8 @@ export interface IntelIommuOptions {
    * context entries and the PASID table entry of RID_PASID (second-stage or pass-through).
    */
   readonly scalableMode?: boolean;
+  /** x-pasid-mode (ECAP.PASID), default off: needs scalable mode, and refuses device-iotlb. */
+  readonly pasidMode?: boolean;
   /** dma-drain (CAP.DRD/DWD), default on. */
   readonly dmaDrain?: boolean;
   readonly iotlbSize?: number;
@@ -264,9 +267,14 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   static create(opts: IntelIommuOptions): IntelIommu | EngineError {
     const profile = opts.profile ?? 'architecture';
     const aw = opts.awBits ?? (profile === 'qemu-7.2' ? 39 : 48);
+    // vtd_realize, then vtd_decide_config, in QEMU's order and words (QEMU 7.2's where they differ).
+    if (opts.pasidMode && opts.deviceIotlb) return engineError('vtd-pasid', `intel-iommu ${opts.name}: PASID based device IOTLB is not supported`);
     if (aw !== 39 && aw !== 48 && !(aw === 57 && profile === 'architecture')) {
-      return engineError('vtd-aw-bits', `intel-iommu ${opts.name}: Legacy mode: supported values for aw-bits are: 39, 48${profile === 'architecture' ? ' (and 57, the architecture\'s 5-level tables, which QEMU does not offer)' : ''}`);
+      const text = profile === 'qemu-7.2' ? 'Supported values for aw-bits are: 39, 48' : "Legacy mode: supported values for aw-bits are: 39, 48 (and 57, the architecture's 5-level tables, which QEMU does not offer)";
+      return engineError('vtd-aw-bits', `intel-iommu ${opts.name}: ${text}`);
     }
+    if (opts.scalableMode && opts.dmaDrain === false) return engineError('vtd-scalable', `intel-iommu ${opts.name}: Need to set dma_drain for scalable mode`);
+    if (opts.pasidMode && !opts.scalableMode) return engineError('vtd-pasid', `intel-iommu ${opts.name}: Need to set scalable mode for PASID`);
     const size = opts.iotlbSize ?? VTD_IOTLB_MAX_SIZE;
     if (opts.scalableMode && profile === 'qemu-7.2') {
       return engineError('vtd-scalable', `intel-iommu ${opts.name}: scalable mode is modelled as current QEMU has it, not in the qemu-7.2 profile`);
@@ -299,6 +307,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     let ecap = VTD_ECAP_QI | VTD_ECAP_IRO;
     this.scalableMode = opts.scalableMode ?? false;
     if (this.scalableMode) ecap |= (1n << 43n) | (1n << 31n) | (1n << 46n);
+    if (opts.pasidMode) ecap |= VTD_ECAP_PASID;
     this.ir = opts.intremap ?? true;
     if (this.ir) ecap |= VTD_ECAP_IR | (15n << 20n);
     if (this.dt) ecap |= VTD_ECAP_DT;
