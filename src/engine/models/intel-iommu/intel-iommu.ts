@@ -384,6 +384,17 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     return r;
   }
 
+  /**
+   * vtd_machine_done_notify_one (QEMU 7.2): a vfio-pci device anywhere in the machine without
+   * caching mode ends QEMU at machine-done; current QEMU has no such check (vfio's MAP notifier is
+   * refused instead, with notify_flag_changed's words).
+   */
+  machineDone(devices: ReadonlyArray<{ readonly name: string; readonly kind: string }>): Array<{ device: string; message: string }> {
+    if (this.flags.profile !== 'qemu-7.2' || this.cachingMode) return [];
+    const vfio = devices.find((d) => d.kind === 'vfio-pci');
+    return vfio ? [{ device: vfio.name, message: `QEMU 7.2 exits when the machine is complete: We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection.` }] : [];
+  }
+
   /** vtd_reset_exit: vtd_init, then every notifier's range unmapped; then the options' writes again. */
   reset(): void {
     this.init();
