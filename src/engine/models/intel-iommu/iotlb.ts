@@ -64,8 +64,8 @@ export class VtdIotlb {
     for (let level = 1; level < 4; level++) {
       const m = this.maps.get(mapKey(sid, pasid, level));
       if (m === undefined) continue;
-      const span = SPAN[level]!;
-      const e = m.get(page - (page % span));
+      // page - page % span without a double `%` (span is a power of two below 2^32).
+      const e = m.get(level === 1 ? page : page - ((page >>> 0) & (SPAN[level]! - 1)));
       if (e !== undefined) return e;
     }
     return undefined;
@@ -80,7 +80,7 @@ export class VtdIotlb {
       flushed = true;
     }
     const page = Number(addr >> 12n);
-    const gfn = page - (page % SPAN[level]!);
+    const gfn = page - ((page >>> 0) & (SPAN[level]! - 1));
     const k = mapKey(sid, pasid, level);
     let m = this.maps.get(k);
     if (m === undefined) {
