@@ -341,9 +341,11 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
     const maxSteps = opts.maxSteps ?? DEFAULT_REPLAY_MAX_STEPS;
     // The number fast path, where it answers as translate() (and probe()) would: an address it
     // answers with perm NONE delivers nothing, so it is counted and passed over without an entry.
+    // It is asked only after a page without a mapping (dense stretches go straight to translate()).
     const fast = this.numberTranslator?.(n.iommuIdx);
     const skip = fast !== undefined && (opts.probe === true || fast.answersTranslate === true) ? fast : undefined;
     const scratch = newNumberEntry();
+    let sparse = true;
     let steps = 0;
     let delivered = 0;
     for (let addr = opts.start ?? 0n; addr < this.size; addr += granularity) {
@@ -360,8 +362,9 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
         };
       }
       steps++;
-      if (skip === undefined || addr >= TWO53N || !skip.translate(Number(addr), IOMMU_NONE, scratch) || scratch.perm !== IOMMU_NONE) {
+      if (skip === undefined || !sparse || addr >= TWO53N || !skip.translate(Number(addr), IOMMU_NONE, scratch) || scratch.perm !== IOMMU_NONE) {
         const entry = opts.probe ? this.probe(addr, IOMMU_NONE, n.iommuIdx) : this.translate(addr, IOMMU_NONE, n.iommuIdx);
+        sparse = entry.perm === IOMMU_NONE;
         if (entry.perm !== IOMMU_NONE) {
           const event: IOMMUTLBEvent = { type: IOMMU_NOTIFIER_MAP, entry };
           n.notify(n, event);
