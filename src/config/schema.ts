@@ -334,7 +334,9 @@ const VtdDevice = Type.Object(
   {
     domain: Type.Optional(NumWith('The domain ID (context entry DID), default 1.')),
     translation: Type.Optional(
-      Type.Union([Type.Literal('translate'), Type.Literal('device-iotlb'), Type.Literal('pass-through')], { description: 'Context entry T: 0 translate (default), 1 with device IOTLB, 2 pass-through.' }),
+      Type.Union([Type.Literal('translate'), Type.Literal('device-iotlb'), Type.Literal('pass-through'), Type.Literal('first-stage')], {
+        description: 'Context entry T: 0 translate (default), 1 with device IOTLB, 2 pass-through. Scalable mode: the RID_PASID entry PGTT, second-stage (translate), first-stage (4- or 5-level first-stage tables, needs flts) or pass-through.',
+      }),
     ),
     'aw-bits': Type.Optional(Type.Union([Type.Literal(39), Type.Literal(48), Type.Literal(57)], { description: 'Context entry AW: 39 (3 levels), 48 (4, default) or 57 (5).' })),
     fpd: Type.Optional(Type.Boolean({ description: 'Fault processing disable.' })),
@@ -347,7 +349,9 @@ const VtdDevice = Type.Object(
         Type.Object(
           {
             domain: NumWith('The PASID entry DID.'),
-            translation: Type.Optional(Type.Union([Type.Literal('translate'), Type.Literal('pass-through')], { description: 'PGTT: second-stage (translate, default) or pass-through.' })),
+            translation: Type.Optional(
+              Type.Union([Type.Literal('translate'), Type.Literal('pass-through'), Type.Literal('first-stage')], { description: 'PGTT: second-stage (translate, default), first-stage (needs flts) or pass-through.' }),
+            ),
             'aw-bits': Type.Optional(Type.Union([Type.Literal(39), Type.Literal(48), Type.Literal(57)], { description: 'PASID entry AW (default: the device\'s).' })),
             fpd: Type.Optional(Type.Boolean({ description: 'Fault processing disable.' })),
             'large-pages': Type.Optional(Type.Boolean({ description: 'Use 2 MiB and 1 GiB pages where alignment allows (default true).' })),
@@ -382,6 +386,9 @@ const IntelIommu = Type.Object(
     intremap: Type.Optional(Type.Boolean({ description: 'ECAP.IR (status bits only; interrupts are not remapped). Default true.' })),
     'scalable-mode': Type.Optional(
       Type.Boolean({ description: "x-scalable-mode: ECAP.SMTS/SRS/SLTS; `build` then writes scalable root and context entries, each device's RID_PASID entry (second-stage or pass-through) and the entries of its `pasids`. An access whose attrs name a pasid goes through that PASID's address space." }),
+    ),
+    flts: Type.Optional(
+      Type.Boolean({ description: 'x-flts (current QEMU): first-stage translation in scalable mode: ECAP.FLTS (not SLTS), CAP.FS1GP; aw-bits 48 (57 in the architecture profile, 5-level). QEMU 7.2 has no such property. Default false.' }),
     ),
     'pasid-mode': Type.Optional(Type.Boolean({ description: 'x-pasid-mode: ECAP.PASID; QEMU needs scalable-mode for it and refuses it with device-iotlb. Default false.' })),
     'dma-drain': Type.Optional(Type.Boolean({ description: 'dma-drain: CAP.DRD/DWD; QEMU needs it for scalable-mode. Default true.' })),

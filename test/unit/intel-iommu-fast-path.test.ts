@@ -3,7 +3,7 @@
  * builder writes (legacy or scalable; every aw-bits and table depth; 4 KiB, 2 MiB and 1 GiB
  * leaves; RO, WO and RW; a pass-through device and a device with no context entry; PASID address
  * spaces with tables, pass-through (the interrupt range faults) or no PASID entry; translation
- * on or off; both profiles), then random entries overwritten with random words or near-valid ones
+ * on or off; both profiles; first-stage tables under x-flts, 4 or 5 levels), then random entries overwritten with random words or near-valid ones
  * (an address of another table or page and random R, W, PS and reserved bits), so that walks meet
  * missing permissions at any level, reserved bits, large pages where none may be, unreadable
  * tables and outputs in the interrupt range. For every address and access flag, cached (after
@@ -30,6 +30,8 @@ interface Case {
   readonly awBits: 39 | 48 | 57;
   readonly devAw: 39 | 48 | 57;
   readonly scalable: boolean;
+  /** x-flts with first-stage tables (PGTT=001b) for the device and PASID 5. */
+  readonly fs: boolean;
   readonly enable: boolean;
   readonly maps: Array<{ slot: number; size: number; page: number; perm: number; irq: boolean }>;
   readonly corrupt: Array<{ at: number; word: bigint; table: number; low: number }>;
@@ -43,6 +45,7 @@ const caseArb: fc.Arbitrary<Case> = fc
     awBits: fc.constantFrom(39 as const, 48 as const, 57 as const),
     devAw: fc.constantFrom(39 as const, 48 as const, 57 as const),
     scalable: fc.boolean(),
+    fs: fc.integer({ min: 0, max: 2 }).map((x) => x === 0),
     enable: fc.integer({ min: 0, max: 9 }),
     maps: fc.uniqueArray(fc.record({ slot: fc.integer({ min: 1, max: 30 }), size: fc.integer({ min: 0, max: 2 }), page: fc.integer({ min: 0, max: 511 }), perm: fc.integer({ min: 1, max: 3 }), irq: fc.integer({ min: 0, max: 15 }).map((x) => x === 0) }), {
       minLength: 1,
@@ -55,9 +58,15 @@ const caseArb: fc.Arbitrary<Case> = fc
   })
   .map((c) => {
     // QEMU 7.2 has neither 57-bit tables nor scalable mode (the model refuses both there).
+    // First stage (architecture only): scalable mode, aw-bits 48 or 57, 4- or 5-level tables.
+    if (c.fs) {
+      const awBits = c.awBits === 39 ? 48 : c.awBits;
+      const devAw = c.devAw === 39 ? 48 : c.devAw;
+      return { ...c, profile: 'architecture' as const, awBits, devAw, scalable: true, fs: true, enable: c.enable !== 0 };
+    }
     const profile: VtdProfile = c.old ? 'qemu-7.2' : 'architecture';
     const awBits = c.old && c.awBits === 57 ? 48 : c.awBits;
-    return { ...c, profile, awBits, devAw: c.devAw > awBits ? awBits : c.devAw, scalable: c.scalable && !c.old, enable: c.enable !== 0 };
+    return { ...c, profile, awBits, devAw: c.devAw > awBits ? awBits : c.devAw, scalable: c.scalable && !c.old, fs: false, enable: c.enable !== 0 };
   });
 
 function mappings(c: Case): VtdBuildMapping[] {
@@ -66,12 +75,14 @@ function mappings(c: Case): VtdBuildMapping[] {
     const iova = BigInt(m.slot) * GIB + (size === GIB ? 0n : BigInt(m.page) * size);
     // Outputs below 2^38, some on the interrupt range's page (a fault the walk finds after the leaf).
     const pa = m.irq && size === 0x1000n ? 0xfee0_0000n : (BigInt(m.slot * 7 + m.page) * size) % (1n << 38n);
-    return { iova: iova & ((1n << BigInt(c.devAw)) - 1n), size, pa, perm: m.perm };
+    // First-stage tables: the lower canonical half, and no write-only entries (present is readable).
+    return { iova: iova & ((1n << BigInt(c.fs ? c.devAw - 1 : c.devAw)) - 1n), size, pa, perm: c.fs && m.perm === 2 ? 3 : m.perm };
   });
 }
 
 function setup(c: Case): { r: Rig; addrs: bigint[] } {
-  const r = rig({ profile: c.profile, awBits: c.awBits, scalableMode: c.scalable, cachingMode: true, passThrough: true });
+  const r = rig({ profile: c.profile, awBits: c.awBits, scalableMode: c.scalable, firstStage: c.fs, cachingMode: true, passThrough: true });
+  const tr = c.fs ? ('first-stage' as const) : undefined;
   const map = mappings(c);
   const res = buildVtdTables({
     memory: r.ram.backing,
@@ -80,7 +91,7 @@ function setup(c: Case): { r: Rig; addrs: bigint[] } {
     scalable: c.scalable,
     enable: c.enable,
     devices: [
-      [SID, { domain: 3, awBits: c.devAw, map, pasids: c.scalable ? [[5, { domain: 6, awBits: c.devAw, map: map.slice(0, 3) }], [7, { domain: 7, translation: 'pass-through' }]] : undefined }],
+      [SID, { domain: 3, awBits: c.devAw, translation: tr, map, pasids: c.scalable ? [[5, { domain: 6, awBits: c.devAw, translation: tr, map: map.slice(0, 3) }], [7, { domain: 7, translation: 'pass-through' }]] : undefined }],
       [PT_SID, { domain: 4, translation: 'pass-through' }],
     ],
   });
@@ -160,7 +171,7 @@ describe('intel-iommu: the number fast path agrees with probe()', () => {
               FLAGS.forEach((flag, j) => {
                 const trace: Trace = [];
                 const e = region.probe(addr, flag, 0, trace, { uncached });
-                const where = `${c.profile} aw ${c.awBits}/${c.devAw} ${c.scalable ? 'scalable' : 'legacy'} sid ${sid.toString(16)} pasid ${pasid ?? '-'} addr 0x${addr.toString(16)} flag ${flag} ${uncached ? 'uncached' : 'cached'}`;
+                const where = `${c.profile} aw ${c.awBits}/${c.devAw} ${c.scalable ? (c.fs ? 'scalable first-stage' : 'scalable') : 'legacy'} sid ${sid.toString(16)} pasid ${pasid ?? '-'} addr 0x${addr.toString(16)} flag ${flag} ${uncached ? 'uncached' : 'cached'}`;
                 const out = answers[i]![j];
                 if (out === undefined) {
                   // A decline must be an answer that numbers cannot hold.
@@ -168,7 +179,7 @@ describe('intel-iommu: the number fast path agrees with probe()', () => {
                   return;
                 }
                 const m = e.addrMask;
-                const kind = out.fault !== 0 ? `fault ${out.fault}` : out.perm === 0 ? 'none' : `ok shift ${out.shift}`;
+                const kind = (c.fs ? 'fs ' : '') + (out.fault !== 0 ? `fault ${out.fault}` : out.perm === 0 ? 'none' : `ok shift ${out.shift}`);
                 seen.set(kind, (seen.get(kind) ?? 0) + 1);
                 assert.equal(out.perm, e.perm, `perm: ${where}`);
                 assert.equal(BigInt(out.translated), (e.translatedAddr & ~m) | (addr & m), `translated: ${where}`);
@@ -188,5 +199,7 @@ describe('intel-iommu: the number fast path agrees with probe()', () => {
     );
     const kinds = [...seen.keys()].sort().join(', ');
     for (const k of ['ok shift 12', 'ok shift 21', 'ok shift 30', 'fault 4', 'fault 5', 'fault 6', 'fault 7', 'fault 12', 'fault 14', 'fault 135']) assert.ok(seen.has(k), `no case reached ${k} (reached: ${kinds})`);
+    // First stage: 4 KiB, 2 MiB and 1 GiB leaves, FS_PAGING_ENTRY_P/RSVD, US, SM_WRITE, non-canonical, interrupt range.
+    for (const k of ['ok shift 12', 'ok shift 21', 'ok shift 30', 'fault 113', 'fault 114', 'fault 128', 'fault 129', 'fault 133', 'fault 135']) assert.ok(seen.has(`fs ${k}`), `no first-stage case reached ${k} (reached: ${kinds})`);
   });
 });

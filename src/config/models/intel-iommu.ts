@@ -57,13 +57,14 @@ export function buildIntelIommu(ctx: BuildContext, name: string, spec: Record<st
     intremap: bool(spec.intremap),
     scalableMode: bool(spec['scalable-mode']),
     pasidMode: bool(spec['pasid-mode']),
+    firstStage: bool(spec.flts),
     dmaDrain: bool(spec['dma-drain']),
     iotlbSize,
     registers: writes,
     source: ctx.id(path),
   });
   if (isEngineError(dev)) {
-    const at = dev.code === 'vtd-aw-bits' ? 'aw-bits' : dev.code === 'vtd-iotlb-size' ? 'iotlb-size' : dev.code === 'vtd-scalable' ? 'scalable-mode' : dev.code === 'vtd-pasid' ? 'pasid-mode' : 'registers';
+    const at = dev.code === 'vtd-aw-bits' ? 'aw-bits' : dev.code === 'vtd-iotlb-size' ? 'iotlb-size' : dev.code === 'vtd-scalable' ? 'scalable-mode' : dev.code === 'vtd-pasid' ? 'pasid-mode' : dev.code === 'vtd-flts' ? 'flts' : 'registers';
     ctx.error(dev.code === 'vtd-register' ? 'bad-value' : 'bad-value', [...path, at], dev.message);
     return undefined;
   }
@@ -129,7 +130,7 @@ function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>
         Number(pasid.value),
         {
           domain: Number(pdomain),
-          translation: pd.translation === 'pass-through' ? 'pass-through' : 'translate',
+          translation: pd.translation === 'pass-through' || pd.translation === 'first-stage' ? pd.translation : 'translate',
           awBits: typeof pd['aw-bits'] === 'number' ? pd['aw-bits'] : undefined,
           fpd: pd.fpd === true,
           largePages: pd['large-pages'] === false ? false : undefined,
@@ -141,7 +142,7 @@ function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>
       sid,
       {
         domain: Number(domain),
-        translation: tr === 'pass-through' || tr === 'device-iotlb' ? tr : 'translate',
+        translation: tr === 'pass-through' || tr === 'device-iotlb' || tr === 'first-stage' ? tr : 'translate',
         awBits: typeof d['aw-bits'] === 'number' ? d['aw-bits'] : undefined,
         fpd: d.fpd === true,
         largePages: d['large-pages'] === false ? false : undefined,

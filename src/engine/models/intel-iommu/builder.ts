@@ -6,6 +6,8 @@
  *
  * Mappings become the largest leaves their alignment allows (1 GiB and 2 MiB pages, CAP.SLLPS),
  * unless `largePages: false`. Non-leaf entries are R|W, so a leaf's permissions are the mapping's.
+ * First-stage tables (scalable mode, PGTT=001b) have P|R/W|U/S non-leaf entries and P|U/S leaves
+ * with R/W for a writable mapping; A and D start clear (the IOMMU sets them).
  * Pure: it writes only through MemoryBacking.write and returns errors as values.
  */
 import { engineError, type EngineError } from '../../errors';
@@ -25,8 +27,12 @@ export interface VtdBuildMapping {
 export interface VtdBuildDevice {
   /** Domain ID (context entry DID). */
   readonly domain: number;
-  /** Context entry T: translate (0, default), device-iotlb (1), pass-through (2). */
-  readonly translation?: 'translate' | 'device-iotlb' | 'pass-through';
+  /**
+   * Context entry T: translate (0, default), device-iotlb (1), pass-through (2). Scalable mode:
+   * the RID_PASID entry's PGTT: second-stage (translate), first-stage (first-level tables: P, R/W,
+   * U/S=1 at every level; 48 bits for 4 levels or 57 for 5, FLPM) or pass-through.
+   */
+  readonly translation?: 'translate' | 'device-iotlb' | 'pass-through' | 'first-stage';
   /** Guest address width of the tables: 39 (3 levels), 48 (4, default) or 57 (5). */
   readonly awBits?: number;
   /** FPD. */
@@ -45,7 +51,7 @@ export interface VtdBuildDevice {
 
 export interface VtdBuildPasid {
   readonly domain: number;
-  readonly translation?: 'translate' | 'pass-through';
+  readonly translation?: 'translate' | 'pass-through' | 'first-stage';
   readonly awBits?: number;
   readonly map?: readonly VtdBuildMapping[];
   readonly largePages?: boolean;
@@ -129,6 +135,9 @@ export function buildVtdTables(o: VtdBuildOptions): VtdBuildResult | EngineError
     if (aw !== 39 && aw !== 48 && aw !== 57) return fail(`device ${bdfColon(sid)}: aw-bits ${aw} is not 39, 48 or 57`);
     const levels = (aw - 30) / 9 + 2;
     const tt = d.translation === 'pass-through' ? 2n : d.translation === 'device-iotlb' ? 1n : 0n;
+    const fs = d.translation === 'first-stage';
+    if (fs && o.scalable !== true) return fail(`device ${bdfColon(sid)}: first-stage tables need scalable-mode tables`);
+    if (fs && aw === 39) return fail(`device ${bdfColon(sid)}: first-stage tables have 4 levels (aw-bits 48) or 5 (57), not 3`);
     let slpt = 0n;
     if (tt !== 2n) {
       const shared = d.shareWith !== undefined ? slptBySid.get(d.shareWith) : undefined;
@@ -139,7 +148,7 @@ export function buildVtdTables(o: VtdBuildOptions): VtdBuildResult | EngineError
         const top = alloc();
         if (typeof top !== 'bigint') return top;
         tables.set(o.memoryBase + top, levels);
-        const err = mapAll(o, top, levels, aw, d, sid, alloc, w, tables);
+        const err = mapAll(o, top, levels, aw, d, sid, alloc, w, tables, fs);
         if (err) return err;
         slpt = o.memoryBase + top;
       }
@@ -150,12 +159,13 @@ export function buildVtdTables(o: VtdBuildOptions): VtdBuildResult | EngineError
       if (typeof dir !== 'bigint') return dir;
       const ptab = alloc();
       if (typeof ptab !== 'bigint') return ptab;
-      const pgtt = tt === 2n ? 4n : 2n;
+      const pgtt = tt === 2n ? 4n : fs ? 1n : 2n;
       const ceOff = ct + BigInt(sid & 0x7f) * 32n;
       const e =
         w(dir, o.memoryBase + ptab + 1n) ??
-        w(ptab, 1n | (d.fpd ? 2n : 0n) | (BigInt((aw - 30) / 9) << 2n) | (pgtt << 6n) | (tt === 2n ? 0n : slpt)) ??
+        w(ptab, 1n | (d.fpd ? 2n : 0n) | (BigInt((aw - 30) / 9) << 2n) | (pgtt << 6n) | (tt === 2n || fs ? 0n : slpt)) ??
         w(ptab + 8n, BigInt(d.domain & 0xffff)) ??
+        (fs ? w(ptab + 16n, slpt | (BigInt(levels - 4) << 2n)) : undefined) ??
         w(ceOff, o.memoryBase + dir + 1n) ??
         w(ceOff + 8n, 0n);
       if (e) return e;
@@ -177,18 +187,23 @@ export function buildVtdTables(o: VtdBuildOptions): VtdBuildResult | EngineError
         const paw = pd.awBits ?? aw;
         if (paw !== 39 && paw !== 48 && paw !== 57) return fail(`device ${bdfColon(sid)} PASID ${pasid}: aw-bits ${paw} is not 39, 48 or 57`);
         const ppt = pd.translation === 'pass-through';
+        const pfs = pd.translation === 'first-stage';
+        if (pfs && paw === 39) return fail(`device ${bdfColon(sid)} PASID ${pasid}: first-stage tables have 4 levels (aw-bits 48) or 5 (57), not 3`);
         let pslpt = 0n;
         if (!ppt) {
           const top = alloc();
           if (typeof top !== 'bigint') return top;
           const plevels = (paw - 30) / 9 + 2;
           tables.set(o.memoryBase + top, plevels);
-          const err = mapAll(o, top, plevels, paw, { domain: pd.domain, map: pd.map, largePages: pd.largePages }, sid, alloc, w, tables);
+          const err = mapAll(o, top, plevels, paw, { domain: pd.domain, map: pd.map, largePages: pd.largePages }, sid, alloc, w, tables, pfs);
           if (err) return err;
           pslpt = o.memoryBase + top;
         }
         const at = pt + BigInt(pasid & 63) * 64n;
-        const pe = w(at, 1n | (pd.fpd ? 2n : 0n) | (BigInt((paw - 30) / 9) << 2n) | ((ppt ? 4n : 2n) << 6n) | pslpt) ?? w(at + 8n, BigInt(pd.domain & 0xffff));
+        const pe =
+          w(at, 1n | (pd.fpd ? 2n : 0n) | (BigInt((paw - 30) / 9) << 2n) | ((ppt ? 4n : pfs ? 1n : 2n) << 6n) | (pfs ? 0n : pslpt)) ??
+          w(at + 8n, BigInt(pd.domain & 0xffff)) ??
+          (pfs ? w(at + 16n, pslpt | (BigInt((paw - 30) / 9 + 2 - 4) << 2n)) : undefined);
         if (pe) return pe;
       }
       built.set(sid, { context: o.memoryBase + ceOff, slptptr: tt === 2n ? undefined : slpt });
@@ -237,17 +252,20 @@ function mapAll(
   alloc: () => bigint | EngineError,
   w: (off: bigint, v: bigint) => EngineError | undefined,
   tables: Map<bigint, number>,
+  fs = false,
 ): EngineError | undefined {
   const maps = [...(d.map ?? [])].sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
-  const limit = 1n << BigInt(aw);
+  // First stage: the lower canonical half only (bit aw-1 clear).
+  const limit = 1n << BigInt(fs ? aw - 1 : aw);
   for (let i = 0; i < maps.length; i++) {
     const m = maps[i]!;
     const where = `device ${bdfColon(sid)}: mapping ${hex(m.iova)}+${hex(m.size)}`;
     if (m.size <= 0n || (m.iova | m.size | m.pa) & 0xfffn) return fail(`${where}: iova, size and pa must be 4 KiB-aligned and the size positive`, 'vtd-alignment');
-    if (m.iova + m.size > limit) return fail(`${where}: reaches past the ${aw}-bit address width`, 'vtd-range');
+    if (m.iova + m.size > limit) return fail(`${where}: reaches past the ${fs ? `lower canonical half of the ${aw}-bit first-stage` : `${aw}-bit`} address width`, 'vtd-range');
     const prev = maps[i - 1];
     if (prev && prev.iova + prev.size > m.iova) return fail(`${where} overlaps ${hex(prev.iova)}+${hex(prev.size)}`, 'vtd-overlap');
     if ((m.perm & 3) === 0) continue;
+    if (fs && (m.perm & 3) === 2) return fail(`${where}: a first-stage entry cannot grant write without read (present means readable)`, 'vtd-build');
   }
   // Child table offsets by (table offset, index).
   const child = new Map<bigint, bigint>();
@@ -278,13 +296,15 @@ function mapAll(
           c = a;
           child.set(key, c);
           tables.set(o.memoryBase + c, lv - 1);
-          const e = w(table + idx * 8n, o.memoryBase + c + 3n);
+          const e = w(table + idx * 8n, o.memoryBase + c + (fs ? 7n : 3n));
           if (e) return e;
         }
         table = c;
       }
       const idx = (iova >> levelShift(leafLevel)) & 511n;
-      const leaf = pa | BigInt(m.perm & 3) | (leafLevel > 1 ? 0x80n : 0n);
+      // First stage: P, R/W from the mapping, U/S (QEMU's devices issue user requests only).
+      const bits = fs ? 5n | BigInt(m.perm & 2) : BigInt(m.perm & 3);
+      const leaf = pa | bits | (leafLevel > 1 ? 0x80n : 0n);
       const e = w(table + idx * 8n, leaf);
       if (e) return e;
       const sz = 1n << levelShift(leafLevel);

@@ -52,6 +52,11 @@ export interface ContextEntry {
    */
   readonly rid2pasid?: number;
   readonly peFpd?: boolean;
+  /**
+   * Scalable mode, PASID entry PGTT=001b (first-stage only): `slptptr` then holds FSPTPTR and `aw`
+   * the level count minus 2 (FLPM 0: 4 levels, AW 2, 48 bits; FLPM 1: 5 levels, AW 3, 57 bits).
+   */
+  readonly fs?: boolean;
 }
 
 /** What the context lookup needs of the device. */
@@ -245,15 +250,18 @@ export function smResolve(env: ContextEnv, v0: bigint, v1: bigint, ceAddr: bigin
   const pe = pasidEntry(env, v0 & ~0xfffn, rid2pasid, trace);
   if ('fault' in pe) return { fault: pe.fault, why: pe.why, ce: base };
   const pgtt = Number((pe.val0 >> 6n) & 7n);
+  const fs = pgtt === 1;
+  const ptr = fs ? pe.val2 & ~0xfffn : pe.val0 & ~0xfffn;
   return {
     ce: {
       lo: v0,
       hi: v1,
       fpd: (v0 & 2n) !== 0n,
       tt: pgtt === 4 ? 2 : 0,
-      slptptr: pe.val0 & ~0xfffn,
-      slptN: numOrNeg(pe.val0 & ~0xfffn),
-      aw: Number((pe.val0 >> 2n) & 7n),
+      slptptr: ptr,
+      slptN: numOrNeg(ptr),
+      aw: fs ? 2 + Number((pe.val2 >> 2n) & 3n) : Number((pe.val0 >> 2n) & 7n),
+      ...(fs ? { fs: true } : {}),
       did: Number(pe.val1 & 0xffffn),
       addr: ceAddr,
       rid2pasid,
@@ -263,7 +271,7 @@ export function smResolve(env: ContextEnv, v0: bigint, v1: bigint, ceAddr: bigin
 }
 
 /** vtd_get_pe_from_pasid_table: the directory entry, then the table entry, checked. */
-function pasidEntry(env: ContextEnv, dir: bigint, pasid: number, trace?: Trace): { val0: bigint; val1: bigint; dirFpd: boolean } | { fault: number; why: string } {
+function pasidEntry(env: ContextEnv, dir: bigint, pasid: number, trace?: Trace): { val0: bigint; val1: bigint; val2: bigint; dirFpd: boolean } | { fault: number; why: string } {
   const dAddr = dir + BigInt((pasid >> 6) & 0x3fff) * 8n;
   const pdire = env.reader.readBig(dAddr, 8);
   if (pdire === undefined) return { fault: 0x50, why: `PASID directory entry at ${hex(dAddr)} cannot be read` };
@@ -279,21 +287,28 @@ function pasidEntry(env: ContextEnv, dir: bigint, pasid: number, trace?: Trace):
   const pAddr = (pdire & ~0xfffn) + BigInt(pasid & 0x3f) * 64n;
   const pe = env.reader.readWords(pAddr, 8);
   if (pe === undefined) return { fault: 0x58, why: `PASID table entry at ${hex(pAddr)} cannot be read` };
-  const [val0, val1] = pe as [bigint, bigint];
+  const [val0, val1, val2] = pe as [bigint, bigint, bigint];
   const pgtt = Number((val0 >> 6n) & 7n);
   const aw = Number((val0 >> 2n) & 7n);
+  const flpm = Number((val2 >> 2n) & 3n);
   if (trace) {
+    const fsText = pgtt === 1 ? `, FSPTPTR=${hex(val2 & ~0xfffn)}, FLPM=${flpm} (${4 + flpm}-level), SRE=${Number((val2 >> 0n) & 1n)}, WPE=${Number((val2 >> 4n) & 1n)}, EAFE=${Number((val2 >> 7n) & 1n)}` : '';
     trace.push({
       kind: 'descriptor-read',
-      summary: `PASID table entry [PASID ${pasid}] at ${hex(pAddr)}: P=${Number(val0 & 1n)}, FPD=${Number((val0 >> 1n) & 1n)}, AW=${aw}, PGTT=${pgtt} (${PGTT_NAMES[pgtt]}), SSPTPTR=${hex(val0 & ~0xfffn)}, DID=${Number(val1 & 0xffffn)}`,
-      fields: { pasid, addr: pAddr, val0, val1, P: Number(val0 & 1n), FPD: Number((val0 >> 1n) & 1n), AW: aw, PGTT: pgtt, SSPTPTR: val0 & ~0xfffn, DID: Number(val1 & 0xffffn) },
+      summary: `PASID table entry [PASID ${pasid}] at ${hex(pAddr)}: P=${Number(val0 & 1n)}, FPD=${Number((val0 >> 1n) & 1n)}, AW=${aw}, PGTT=${pgtt} (${PGTT_NAMES[pgtt]}), SSPTPTR=${hex(val0 & ~0xfffn)}, DID=${Number(val1 & 0xffffn)}${fsText}`,
+      fields: { pasid, addr: pAddr, val0, val1, val2, P: Number(val0 & 1n), FPD: Number((val0 >> 1n) & 1n), AW: aw, PGTT: pgtt, SSPTPTR: val0 & ~0xfffn, DID: Number(val1 & 0xffffn), FSPTPTR: val2 & ~0xfffn, FLPM: flpm },
       source: { kind: 'guest-memory', as: env.memoryName, addr: pAddr, size: 64, value: val0 },
     });
   }
   const ecap = env.ecap ?? 0n;
   const typeOk = pgtt === 1 ? (ecap & (1n << 47n)) !== 0n : pgtt === 2 ? (ecap & (1n << 46n)) !== 0n : pgtt === 4 ? (ecap & (1n << 6n)) !== 0n : false;
-  if (!typeOk) return { fault: 0x5b, why: `PGTT=${pgtt} (${PGTT_NAMES[pgtt]}) is not offered by ECAP${pgtt === 3 ? ' (QEMU does not support nested yet)' : pgtt === 1 ? ' (first-stage needs x-flts, not modelled)' : ''}` };
+  if (!typeOk) return { fault: 0x5b, why: `PGTT=${pgtt} (${PGTT_NAMES[pgtt]}) is not offered by ECAP${pgtt === 3 ? ' (QEMU does not support nested yet)' : pgtt === 1 ? ' (first-stage needs ECAP.FLTS: flts on)' : ''}` };
   if (pgtt === 2 && !levelSupported(env.cap, 2 + aw)) return { fault: 0x5b, why: `AW=${aw} asks for ${2 + aw}-level tables, which CAP.SAGAW does not offer` };
+  // vtd_is_fl_level_supported: QEMU walks 4-level first-stage tables only; the architecture also
+  // has 5-level ones (FLPM=1) where CAP.FL5LP says so.
+  if (pgtt === 1 && !(flpm === 0 || (flpm === 1 && (env.cap & (1n << 62n)) !== 0n))) {
+    return { fault: 0x5b, why: `FLPM=${flpm} asks for ${4 + flpm}-level first-stage tables, which ${flpm === 1 ? 'CAP.FL5LP does not offer' : 'is reserved'}` };
+  }
   if ((val0 & 1n) === 0n) return { fault: 0x59, why: `PASID table entry ${pasid} is not present` };
-  return { val0, val1, dirFpd: (pdire & 2n) !== 0n };
+  return { val0, val1, val2, dirFpd: (pdire & 2n) !== 0n };
 }

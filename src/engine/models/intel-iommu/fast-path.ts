@@ -18,8 +18,8 @@ import type { NumberEntry, NumberTranslator } from '../../fast-path';
 import { IOMMU_NONE, IOMMU_RW, IOMMU_WO } from '../../iotlb';
 import type { ContextEntry } from './context';
 import type { VtdIotlb } from './iotlb';
-import { VTD_FR_ADDR_BEYOND_MGAW, VTD_FR_INTERRUPT_ADDR, VTD_FR_SM_INTERRUPT_ADDR } from './types';
-import { LEVEL_SIZE, iovaToSlpte, newNumLeaf, pageOffset, slLeafNum, type NumMasks, type WalkEnv } from './walker';
+import { VTD_FR_ADDR_BEYOND_MGAW, VTD_FR_FS_NON_CANONICAL, VTD_FR_INTERRUPT_ADDR, VTD_FR_SM_INTERRUPT_ADDR } from './types';
+import { LEVEL_SIZE, iovaToFlpte, iovaToSlpte, type FsReservedMasks, newNumLeaf, pageOffset, slLeafNum, type NumMasks, type WalkEnv } from './walker';
 
 export interface VtdTranslatorPlan {
   readonly downstream: AddressSpace;
@@ -38,6 +38,8 @@ export interface VtdTranslatorPlan {
   /** The device's context entry (with its PASID entry resolved), or the fault its lookup met. */
   readonly ce: ContextEntry | undefined;
   readonly ctxFault: number;
+  /** First-stage reserved masks, for a PASID entry with PGTT=001b. */
+  readonly fsRsvd?: FsReservedMasks;
   readonly env: WalkEnv;
   readonly nm: NumMasks;
   /** CAP-level scalable mode offered: the interrupt-range fault's reason. */
@@ -73,14 +75,24 @@ export class VtdTranslator implements NumberTranslator {
       const hit = this.hit(p.iotlb, addr, out);
       if (hit !== undefined) return hit;
     }
-    if (addr >= this.limit) return this.failed(VTD_FR_ADDR_BEYOND_MGAW, out);
+    if (addr >= this.limit) return this.failed(ce.fs === true ? VTD_FR_FS_NON_CANONICAL : VTD_FR_ADDR_BEYOND_MGAW, out);
     const isWrite = (flag & IOMMU_WO) !== 0;
     const L = this.leaf;
     let xlat: number;
     let size: number;
     let perm: number;
     let shift: number;
-    if (ce.slptN >= 0 && slLeafNum(p.env.reader, p.nm, ce.slptN, 2 + ce.aw, addr, isWrite, L)) {
+    if (ce.fs === true) {
+      // First stage: the walk without its A/D writes (this translator answers as probe() does).
+      const leaf = iovaToFlpte(p.env, p.fsRsvd!, ce, BigInt(addr), isWrite);
+      if ('fault' in leaf) return this.failed(leaf.fault, out);
+      const x = leaf.slpte & ~0xfffn & ((1n << BigInt(p.env.awBits)) - 1n);
+      if (x >= BigInt(TWO53)) return false;
+      xlat = Number(x);
+      size = LEVEL_SIZE[leaf.level]!;
+      shift = 3 + 9 * leaf.level;
+      perm = (leaf.reads ? 1 : 0) | (leaf.writes ? 2 : 0);
+    } else if (ce.slptN >= 0 && slLeafNum(p.env.reader, p.nm, ce.slptN, 2 + ce.aw, addr, isWrite, L)) {
       xlat = L.xlat;
       size = L.size;
       perm = L.perm;

@@ -98,7 +98,13 @@ import {
   VTD_GSTS_IRES,
   VTD_GSTS_IRTPS,
   VTD_ECAP_IRO,
+  VTD_ECAP_FLTS,
   VTD_ECAP_PASID,
+  VTD_ECAP_SLTS,
+  VTD_ECAP_SMTS,
+  VTD_ECAP_SRS,
+  VTD_CAP_FL5LP,
+  VTD_CAP_FS1GP,
   VTD_ECAP_PT,
   VTD_ECAP_QI,
   VTD_ECAP_SC,
@@ -140,7 +146,7 @@ import {
   vtdCapMgaw,
   type VtdProfile,
 } from './types';
-import { iovaToSlpte, newNumLeaf, numMasks, pageOffset, pageWalk, reservedMasks, slLeafNum, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
+import { fsReservedMasks, iovaToFlpte, iovaToSlpte, newNumLeaf, type FsReservedMasks, numMasks, pageOffset, pageWalk, reservedMasks, slLeafNum, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
 
 export interface VtdRegisterWrite {
   /** A register name (`GCMD`, `RTADDR`...) or offset. */
@@ -176,6 +182,12 @@ export interface IntelIommuOptions {
    * context entries and the PASID table entry of RID_PASID (second-stage or pass-through).
    */
   readonly scalableMode?: boolean;
+  /**
+   * x-flts (current QEMU): first-stage translation in scalable mode, default off. ECAP.FLTS instead
+   * of SLTS and SRS, CAP.FS1GP; PASID entries with PGTT=001b walk first-stage tables. QEMU 7.2 has
+   * no such property.
+   */
+  readonly firstStage?: boolean;
   /** x-pasid-mode (ECAP.PASID), default off: needs scalable mode, and refuses device-iotlb. */
   readonly pasidMode?: boolean;
   /** dma-drain (CAP.DRD/DWD), default on. */
@@ -232,6 +244,9 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   readonly snoopControl: boolean;
   readonly ir: boolean;
   readonly scalableMode: boolean;
+  /** x-flts: first-stage translation (PASID entries with PGTT=001b). */
+  readonly firstStage: boolean;
+  readonly fsRsvd: FsReservedMasks;
   readonly cap: bigint;
   readonly ecap: bigint;
   readonly regs: VtdRegisters;
@@ -269,7 +284,12 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     const aw = opts.awBits ?? (profile === 'qemu-7.2' ? 39 : 48);
     // vtd_realize, then vtd_decide_config, in QEMU's order and words (QEMU 7.2's where they differ).
     if (opts.pasidMode && opts.deviceIotlb) return engineError('vtd-pasid', `intel-iommu ${opts.name}: PASID based device IOTLB is not supported`);
-    if (aw !== 39 && aw !== 48 && !(aw === 57 && profile === 'architecture')) {
+    if (opts.firstStage && profile === 'qemu-7.2') return engineError('vtd-flts', `intel-iommu ${opts.name}: Property 'intel-iommu.x-flts' not found (QEMU 7.2 has no first-stage translation)`);
+    if (opts.firstStage && !opts.scalableMode) return engineError('vtd-flts', `intel-iommu ${opts.name}: x-flts is only available in scalable mode`);
+    if (opts.firstStage && aw !== 48 && !(aw === 57 && profile === 'architecture')) {
+      return engineError('vtd-aw-bits', `intel-iommu ${opts.name}: Scalable mode(x-flts=on): supported value for aw-bits is: 48 (and 57, the architecture's 5-level first-stage tables, which QEMU does not offer)`);
+    }
+    if (!opts.firstStage && aw !== 39 && aw !== 48 && !(aw === 57 && profile === 'architecture')) {
       const text = profile === 'qemu-7.2' ? 'Supported values for aw-bits are: 39, 48' : "Legacy mode: supported values for aw-bits are: 39, 48 (and 57, the architecture's 5-level tables, which QEMU does not offer)";
       return engineError('vtd-aw-bits', `intel-iommu ${opts.name}: ${text}`);
     }
@@ -306,7 +326,13 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     if (this.cachingMode) cap |= VTD_CAP_CM;
     let ecap = VTD_ECAP_QI | VTD_ECAP_IRO;
     this.scalableMode = opts.scalableMode ?? false;
-    if (this.scalableMode) ecap |= (1n << 43n) | (1n << 31n) | (1n << 46n);
+    this.firstStage = this.scalableMode && (opts.firstStage ?? false);
+    // vtd_cap_init: x-flts offers first-stage only (SMTS, FLTS, CAP.FS1GP); otherwise SMTS, SRS, SLTS.
+    if (this.firstStage) {
+      ecap |= VTD_ECAP_SMTS | VTD_ECAP_FLTS;
+      cap |= VTD_CAP_FS1GP;
+      if (aw >= 57) cap |= VTD_CAP_FL5LP;
+    } else if (this.scalableMode) ecap |= VTD_ECAP_SMTS | VTD_ECAP_SRS | VTD_ECAP_SLTS;
     if (opts.pasidMode) ecap |= VTD_ECAP_PASID;
     this.ir = opts.intremap ?? true;
     if (this.ir) ecap |= VTD_ECAP_IR | (15n << 20n);
@@ -317,6 +343,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     this.ecap = ecap;
     this.rsvd = reservedMasks(aw, this.flags.tmWithDt && this.dt, this.snoopControl);
     this.nm = numMasks(this.rsvd, aw);
+    this.fsRsvd = fsReservedMasks(aw, (cap & VTD_CAP_FS1GP) !== 0n);
     this.initial = [...(opts.registers ?? [])];
     this.reader = new GuestReader(opts.memory);
     this.iotlb = new VtdIotlb(iotlbSize);
@@ -711,6 +738,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       env: this.walkEnvCached,
       nm: this.nm,
       smFaults: this.scalableMode,
+      fsRsvd: this.fsRsvd,
     });
   }
 
@@ -796,6 +824,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       }
     }
     // The untraced walk on numbers first (slLeafNum); anything but a plain success is walked again below.
+    if (ce.fs === true) return this.translateFs(r, ce, addr, isWrite, pasid, trace);
     if (trace === undefined && addr < TWO53N && ce.slptN >= 0) {
       const a = Number(addr);
       const L = this.leafN;
@@ -825,6 +854,36 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         kind: 'compose',
         summary: `${hex(entry.iova)} -> ${hex(entry.translatedAddr)} (${pageSizeName(leaf.level)} page at level ${leaf.level}), ${permName(perm)} (R/W combined down the levels) [DID ${ce.did}]`,
         fields: { iova: entry.iova, translated: entry.translatedAddr, mask: entry.addrMask, level: leaf.level, perm: permName(perm), did: ce.did },
+      });
+    }
+    return entry;
+  }
+
+  /**
+   * First-stage translation (current QEMU's vtd_iova_to_flpte under x-flts; VT-d 3.6): the walk
+   * sets A/D in guest memory unless this is a probe; the result is cached in the IOTLB tagged with
+   * the PASID as a second-stage one is.
+   */
+  private translateFs(r: VtdRegion, ce: ContextEntry, addr: bigint, isWrite: boolean, pasid: number, trace: Trace | undefined): IOMMUTLBEntry {
+    const fpd = ce.fpd || ce.peFpd === true;
+    const leaf = iovaToFlpte(this.walkEnvCached, this.fsRsvd, ce, addr, isWrite, trace, this.quiet ? undefined : this.reader);
+    if ('fault' in leaf) return this.fault(r, addr, isWrite, leaf.fault, leaf.why, fpd, true, trace, pasid);
+    const mask = levelPageMask(leaf.level);
+    const xlat = leaf.slpte & ~0xfffn & hawMask(this.awBits);
+    const size = ~mask + 1n;
+    if (xlat <= VTD_INTERRUPT_ADDR_LAST && xlat + (size & U64) - 1n >= VTD_INTERRUPT_ADDR_FIRST) {
+      return this.fault(r, addr, isWrite, VTD_FR_SM_INTERRUPT_ADDR, `the output ${hex(xlat)}..${hex(xlat + (size & U64) - 1n)} overlaps the interrupt address range`, fpd, true, trace, pasid);
+    }
+    const perm = (leaf.reads ? 1 : 0) | (leaf.writes ? 2 : 0);
+    if (!this.quiet && this.iotlb.insert(r.sid, ce.did, addr, leaf.slpte, perm, leaf.level, xlat, pasid) && trace) {
+      trace.push(step(`the IOTLB held ${this.iotlb.maxSize} entries: flushed whole before this insert (VTD_IOTLB_MAX_SIZE)`, { flushed: true }));
+    }
+    const entry = this.leafEntry(addr, leaf.slpte, mask, perm);
+    if (trace) {
+      trace.push({
+        kind: 'compose',
+        summary: `${hex(entry.iova)} -> ${hex(entry.translatedAddr)} (${pageSizeName(leaf.level)} page at level ${leaf.level}, first stage), ${permName(perm)} (present: read; R/W combined down the levels) [DID ${ce.did}, PASID ${pasid}]`,
+        fields: { iova: entry.iova, translated: entry.translatedAddr, mask: entry.addrMask, level: leaf.level, perm: permName(perm), did: ce.did, pasid, stage: 'first' },
       });
     }
     return entry;
@@ -1080,7 +1139,9 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         if (!(r.pasid === pasid || (r.pasid === PCI_NO_PASID && pasid === rid2pasid))) continue;
       }
       if (r.asNotifierFlags & IOMMU_NOTIFIER_MAP) {
-        sent += this.syncRange(r, res.ce, addr, size);
+        // Current QEMU: with x-flts in scalable mode a MAP notifier's device is meant to sit on the
+        // guest's first-stage tables (nesting), so the page-selective invalidation syncs nothing.
+        if (!(this.firstStage && this.rootScalable)) sent += this.syncRange(r, res.ce, addr, size);
       } else {
         r.notify(0, { type: IOMMU_NOTIFIER_UNMAP, entry: { targetAs: r.systemAs ?? this.downstream, iova: addr, translatedAddr: 0n, addrMask: size - 1n, perm: IOMMU_NONE } });
         sent++;
@@ -1166,6 +1227,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     const res = devToContextEntry({ ...this.contextEnv(), log: () => undefined }, sid);
     if ('fault' in res) return `${faultName(res.fault)}: ${res.why}`;
     const ce = res.ce;
+    if (ce.fs === true) return `DID ${ce.did}, PGTT=1 (first-stage), ${ceLevel(ce)}-level, ${ceAgaw(ce)}-bit canonical, FSPTPTR ${hex(ce.slptptr)}${ce.fpd ? ', FPD' : ''}`;
     return `DID ${ce.did}, T=${ce.tt} (${TT_NAMES[ce.tt]}), ${ceLevel(ce)}-level, ${ceAgaw(ce)}-bit AGAW, SLPTPTR ${hex(ce.slptptr)}${ce.fpd ? ', FPD' : ''}`;
   }
 
@@ -1189,8 +1251,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     const iqa = q(0x90);
     return [
       { name: 'VER', value: `${hex(l(0))} (${l(0) >> 4}.${l(0) & 15})` },
-      { name: 'CAP', value: `${hex(cap, 16)}: ${cap & VTD_CAP_CM ? 'CM ' : ''}SAGAW ${sagaw.join('/')}, MGAW ${Number((cap >> 16n) & 0x3fn) + 1}, SLLPS 2M${(cap >> 35n) & 1n ? '/1G' : ''}, PSI, MAMV ${Number((cap >> 48n) & 0x3fn)}, NFR ${Number((cap >> 40n) & 0xffn) + 1}, FRO ${hex(((cap >> 24n) & 0x3ffn) * 16n)}` },
-      { name: 'ECAP', value: `${hex(this.ecap, 16)}: ${flags(this.ecap, [[1, 'QI'], [2, 'DT'], [3, 'IR'], [6, 'PT'], [7, 'SC']])}, IRO ${hex(((this.ecap >> 8n) & 0x3ffn) * 16n)}` },
+      { name: 'CAP', value: `${hex(cap, 16)}: ${cap & VTD_CAP_CM ? 'CM ' : ''}SAGAW ${sagaw.join('/')}, MGAW ${Number((cap >> 16n) & 0x3fn) + 1}, SLLPS 2M${(cap >> 35n) & 1n ? '/1G' : ''}, PSI, MAMV ${Number((cap >> 48n) & 0x3fn)}, NFR ${Number((cap >> 40n) & 0xffn) + 1}, FRO ${hex(((cap >> 24n) & 0x3ffn) * 16n)}${cap & VTD_CAP_FS1GP ? ', FS1GP' : ''}${cap & VTD_CAP_FL5LP ? ', FL5LP' : ''}` },
+      { name: 'ECAP', value: `${hex(this.ecap, 16)}: ${flags(this.ecap, [[1, 'QI'], [2, 'DT'], [3, 'IR'], [6, 'PT'], [7, 'SC']])}, IRO ${hex(((this.ecap >> 8n) & 0x3ffn) * 16n)}${this.ecap & VTD_ECAP_SMTS ? `, SMTS${this.ecap & VTD_ECAP_SRS ? ' SRS' : ''}${this.ecap & VTD_ECAP_SLTS ? ' SLTS' : ''}${this.ecap & VTD_ECAP_FLTS ? ' FLTS' : ''}` : ''}` },
       { name: 'GSTS', value: `${hex(g)}: ${flags(g >>> 0, [[31, 'TES'], [30, 'RTPS'], [26, 'QIES'], [25, 'IRES'], [24, 'IRTPS']])}` },
       { name: 'RTADDR', value: `${hex(q(DMAR_RTADDR_REG))} (latched root table ${hex(this.root)}, ${this.rootScalable ? 'scalable' : 'legacy'} mode)` },
       { name: 'FSTS', value: `${hex(fsts)}: ${flags(fsts, [[0, 'PFO'], [1, 'PPF'], [4, 'IQE']])}, FRI ${(fsts >> 8) & 0xff}` },
@@ -1202,7 +1264,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       { name: 'IOTLB', value: `${this.iotlb.size} entr${this.iotlb.size === 1 ? 'y' : 'ies'} (max ${this.iotlb.maxSize}), ${this.iotlb.hits} hit(s), ${this.iotlb.misses} miss(es)` },
       { name: 'context cache', value: `generation ${this.contextCacheGen}` },
       { name: 'notified address spaces', value: this.withNotifiers.map((r) => r.bdf).join(', ') || 'none' },
-      { name: 'properties', value: `aw-bits ${this.awBits}, caching-mode ${this.cachingMode ? 'on' : 'off'}, device-iotlb ${this.dt ? 'on' : 'off'}, pt ${this.pt ? 'on' : 'off'}, snoop-control ${this.snoopControl ? 'on' : 'off'}, scalable-mode ${this.scalableMode ? `on (root ${this.rootScalable ? 'scalable' : 'legacy'})` : 'off'}, profile ${this.flags.profile}` },
+      { name: 'properties', value: `aw-bits ${this.awBits}, caching-mode ${this.cachingMode ? 'on' : 'off'}, device-iotlb ${this.dt ? 'on' : 'off'}, pt ${this.pt ? 'on' : 'off'}, snoop-control ${this.snoopControl ? 'on' : 'off'}, scalable-mode ${this.scalableMode ? `on (root ${this.rootScalable ? 'scalable' : 'legacy'})` : 'off'}${this.firstStage ? ', flts on' : ''}, profile ${this.flags.profile}` },
     ];
   }
 

@@ -200,6 +200,28 @@ export const VTD_FR_PASID_TABLE_ACCESS_ERR = 0x58;
 export const VTD_FR_PASID_ENTRY_P = 0x59;
 export const VTD_FR_PASID_TABLE_ENTRY_INV = 0x5b;
 export const VTD_FR_SM_INTERRUPT_ADDR = 0x87;
+/** First-stage translation (current QEMU's numbering, VT-d 7.1.3 SFS conditions). */
+export const VTD_FR_FS_PAGING_ENTRY_INV = 0x70;
+export const VTD_FR_FS_PAGING_ENTRY_P = 0x71;
+export const VTD_FR_FS_PAGING_ENTRY_RSVD = 0x72;
+export const VTD_FR_PASID_ENTRY_FSPTPTR_INV = 0x73;
+export const VTD_FR_FS_NON_CANONICAL = 0x80;
+export const VTD_FR_FS_PAGING_ENTRY_US = 0x81;
+export const VTD_FR_SM_WRITE = 0x85;
+export const VTD_FR_FS_BIT_UPDATE_FAILED = 0x91;
+
+/** First-stage paging entries (VT-d 9.9). */
+export const VTD_FL_P = 1n;
+export const VTD_FL_RW = 2n;
+export const VTD_FL_US = 4n;
+export const VTD_FL_A = 0x20n;
+export const VTD_FL_D = 0x40n;
+export const VTD_FL_XD = 1n << 63n;
+/** Bits 63:52 of a first-stage entry are ignored by the reserved-bit check (XD included: no request asks to execute). */
+export const VTD_FS_UPPER_IGNORED = 0xfff0000000000000n;
+/** CAP.FS1GP (bit 56): first-stage 1 GiB pages; CAP.FL5LP (bit 62): first-stage 5-level paging. */
+export const VTD_CAP_FS1GP = 1n << 56n;
+export const VTD_CAP_FL5LP = 1n << 62n;
 
 export const FAULT_NAMES: Readonly<Record<number, string>> = {
   1: 'ROOT_ENTRY_P',
@@ -222,6 +244,14 @@ export const FAULT_NAMES: Readonly<Record<number, string>> = {
   0x59: 'PASID_ENTRY_P',
   0x5b: 'PASID_TABLE_ENTRY_INV',
   0x87: 'SM_INTERRUPT_ADDR',
+  0x70: 'FS_PAGING_ENTRY_INV',
+  0x71: 'FS_PAGING_ENTRY_P',
+  0x72: 'FS_PAGING_ENTRY_RSVD',
+  0x73: 'PASID_ENTRY_FSPTPTR_INV',
+  0x80: 'FS_NON_CANONICAL',
+  0x81: 'FS_PAGING_ENTRY_US',
+  0x85: 'SM_WRITE',
+  0x91: 'FS_BIT_UPDATE_FAILED',
 };
 
 /** The spec's words for each reason (VT-d 7.1.3, table "Unrecoverable fault conditions"). */
@@ -246,13 +276,21 @@ export const FAULT_WORDS: Readonly<Record<number, string>> = {
   0x59: 'the PASID table entry is not present (P=0)',
   0x5b: 'invalid programming of the PASID table entry (PGTT or AW)',
   0x87: 'the output address is in the interrupt address range (scalable mode)',
+  0x70: 'a first-stage paging entry (below the top level) cannot be read',
+  0x71: 'a first-stage paging entry is not present (P=0)',
+  0x72: 'non-zero reserved field in a present first-stage paging entry',
+  0x73: 'the first-stage table the PASID entry points at (FSPTPTR) cannot be read',
+  0x80: 'the input address is not canonical for the first-stage paging mode',
+  0x81: 'a user-mode request reached a first-stage entry with U/S=0',
+  0x85: 'a write reached a first-stage entry with R/W=0',
+  0x91: 'the A/D bit update of a first-stage entry failed',
 };
 
 /**
  * Qualified faults are not recorded when the context entry has FPD set (vtd_qualified_faults):
  * everything but the root-table faults.
  */
-export const QUALIFIED_FAULTS: ReadonlySet<number> = new Set([2, 3, 4, 5, 6, 7, 0xc, 0xd, 0xe, 0x51, 0x59, 0x5b, 0x87]);
+export const QUALIFIED_FAULTS: ReadonlySet<number> = new Set([2, 3, 4, 5, 6, 7, 0xc, 0xd, 0xe, 0x51, 0x59, 0x5b, 0x70, 0x71, 0x72, 0x73, 0x80, 0x81, 0x85, 0x87, 0x91]);
 
 export function faultName(fr: number): string {
   return FAULT_NAMES[fr] ?? `0x${fr.toString(16)}`;

@@ -13,8 +13,22 @@ import type { GuestReader } from '../smmuv3/guest-reader';
 import { ceAgaw, ceLevel, type ContextEntry } from './context';
 import {
   U64,
+  VTD_FL_A,
+  VTD_FL_D,
+  VTD_FL_P,
+  VTD_FL_RW,
+  VTD_FL_US,
   VTD_FR_ADDR_BEYOND_MGAW,
   VTD_FR_CONTEXT_ENTRY_INV,
+  VTD_FR_FS_BIT_UPDATE_FAILED,
+  VTD_FR_FS_NON_CANONICAL,
+  VTD_FR_FS_PAGING_ENTRY_INV,
+  VTD_FR_FS_PAGING_ENTRY_P,
+  VTD_FR_FS_PAGING_ENTRY_RSVD,
+  VTD_FR_FS_PAGING_ENTRY_US,
+  VTD_FR_PASID_ENTRY_FSPTPTR_INV,
+  VTD_FR_SM_WRITE,
+  VTD_FS_UPPER_IGNORED,
   VTD_FR_PAGING_ENTRY_INV,
   VTD_FR_PAGING_ENTRY_RSVD,
   VTD_FR_READ,
@@ -333,4 +347,108 @@ export function describeLeaf(leaf: WalkLeaf, iova: bigint, aw: number): string {
   const mask = levelPageMask(leaf.level);
   const perm = (leaf.reads ? 1 : 0) | (leaf.writes ? 2 : 0);
   return `${hex(iova & mask)} -> ${hex(leaf.slpte & ~0xfffn & hawMask(aw) & mask)} (${pageSizeName(leaf.level)} page at level ${leaf.level}) ${permName(perm)}`;
+}
+
+/** First-stage reserved masks (QEMU's vtd_fpte_rsvd / vtd_fpte_rsvd_large): index by level. */
+export interface FsReservedMasks {
+  readonly page: readonly bigint[];
+  readonly large: readonly bigint[];
+}
+
+/**
+ * VTD_FPTE_* masks: every level keeps bits [aw-1:0] and ignores 63:52 (XD among them); PS (bit 7)
+ * is reserved in a PML4E and PML5E; a 2 MiB page reserves bits 20:13 and a 1 GiB page 29:13.
+ * Without CAP.FS1GP a 1 GiB page does not exist, so PS in a PDPE is reserved (VT-d 9.9).
+ */
+export function fsReservedMasks(aw: number, fs1gp: boolean): FsReservedMasks {
+  const inv = U64 & ~(hawMask(aw) | VTD_FS_UPPER_IGNORED);
+  const page = [U64, inv, inv, fs1gp ? inv : inv | VTD_SL_PT_PAGE_SIZE_MASK, 0x80n | inv, 0x80n | inv];
+  const large = [U64, U64, 0x1fe000n | inv, fs1gp ? 0x3fffe000n | inv : U64, U64, U64];
+  return { page, large };
+}
+
+/** What a first-stage walk may do to memory: set A and D (QEMU's vtd_set_flag_in_pte). */
+export interface FsWriter {
+  write(addr: bigint, size: 8, value: bigint): boolean;
+}
+
+/** FS-PML5E ... FS-PTE. */
+const fsName = (level: number): string => `FS-${levelName(level)}`;
+
+/**
+ * vtd_iova_to_flpte (current QEMU, VT-d 3.6 and 9.9): the input must be canonical for the paging
+ * mode (bits 63:47, or 63:56 with 5 levels, all equal); then at each level the entry must be
+ * readable, present (P), allow user requests (U/S=1: QEMU's devices issue no supervisor
+ * requests, so SRE never helps), allow writes if this is one (R/W), and have no reserved bits.
+ * Reads are always allowed by a present entry; writes combine down the levels. XD is not checked
+ * (no request asks to execute). Each entry used gets A set, and the leaf D on a write, by a write
+ * to guest memory (`writer`; a probe passes none and changes nothing).
+ */
+export function iovaToFlpte(
+  env: WalkEnv,
+  fsRsvd: FsReservedMasks,
+  ce: ContextEntry,
+  iova: bigint,
+  isWrite: boolean,
+  trace?: Trace,
+  writer?: FsWriter,
+): WalkLeaf | { fault: number; why: string } {
+  const top = ceLevel(ce);
+  const limit = iovaLimit(ce, env.awBits);
+  const upper = U64 & ~(limit - 1n);
+  const msb = (iova & (limit >> 1n)) !== 0n;
+  if ((msb ? (iova & upper) !== upper : (iova & upper) !== 0n)) {
+    return { fault: VTD_FR_FS_NON_CANONICAL, why: `${hex(iova)} is not canonical for ${top}-level first-stage paging (bits 63:${Math.min(ceAgaw(ce), env.awBits) - 1} must all equal bit ${Math.min(ceAgaw(ce), env.awBits) - 1})` };
+  }
+  let level = top;
+  let addr = ce.slptptr;
+  let writes = true;
+  for (;;) {
+    const offset = Number((iova >> levelShift(level)) & 511n);
+    const at = addr + BigInt(offset) * 8n;
+    const flpte = env.reader.readBig(at, 8);
+    if (flpte === undefined) {
+      return level === top
+        ? { fault: VTD_FR_PASID_ENTRY_FSPTPTR_INV, why: `the top-level first-stage entry at ${hex(at)} cannot be read in ${env.memoryName} (FSPTPTR is invalid)` }
+        : { fault: VTD_FR_FS_PAGING_ENTRY_INV, why: `the ${fsName(level)} at ${hex(at)} cannot be read in ${env.memoryName}` };
+    }
+    if (trace) {
+      const ps = level > 1 && (flpte & VTD_SL_PT_PAGE_SIZE_MASK) !== 0n;
+      trace.push({
+        kind: 'descriptor-read',
+        summary: `${fsName(level)}[${offset}] (level ${level}) at ${hex(at)} = ${hex(flpte, 16)}: P=${Number(flpte & VTD_FL_P)} R/W=${Number((flpte >> 1n) & 1n)} U/S=${Number((flpte >> 2n) & 1n)} A=${Number((flpte >> 5n) & 1n)}${level === 1 || ps ? ` D=${Number((flpte >> 6n) & 1n)}` : ''}${level > 1 ? ` PS=${ps ? 1 : 0}` : ''} XD=${Number(flpte >> 63n)} ADDR=${hex(flpte & ~0xfffn & hawMask(env.awBits))}`,
+        fields: {
+          level,
+          index: offset,
+          addr: at,
+          raw: flpte,
+          P: Number(flpte & VTD_FL_P),
+          RW: Number((flpte >> 1n) & 1n),
+          US: Number((flpte >> 2n) & 1n),
+          A: Number((flpte >> 5n) & 1n),
+          D: Number((flpte >> 6n) & 1n),
+          PS: Number((flpte >> 7n) & 1n),
+          XD: Number(flpte >> 63n),
+          ADDR: flpte & ~0xfffn & hawMask(env.awBits),
+        },
+        source: { kind: 'guest-memory', as: env.memoryName, addr: at, size: 8, value: flpte },
+      });
+    }
+    if ((flpte & VTD_FL_P) === 0n) return { fault: VTD_FR_FS_PAGING_ENTRY_P, why: `the ${fsName(level)} at ${hex(at)} (${hex(flpte)}) has P=0` };
+    if ((flpte & VTD_FL_US) === 0n) return { fault: VTD_FR_FS_PAGING_ENTRY_US, why: `the ${fsName(level)} at ${hex(at)} (${hex(flpte)}) has U/S=0 and the request is a user-mode one` };
+    writes = writes && (flpte & VTD_FL_RW) !== 0n;
+    if (isWrite && (flpte & VTD_FL_RW) === 0n) return { fault: VTD_FR_SM_WRITE, why: `the ${fsName(level)} at ${hex(at)} (${hex(flpte)}) has R/W=0` };
+    const large = (level === 2 || level === 3) && (flpte & VTD_SL_PT_PAGE_SIZE_MASK) !== 0n;
+    const rsvd = flpte & (large ? fsRsvd.large[level]! : fsRsvd.page[level]!);
+    if (rsvd !== 0n) return { fault: VTD_FR_FS_PAGING_ENTRY_RSVD, why: `the ${fsName(level)} at ${hex(at)} (${hex(flpte)}) has reserved bits ${hex(rsvd)} set` };
+    const last = level === 1 || large;
+    const flags = VTD_FL_A | (last && isWrite ? VTD_FL_D : 0n);
+    if (writer !== undefined && (flpte & flags) !== flags) {
+      if (!writer.write(at, 8, flpte | flags)) return { fault: VTD_FR_FS_BIT_UPDATE_FAILED, why: `setting ${flags === VTD_FL_A ? 'A' : 'A and D'} in the ${fsName(level)} at ${hex(at)} failed` };
+      if (trace) trace.push({ kind: 'model', summary: `the IOMMU sets ${(flags & VTD_FL_D) !== 0n ? 'A and D' : 'A'} in the ${fsName(level)}: ${hex(at)} <- ${hex(flpte | flags, 16)}`, fields: { addr: at, value: flpte | flags } });
+    }
+    if (last) return { slpte: flpte, level, reads: true, writes };
+    addr = flpte & ~0xfffn & hawMask(env.awBits);
+    level--;
+  }
 }
