@@ -73,6 +73,13 @@ export interface ContextEnv {
   /** RTADDR.SMT latched with scalable mode offered: scalable root and context entries. */
   readonly scalable?: boolean;
   readonly ecap?: bigint;
+  /**
+   * QEMU 7.2's scalable mode: every PASID directory and table fault is VTD_FR_PASID_TABLE_INV
+   * (0x58); PGTT first-stage and nested are accepted (and walked as second-stage tables from
+   * SSPTPTR and AW), pass-through where ECAP.PT; the AW level is checked for every PGTT; a PASID
+   * address space's context lookup checks the RID_PASID entry first (vtd_ce_rid2pasid_check).
+   */
+  readonly qemu72?: boolean;
   log(message: string): void;
 }
 
@@ -236,6 +243,12 @@ function smDevToContextEntry(env: ContextEnv, sid: number, trace?: Trace, pasid?
     env.log(`vtd_context_entry_rsvd_bits_check: invalid context entry: val[3]=${v3.toString(16)}, val[2]=${v2.toString(16)}, val[1]=${v1.toString(16)}, val[0]=${v0.toString(16)} (reserved nonzero)`);
     return { fault: VTD_FR_CONTEXT_ENTRY_RSVD, why: `scalable context entry of ${bdfColon(sid)} has reserved bits set`, ce: base };
   }
+  if (env.qemu72 === true && pasid !== undefined && pasid !== rid2pasid) {
+    // vtd_dev_to_context_entry ends with vtd_ce_rid2pasid_check: the RID_PASID entry must be valid
+    // even for a request with another PASID.
+    const rid = pasidEntry(env, v0 & ~0xfffn, rid2pasid, trace);
+    if ('fault' in rid) return { fault: rid.fault, why: `${rid.why} (QEMU 7.2 checks the context's RID_PASID entry ${rid2pasid} before PASID ${pasid}'s)`, ce: base };
+  }
   return smResolve(env, v0, v1, ceAddr, trace, pasid);
 }
 
@@ -250,7 +263,14 @@ export function smResolve(env: ContextEnv, v0: bigint, v1: bigint, ceAddr: bigin
   const pe = pasidEntry(env, v0 & ~0xfffn, rid2pasid, trace);
   if ('fault' in pe) return { fault: pe.fault, why: pe.why, ce: base };
   const pgtt = Number((pe.val0 >> 6n) & 7n);
-  const fs = pgtt === 1;
+  const fs = pgtt === 1 && env.qemu72 !== true;
+  if (trace && env.qemu72 === true && (pgtt === 1 || pgtt === 3)) {
+    trace.push({
+      kind: 'model',
+      summary: `QEMU 7.2: PGTT=${pgtt} (${PGTT_NAMES[pgtt]}) passes vtd_pe_type_check and is walked as second-stage tables from SSPTPTR=${hex(pe.val0 & ~0xfffn)} with AW=${Number((pe.val0 >> 2n) & 7n)}; the architecture ${pgtt === 1 ? 'walks the first-stage tables at FSPTPTR (with ECAP.FLTS) or faults PASID_TABLE_ENTRY_INV (0x5b) without it' : 'faults PASID_TABLE_ENTRY_INV (0x5b): nested translation is not offered'}`,
+      fields: { pgtt, qemu72: true },
+    });
+  }
   const ptr = fs ? pe.val2 & ~0xfffn : pe.val0 & ~0xfffn;
   return {
     ce: {
@@ -274,7 +294,11 @@ export function smResolve(env: ContextEnv, v0: bigint, v1: bigint, ceAddr: bigin
 function pasidEntry(env: ContextEnv, dir: bigint, pasid: number, trace?: Trace): { val0: bigint; val1: bigint; val2: bigint; dirFpd: boolean } | { fault: number; why: string } {
   const dAddr = dir + BigInt((pasid >> 6) & 0x3fff) * 8n;
   const pdire = env.reader.readBig(dAddr, 8);
-  if (pdire === undefined) return { fault: 0x50, why: `PASID directory entry at ${hex(dAddr)} cannot be read` };
+  const old = env.qemu72 === true;
+  /** QEMU 7.2 records VTD_FR_PASID_TABLE_INV (0x58) where the architecture has its own reason. */
+  const f = (arch: number, why: string) =>
+    old && arch !== 0x58 ? { fault: 0x58, why: `${why} [QEMU 7.2: VTD_FR_PASID_TABLE_INV (0x58); the architecture records 0x${arch.toString(16)}]` } : { fault: arch, why };
+  if (pdire === undefined) return f(0x50, `PASID directory entry at ${hex(dAddr)} cannot be read`);
   if (trace) {
     trace.push({
       kind: 'descriptor-read',
@@ -283,7 +307,7 @@ function pasidEntry(env: ContextEnv, dir: bigint, pasid: number, trace?: Trace):
       source: { kind: 'guest-memory', as: env.memoryName, addr: dAddr, size: 8, value: pdire },
     });
   }
-  if ((pdire & 1n) === 0n) return { fault: 0x51, why: `PASID directory entry ${pasid >> 6} is not present` };
+  if ((pdire & 1n) === 0n) return f(0x51, `PASID directory entry ${pasid >> 6} is not present`);
   const pAddr = (pdire & ~0xfffn) + BigInt(pasid & 0x3f) * 64n;
   const pe = env.reader.readWords(pAddr, 8);
   if (pe === undefined) return { fault: 0x58, why: `PASID table entry at ${hex(pAddr)} cannot be read` };
@@ -301,6 +325,14 @@ function pasidEntry(env: ContextEnv, dir: bigint, pasid: number, trace?: Trace):
     });
   }
   const ecap = env.ecap ?? 0n;
+  if (old) {
+    // QEMU 7.2 vtd_get_pe_in_pasid_leaf_table: vtd_pe_type_check, then the AW level for every PGTT, then present.
+    const ok72 = pgtt === 1 || pgtt === 2 || pgtt === 3 || (pgtt === 4 && (ecap & (1n << 6n)) !== 0n);
+    if (!ok72) return f(0x5b, `PGTT=${pgtt} (${PGTT_NAMES[pgtt]}) fails vtd_pe_type_check${pgtt === 4 ? ' (pt=off)' : ''}`);
+    if (!levelSupported(env.cap, 2 + aw)) return f(0x5b, `AW=${aw} asks for ${2 + aw}-level tables, which CAP.SAGAW does not offer (QEMU 7.2 checks it for every PGTT)`);
+    if ((val0 & 1n) === 0n) return f(0x59, `PASID table entry ${pasid} is not present`);
+    return { val0, val1, val2, dirFpd: (pdire & 2n) !== 0n };
+  }
   const typeOk = pgtt === 1 ? (ecap & (1n << 47n)) !== 0n : pgtt === 2 ? (ecap & (1n << 46n)) !== 0n : pgtt === 4 ? (ecap & (1n << 6n)) !== 0n : false;
   if (!typeOk) return { fault: 0x5b, why: `PGTT=${pgtt} (${PGTT_NAMES[pgtt]}) is not offered by ECAP${pgtt === 3 ? ' (QEMU does not support nested yet)' : pgtt === 1 ? ' (first-stage needs ECAP.FLTS: flts on)' : ''}` };
   if (pgtt === 2 && !levelSupported(env.cap, 2 + aw)) return { fault: 0x5b, why: `AW=${aw} asks for ${2 + aw}-level tables, which CAP.SAGAW does not offer` };

@@ -296,9 +296,6 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     if (opts.scalableMode && opts.dmaDrain === false) return engineError('vtd-scalable', `intel-iommu ${opts.name}: Need to set dma_drain for scalable mode`);
     if (opts.pasidMode && !opts.scalableMode) return engineError('vtd-pasid', `intel-iommu ${opts.name}: Need to set scalable mode for PASID`);
     const size = opts.iotlbSize ?? VTD_IOTLB_MAX_SIZE;
-    if (opts.scalableMode && profile === 'qemu-7.2') {
-      return engineError('vtd-scalable', `intel-iommu ${opts.name}: scalable mode is modelled as current QEMU has it, not in the qemu-7.2 profile`);
-    }
     if (!Number.isInteger(size) || size < 0) return engineError('vtd-iotlb-size', `intel-iommu ${opts.name}: IOTLB size ${size} is not a non-negative integer`);
     const dev = new IntelIommu(opts, profile, aw, size);
     const err = dev.program(dev.initial);
@@ -341,7 +338,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     if (this.snoopControl) ecap |= VTD_ECAP_SC;
     this.cap = cap;
     this.ecap = ecap;
-    this.rsvd = reservedMasks(aw, this.flags.tmWithDt && this.dt, this.snoopControl);
+    // vtd_init: SNP is not reserved with snoop-control or in scalable mode (both QEMU 7.2 and current).
+    this.rsvd = reservedMasks(aw, this.flags.tmWithDt && this.dt, this.snoopControl || (opts.scalableMode ?? false));
     this.nm = numMasks(this.rsvd, aw);
     this.fsRsvd = fsReservedMasks(aw, (cap & VTD_CAP_FS1GP) !== 0n);
     this.initial = [...(opts.registers ?? [])];
@@ -668,6 +666,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       memoryName: this.memory.name,
       scalable: this.rootScalable,
       ecap: this.ecap,
+      qemu72: this.flags.profile === 'qemu-7.2',
       log: (m) => {
         if (!this.quiet) this.guestLog(m);
       },

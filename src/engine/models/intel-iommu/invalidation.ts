@@ -165,8 +165,12 @@ export class InvalidationQueue {
   iqtWrite(): void {
     const val = this.regs.getQuad(DMAR_IQT_REG);
     if (this.dw && (val & 0x10n) !== 0n) {
-      // Current QEMU (QEMU 7.2 only logs it, but the model's qemu-7.2 profile has no scalable mode, so no DW).
       this.guestLog(`vtd_handle_iqt_write: RSV bit is set: val=0x${val.toString(16)}`);
+      if (!this.flags.current) {
+        // QEMU 7.2 logs it and ignores the write: the tail stays where it was, no queue error.
+        this.push({ via: 'register', what: `IQT ${hex(val)}`, effect: 'bit 4 is reserved with 256-bit descriptors: QEMU 7.2 ignores the write (the tail is unchanged, no FSTS.IQE; the architecture reports an invalidation queue error)', error: 0 });
+        return;
+      }
       this.queueError();
       this.push({ via: 'register', what: `IQT ${hex(val)}`, effect: 'bit 4 is reserved with 256-bit descriptors: invalidation queue error (FSTS.IQE)', error: 1 });
       return;
