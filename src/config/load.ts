@@ -30,7 +30,6 @@ import {
   type Registration,
   type ScenarioStep,
 } from '../engine';
-import { isMap, isSeq } from 'yaml';
 import { BuildContext, entries, list, obj, own } from './context';
 import { compareDiagnostics, type Diagnostic, type Range } from './diagnostics';
 import { ConfigDocument, idToPath, type Path } from './document';
@@ -153,8 +152,8 @@ function loadChecked(file: string, text: string, opts: LoadOptions): LoadedConfi
     rangeOf: (id) => {
       // A mapping or list is shown by its key line (`mpc0:`), a scalar by its value.
       const path = idToPath(id);
-      const node = cd.node(path);
-      return node && (isMap(node) || isSeq(node)) && cd.keyNode(path) ? cd.rangeOf(path, 'key') : cd.rangeOf(path);
+      const kind = cd.kindAt(path);
+      return (kind === 'map' || kind === 'seq') && cd.hasKey(path) ? cd.rangeOf(path, 'key') : cd.rangeOf(path);
     },
     errorCount: diagnostics.filter((d) => d.severity === 'error').length,
     warningCount: diagnostics.filter((d) => d.severity === 'warning').length,
@@ -643,9 +642,9 @@ function backEndRegistrations(ctx: BuildContext, d: Device, path: Path): void {
 }
 
 function reportRegistration(ctx: BuildContext, r: Registration, at: Path, fallback: Path, replayAt?: Path): void {
-  const where = ctx.doc.node(at) ? at : fallback;
+  const where = ctx.doc.has(at) ? at : fallback;
   // What the replay found is about `replay: true` where the config says it.
-  const replayWhere = replayAt && ctx.doc.node(replayAt) ? replayAt : where;
+  const replayWhere = replayAt && ctx.doc.has(replayAt) ? replayAt : where;
   if (r.status === 'refused') {
     ctx.warn('notifier-refused', where, `${r.region.model} ${r.region.name} refuses the ${r.kind} notifier ${r.name}: ${r.error!.message}`);
   } else if (r.status === 'invalid') {
