@@ -18,7 +18,13 @@ export type PathSegment = string | number;
 export type Path = readonly PathSegment[];
 
 export function pathToId(path: Path): string {
-  return '/' + path.map((s) => String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+  let id = '';
+  for (let i = 0; i < path.length; i++) {
+    const s = String(path[i]);
+    id += '/';
+    id += s.includes('~') || s.includes('/') ? s.replace(/~/g, '~0').replace(/\//g, '~1') : s;
+  }
+  return path.length ? id : '/';
 }
 
 export function idToPath(id: string): PathSegment[] {

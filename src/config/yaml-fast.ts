@@ -53,9 +53,10 @@ export function fastYaml(text: string): FastYaml | undefined {
 }
 
 class Node implements PosNode {
-  names?: string[];
-  keys?: Array<PosNode | undefined>;
-  items?: Array<PosNode | undefined>;
+  // Declared, not initialised: a scalar (most nodes) carries three fields only.
+  declare names?: string[];
+  declare keys?: Array<PosNode | undefined>;
+  declare items?: Array<PosNode | undefined>;
   constructor(
     readonly kind: 'scalar' | 'map' | 'seq',
     readonly start: number,
@@ -191,13 +192,19 @@ class Reader {
     const keys: Node[] = [];
     const items: Node[] = [];
     const out: Record<string, unknown> = {};
-    const seen = new Set<string>();
+    let seen: Set<string> | undefined;
     let i = at;
     let last: Parsed | undefined;
     for (;;) {
       const key = this.key(i);
-      if (seen.has(key.name)) throw NOT_FAST;
-      seen.add(key.name);
+      // A key twice: a search while the mapping is small, a set beyond.
+      if (names.length < 8) {
+        if (names.includes(key.name)) throw NOT_FAST;
+      } else {
+        if (seen === undefined) seen = new Set(names);
+        if (seen.has(key.name)) throw NOT_FAST;
+        seen.add(key.name);
+      }
       // i: after the colon.
       i = key.after;
       const v = this.blockValue(i, indent, true);
@@ -283,7 +290,8 @@ class Reader {
     }
     if (c === 91 || c === 123) {
       const v = this.flow(i, indent);
-      return { ...v, nodeEnd: this.deeperComments(this.endOfLine(v.node.end), indent) };
+      v.nodeEnd = this.deeperComments(this.endOfLine(v.node.end), indent);
+      return v;
     }
     if (c === 34 || c === 39) {
       // A quoted scalar, or a quoted key of a compact mapping (`- "k": v`).
@@ -300,17 +308,18 @@ class Reader {
     if (c === 45 && (s.charCodeAt(i + 1) === 32 || s.charCodeAt(i + 1) === 10 || i + 1 >= n)) throw NOT_FAST; // `- - x` or `a: - x`
     if (badPlainStart(c, s.charCodeAt(i + 1))) throw NOT_FAST;
     // A plain scalar to the end of the line (or a comment), or a compact mapping's first key.
-    const p = this.plainEnd(i, false);
-    if (p.colon) {
+    this.plainEnd(i, false);
+    if (this.plainColon) {
       if (inMap) throw NOT_FAST; // `a: b: c`
       return this.nestedMap(i, i - this.lineStartOf(i));
     }
-    const raw = s.slice(i, p.end);
+    const pEnd = this.plainStop;
+    const raw = s.slice(i, pEnd);
     // A plain scalar that goes on over more lines than one: left to yaml.
-    const after = this.endOfLine(p.end);
+    const after = this.endOfLine(pEnd);
     const next = this.nextContent(after);
-    if (next < n && next - this.lineStartOf(next) > indent && !this.commentBetween(p.end, next)) throw NOT_FAST;
-    const node = new Node('scalar', i, p.end);
+    if (next < n && next - this.lineStartOf(next) > indent && !this.commentBetween(pEnd, next)) throw NOT_FAST;
+    const node = new Node('scalar', i, pEnd);
     return { node, value: resolvePlain(raw), nodeEnd: this.deeperComments(after, indent) };
   }
 
@@ -377,21 +386,30 @@ class Reader {
     throw NOT_FAST;
   }
 
+  /** What plainEnd() found: where the scalar's text ends, and whether a key's `: ` ends it. */
+  private plainStop = 0;
+  private plainColon = false;
+
   /**
-   * A plain scalar starting at `i`: where its text ends (trailing spaces excluded) and whether a
-   * `: ` (a mapping key's colon) ends it. In flow context it also ends at `,`, `]`, `}`.
+   * A plain scalar starting at `i`: where its text ends (trailing spaces excluded, in plainStop)
+   * and whether a `: ` (a mapping key's colon) ends it (plainColon). In flow context it also ends
+   * at `,`, `]`, `}`.
    */
-  private plainEnd(i: number, flow: boolean): { end: number; colon: boolean } {
+  private plainEnd(i: number, flow: boolean): void {
     const s = this.s;
     const n = this.n;
     let end = i;
     let j = i;
+    this.plainColon = false;
     while (j < n) {
       const c = s.charCodeAt(j);
       if (c === 10) break;
       if (c === 58 /* : */) {
         const d = s.charCodeAt(j + 1);
-        if (j + 1 >= n || d === 32 || d === 10 || (flow && (d === 44 || d === 93 || d === 125))) return { end, colon: true };
+        if (j + 1 >= n || d === 32 || d === 10 || (flow && (d === 44 || d === 93 || d === 125))) {
+          this.plainColon = true;
+          break;
+        }
         if (flow) throw NOT_FAST; // `a:b` in flow: yaml's rules differ there
       } else if (c === 35 /* # */ && isSpace(s.charCodeAt(j - 1))) {
         break;
@@ -403,9 +421,9 @@ class Reader {
         throw NOT_FAST;
       }
       j++;
-      if (!isSpace(c)) end = j;
+      if (c !== 32) end = j;
     }
-    return { end, colon: false };
+    this.plainStop = end;
   }
 
   /** A mapping key at `i` followed by `:`; `after` is just past the colon. */
@@ -425,9 +443,9 @@ class Reader {
       if (s.charCodeAt(j) !== 58) throw NOT_FAST;
     } else {
       if (badPlainStart(c, s.charCodeAt(i + 1))) throw NOT_FAST;
-      const p = this.plainEnd(i, false);
-      if (!p.colon) throw NOT_FAST;
-      end = p.end;
+      this.plainEnd(i, false);
+      if (!this.plainColon) throw NOT_FAST;
+      end = this.plainStop;
       const v = resolvePlain(s.slice(i, end));
       if (v === null) throw NOT_FAST;
       name = String(v);
@@ -495,7 +513,6 @@ class Reader {
   private flow(i: number, indent: number): Parsed {
     this.enter();
     const s = this.s;
-    const n = this.n;
     const open = s.charCodeAt(i);
     const isMap = open === 123;
     const close = isMap ? 125 : 93;
@@ -503,28 +520,12 @@ class Reader {
     const names: string[] = [];
     const keys: Node[] = [];
     const items: Node[] = [];
-    const obj: Record<string, unknown> = {};
-    const arr: unknown[] = [];
-    const seen = new Set<string>();
+    const obj: Record<string, unknown> | undefined = isMap ? {} : undefined;
+    const arr: unknown[] | undefined = isMap ? undefined : [];
+    let seen: Set<string> | undefined;
     let j = i + 1;
-    // Spaces, line breaks and comments between tokens.
     const ws = () => {
-      for (;;) {
-        while (j < n && isSpace(s.charCodeAt(j))) j++;
-        if (j >= n) throw NOT_FAST;
-        const c = s.charCodeAt(j);
-        if (c === 35) {
-          if (!isSpace(s.charCodeAt(j - 1)) && s.charCodeAt(j - 1) !== 10) throw NOT_FAST;
-          j = s.indexOf('\n', j);
-          if (j < 0) throw NOT_FAST;
-        } else if (c !== 10) return;
-        // A new line: its content must be indented more than the block collection.
-        const line = j + 1;
-        j = line;
-        while (j < n && isSpace(s.charCodeAt(j))) j++;
-        const d = s.charCodeAt(j);
-        if (j < n && d !== 10 && d !== 35 && j - line <= indent) throw NOT_FAST;
-      }
+      j = this.flowSpace(j, indent);
     };
     ws();
     if (s.charCodeAt(j) === close) {
@@ -546,31 +547,37 @@ class Reader {
             keys.push(new Node('scalar', k0, kEnd));
           } else {
             if (badPlainStart(c, s.charCodeAt(j + 1))) throw NOT_FAST;
-            const p = this.plainEnd(j, true);
-            if (!p.colon) throw NOT_FAST;
-            const v = resolvePlain(s.slice(j, p.end));
+            this.plainEnd(j, true);
+            if (!this.plainColon) throw NOT_FAST;
+            kEnd = this.plainStop;
+            const v = resolvePlain(s.slice(j, kEnd));
             if (v === null) throw NOT_FAST;
             name = String(v);
-            kEnd = p.end;
             keys.push(new Node('scalar', j, kEnd));
             j = kEnd;
             ws();
           }
           if (kEnd - keys[keys.length - 1]!.start > MAX_KEY) throw NOT_FAST;
-          if (seen.has(name)) throw NOT_FAST;
-          seen.add(name);
+          // A key twice: a search while the mapping is small, a set beyond.
+          if (names.length < 8) {
+            if (names.includes(name)) throw NOT_FAST;
+          } else {
+            if (seen === undefined) seen = new Set(names);
+            if (seen.has(name)) throw NOT_FAST;
+            seen.add(name);
+          }
           j++; // the colon
           ws();
           const v = this.flowValue(j, indent);
           names.push(name);
           items.push(v.node);
           if (name === '__proto__') Object.defineProperty(obj, name, { value: v.value, enumerable: true, writable: true, configurable: true });
-          else obj[name] = v.value;
+          else obj![name] = v.value;
           j = v.node.end;
         } else {
           const v = this.flowValue(j, indent);
           items.push(v.node);
-          arr.push(v.value);
+          arr!.push(v.value);
           j = v.node.end;
         }
         ws();
@@ -598,6 +605,28 @@ class Reader {
     return { node, value: isMap ? obj : arr, nodeEnd: j };
   }
 
+  /** Past spaces, line breaks and comments between a flow collection's tokens (lines indented past `indent`). */
+  private flowSpace(j: number, indent: number): number {
+    const s = this.s;
+    const n = this.n;
+    for (;;) {
+      while (j < n && s.charCodeAt(j) === 32) j++;
+      if (j >= n) throw NOT_FAST;
+      const c = s.charCodeAt(j);
+      if (c === 35) {
+        if (!isSpace(s.charCodeAt(j - 1)) && s.charCodeAt(j - 1) !== 10) throw NOT_FAST;
+        j = s.indexOf('\n', j);
+        if (j < 0) throw NOT_FAST;
+      } else if (c !== 10) return j;
+      // A new line: its content must be indented more than the block collection.
+      const line = j + 1;
+      j = line;
+      while (j < n && s.charCodeAt(j) === 32) j++;
+      const d = s.charCodeAt(j);
+      if (j < n && d !== 10 && d !== 35 && j - line <= indent) throw NOT_FAST;
+    }
+  }
+
   private flowValue(j: number, indent: number): Parsed {
     const s = this.s;
     const c = s.charCodeAt(j);
@@ -611,10 +640,10 @@ class Reader {
     }
     if (c === 44 || c === 93 || c === 125) throw NOT_FAST; // an empty entry
     if (badPlainStart(c, s.charCodeAt(j + 1))) throw NOT_FAST;
-    const p = this.plainEnd(j, true);
-    if (p.colon) throw NOT_FAST;
-    if (p.end === j) throw NOT_FAST;
-    return { node: new Node('scalar', j, p.end), value: resolvePlain(s.slice(j, p.end)), nodeEnd: p.end };
+    this.plainEnd(j, true);
+    const end = this.plainStop;
+    if (this.plainColon || end === j) throw NOT_FAST;
+    return { node: new Node('scalar', j, end), value: resolvePlain(s.slice(j, end)), nodeEnd: end };
   }
 }
 
