@@ -505,7 +505,8 @@ function placeEntries(ctx: BuildContext, parent: MemoryRegion, raws: unknown[], 
         if (e[k] !== undefined) ctx.warn('ignored-key', [...ep, k], `"${k}" applies only to an alias; a region entry uses the region's own size`, 'key');
       }
       placedRegion = ctx.region(e.region, [...ep, 'region'], 'to place here');
-      name = typeof e.region === 'string' ? e.region : JSON.stringify(e.region);
+      // (JSON.stringify throws on a bigint: `region: 18446744073709552000` is a number too large for a double.)
+      name = typeof e.region === 'string' ? e.region : typeof e.region === 'bigint' ? String(e.region) : JSON.stringify(e.region);
       if (placedRegion && placedRegion === parent) {
         ctx.error('entry-cycle', [...ep, 'region'], `${name} cannot contain itself`);
         return;

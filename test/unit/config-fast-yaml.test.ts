@@ -90,6 +90,15 @@ describe('config: the fast YAML route', () => {
     assert.deepEqual(v.g, [15, 5, 0, 1.5, 1000, Infinity, null, true, '0x10', 'x']);
   });
 
+  it('a region named by an integer too large for a double is a diagnostic, not an internal error (found by npm run fuzz)', () => {
+    const text = 'iommu-lens: 1\nmemory:\n  ram: { kind: ram, size: 4KiB }\naddress-spaces:\n  system:\n    - at: 0\n      region: 18446744073709552000\n';
+    for (const parser of ['fast', 'yaml'] as const) {
+      const c = loadConfig('f.iommu.yaml', text, { parser });
+      assert.ok(!c.diagnostics.some((d) => d.code === 'internal-error'), c.diagnostics.map((d) => d.message).join('\n'));
+      assert.ok(c.errorCount > 0);
+    }
+  });
+
   it('leaves to the yaml route what it would report on or read otherwise', () => {
     const left = [
       'a: 1\na: 2\n', // a key twice

@@ -291,7 +291,7 @@ describe('fuzz: hostile configs and images through every entry point', function 
 });
 
 describe('the fast JSON route and the yaml route agree', function () {
-  this.timeout(120_000);
+  this.timeout(Math.max(120_000, RUNS * 150));
   const fullValidator = compileValidator();
 
   it(`on ${RUNS * 3} random configs (seed ${SEED}): the same values, diagnostics, ranges and messages`, () => {
