@@ -23,34 +23,63 @@ const common = {
   loader: { '.yaml': 'text' },
 };
 /**
- * The config schema's validator as Ajv standalone code, generated here once so that the CLI and
+ * The config schema's validators as Ajv standalone code, generated here once so that the CLI and
  * the extension do not compile the schema on every start: src/config/precompiled.ts becomes that
  * code in the bundles, and src/config/schema-validator.ts (which would load Ajv's compiler) a stub.
+ * The quick validator (valid or not) is compiled with the bundle; the full one (every error, over
+ * a megabyte of code) is a file of its own (dist/config-validator.js) that a bundle reads only
+ * when a config is not valid: a one-shot CLI neither reads nor compiles it.
  */
-async function validatorSource() {
+async function validatorSources() {
   const r = await esbuild.build({ entryPoints: ['src/config/schema-validator.ts'], bundle: true, platform: 'node', format: 'cjs', write: false, logLevel: 'warning' });
   const dir = mkdtempSync(join(tmpdir(), 'iommu-lens-build-'));
   try {
     const file = join(dir, 'schema-validator.cjs');
     writeFileSync(file, r.outputFiles[0].text);
-    return createRequire(import.meta.url)(file).standaloneValidatorSource();
+    const m = createRequire(import.meta.url)(file);
+    return { full: m.standaloneValidatorSource(), quick: m.quickValidatorSource() };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const validatorCode = await validatorSource();
+const sources = await validatorSources();
+/** The full validator's file in dist/, next to the bundles that load it. */
+const FULL_FILE = 'config-validator.js';
+// The only modules Ajv's standalone code requires: its runtime helpers, bundled here and handed over.
+const runtime = ['ajv/dist/runtime/ucs2length', 'ajv/dist/runtime/equal'];
+for (const src of [sources.full, sources.quick]) {
+  for (const [, id] of src.matchAll(/require\("([^"]+)"\)/g)) if (!runtime.includes(id)) throw new Error(`the standalone validator requires ${id}`);
+}
+const precompiledModule = `const runtime = { 'ajv/dist/runtime/ucs2length': require('ajv/dist/runtime/ucs2length'), 'ajv/dist/runtime/equal': require('ajv/dist/runtime/equal') };
+const path = require('node:path');
+let full, quick;
+/** The full validator: its own file beside the bundle (${FULL_FILE}), read when a config first needs it. */
+export function precompiledValidator() {
+  if (full === undefined) {
+    const m = require(path.join(__dirname, '${FULL_FILE}'));
+    full = m.default ?? m;
+  }
+  return full;
+}
+export function precompiledQuickValidator() {
+  if (quick === undefined) {
+    const m = { exports: {} };
+    (function (module, exports, require) {
+${sources.quick}
+    })(m, m.exports, (id) => runtime[id]);
+    quick = m.exports.default ?? m.exports;
+  }
+  return quick;
+}
+`;
 const precompiled = {
   name: 'precompiled-validator',
   setup(build) {
     const here = resolve('.');
-    build.onLoad({ filter: /src[\\/]config[\\/]precompiled\.ts$/ }, () => ({
-      contents: `const m = { exports: {} };\n(function (module, exports) {\n${validatorCode}\n})(m, m.exports);\nexport function precompiledValidator() { return m.exports.default ?? m.exports; }\n`,
-      loader: 'js',
-      resolveDir: here,
-    }));
+    build.onLoad({ filter: /src[\\/]config[\\/]precompiled\.ts$/ }, () => ({ contents: precompiledModule, loader: 'js', resolveDir: here }));
     build.onLoad({ filter: /src[\\/]config[\\/]schema-validator\.ts$/ }, () => ({
-      contents: `export function compileValidator() { throw new Error('this bundle validates with its precompiled validator'); }\nexport function standaloneValidatorSource() { return ${JSON.stringify('')}; }\n`,
+      contents: `const stub = () => { throw new Error('this bundle validates with its precompiled validators'); };\nexport { stub as compileValidator, stub as compileQuickValidator, stub as standaloneValidatorSource, stub as quickValidatorSource, stub as quickSchema };\n`,
       loader: 'js',
     }));
   },
@@ -62,6 +91,9 @@ const entries = [
   { entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
   { entryPoints: ['bench/bench.ts'], outfile: 'dist/bench.js' },
 ].filter((e) => existsSync(e.entryPoints[0]));
+
+// The full validator, its Ajv runtime helpers bundled in.
+entries.push({ stdin: { contents: sources.full, resolveDir: resolve('.'), sourcefile: FULL_FILE, loader: 'js' }, outfile: `dist/${FULL_FILE}`, sourcemap: false });
 
 if (watch) {
   for (const e of entries) await (await esbuild.context({ ...common, ...e })).watch();

@@ -1,12 +1,16 @@
 /**
- * A config file parsed with positions. YAML and JSON both go through the `yaml` package (JSON is
- * YAML's flow subset), integers as bigint. A node is found again by its path (the list of keys
- * and indexes from the root), which is also how the rest of the project names config nodes: a
- * source id is the path written as a JSON pointer (`/iommus/mpc0/lut/0`).
+ * A config file parsed with positions. A YAML config in the subset configs are usually written in
+ * is read by yaml-fast.ts, a plain JSON one by json-fast.ts (its positions computed only when first
+ * asked for); everything else, above all a file with a syntax error, goes through the `yaml`
+ * package (JSON is YAML's flow subset), integers as bigint, with every diagnostic and recovery it
+ * has. Both routes give the same values and the same ranges. A node is found again by its path
+ * (the list of keys and indexes from the root), which is also how the rest of the project names
+ * config nodes: a source id is the path written as a JSON pointer (`/iommus/mpc0/lut/0`).
  */
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Alias, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { Diagnostic, Range } from './diagnostics';
 import { fastJsonValue } from './json-fast';
+import { fastYaml, type PosNode } from './yaml-fast';
 import { MAX_NESTING, nestingTooDeep } from './nesting';
 import { addWork } from '../engine/work';
 
@@ -14,7 +18,13 @@ export type PathSegment = string | number;
 export type Path = readonly PathSegment[];
 
 export function pathToId(path: Path): string {
-  return '/' + path.map((s) => String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+  let id = '';
+  for (let i = 0; i < path.length; i++) {
+    const s = String(path[i]);
+    id += '/';
+    id += s.includes('~') || s.includes('/') ? s.replace(/~/g, '~0').replace(/\//g, '~1') : s;
+  }
+  return path.length ? id : '/';
 }
 
 export function idToPath(id: string): PathSegment[] {
@@ -31,9 +41,11 @@ export class ConfigDocument {
   readonly parseDiagnostics: Diagnostic[] = [];
   private parsed: Document.Parsed | undefined;
   /** A plain JSON file's value, read without positions (json-fast.ts); the YAML parse then waits until positions are needed. */
-  private readonly fast: { value: Record<string, unknown> } | undefined;
+  private readonly fast: { value: Record<string, unknown> | unknown[] } | undefined;
+  /** The nodes with their positions: from yaml-fast.ts, or from the `yaml` package's document. */
+  private posRoot: PosNode | null | undefined;
 
-  /** `route: 'yaml'` reads even a plain JSON file through the `yaml` package (tests compare the two routes). */
+  /** `route: 'yaml'` reads every file through the `yaml` package (tests compare the two routes). */
   constructor(
     readonly file: string,
     readonly text: string,
@@ -44,9 +56,25 @@ export class ConfigDocument {
     this.lines = new LineCounter();
     this.lines.addNewLine(0);
     for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.lines.addNewLine(i + 1);
-    const value = route === 'fast' && /\.json$/i.test(file) ? fastJsonValue(text) : undefined;
-    if (value !== undefined) this.fast = { value };
-    else this.parse();
+    if (route === 'fast') {
+      if (/\.json$/i.test(file)) {
+        const value = fastJsonValue(text);
+        if (value !== undefined) this.fast = { value };
+      } else {
+        const y = fastYaml(text);
+        if (y !== undefined) {
+          this.fast = { value: y.value };
+          this.posRoot = y.root;
+        }
+      }
+    }
+    if (this.fast === undefined) this.parse();
+  }
+
+  /** The root node with positions (for a plain JSON file, parsed with `yaml` when first asked for). */
+  private get root(): PosNode | null {
+    if (this.posRoot === undefined) this.posRoot = posTree(this.doc.contents);
+    return this.posRoot;
   }
 
   /** The parsed document with positions (for a plain JSON file, parsed when first asked for). */
@@ -187,7 +215,10 @@ export class ConfigDocument {
     return { start: this.position(start), end: this.position(Math.max(start, end)) };
   }
 
-  /** The node at a path, or undefined. */
+  /**
+   * The `yaml` package's node at a path, or undefined. It parses the file with `yaml` when a fast
+   * route read it: the loader and the views use find(), kindAt() and extentOf() instead.
+   */
   node(path: Path): Node | undefined {
     let cur: unknown = this.doc.contents;
     for (const seg of path) {
@@ -203,13 +234,88 @@ export class ConfigDocument {
     return cur as Node;
   }
 
-  /** The key node of the last segment of a path (for "unknown key" and names). */
+  /** The `yaml` package's key node of the last segment of a path (see node()). */
   keyNode(path: Path): Node | undefined {
     if (path.length === 0) return undefined;
     const parent = this.node(path.slice(0, -1));
     if (!isMap(parent)) return undefined;
     const pair = this.pairOf(parent, String(path[path.length - 1]));
     return pair && isScalar(pair.key) ? (pair.key) : undefined;
+  }
+
+  /** The node at a path, with its kind and offsets, or undefined. */
+  find(path: Path): PosNode | undefined {
+    let cur: PosNode | undefined | null = this.root;
+    for (const seg of path) {
+      if (!cur) return undefined;
+      if (cur.kind === 'map') cur = cur.items![this.pairIndexOf(cur, String(seg))];
+      else if (cur.kind === 'seq' && typeof seg === 'number') cur = cur.items![seg];
+      else return undefined;
+    }
+    return cur ?? undefined;
+  }
+
+  /** Whether a node exists at a path. */
+  has(path: Path): boolean {
+    return this.find(path) !== undefined;
+  }
+
+  /** The kind of the node at a path. */
+  kindAt(path: Path): PosNode['kind'] | undefined {
+    return this.find(path)?.kind;
+  }
+
+  /** The start and value end offsets of the node at a path. */
+  extentOf(path: Path): readonly [number, number] | undefined {
+    const n = this.find(path);
+    return n ? [n.start, n.end] : undefined;
+  }
+
+  /** The value at a path, in toJS() form (undefined where there is none). */
+  valueAt(path: Path): unknown {
+    let cur: unknown = this.toJS();
+    for (const seg of path) {
+      if (cur === null || typeof cur !== 'object') return undefined;
+      if (Array.isArray(cur)) {
+        if (typeof seg !== 'number') return undefined;
+        cur = cur[seg];
+      } else {
+        const o = cur as Record<string, unknown>;
+        const k = String(seg);
+        cur = Object.hasOwn(o, k) ? o[k] : undefined;
+      }
+    }
+    return cur;
+  }
+
+  /** Whether the node at a path sits under a key (a scalar one) in a mapping. */
+  hasKey(path: Path): boolean {
+    return this.keyPos(path) !== undefined;
+  }
+
+  /** The scalar key node of the last segment of a path (for "unknown key" and names). */
+  private keyPos(path: Path): PosNode | undefined {
+    if (path.length === 0) return undefined;
+    const parent = this.find(path.slice(0, -1));
+    if (parent?.kind !== 'map') return undefined;
+    const k = parent.keys![this.pairIndexOf(parent, String(path[path.length - 1]))];
+    return k?.kind === 'scalar' ? k : undefined;
+  }
+
+  private readonly posIndex = new WeakMap<PosNode, Map<string, number>>();
+
+  /** The index of a mapping's first pair with this key (-1 if none), through an index built once per mapping. */
+  private pairIndexOf(map: PosNode, key: string): number {
+    const names = map.names!;
+    // Small mappings are searched; large ones indexed.
+    if (names.length <= 8) return names.indexOf(key);
+    let index = this.posIndex.get(map);
+    if (!index) {
+      index = new Map();
+      for (let i = 0; i < names.length; i++) if (!index.has(names[i]!)) index.set(names[i]!, i);
+      this.posIndex.set(map, index);
+    }
+    return index.get(key) ?? -1;
   }
 
   private readonly pairIndex = new WeakMap<YAMLMap, Map<string, Pair>>();
@@ -235,17 +341,17 @@ export class ConfigDocument {
   rangeOf(path: Path, which: 'value' | 'key' = 'value'): Range {
     for (let n = path.length; n >= 0; n--) {
       const p = path.slice(0, n);
-      const node = which === 'key' && n === path.length ? (this.keyNode(p) ?? this.node(p)) : this.node(p);
-      if (node?.range) return this.nodeRange(node, n === path.length ? 'whole' : 'head');
+      const node = which === 'key' && n === path.length ? (this.keyPos(p) ?? this.find(p)) : this.find(p);
+      if (node) return this.nodeRange(node, n === path.length ? 'whole' : 'head');
     }
     return this.rangeOfOffsets(0, 0);
   }
 
   /** For a collection reported as a whole, `head` narrows to its first line so squiggles stay readable. */
-  private nodeRange(node: Node, part: 'whole' | 'head'): Range {
-    const [start, valueEnd] = node.range!;
+  private nodeRange(node: PosNode, part: 'whole' | 'head'): Range {
+    const { start, end: valueEnd } = node;
     let end = valueEnd;
-    if (part === 'head' || isMap(node) || isSeq(node)) {
+    if (part === 'head' || node.kind === 'map' || node.kind === 'seq') {
       const nl = this.text.indexOf('\n', start);
       if (nl >= 0 && nl < end) end = nl;
     }
@@ -267,25 +373,25 @@ export class ConfigDocument {
   pathAt(offset: number): { path: PathSegment[]; onKey: boolean } | undefined {
     const out: PathSegment[] = [];
     let onKey = false;
-    let cur: unknown = this.doc.contents;
+    let cur: PosNode | undefined | null = this.root;
     for (;;) {
-      if (isMap(cur)) {
-        const pair = itemAt(cur.items, offset, pairStart, pairEnd);
-        if (!pair) break;
-        out.push(keyText(pair));
-        const k = pair.key as Node | null;
-        if (k?.range && offset >= k.range[0] && offset <= k.range[1]) {
+      if (cur?.kind === 'map') {
+        const m: PosNode = cur;
+        const i = itemAt(m.names!.length, offset, (j) => (m.keys![j] ?? m.items![j])?.start, (j) => (m.items![j] ?? m.keys![j])?.end);
+        if (i < 0) break;
+        out.push(m.names![i]!);
+        const k = m.keys![i];
+        if (k && offset >= k.start && offset <= k.end) {
           onKey = true;
           break;
         }
-        cur = pair.value;
-      } else if (isSeq(cur)) {
-        const items = cur.items as Array<Node | null>;
-        const it = itemAt(items, offset, (n) => n?.range?.[0], (n) => n?.range?.[1]);
-        if (!it) break;
-        const i = items.indexOf(it, 0);
+        cur = m.items![i];
+      } else if (cur?.kind === 'seq') {
+        const items: ReadonlyArray<PosNode | undefined> = cur.items!;
+        const i = itemAt(items.length, offset, (j) => items[j]?.start, (j) => items[j]?.end);
+        if (i < 0) break;
         out.push(i);
-        cur = it;
+        cur = items[i];
       } else {
         break;
       }
@@ -297,33 +403,26 @@ export class ConfigDocument {
 /** Past this many, parse errors are not listed one by one (the first ones say what is wrong). */
 const MAX_PARSE_ERRORS = 200;
 
-function pairStart(p: Pair): number | undefined {
-  return (p.key as Node | null)?.range?.[0] ?? (p.value as Node | null)?.range?.[0];
-}
-
-function pairEnd(p: Pair): number | undefined {
-  return (p.value as Node | null)?.range?.[1] ?? (p.key as Node | null)?.range?.[1];
-}
-
 /**
- * The item whose [start, end] holds an offset, by binary search: items are in text order. Where
- * ranges touch (one ends where the next starts) the first one wins, as a linear search would.
+ * The index of the item whose [start, end] holds an offset, or -1, by binary search: items are in
+ * text order. Where ranges touch (one ends where the next starts) the first one wins, as a linear
+ * search would.
  */
-function itemAt<T>(items: readonly T[], offset: number, start: (t: T) => number | undefined, end: (t: T) => number | undefined): T | undefined {
+function itemAt(count: number, offset: number, start: (i: number) => number | undefined, end: (i: number) => number | undefined): number {
   let lo = 0;
-  let hi = items.length - 1;
+  let hi = count - 1;
   let found = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const s = start(items[mid]!);
+    const s = start(mid);
     if (s === undefined) {
       // An item without a range (rare: an empty value): fall back to a scan.
-      const i = items.findIndex((t) => {
-        const a = start(t);
-        const b = end(t);
-        return a !== undefined && b !== undefined && offset >= a && offset <= b;
-      });
-      return i < 0 ? undefined : items[i];
+      for (let i = 0; i < count; i++) {
+        const a = start(i);
+        const b = end(i);
+        if (a !== undefined && b !== undefined && offset >= a && offset <= b) return i;
+      }
+      return -1;
     }
     if (s <= offset) {
       found = mid;
@@ -332,12 +431,35 @@ function itemAt<T>(items: readonly T[], offset: number, start: (t: T) => number 
   }
   // The last item starting at or before the offset, or the one before it when both touch it.
   for (let i = Math.max(0, found - 1); i <= found; i++) {
-    const t = items[i]!;
-    const a = start(t);
-    const b = end(t);
-    if (a !== undefined && b !== undefined && offset >= a && offset <= b) return t;
+    const a = start(i);
+    const b = end(i);
+    if (a !== undefined && b !== undefined && offset >= a && offset <= b) return i;
   }
-  return undefined;
+  return -1;
+}
+
+/** The positions of a document the `yaml` package read, in the form yaml-fast.ts gives them. */
+export function posTree(root: Node | null): PosNode | null {
+  if (root === null || root === undefined) return null;
+  // Iterative over an explicit stack is not needed: nesting is bounded by MAX_NESTING before parsing.
+  const conv = (n: Node | null | undefined): PosNode | undefined => {
+    if (n === null || n === undefined) return undefined;
+    const [start, end] = n.range ?? [0, 0];
+    if (isMap(n)) {
+      const names: string[] = [];
+      const keys: Array<PosNode | undefined> = [];
+      const items: Array<PosNode | undefined> = [];
+      for (const p of n.items) {
+        names.push(keyText(p));
+        keys.push(conv(p.key as Node | null));
+        items.push(conv(p.value as Node | null));
+      }
+      return { kind: 'map', start, end, names, keys, items };
+    }
+    if (isSeq(n)) return { kind: 'seq', start, end, items: (n.items as Array<Node | null>).map(conv) };
+    return { kind: isAlias(n) ? 'alias' : 'scalar', start, end };
+  };
+  return conv(root) ?? null;
 }
 
 /** Expanded nodes allowed beyond the document's own: aliases may repeat, not explode. */

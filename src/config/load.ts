@@ -30,7 +30,6 @@ import {
   type Registration,
   type ScenarioStep,
 } from '../engine';
-import { isMap, isSeq } from 'yaml';
 import { BuildContext, entries, list, obj, own } from './context';
 import { compareDiagnostics, type Diagnostic, type Range } from './diagnostics';
 import { ConfigDocument, idToPath, type Path } from './document';
@@ -153,8 +152,8 @@ function loadChecked(file: string, text: string, opts: LoadOptions): LoadedConfi
     rangeOf: (id) => {
       // A mapping or list is shown by its key line (`mpc0:`), a scalar by its value.
       const path = idToPath(id);
-      const node = cd.node(path);
-      return node && (isMap(node) || isSeq(node)) && cd.keyNode(path) ? cd.rangeOf(path, 'key') : cd.rangeOf(path);
+      const kind = cd.kindAt(path);
+      return (kind === 'map' || kind === 'seq') && cd.hasKey(path) ? cd.rangeOf(path, 'key') : cd.rangeOf(path);
     },
     errorCount: diagnostics.filter((d) => d.severity === 'error').length,
     warningCount: diagnostics.filter((d) => d.severity === 'warning').length,
@@ -507,7 +506,8 @@ function placeEntries(ctx: BuildContext, parent: MemoryRegion, raws: unknown[], 
         if (e[k] !== undefined) ctx.warn('ignored-key', [...ep, k], `"${k}" applies only to an alias; a region entry uses the region's own size`, 'key');
       }
       placedRegion = ctx.region(e.region, [...ep, 'region'], 'to place here');
-      name = typeof e.region === 'string' ? e.region : JSON.stringify(e.region);
+      // (JSON.stringify throws on a bigint: `region: 18446744073709552000` is a number too large for a double.)
+      name = typeof e.region === 'string' ? e.region : typeof e.region === 'bigint' ? String(e.region) : JSON.stringify(e.region);
       if (placedRegion && placedRegion === parent) {
         ctx.error('entry-cycle', [...ep, 'region'], `${name} cannot contain itself`);
         return;
@@ -652,9 +652,9 @@ function backEndRegistrations(ctx: BuildContext, d: Device, path: Path): void {
 }
 
 function reportRegistration(ctx: BuildContext, r: Registration, at: Path, fallback: Path, replayAt?: Path): void {
-  const where = ctx.doc.node(at) ? at : fallback;
+  const where = ctx.doc.has(at) ? at : fallback;
   // What the replay found is about `replay: true` where the config says it.
-  const replayWhere = replayAt && ctx.doc.node(replayAt) ? replayAt : where;
+  const replayWhere = replayAt && ctx.doc.has(replayAt) ? replayAt : where;
   if (r.status === 'refused') {
     ctx.warn('notifier-refused', where, `${r.region.model} ${r.region.name} refuses the ${r.kind} notifier ${r.name}: ${r.error!.message}`);
   } else if (r.status === 'invalid') {

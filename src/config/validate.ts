@@ -7,31 +7,75 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Diagnostic } from './diagnostics';
 import { idToPath, type ConfigDocument, type PathSegment } from './document';
-import { precompiledValidator } from './precompiled';
-import { compileValidator } from './schema-validator';
+import { precompiledQuickValidator, precompiledValidator } from './precompiled';
+import { compileQuickValidator, compileValidator } from './schema-validator';
 
 let compiled: ValidateFunction | undefined;
+let quick: ((data: unknown) => boolean) | undefined;
 
 function validator(): ValidateFunction {
   compiled ??= precompiledValidator() ?? compileValidator();
   return compiled;
 }
 
-/** Ajv knows no bigint: integers too large for a double still validate as integers. */
-function forAjv(v: unknown): unknown {
-  if (typeof v === 'bigint') return Number(v);
-  if (Array.isArray(v)) return v.map(forAjv);
-  if (v !== null && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = forAjv(x);
-    return out;
-  }
-  return v;
+function quickValidator(): (data: unknown) => boolean {
+  quick ??= precompiledQuickValidator() ?? compileQuickValidator();
+  return quick;
 }
 
-/** `validate` is the schema's validator (the bundle's precompiled one, or the schema compiled now). */
-export function validateSchema(cd: ConfigDocument, value: unknown, validate: ValidateFunction = validator()): Diagnostic[] {
-  if (validate(forAjv(value))) return [];
+/**
+ * Ajv knows no bigint: integers too large for a double still validate as integers. The value is
+ * copied only where it holds a bigint (Ajv changes nothing it is given).
+ */
+function forAjv(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number(v);
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      const y = forAjv(x);
+      if (out === undefined && y !== x) out = v.slice(0, i);
+      if (out !== undefined) out.push(y);
+    }
+    return out ?? v;
+  }
+  const o = v as Record<string, unknown>;
+  // (A copy assigns `__proto__`, as it always has: the schema then sees what it always saw.)
+  if (Object.hasOwn(o, '__proto__')) return copyForAjv(o);
+  const keys = Object.keys(o);
+  for (let i = 0; i < keys.length; i++) {
+    const x = o[keys[i]!];
+    const y = forAjv(x);
+    if (y === x) continue;
+    // The first bigint under this object: copy it, the keys before as they are.
+    const out: Record<string, unknown> = {};
+    for (let j = 0; j < i; j++) out[keys[j]!] = o[keys[j]!];
+    out[keys[i]!] = y;
+    for (let j = i + 1; j < keys.length; j++) out[keys[j]!] = forAjv(o[keys[j]!]);
+    return out;
+  }
+  return o;
+}
+
+function copyForAjv(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(o)) out[k] = forAjv(x);
+  return out;
+}
+
+/** Whether a config value is valid, by the quick validator alone. */
+export function quickValid(value: unknown): boolean {
+  return quickValidator()(forAjv(value));
+}
+
+/** `validate` is the schema's validator (by default the bundle's precompiled ones, or the schema compiled now). */
+export function validateSchema(cd: ConfigDocument, value: unknown, validate?: ValidateFunction): Diagnostic[] {
+  const data = forAjv(value);
+  // A valid config needs only the quick validator; the full one says what is wrong.
+  if (validate === undefined && quickValidator()(data)) return [];
+  validate ??= validator();
+  if (validate(data)) return [];
   const errors = (validate.errors ?? []).slice();
   // Drop what an anyOf's alternatives said on their own: the anyOf's own error says it better.
   // (By prefix set, not by comparing every error with every anyOf: thousands of errors stay linear.)

@@ -45,6 +45,9 @@ const PAGE_SIZE = 1 << PAGE_BITS;
 const PAGE_MASK = BigInt(PAGE_SIZE - 1);
 /** Slots of SparseMemory's page cache for readHalves (a power of two). */
 const WORD_CACHE = 256;
+/** The caches of a memory none of whose pages was read yet (never written to). */
+const NO_CACHED_INDEX = new Float64Array(WORD_CACHE).fill(-1);
+const NO_CACHED_WORDS: Array<Uint32Array | undefined> = new Array<Uint32Array | undefined>(WORD_CACHE).fill(undefined);
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 export function outOfRange(what: string, offset: bigint, size: number, limit: bigint): EngineError {
@@ -62,8 +65,9 @@ export class SparseMemory implements MemoryBacking {
    * little-endian host; elsewhere readHalves goes through read()).
    */
   private readonly words = new Map<number, Uint32Array>();
-  private readonly cachedIndex = new Float64Array(WORD_CACHE).fill(-1);
-  private readonly cachedWords: Array<Uint32Array | undefined> = new Array<Uint32Array | undefined>(WORD_CACHE).fill(undefined);
+  // Shared empty caches until the first page is read: a config of many regions allocates no cache for those never walked.
+  private cachedIndex = NO_CACHED_INDEX;
+  private cachedWords = NO_CACHED_WORDS;
   /** `size` as a number, capped at 2^53 (number offsets are below that). */
   private readonly limit: number;
 
@@ -78,6 +82,10 @@ export class SparseMemory implements MemoryBacking {
     if (cached !== undefined && this.cachedIndex[slot] === index) return cached;
     const words = this.words.get(index);
     if (words !== undefined) {
+      if (this.cachedWords === NO_CACHED_WORDS) {
+        this.cachedIndex = new Float64Array(WORD_CACHE).fill(-1);
+        this.cachedWords = new Array<Uint32Array | undefined>(WORD_CACHE).fill(undefined);
+      }
       this.cachedWords[slot] = words;
       this.cachedIndex[slot] = index;
     }

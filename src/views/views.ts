@@ -117,8 +117,8 @@ export function regionViews(cfg: LoadedConfig): RegionView[] {
   const out: RegionView[] = [];
   for (const [iommu, dev] of cfg.machine.iommus) {
     const defPath = cfg.definitions.get(`iommu:${iommu}`);
-    const node = defPath ? cfg.document.node(defPath) : undefined;
-    const whole = node?.range ? cfg.document.rangeOfOffsets(node.range[0], node.range[1]) : undefined;
+    const extent = defPath ? cfg.document.extentOf(defPath) : undefined;
+    const whole = extent ? cfg.document.rangeOfOffsets(extent[0], extent[1]) : undefined;
     const problems = whole ? cfg.diagnostics.filter((d) => inside(d.range, whole)) : [];
     for (const region of cfg.machine.iommuRegions().filter((r) => dev.regions().includes(r))) {
       const regs = cfg.machine.registrations.filter((r) => r.region === region);

@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { ConfigDocument } from '../../src/config/document';
-import { standaloneValidatorSource } from '../../src/config/schema-validator';
-import { validateSchema } from '../../src/config/validate';
+import { compileValidator, quickValidatorSource, standaloneValidatorSource } from '../../src/config/schema-validator';
+import { quickValid, validateSchema } from '../../src/config/validate';
 
 function repoRoot(): string {
   for (let d = __dirname; d !== path.dirname(d); d = path.dirname(d)) {
@@ -46,5 +46,27 @@ describe('config: the precompiled schema validator', () => {
       compared++;
     }
     assert.ok(compared > 50, `only ${compared} fixtures compared`);
+  });
+
+  it("the quick validator (what a valid config costs) accepts exactly what the full one accepts, compiled and as the bundle's code", function () {
+    this.timeout(60_000);
+    const mod: { exports: { default?: (d: unknown) => boolean } & ((d: unknown) => boolean) } = { exports: {} as { default?: (d: unknown) => boolean } & ((d: unknown) => boolean) };
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- loads the generated validator's source as the bundle does
+    const load = new Function('module', 'exports', 'require', quickValidatorSource()) as (m: unknown, e: unknown, r: NodeJS.Require) => void;
+    load(mod, mod.exports, require);
+    const standalone = mod.exports.default ?? mod.exports;
+    const full = compileValidator();
+    let valid = 0;
+    let invalid = 0;
+    for (const [file, text] of fixtures()) {
+      const value = new ConfigDocument(file, text).toJS();
+      const expected = validateSchema(new ConfigDocument(file, text), value, full).length === 0;
+      assert.equal(quickValid(value), expected, file);
+      // (bigint -> number as validate.ts hands values to Ajv: a JSON round trip does the same here.)
+      assert.equal(standalone(JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))) as unknown), expected, file);
+      if (expected) valid++;
+      else invalid++;
+    }
+    assert.ok(valid > 10 && invalid > 10, `${valid} valid, ${invalid} invalid`);
   });
 });

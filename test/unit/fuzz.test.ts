@@ -18,6 +18,8 @@ import type { Diagnostic } from '../../src/config/diagnostics';
 import { ConfigDocument } from '../../src/config/document';
 import { fastJsonValue } from '../../src/config/json-fast';
 import { loadConfig, type LoadedConfig } from '../../src/config/load';
+import { compileValidator } from '../../src/config/schema-validator';
+import { quickValid, validateSchema } from '../../src/config/validate';
 import { workDone } from '../../src/engine';
 import { MemoryByteSource } from '../../src/engine/images/byte-source';
 import { codeLenses, hoverAt } from '../../src/views/editor';
@@ -289,7 +291,8 @@ describe('fuzz: hostile configs and images through every entry point', function 
 });
 
 describe('the fast JSON route and the yaml route agree', function () {
-  this.timeout(120_000);
+  this.timeout(Math.max(120_000, RUNS * 150));
+  const fullValidator = compileValidator();
 
   it(`on ${RUNS * 3} random configs (seed ${SEED}): the same values, diagnostics, ranges and messages`, () => {
     const indent = fc.constantFrom(0, 1, 2, 4);
@@ -302,6 +305,8 @@ describe('the fast JSON route and the yaml route agree', function () {
         const a = loadConfig('f.iommu.json', text);
         const b = loadConfig('f.iommu.json', text, { parser: 'yaml' });
         assert.deepEqual(a.diagnostics, b.diagnostics);
+        // The quick validator (a valid config's only check) accepts exactly what the full one does.
+        assert.equal(quickValid(fast.toJS()), validateSchema(fast, fast.toJS(), fullValidator).length === 0);
         for (const id of [...a.definitions.values()].map((p) => '/' + p.join('/'))) assert.deepEqual(a.rangeOf(id), b.rangeOf(id));
       }),
       { numRuns: RUNS * 3, seed: SEED },
