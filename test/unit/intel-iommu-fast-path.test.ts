@@ -47,7 +47,7 @@ const caseArb: fc.Arbitrary<Case> = fc
     scalable: fc.boolean(),
     fs: fc.integer({ min: 0, max: 2 }).map((x) => x === 0),
     enable: fc.integer({ min: 0, max: 9 }),
-    maps: fc.uniqueArray(fc.record({ slot: fc.integer({ min: 1, max: 30 }), size: fc.integer({ min: 0, max: 2 }), page: fc.integer({ min: 0, max: 511 }), perm: fc.integer({ min: 1, max: 3 }), irq: fc.integer({ min: 0, max: 15 }).map((x) => x === 0) }), {
+    maps: fc.uniqueArray(fc.record({ slot: fc.integer({ min: 1, max: 30 }), size: fc.integer({ min: 0, max: 2 }), page: fc.integer({ min: 0, max: 511 }), perm: fc.integer({ min: 1, max: 3 }), irq: fc.integer({ min: 0, max: 7 }).map((x) => x === 0) }), {
       minLength: 1,
       maxLength: 10,
       selector: (m) => m.slot,
