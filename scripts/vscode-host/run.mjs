@@ -390,7 +390,7 @@ async function main() {
       try {
         const fn = pickUiFunction(await import(pathToFileURL(uiModule).href));
         if (!fn) throw new Error(`${name} exports no function (default or run)`);
-        await fn({ page, screenshotsDir, workspace });
+        await fn({ page, screenshotsDir, workspace, userDataDir });
         counts.passed += 1;
         log(`UI ${name} passed in ${secs(tUi)}`);
       } catch (err) {

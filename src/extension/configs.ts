@@ -9,6 +9,7 @@ import * as vscode from 'vscode';
 import { failedLoad, loadConfig, type LoadedConfig, type LoadOptions } from '../config/load';
 import type { QemuSemantics } from '../engine';
 import { openImageFile } from '../node/images';
+import { isBlank, isConfigText } from '../views/config-files';
 import { LoadGate } from '../views/load-gate';
 import type { Log } from './log';
 import { LARGE_CONFIG_CHARS, longWork } from './progress';
@@ -48,12 +49,12 @@ export class ConfigStore implements vscode.Disposable {
   constructor(private readonly log: Log) {
     this.disposables.push(
       vscode.workspace.onDidChangeTextDocument((e) => {
-        if (!this.matches(e.document.uri) || e.contentChanges.length === 0) return;
+        if (!this.matches(e.document.uri, e.document) || e.contentChanges.length === 0) return;
         this.editTimes.set(e.document.uri.toString(), performance.now());
         this.schedule(e.document.uri);
       }),
-      vscode.workspace.onDidOpenTextDocument((d) => this.matches(d.uri) && this.schedule(d.uri)),
-      vscode.workspace.onDidCloseTextDocument((d) => this.matches(d.uri) && this.schedule(d.uri)),
+      vscode.workspace.onDidOpenTextDocument((d) => this.matches(d.uri, d) && this.schedule(d.uri)),
+      vscode.workspace.onDidCloseTextDocument((d) => this.matches(d.uri, d) && this.schedule(d.uri)),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('iommuLens.files')) this.globsEmitter.fire();
         if (e.affectsConfiguration('iommuLens.files') || e.affectsConfiguration('iommuLens.exclude') || e.affectsConfiguration('iommuLens.qemuSemantics')) {
@@ -89,14 +90,25 @@ export class ConfigStore implements vscode.Disposable {
     return vscode.workspace.getConfiguration('iommuLens').get<string[]>('files') ?? ['**/*.iommu.yaml', '**/*.iommu.yml', '**/*.iommu.json'];
   }
 
-  /** Where hovers, CodeLens and quick fixes apply: the configured globs, saved or untitled. */
+  /**
+   * Where hovers, CodeLens and quick fixes apply: the configured globs, saved or untitled, and
+   * untitled YAML and JSON (the providers answer only for documents loaded as configs).
+   */
   selector(): vscode.DocumentFilter[] {
-    return this.globs().flatMap((pattern) => [{ pattern }, { scheme: 'untitled', pattern }]);
+    return [
+      ...this.globs().flatMap((pattern) => [{ pattern }, { scheme: 'untitled', pattern }]),
+      { scheme: 'untitled', language: 'yaml' },
+      { scheme: 'untitled', language: 'json' },
+    ];
   }
 
-  /** A file the extension should treat as a config: the configured globs, and untitled example docs. */
-  matches(uri: vscode.Uri): boolean {
+  /**
+   * A file the extension should treat as a config: the configured globs; an untitled document
+   * whose text is a config (the example; see src/views/config-files.ts); one loaded already.
+   */
+  matches(uri: vscode.Uri, doc?: vscode.TextDocument): boolean {
     if (uri.scheme === 'output' || uri.scheme === 'vscode-scm') return false;
+    if (uri.scheme === 'untitled' && doc && isConfigText(doc.getText())) return true;
     const globs = this.globs();
     const key = globs.join('\n');
     if (this.matcher?.globs !== key) this.matcher = { globs: key, test: picomatch(globs, { dot: true }) };
@@ -137,7 +149,7 @@ export class ConfigStore implements vscode.Disposable {
     for (const g of this.globs()) {
       for (const uri of await vscode.workspace.findFiles(g, exclude, 10_000)) found.set(uri.toString(), uri);
     }
-    for (const doc of vscode.workspace.textDocuments) if (this.matches(doc.uri)) found.set(doc.uri.toString(), doc.uri);
+    for (const doc of vscode.workspace.textDocuments) if (this.matches(doc.uri, doc)) found.set(doc.uri.toString(), doc.uri);
     for (const key of [...this.entries.keys()]) {
       if (!found.has(key) && !vscode.workspace.textDocuments.some((d) => d.uri.toString() === key)) {
         this.entries.delete(key);
@@ -190,8 +202,17 @@ export class ConfigStore implements vscode.Disposable {
     let text = '';
     try {
       const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === key);
-      if (doc) text = doc.getText();
-      else {
+      if (doc) {
+        text = doc.getText();
+        // An untitled document with nothing written yet (a new file, or one hot exit could not
+        // fill) is not a config with an error: it is no config until it has text.
+        if (uri.scheme === 'untitled' && isBlank(text)) {
+          const had = this.entries.delete(key);
+          this.gate.forget(key);
+          if (fire && had) this.emitter.fire(uri);
+          return undefined;
+        }
+      } else {
         try {
           text = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
         } catch {

@@ -6,6 +6,8 @@ export interface UiContext {
   page: Page;
   screenshotsDir: string;
   workspace: string;
+  /** code-server's --user-data-dir (its Backups folder holds what hot exit restores). */
+  userDataDir: string;
 }
 
 /**
