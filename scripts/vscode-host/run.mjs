@@ -165,6 +165,9 @@ function writeUserSettings(userDataDir) {
         'workbench.welcomePage.walkthroughs.openOnInstall': false,
         'chat.disableAIFeatures': true,
         'git.enabled': false,
+        // The UI check of a cancelled replay (test/ui/package.ui.ts) replays a region of 2^38 pages:
+        // with no cap short of that, it cannot end before its Cancel click.
+        'iommuLens.replayMaxSteps': Number.MAX_SAFE_INTEGER,
       },
       null,
       2,

@@ -328,7 +328,8 @@ async function replayNotifier(ctx: Ctx, arg?: NodeModel | { config?: string; not
   const notifier = name;
   // A default replay walks the whole region page by page: in slices, with progress, cancellable.
   const v = await longWork(`IOMMU Lens: replaying ${notifier}`, { cancellable: true }, async (w) => {
-    const slices = replaySlices(cfg, notifier);
+    const cap = vscode.workspace.getConfiguration('iommuLens').get<number>('replayMaxSteps');
+    const slices = replaySlices(cfg, notifier, undefined, cap !== undefined && Number.isSafeInteger(cap) && cap > 0 ? cap : undefined);
     for (;;) {
       const r = slices.next();
       if (r.done) return r.value;

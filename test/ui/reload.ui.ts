@@ -7,10 +7,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { palette, type UiContext } from './workbench';
-
-/** IOMMU Lens's status-bar item: the shield, the active config's name, its problems. */
-const statusItem = (page: Page) => page.locator('.part.statusbar .statusbar-item', { has: page.locator('.codicon-shield') }).first();
+import { closeAllEditors, palette, statusItem, type UiContext } from './workbench';
 
 /** Hot exit's backups of untitled documents (code-server keeps them under the user data folder). */
 function untitledBackups(userDataDir: string): string[] {
@@ -42,14 +39,7 @@ async function showRegions(page: Page) {
 export default async function reloadUi({ page, screenshotsDir, userDataDir }: UiContext): Promise<void> {
   mkdirSync(screenshotsDir, { recursive: true });
   await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 30_000 });
-  await palette(page, 'View: Close All Editors');
-  const dontSave = page.locator('.monaco-dialog-box a.monaco-button', { hasText: "Don't Save" });
-  try {
-    await dontSave.waitFor({ state: 'visible', timeout: 1500 });
-    await dontSave.click();
-  } catch {
-    // No unsaved editor: nothing asked.
-  }
+  await closeAllEditors(page);
 
   await palette(page, 'IOMMU: Open Example Config');
   // The example loaded: the status bar names the active editor's config (the tab names the same
