@@ -4,12 +4,11 @@
  * re-evaluated on change after a short debounce. Every consumer (views, diagnostics, hovers)
  * reads the latest LoadedConfig from here and listens to onDidChange.
  */
-import picomatch from 'picomatch';
 import * as vscode from 'vscode';
 import { failedLoad, loadConfig, type LoadedConfig, type LoadOptions } from '../config/load';
 import type { QemuSemantics } from '../engine';
 import { openImageFile } from '../node/images';
-import { isBlank, isConfigText } from '../views/config-files';
+import { isBlank, isConfigText, matchesFiles } from '../views/config-files';
 import { LoadGate } from '../views/load-gate';
 import type { Log } from './log';
 import { LARGE_CONFIG_CHARS, longWork } from './progress';
@@ -33,7 +32,6 @@ export class ConfigStore implements vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<vscode.Uri | undefined>();
   private readonly disposables: vscode.Disposable[] = [];
   private watchers: vscode.FileSystemWatcher[] = [];
-  private matcher?: { globs: string; test: (path: string) => boolean };
   private readonly globsEmitter = new vscode.EventEmitter<void>();
   /** The `iommuLens.files` globs changed: selectors built from them must be rebuilt. */
   readonly onDidChangeGlobs = this.globsEmitter.event;
@@ -86,6 +84,10 @@ export class ConfigStore implements vscode.Disposable {
     return this.all.find((e) => e.config.file === file || e.uri.toString() === file || e.uri.fsPath === file);
   }
 
+  exclude(): string | undefined {
+    return vscode.workspace.getConfiguration('iommuLens').get<string>('exclude') || undefined;
+  }
+
   globs(): string[] {
     return vscode.workspace.getConfiguration('iommuLens').get<string[]>('files') ?? ['**/*.iommu.yaml', '**/*.iommu.yml', '**/*.iommu.json'];
   }
@@ -109,11 +111,8 @@ export class ConfigStore implements vscode.Disposable {
   matches(uri: vscode.Uri, doc?: vscode.TextDocument): boolean {
     if (uri.scheme === 'output' || uri.scheme === 'vscode-scm') return false;
     if (uri.scheme === 'untitled' && doc && isConfigText(doc.getText())) return true;
-    const globs = this.globs();
-    const key = globs.join('\n');
-    if (this.matcher?.globs !== key) this.matcher = { globs: key, test: picomatch(globs, { dot: true }) };
-    const rel = vscode.workspace.asRelativePath(uri, false);
-    if (this.matcher.test(rel) || this.matcher.test(uri.path.replace(/^\//, ''))) return true;
+    const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.toString());
+    if (matchesFiles(uri.toString(), folders, this.globs(), this.exclude())) return true;
     return this.entries.has(uri.toString());
   }
 
@@ -144,7 +143,7 @@ export class ConfigStore implements vscode.Disposable {
 
   async rescan(): Promise<void> {
     const t0 = performance.now();
-    const exclude = vscode.workspace.getConfiguration('iommuLens').get<string>('exclude') || undefined;
+    const exclude = this.exclude();
     const found = new Map<string, vscode.Uri>();
     for (const g of this.globs()) {
       for (const uri of await vscode.workspace.findFiles(g, exclude, 10_000)) found.set(uri.toString(), uri);
