@@ -110,7 +110,8 @@ export class ConfigStore implements vscode.Disposable {
    */
   matches(uri: vscode.Uri, doc?: vscode.TextDocument): boolean {
     if (uri.scheme === 'output' || uri.scheme === 'vscode-scm') return false;
-    if (uri.scheme === 'untitled' && doc && isConfigText(doc.getText())) return true;
+    // The head of the text only: the version key is at the top, and this runs on every keystroke.
+    if (uri.scheme === 'untitled' && doc && isConfigText(doc.getText(new vscode.Range(0, 0, Math.min(doc.lineCount, 2000), 0)))) return true;
     const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.toString());
     if (matchesFiles(uri.toString(), folders, this.globs(), this.exclude())) return true;
     return this.entries.has(uri.toString());
