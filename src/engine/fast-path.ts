@@ -31,6 +31,12 @@ export interface NumberEntry {
 
 export interface NumberTranslator {
   /**
+   * Optional: true when the model's translate() for this index has no effects on the machine
+   * and answers as probe() does, so that a caller that would call translate() (the default
+   * replay loop) may skip the addresses this translator answers with perm NONE.
+   */
+  readonly answersTranslate?: boolean;
+  /**
    * probe(addr, flag, iommuIdx, undefined, opts) as numbers into `out`. `addr` is an offset in the
    * region below 2^53. False: no answer here (out is unchanged); ask probe().
    */

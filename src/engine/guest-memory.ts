@@ -25,6 +25,13 @@ export interface MemoryBacking {
    * read(offset, 8) returns an error. Backings without it are read through read().
    */
   readHalves?(offset: number, out: WordHalves): boolean;
+  /**
+   * Optional, for table walkers: the 4 KiB page at page index `index` (offset / 4096) as 1024
+   * little-endian 32-bit words, live (later writes show through), or undefined where no page is
+   * held (a sparse store's unwritten page, which reads as zero) or the host is big-endian. The
+   * caller checks the offset against `size` first and reads words [0, 1024) only.
+   */
+  wordPage?(index: number): Uint32Array | undefined;
 }
 
 /** The two 32-bit halves of a 64-bit word: `lo` is bits [31:0], `hi` bits [63:32]. */
@@ -64,22 +71,26 @@ export class SparseMemory implements MemoryBacking {
     this.limit = size > 1n << 53n ? 2 ** 53 : Number(size);
   }
 
+  wordPage(index: number): Uint32Array | undefined {
+    // A direct-mapped cache of present pages in front of the map (pages are never removed).
+    const slot = index & (WORD_CACHE - 1);
+    const cached = this.cachedWords[slot];
+    if (cached !== undefined && this.cachedIndex[slot] === index) return cached;
+    const words = this.words.get(index);
+    if (words !== undefined) {
+      this.cachedWords[slot] = words;
+      this.cachedIndex[slot] = index;
+    }
+    return words;
+  }
+
   readHalves(offset: number, out: WordHalves): boolean {
     if (!(offset >= 0 && offset + 8 <= this.limit)) return false;
     // Integer arithmetic while the offset fits 31 bits (a double `%` is a library call).
     const index = offset <= 0x7fffffff ? offset >>> PAGE_BITS : Math.floor(offset / PAGE_SIZE);
     const pageOff = offset <= 0x7fffffff ? offset & (PAGE_SIZE - 1) : offset - index * PAGE_SIZE;
     if ((pageOff & 3) === 0 && pageOff <= PAGE_SIZE - 8 && LITTLE_ENDIAN_HOST) {
-      // A direct-mapped cache of present pages in front of the map (pages are never removed).
-      const slot = index & (WORD_CACHE - 1);
-      let words = this.cachedWords[slot];
-      if (words === undefined || this.cachedIndex[slot] !== index) {
-        words = this.words.get(index);
-        if (words !== undefined) {
-          this.cachedWords[slot] = words;
-          this.cachedIndex[slot] = index;
-        }
-      }
+      const words = this.wordPage(index);
       if (words === undefined) {
         out.lo = 0;
         out.hi = 0;

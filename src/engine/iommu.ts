@@ -20,7 +20,7 @@ import {
 } from './iotlb';
 import type { AddressSpace } from './address-space';
 import { AliasRegion, MemoryRegion } from './memory';
-import type { NumberTranslator } from './fast-path';
+import { newNumberEntry, type NumberTranslator } from './fast-path';
 import type { Trace } from './trace';
 
 /**
@@ -106,6 +106,8 @@ export interface ReplayOptions {
 export const REPLAY_PROGRESS_INTERVAL = 4096;
 
 export const DEFAULT_REPLAY_MAX_STEPS = 1 << 24;
+
+const TWO53N = 1n << 53n;
 
 /** TARGET_PAGE_SIZE on A-profile Arm and x86. */
 export const DEFAULT_MIN_PAGE_SIZE = 4096n;
@@ -337,6 +339,13 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
     if (this.modelReplay) return this.modelReplay(n, opts);
     const granularity = this.minPageSize();
     const maxSteps = opts.maxSteps ?? DEFAULT_REPLAY_MAX_STEPS;
+    // The number fast path, where it answers as translate() (and probe()) would: an address it
+    // answers with perm NONE delivers nothing, so it is counted and passed over without an entry.
+    // It is asked only after a page without a mapping (dense stretches go straight to translate()).
+    const fast = this.numberTranslator?.(n.iommuIdx);
+    const skip = fast !== undefined && (opts.probe === true || fast.answersTranslate === true) ? fast : undefined;
+    const scratch = newNumberEntry();
+    let sparse = true;
     let steps = 0;
     let delivered = 0;
     for (let addr = opts.start ?? 0n; addr < this.size; addr += granularity) {
@@ -352,13 +361,16 @@ export abstract class IOMMUMemoryRegion extends MemoryRegion {
           ),
         };
       }
-      const entry = opts.probe ? this.probe(addr, IOMMU_NONE, n.iommuIdx) : this.translate(addr, IOMMU_NONE, n.iommuIdx);
       steps++;
-      if (entry.perm !== IOMMU_NONE) {
-        const event: IOMMUTLBEvent = { type: IOMMU_NOTIFIER_MAP, entry };
-        n.notify(n, event);
-        if (!opts.probe) this.record(n, event, 'replay', entry);
-        delivered++;
+      if (skip === undefined || !sparse || addr >= TWO53N || !skip.translate(Number(addr), IOMMU_NONE, scratch) || scratch.perm !== IOMMU_NONE) {
+        const entry = opts.probe ? this.probe(addr, IOMMU_NONE, n.iommuIdx) : this.translate(addr, IOMMU_NONE, n.iommuIdx);
+        sparse = entry.perm === IOMMU_NONE;
+        if (entry.perm !== IOMMU_NONE) {
+          const event: IOMMUTLBEvent = { type: IOMMU_NOTIFIER_MAP, entry };
+          n.notify(n, event);
+          if (!opts.probe) this.record(n, event, 'replay', entry);
+          delivered++;
+        }
       }
       if (((addr + granularity) & ((1n << 64n) - 1n)) < addr) break;
       if (opts.progress && steps % REPLAY_PROGRESS_INTERVAL === 0 && addr + granularity < this.size && opts.progress(steps) === false) {

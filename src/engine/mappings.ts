@@ -8,6 +8,9 @@
 import { IOMMU_NONE, type IOMMUAccessFlags } from './iotlb';
 import type { AddressSpace } from './address-space';
 import type { IOMMUMemoryRegion } from './iommu';
+import { newNumberEntry } from './fast-path';
+
+const TWO53N = 1n << 53n;
 
 export interface MappingRun {
   readonly iova: bigint;
@@ -41,9 +44,27 @@ export function mappingRuns(iommu: IOMMUMemoryRegion, iommuIdx: number, q: Mappi
   let addr = q.from ?? 0n;
   addr -= addr % page;
   let steps = 0;
+  // The number fast path answers as probe() does: a page it answers with perm NONE needs no
+  // entry. It is asked only after a page without a mapping (dense stretches go to probe()).
+  const fast = iommu.numberTranslator?.(iommuIdx);
+  const scratch = newNumberEntry();
+  let sparse = true;
   while (addr < iommu.size) {
     if (steps >= maxSteps) break;
+    if (fast !== undefined && sparse && addr < TWO53N && fast.translate(Number(addr), IOMMU_NONE, scratch) && scratch.perm === IOMMU_NONE) {
+      steps++;
+      // As below for perm NONE: one page (cut at the region's end), and it ends the open run.
+      const span = addr + page > iommu.size ? iommu.size - addr : page;
+      if (cur) {
+        runs.push(cur);
+        cur = undefined;
+        if (runs.length >= maxRuns) return { runs, next: addr + span < iommu.size ? addr + span : undefined, steps };
+      }
+      addr += span;
+      continue;
+    }
     const e = iommu.probe(addr, IOMMU_NONE, iommuIdx);
+    sparse = e.perm === IOMMU_NONE;
     steps++;
     // A valid entry may cover more than one page (a block): step by what it covers from here. A
     // fault's mask says nothing about the next page (SMMUv3 answers all-ones), so step one page.

@@ -9,7 +9,8 @@ import { attrsMatch, formatMatcher, type AttrsMatcher } from '../attrs-match';
 import type { DirectMapping, DirectMappings, IommuDevice } from '../device';
 import { engineError, isEngineError, type EngineError } from '../errors';
 import { formatRange, hex, isPowerOfTwo, powerOfTwoChunks } from '../hex';
-import { IOMMUMemoryRegion } from '../iommu';
+import type { NumberEntry, NumberTranslator } from '../fast-path';
+import { IOMMUMemoryRegion, type ProbeOptions } from '../iommu';
 import {
   IOMMU_NONE,
   IOMMU_NOTIFIER_DEVIOTLB_UNMAP,
@@ -56,10 +57,97 @@ interface TableIndex {
   mappings: TableMapping[];
 }
 
+/**
+ * An index's mappings as numbers, for lookups without bigint comparisons: starts and ends
+ * (exclusive) in order, and each mapping's target, NaN where it is at or above 2^53. Built from the list it was made from
+ * (the same array and length, as load() and unmap() change one or the other), when the whole
+ * index lies below 2^53.
+ */
+interface NumberIndex {
+  readonly list: readonly TableMapping[];
+  readonly length: number;
+  readonly starts: Float64Array;
+  readonly ends: Float64Array;
+  readonly targets: Float64Array;
+}
+
+const TWO53N = 1n << 53n;
+
+function numberIndex(list: readonly TableMapping[]): NumberIndex | undefined {
+  const n = list.length;
+  if (n > 0 && list[n - 1]!.iova + list[n - 1]!.size > TWO53N) return undefined;
+  const starts = new Float64Array(n);
+  const ends = new Float64Array(n);
+  const targets = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const m = list[i]!;
+    starts[i] = Number(m.iova);
+    ends[i] = Number(m.iova + m.size);
+    targets[i] = m.target < TWO53N ? Number(m.target) : NaN;
+  }
+  return { list, length: n, starts, ends, targets };
+}
+
+/** The index of the mapping holding `addr` (a number below 2^53), or -1. */
+function findNumber(ix: NumberIndex, addr: number): number {
+  const starts = ix.starts;
+  let lo = 0;
+  let hi = ix.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (addr < starts[mid]!) hi = mid - 1;
+    else if (addr >= ix.ends[mid]!) lo = mid + 1;
+    else return mid;
+  }
+  return -1;
+}
+
+/**
+ * The table model's number fast path (src/engine/fast-path.ts): probe() (which is translate(),
+ * the model has no effects) as numbers, from the index's NumberIndex. Declines an output at or
+ * above 2^53, as numberProbe would, and everything once the index's mappings have changed.
+ */
+class TableTranslator implements NumberTranslator {
+  readonly answersTranslate = true;
+  constructor(
+    private readonly index: TableIndex,
+    private readonly ix: NumberIndex,
+    private readonly pageMask: number,
+    private readonly shift: number,
+  ) {}
+
+  translate(addr: number, _flag: IOMMUAccessFlags, out: NumberEntry): boolean {
+    const ix = this.ix;
+    if (this.index.mappings !== ix.list || ix.list.length !== ix.length) return false;
+    const i = findNumber(ix, addr);
+    out.shift = this.shift;
+    out.fault = 0;
+    if (i < 0) {
+      out.targetAs = null;
+      // translate()'s translatedAddr is 0: the byte's offset in its page is all that is left.
+      out.translated = this.pageMask <= 0x7fffffff ? (addr >>> 0) & this.pageMask : addr % (this.pageMask + 1);
+      out.perm = IOMMU_NONE;
+      return true;
+    }
+    // Exact below 2^53 (and at or above it when the true sum is): NaN or beyond is declined.
+    const translated = ix.targets[i]! + (addr - ix.starts[i]!);
+    if (!(translated < 2 ** 53)) return false;
+    const m = ix.list[i]!;
+    out.targetAs = m.targetAs;
+    out.translated = translated;
+    out.perm = m.perm;
+    return true;
+  }
+}
+
 export class TableIommuRegion extends IOMMUMemoryRegion {
   readonly model = 'table';
   private readonly page: bigint;
   private readonly pageMask: bigint;
+  /** Per index, its mappings as numbers (see NumberIndex); rebuilt when the list changes. */
+  private readonly numbers: Array<NumberIndex | undefined> = [];
+  /** Per index, lookups since its list changed (find() rebuilds after list.length / 16 of them). */
+  private readonly staleFinds: number[] = [];
 
   constructor(
     name: string,
@@ -112,10 +200,45 @@ export class TableIommuRegion extends IOMMUMemoryRegion {
     return undefined;
   }
 
+  /**
+   * The index's mappings as numbers, when they all lie below 2^53. `lazy` (find()): after a
+   * change, only once the lookups since pay for the rebuild, so that alternating changes and
+   * lookups on a large table stay linear.
+   */
+  private numberIndex(idx: number, lazy = false): NumberIndex | undefined {
+    const list = this.indexes[idx]?.mappings;
+    if (!list) return undefined;
+    const cached = this.numbers[idx];
+    if (cached !== undefined && cached.list === list && cached.length === list.length) return cached;
+    if (lazy) {
+      const n = (this.staleFinds[idx] ?? 0) + 1;
+      this.staleFinds[idx] = n;
+      if (n * 16 < list.length) return undefined;
+    }
+    this.staleFinds[idx] = 0;
+    const made = numberIndex(list);
+    this.numbers[idx] = made;
+    return made;
+  }
+
+  override numberTranslator(iommuIdx: number, _opts?: ProbeOptions): NumberTranslator | undefined {
+    const ix = this.numberIndex(iommuIdx);
+    if (ix === undefined || this.page > TWO53N) return undefined;
+    const shift = this.pageMask.toString(2).length - (this.pageMask === 0n ? 1 : 0);
+    return new TableTranslator(this.indexes[iommuIdx]!, ix, Number(this.pageMask), shift);
+  }
+
   /** The mapping holding `addr` under index `idx`. */
   find(idx: number, addr: bigint): TableMapping | undefined {
     const list = this.indexes[idx]?.mappings;
     if (!list) return undefined;
+    if (addr >= 0n && addr < TWO53N) {
+      const ix = this.numberIndex(idx, true);
+      if (ix !== undefined) {
+        const i = findNumber(ix, Number(addr));
+        return i < 0 ? undefined : list[i];
+      }
+    }
     let lo = 0;
     let hi = list.length - 1;
     while (lo <= hi) {

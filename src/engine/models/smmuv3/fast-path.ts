@@ -8,10 +8,10 @@
  */
 import type { AddressSpace } from '../../address-space';
 import type { NumberEntry, NumberTranslator } from '../../fast-path';
-import { IOMMU_NONE, IOMMU_WO } from '../../iotlb';
-import type { Iotlb } from './iotlb';
+import { IOMMU_NONE, IOMMU_RW, IOMMU_WO } from '../../iotlb';
+import type { Iotlb, TlbMap } from './iotlb';
 import type { ActiveConfig } from './region';
-import { EVT_F_ADDR_SIZE, EVT_F_PERMISSION, EVT_F_TRANSLATION, POW2, PTW_EVENT, log2Pow2, type ProfileFlags, type TtInfo } from './types';
+import { EVT_F_ADDR_SIZE, EVT_F_PERMISSION, EVT_F_TRANSLATION, POW2, PTW_EVENT, type ProfileFlags, type TlbProbes, type TtInfo } from './types';
 import type { Walker } from './walker';
 
 /** What every address of the stream gets before any table is looked at. */
@@ -30,6 +30,16 @@ export class StreamTranslator implements NumberTranslator {
   /** QEMU 7.2's TTB1 selection for inputs below 2^inputBits (see Smmuv3.selectTt). */
   private readonly t1Low: number;
   private readonly s2Limit: number;
+  /**
+   * The common case first: inputs below `hotLimit` (TTB0's, or stage 2's alone; 0 for a stream
+   * that does not translate) look in `hotMap` with `hotProbes` (undefined when uncached or
+   * the IOTLB is off) and then walk.
+   */
+  private readonly hotLimit: number;
+  private readonly hotMap: TlbMap | undefined;
+  private readonly hotProbes: TlbProbes | undefined;
+  /** The access bits an IOTLB hit must allow (QEMU 7.2 checks only writes on a hit). */
+  private readonly hitNeed: number;
 
   constructor(
     private readonly mode: number,
@@ -47,9 +57,33 @@ export class StreamTranslator implements NumberTranslator {
     this.t0Hi = this.t0 ? Number(this.t0.hi) : 0;
     this.t1Low = this.t1 && !flags.ttb1Arch ? POW2[this.t1.inputBits]! : 0;
     this.s2Limit = cfg && !cfg.s1 ? POW2[cfg.oas]! : 0;
+    const cached = mode === MODE_TRANSLATE && !uncached && iotlb.enabled && a !== undefined;
+    this.hotMap = cached ? (cfg!.s1 ? a.map0 : a.s2map) : undefined;
+    this.hotProbes = cached ? (cfg!.s1 ? a.probes0 : a.probesS2) : undefined;
+    if (cached && (this.hotMap === undefined || this.hotProbes === undefined)) this.hotMap = undefined;
+    this.hotLimit = mode !== MODE_TRANSLATE || cfg === undefined ? 0 : cfg.s1 ? this.t0Hi : this.s2Limit;
+    this.hitNeed = flags.hitReadCheck ? IOMMU_RW : IOMMU_WO;
   }
 
   translate(addr: number, flag: number, out: NumberEntry): boolean {
+    if (addr < this.hotLimit) {
+      const e = this.hotMap === undefined ? undefined : this.iotlb.lookup(this.hotMap, addr, this.hotProbes!);
+      if (e !== undefined) {
+        const need = flag & this.hitNeed;
+        if ((e.perm & need) !== need) return this.failed(addr, EVT_F_PERMISSION, out);
+        out.targetAs = this.downstream;
+        out.translated = e.out + (addr - e.ia);
+        out.shift = e.shift;
+        out.perm = e.perm;
+        out.fault = 0;
+        return true;
+      }
+      return this.walk(addr, flag, this.t0, out);
+    }
+    return this.general(addr, flag, out);
+  }
+
+  private general(addr: number, flag: number, out: NumberEntry): boolean {
     if (this.mode === MODE_FAIL) return this.failed(addr, this.fault, out);
     if (this.mode === MODE_BYPASS) {
       out.targetAs = this.downstream;
@@ -90,12 +124,19 @@ export class StreamTranslator implements NumberTranslator {
         if ((e.perm & need) !== need) return this.failed(addr, EVT_F_PERMISSION, out);
         out.targetAs = this.downstream;
         out.translated = e.out + (addr - e.ia);
-        out.shift = log2Pow2(e.size);
+        out.shift = e.shift;
         out.perm = e.perm;
         out.fault = 0;
         return true;
       }
     }
+    return this.walk(addr, flag, tt, out);
+  }
+
+  /** A walk of the tables now (stage 2 alone when `tt` is undefined), as peek() makes it. */
+  private walk(addr: number, flag: number, tt: TtInfo | undefined, out: NumberEntry): boolean {
+    const a = this.a!;
+    const cfg = a.cfg;
     const w = this.walker;
     const noInsert = w.noInsert;
     const noLookup = w.noLookup;

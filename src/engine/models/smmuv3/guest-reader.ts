@@ -23,10 +23,11 @@ export class GuestReader implements WordHalves {
   hi = 0;
 
   private gen = -1;
-  private rStart = 0;
-  private rEnd = 0;
+  /** The RAM range of the last hit, [rStart, rEnd) (read-only outside; see ramPages). */
+  rStart = 0;
+  rEnd = 0;
   /** backing offset = address - rDelta */
-  private rDelta = 0;
+  rDelta = 0;
   private rBacking: MemoryBacking | undefined;
 
   constructor(readonly as: AddressSpace) {}
@@ -46,13 +47,14 @@ export class GuestReader implements WordHalves {
   }
 
   /**
-   * read64 from the RAM range of the last hit only (no lookup, no region access): false, with
-   * nothing read anywhere, when the word is not there; the caller then uses read64.
+   * For the fast walker: the backing of the RAM range of the last hit, [rStart, rEnd), when it
+   * offers its pages directly (MemoryBacking.wordPage); undefined otherwise (no range yet, or a
+   * backing without pages), and the caller then reads through read64.
    */
-  readRam(addr: number): boolean {
+  ramPages(): MemoryBacking | undefined {
     if (this.gen !== currentTopologyGeneration()) this.forget();
     const b = this.rBacking;
-    return b !== undefined && b.readHalves !== undefined && addr >= this.rStart && addr + 8 <= this.rEnd && b.readHalves(addr - this.rDelta, this);
+    return b !== undefined && b.wordPage !== undefined ? b : undefined;
   }
 
   /** A read of 1-8 bytes at a bigint address (queues, 64-byte structures); undefined if it fails. */

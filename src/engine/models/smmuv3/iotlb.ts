@@ -18,8 +18,11 @@ export interface TlbEntry {
   readonly ia: number;
   readonly size: number;
   readonly mask: bigint;
-  /** Output address of the first byte. */
+  /** Output address of the first byte, as a number and as a bigint (for translate()'s entry). */
   readonly out: number;
+  readonly outBig: bigint;
+  /** log2 of size. */
+  readonly shift: number;
   /** Permissions of the translation (stage 1 AND stage 2). */
   readonly perm: number;
   readonly s1perm: number;

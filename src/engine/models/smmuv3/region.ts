@@ -10,7 +10,7 @@ import { IOMMUMemoryRegion, type IOMMUNotifier, type ProbeOptions, type ReplayOp
 import { IOMMU_NOTIFIER_MAP, type IOMMUAccessFlags, type IOMMUNotifierFlag, type IOMMUTLBEntry } from '../../iotlb';
 import type { Trace } from '../../trace';
 import type { TlbMap } from './iotlb';
-import type { StreamConfig, TlbProbes } from './types';
+import type { StreamConfig, TlbProbes, TtInfo } from './types';
 
 /** A decoded stream configuration with its IOTLB maps (QEMU's config cache entry). */
 export interface ActiveConfig {
@@ -22,10 +22,21 @@ export interface ActiveConfig {
   readonly probes0?: TlbProbes;
   readonly probes1?: TlbProbes;
   readonly probesS2?: TlbProbes;
-  /** The IOTLB fast path: inputs below `fastLimit` look up `fastMap` directly. */
-  readonly fastLimit: bigint;
+  /**
+   * translate()'s fast path (Smmuv3.translateStream): inputs below `fastLimit` (a number) use
+   * `fastMap` and `fastProbes` (TTB0's, or stage 2's without stage 1) and, on a miss, walk
+   * `fastTt` (undefined: stage 2 only) without going through the config decode's checks again.
+   */
+  readonly fastLimit: number;
   readonly fastMap?: TlbMap;
   readonly fastProbes?: TlbProbes;
+  readonly fastTt?: TtInfo;
+  /**
+   * Whether a miss may walk on the fast path: not under nesting, where a walk fills the IOTLB
+   * with stage-2 translations of table addresses on its way, so a walk that faults and is then
+   * run again by the full path could leave the IOTLB otherwise than one walk does.
+   */
+  readonly fastWalk: boolean;
 }
 
 /** What a stream region asks of its SMMU. */

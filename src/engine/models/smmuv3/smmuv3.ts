@@ -39,7 +39,7 @@ import { cdFields, decodeCd, mergeProbes, probesFor, type CdFields } from './con
 import { EventQueue, describeDisposition } from './event-queue';
 import { MODE_BYPASS, MODE_FAIL, MODE_TRANSLATE, StreamTranslator } from './fast-path';
 import { GuestReader } from './guest-reader';
-import { Iotlb, SMMU_IOTLB_MAX_SIZE, maskOf, tlbKey, type TlbEntry } from './iotlb';
+import { Iotlb, SMMU_IOTLB_MAX_SIZE, maskOf, tlbKey, type TlbEntry, type TlbMap } from './iotlb';
 import { Smmuv3Irqs, type IrqPulse } from './irq';
 import { Smmuv3Region, type ActiveConfig, type StreamOwner } from './region';
 import { A_CMDQ_PROD, SMMUV3_MMIO_SIZE, Smmuv3Registers, queueBase, queueFull, queueIncr, queueIndex } from './registers';
@@ -246,15 +246,31 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
 
   // --- translation --------------------------------------------------------------------------
 
-  /** smmuv3_translate. The fast path: a cached config and an IOTLB hit, no trace. */
+  /**
+   * smmuv3_translate. The fast path, for a call without a trace on a stream whose config is
+   * cached: the input as a number, the IOTLB and, on a miss, the walk, then the same IOTLB insert
+   * and entry as translateFull. Anything that records an event (a fault, a permission refused
+   * on a hit), a TTB1 input or a nested walk goes to translateFull, which answers from the start.
+   */
   translateStream(r: Smmuv3Region, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined): IOMMUTLBEntry {
-    if (trace === undefined) {
-      const a = r.active;
-      if (a !== undefined && a.fastMap !== undefined && this.iotlb.limit > 0 && (this.regs.cr0 & 1) !== 0 && addr < a.fastLimit) {
-        const ia = Number(addr);
-        const e = this.iotlb.lookup(a.fastMap, ia, a.fastProbes!);
-        if (e !== undefined && (flag & e.perm) === flag) {
-          return { targetAs: this.downstream, iova: addr, translatedAddr: BigInt(e.out + (ia - e.ia)), addrMask: e.mask, perm: e.perm };
+    const a = r.active;
+    if (trace === undefined && a !== undefined && a.fastMap !== undefined && (this.regs.cr0 & 1) !== 0 && !this.quiet) {
+      // Exact: fastLimit is an integer below 2^53, and Number() rounds monotonically.
+      const ia = Number(addr);
+      if (ia < a.fastLimit) {
+        const iotlb = this.iotlb;
+        const map = a.fastMap;
+        if (iotlb.limit > 0) {
+          const e = iotlb.lookup(map, ia, a.fastProbes!);
+          if (e !== undefined) {
+            // The entry's input base is aligned to its size, so the byte's offset is addr & mask.
+            if ((flag & e.perm) === flag) return { targetAs: this.downstream, iova: addr, translatedAddr: e.outBig + (addr & e.mask), addrMask: e.mask, perm: e.perm };
+            return this.translateFull(r, addr, flag, trace);
+          }
+        }
+        if (a.fastWalk) {
+          const w = this.walker;
+          if (w.translate(a.cfg, a.fastTt, ia, flag, undefined, a.s2map)) return this.walked(map, addr, ia, 0n);
         }
       }
     }
@@ -402,27 +418,43 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
       if (trace && w.note) trace.push(step(w.note, { profileNote: w.note }, STEP_NAMES.profileNote));
       return this.ptwFail(r, cfg, addr, flag, PTW_EVENT[w.fault]!, w.faultStage, w.faultAddr2, w.faultClass, w.faultWhy, trace);
     }
-    const size = POW2[w.shift]!;
+    if (trace === undefined) return this.walked(this.quiet ? undefined : map, addr, ia, ttLo);
     const mask = maskOf(w.shift);
     if (this.iotlb.enabled && map !== undefined && !this.quiet) {
-      const entry: TlbEntry = {
-        iova: ttLo === 0n ? BigInt(w.inBase) : ttLo + BigInt(w.inBase),
-        ia: w.inBase,
-        size,
-        mask,
-        out: w.out,
-        perm: w.perm,
-        s1perm: w.s1perm,
-        s2perm: w.s2perm,
-        level: w.level,
-        granule: w.granule,
-        key: tlbKey(w.inBase, size, w.level, tgCode(w.granule)),
-      };
+      const entry = this.walkEntry(ttLo);
       this.iotlb.insert(map, entry);
-      if (trace) trace.push(this.tlbStep('walk result inserted in the IOTLB', cfg, entry, STEP_NAMES.iotlbInsert));
+      trace.push(this.tlbStep('walk result inserted in the IOTLB', cfg, entry, STEP_NAMES.iotlbInsert));
     }
-    if (trace && w.note) trace.push(step(w.note, { profileNote: w.note }, STEP_NAMES.profileNote));
+    if (w.note) trace.push(step(w.note, { profileNote: w.note }, STEP_NAMES.profileNote));
     return { targetAs: this.downstream, iova: addr, translatedAddr: BigInt(w.out + (ia - w.inBase)), addrMask: mask, perm: w.perm };
+  }
+
+  /** The IOTLB entry of the walker's last translation (`ttLo`: TTB1's first input, else 0). */
+  private walkEntry(ttLo: bigint): TlbEntry {
+    const w = this.walker;
+    const size = POW2[w.shift]!;
+    return {
+      iova: ttLo === 0n ? BigInt(w.inBase) : ttLo + BigInt(w.inBase),
+      ia: w.inBase,
+      size,
+      mask: maskOf(w.shift),
+      out: w.out,
+      outBig: BigInt(w.out),
+      shift: w.shift,
+      perm: w.perm,
+      s1perm: w.s1perm,
+      s2perm: w.s2perm,
+      level: w.level,
+      granule: w.granule,
+      key: tlbKey(w.inBase, size, w.level, tgCode(w.granule)),
+    };
+  }
+
+  /** After a successful untraced walk of input `ia`: the IOTLB insert (into `map` when given), and the entry. */
+  private walked(map: TlbMap | undefined, addr: bigint, ia: number, ttLo: bigint): IOMMUTLBEntry {
+    const w = this.walker;
+    if (map !== undefined && this.iotlb.limit > 0) this.iotlb.insert(map, this.walkEntry(ttLo));
+    return { targetAs: this.downstream, iova: addr, translatedAddr: BigInt(w.out + (ia - w.inBase)), addrMask: maskOf(w.shift), perm: w.perm };
   }
 
   /** select_tt: TTB0 when the top bits are zero, TTB1 when they are ones, else none. */
@@ -473,7 +505,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     const base = { sid, steAddr: found.addr, ste: found.words };
     if (d.kind !== 'translate') {
       const cfg: StreamConfig = { ...base, kind: d.kind, s1: false, asid: -1, vmid: d.vmid, tt: [undefined, undefined], oas: flags.oasBits, recordS1: false, affd: false };
-      return this.activate(r, { cfg, fastLimit: 0n });
+      return this.activate(r, { cfg, fastLimit: 0, fastWalk: false });
     }
     let s2: S2Info | undefined;
     if (d.s2cfg) {
@@ -484,7 +516,7 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
     if (!d.s1) {
       const cfg: StreamConfig = { ...base, kind: 'translate', s1: false, asid: -1, vmid: d.vmid, tt: [undefined, undefined], oas: flags.oasBits, recordS1: false, affd: false, s2 };
       const limit = Math.min(cfg.oas, s2!.inputBits);
-      return this.activate(r, { cfg, s2map, probesS2: s2!.probes, fastLimit: 1n << BigInt(limit), fastMap: s2map, fastProbes: s2!.probes });
+      return this.activate(r, { cfg, s2map, probesS2: s2!.probes, fastLimit: POW2[limit]!, fastMap: s2map, fastProbes: s2!.probes, fastWalk: true });
     }
     // Stage 1: the CD (an IPA when stage 2 is on).
     let cdAddr = d.ctxPtr;
@@ -540,9 +572,11 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
       probes0,
       probes1: withS2(t1),
       probesS2: s2?.probes,
-      fastLimit: t0 ? t0.hi : 0n,
+      fastLimit: t0 ? Number(t0.hi) : 0,
       fastMap: t0 ? map0 : undefined,
       fastProbes: probes0,
+      fastTt: t0,
+      fastWalk: s2 === undefined,
     });
   }
 

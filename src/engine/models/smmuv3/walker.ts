@@ -16,7 +16,7 @@ import { hex } from '../../hex';
 import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, permName } from '../../iotlb';
 import { fmtRaw } from '../../format';
 import { STEP_NAMES, type Trace, type TraceFieldValue } from '../../trace';
-import { fastWalkS1 } from './fast-walk';
+import { WalkPages, fastWalkS1 } from './fast-walk';
 import type { GuestReader } from './guest-reader';
 import { maskOf, tlbKey, type Iotlb, type TlbMap } from './iotlb';
 import {
@@ -72,6 +72,8 @@ export class Walker {
   noInsert = false;
   /** Set by an uncached peek: stage-2 table addresses are walked, not looked up. */
   noLookup = false;
+  /** The fast walk's pages (fast-walk.ts). */
+  readonly pages = new WalkPages();
 
   constructor(
     readonly reader: GuestReader,
@@ -355,6 +357,8 @@ export class Walker {
         size,
         mask: maskOf(this.shift),
         out: this.out,
+        outBig: BigInt(this.out),
+        shift: this.shift,
         perm: this.perm,
         s1perm: IOMMU_RW,
         s2perm: this.perm,

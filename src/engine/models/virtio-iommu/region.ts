@@ -5,6 +5,7 @@
  * to an alias of system memory then). Everything it does is the device's.
  */
 import type { EngineError } from '../../errors';
+import type { NumberTranslator } from '../../fast-path';
 import { IOMMUMemoryRegion, type IOMMUNotifier, type ProbeOptions, type ReplayResult } from '../../iommu';
 import type { IOMMUAccessFlags, IOMMUNotifierFlag, IOMMUTLBEntry } from '../../iotlb';
 import type { Trace } from '../../trace';
@@ -17,6 +18,8 @@ export interface EndpointOwner {
   replayEndpoint(r: VirtioIommuRegion, n: IOMMUNotifier): { mappings: number; events: number };
   endpointMappings(r: VirtioIommuRegion, sink: (e: IOMMUTLBEntry) => void): void;
   minPageSize(): bigint;
+  /** The number fast path (probe() as numbers, the endpoint's state taken now). */
+  numberTranslatorFor(r: VirtioIommuRegion): NumberTranslator | undefined;
 }
 
 export class VirtioIommuRegion extends IOMMUMemoryRegion {
@@ -49,6 +52,10 @@ export class VirtioIommuRegion extends IOMMUMemoryRegion {
    */
   override probe(addr: bigint, flag: IOMMUAccessFlags, _iommuIdx: number, trace?: Trace, _opts?: ProbeOptions): IOMMUTLBEntry {
     return this.owner.translateEndpoint(this, addr, flag, trace, true);
+  }
+
+  override numberTranslator(_iommuIdx: number, _opts?: ProbeOptions): NumberTranslator | undefined {
+    return this.owner.numberTranslatorFor(this);
   }
 
   override notifyFlagChanged(old: IOMMUNotifierFlag, now: IOMMUNotifierFlag): EngineError | undefined {

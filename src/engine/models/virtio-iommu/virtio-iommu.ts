@@ -20,6 +20,7 @@ import type { IOMMUNotifier } from '../../iommu';
 import { U64_MAX, hex } from '../../hex';
 import { IOMMU_NONE, IOMMU_NOTIFIER_DEVIOTLB_UNMAP, IOMMU_RO, IOMMU_RW, IOMMU_WO, permName, type IOMMUAccessFlags, type IOMMUNotifierFlag, type IOMMUTLBEntry } from '../../iotlb';
 import type { Trace, TraceFieldValue } from '../../trace';
+import { EP_BYPASS, EP_DOMAIN, EP_NO_DOMAIN, EP_UNKNOWN, EndpointTranslator } from './fast-path';
 import { faultRecord, type FaultRecord } from './faults';
 import { DomainMappings, type Mapping } from './interval-map';
 import { mapPerm, notifyMap, notifyUnmap, pow2Chunks } from './notify';
@@ -646,6 +647,21 @@ export class VirtioIommu implements IommuDevice, EndpointOwner {
     entry.perm = query ? mapPerm(m.flags) : flag;
     if (trace) trace.push(step(`translated = ${hex(addr)} - ${hex(m.low)} + ${hex(m.phys)} = ${hex(entry.translatedAddr)}, perm ${permName(entry.perm)}${query ? ' (the mapping\'s; QEMU answers the requested flag)' : ' (the requested flag)'}, mask ${hex(mask)}`, { translated: entry.translatedAddr, perm: permName(entry.perm), mask }));
     return entry;
+  }
+
+  /**
+   * The number fast path of an endpoint (fast-path.ts): its state now, as probe() would find it;
+   * undefined when the page size is not a power of two (page_size_mask 0).
+   */
+  numberTranslatorFor(r: VirtioIommuRegion): EndpointTranslator | undefined {
+    const page = this.minPageSize();
+    if (page <= 0n) return undefined;
+    const sid = r.sid;
+    const ep = this.endpointMap.get(sid);
+    const make = (state: number) => new EndpointTranslator(state, ep?.domain?.mappings, this.reservedRegions, this.memory, page, this.flags.exactLookup);
+    if (this.bypassed(sid)) return make(EP_BYPASS);
+    if (!ep) return make(EP_UNKNOWN);
+    return make(ep.domain ? EP_DOMAIN : EP_NO_DOMAIN);
   }
 
   /** The mapping translate uses for addr: the one containing it, or what QEMU's lookup of [addr, addr + 1] meets first. */
