@@ -109,12 +109,16 @@ export class ConfigStore implements vscode.Disposable {
    * whose text is a config (the example; see src/views/config-files.ts); one loaded already.
    */
   matches(uri: vscode.Uri, doc?: vscode.TextDocument): boolean {
+    return this.matchesNew(uri, doc) || this.entries.has(uri.toString());
+  }
+
+  /** Named by the globs, or an untitled config: a config whether or not it was loaded before. */
+  private matchesNew(uri: vscode.Uri, doc?: vscode.TextDocument): boolean {
     if (uri.scheme === 'output' || uri.scheme === 'vscode-scm') return false;
     // The head of the text only: the version key is at the top, and this runs on every keystroke.
     if (uri.scheme === 'untitled' && doc && isConfigText(doc.getText(new vscode.Range(0, 0, Math.min(doc.lineCount, 2000), 0)))) return true;
     const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.toString());
-    if (matchesFiles(uri.toString(), folders, this.globs(), this.exclude())) return true;
-    return this.entries.has(uri.toString());
+    return matchesFiles(uri.toString(), folders, this.globs(), this.exclude());
   }
 
   private loadOptions(uri: vscode.Uri): LoadOptions {
@@ -149,9 +153,16 @@ export class ConfigStore implements vscode.Disposable {
     for (const g of this.globs()) {
       for (const uri of await vscode.workspace.findFiles(g, exclude, 10_000)) found.set(uri.toString(), uri);
     }
-    for (const doc of vscode.workspace.textDocuments) if (this.matches(doc.uri, doc)) found.set(doc.uri.toString(), doc.uri);
+    // Open documents: those the globs name (or untitled configs), and those loaded before that
+    // have unsaved edits. One the globs no longer name, or whose file is gone, with nothing
+    // unsaved, goes (VS Code keeps a closed document's model a while after its editor closed).
+    for (const doc of vscode.workspace.textDocuments) {
+      const key = doc.uri.toString();
+      const kept = this.entries.has(key) && (doc.isDirty || doc.isUntitled);
+      if (kept || this.matchesNew(doc.uri, doc)) found.set(key, doc.uri);
+    }
     for (const key of [...this.entries.keys()]) {
-      if (!found.has(key) && !vscode.workspace.textDocuments.some((d) => d.uri.toString() === key)) {
+      if (!found.has(key)) {
         this.entries.delete(key);
         this.gate.forget(key);
       }
