@@ -253,6 +253,7 @@ function build(ctx: BuildContext, root: Record<string, unknown>, opts: LoadOptio
   reportContainmentCycles(ctx);
   reportWalkLoops(ctx);
   buildDevices(ctx, root.devices);
+  reportMachineDone(ctx);
   buildNotifiers(ctx, root.notifiers);
   reportTruncatedViews(ctx);
 }
@@ -608,7 +609,7 @@ function buildDevices(ctx: BuildContext, raw: unknown): void {
     const iommu = spec.iommu !== undefined ? ctx.iommu(spec.iommu, [...path, 'iommu'], `for device ${name}`) : undefined;
     if (spec.iommu !== undefined) {
       if (!iommu) continue;
-      as = m.dmaAddressSpace(iommu, rid);
+      as = m.dmaAddressSpace(iommu, rid, attrs.pasid);
     } else {
       as = ctx.addressSpace(spec.as, [...path, 'as'], `for device ${name}`);
       if (!as) continue;
@@ -626,6 +627,14 @@ function buildDevices(ctx: BuildContext, raw: unknown): void {
     };
     m.devices.set(name, device);
     if (kind === 'vfio-pci' || kind === 'vhost') backEndRegistrations(ctx, device, path);
+  }
+}
+
+/** Each IOMMU's machine-done checks over the machine's devices, as warnings on the device QEMU names. */
+function reportMachineDone(ctx: BuildContext): void {
+  const devices = [...ctx.machine.devices.values()];
+  for (const dev of ctx.machine.iommus.values()) {
+    for (const f of dev.machineDone?.(devices) ?? []) ctx.warn('machine-done', ['devices', f.device], f.message, 'key');
   }
 }
 

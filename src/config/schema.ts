@@ -341,6 +341,24 @@ const VtdDevice = Type.Object(
     'large-pages': Type.Optional(Type.Boolean({ description: 'Use 2 MiB and 1 GiB pages where alignment allows (default true).' })),
     'share-with': Type.Optional(Type.String({ description: 'Use the page tables of an earlier device of the same domain (its bus:device.function).' })),
     map: Type.Optional(Type.Array(VtdMapping)),
+    pasids: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: NUMBER_PATTERN }),
+        Type.Object(
+          {
+            domain: NumWith('The PASID entry DID.'),
+            translation: Type.Optional(Type.Union([Type.Literal('translate'), Type.Literal('pass-through')], { description: 'PGTT: second-stage (translate, default) or pass-through.' })),
+            'aw-bits': Type.Optional(Type.Union([Type.Literal(39), Type.Literal(48), Type.Literal(57)], { description: 'PASID entry AW (default: the device\'s).' })),
+            fpd: Type.Optional(Type.Boolean({ description: 'Fault processing disable.' })),
+            'large-pages': Type.Optional(Type.Boolean({ description: 'Use 2 MiB and 1 GiB pages where alignment allows (default true).' })),
+            map: Type.Optional(Type.Array(VtdMapping)),
+            description: Description,
+          },
+          { additionalProperties: false },
+        ),
+        { description: 'Scalable mode: PASID table entries besides RID_PASID (0), by PASID: the address spaces of accesses whose attrs name that pasid.' },
+      ),
+    ),
     description: Description,
   },
   { additionalProperties: false },
@@ -363,8 +381,10 @@ const IntelIommu = Type.Object(
     'snoop-control': Type.Optional(Type.Boolean({ description: 'ECAP.SC; QEMU then refuses every vfio and vhost notifier. Default false.' })),
     intremap: Type.Optional(Type.Boolean({ description: 'ECAP.IR (status bits only; interrupts are not remapped). Default true.' })),
     'scalable-mode': Type.Optional(
-      Type.Boolean({ description: "x-scalable-mode: ECAP.SMTS/SRS/SLTS; `build` then writes scalable root and context entries and each device's RID_PASID entry (second-stage or pass-through). PASID address spaces are not modelled." }),
+      Type.Boolean({ description: "x-scalable-mode: ECAP.SMTS/SRS/SLTS; `build` then writes scalable root and context entries, each device's RID_PASID entry (second-stage or pass-through) and the entries of its `pasids`. An access whose attrs name a pasid goes through that PASID's address space." }),
     ),
+    'pasid-mode': Type.Optional(Type.Boolean({ description: 'x-pasid-mode: ECAP.PASID; QEMU needs scalable-mode for it and refuses it with device-iotlb. Default false.' })),
+    'dma-drain': Type.Optional(Type.Boolean({ description: 'dma-drain: CAP.DRD/DWD; QEMU needs it for scalable-mode. Default true.' })),
     'iotlb-size': Type.Optional(Type.Integer({ minimum: 0, description: "IOTLB entries before QEMU's flush-all (default 1024); 0 turns the IOTLB off." })),
     registers: Type.Optional(
       Type.Object(
@@ -398,8 +418,8 @@ const IntelIommu = Type.Object(
           ),
           size: Type.Optional(NumWith('Bytes the build may use (default: to the end of the region).')),
           queue: Type.Optional(
-            Type.Union([Type.Literal(false), Type.Object({ qs: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 })) }, { additionalProperties: false })], {
-              description: 'An invalidation queue of 2^(8+qs) descriptors, enabled with GCMD.QIE (default qs 0); false for register-based invalidation only.',
+            Type.Union([Type.Literal(false), Type.Object({ qs: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 })), dw: Type.Optional(Type.Boolean({ description: 'IQA.DW: 256-bit descriptors (honoured in scalable mode), as the PASID-based invalidations need.' })) }, { additionalProperties: false })], {
+              description: 'An invalidation queue of 2^(8+qs) 128-bit descriptors (2^(7+qs) of 256 bits with dw), enabled with GCMD.QIE (default qs 0); false for register-based invalidation only.',
             }),
           ),
           enable: Type.Optional(Type.Boolean({ description: 'Set GCMD.TE (default true).' })),
@@ -522,7 +542,7 @@ const Steps = {
   command: Type.Object(
     {
       iommu: Type.String(),
-      cmd: Type.String({ minLength: 1, description: 'The command: SMMUv3 TLBI_NH_VA, TLBI_NH_ASID, CFGI_STE, CMD_SYNC...; intel-iommu IOTLB_PAGE, IOTLB_DOMAIN, IOTLB_GLOBAL, CC_GLOBAL, CC_DEVICE, DEV_IOTLB, WAIT; virtio-iommu attach, detach, map, unmap, probe, config-bypass.' }),
+      cmd: Type.String({ minLength: 1, description: 'The command: SMMUv3 TLBI_NH_VA, TLBI_NH_ASID, CFGI_STE, CMD_SYNC...; intel-iommu IOTLB_PAGE, IOTLB_DOMAIN, IOTLB_GLOBAL, CC_GLOBAL, CC_DEVICE, DEV_IOTLB, WAIT, PIOTLB_PASID, PIOTLB_PAGE, PASID_CACHE, DEV_PIOTLB; virtio-iommu attach, detach, map, unmap, probe, config-bypass.' }),
       sid: Type.Optional(Num),
       asid: Type.Optional(Num),
       vmid: Type.Optional(Num),
@@ -539,6 +559,9 @@ const Steps = {
       ih: Type.Optional(Type.Boolean({ description: 'VT-d invalidation hint.' })),
       fm: Type.Optional(Type.Integer({ minimum: 0, maximum: 3, description: 'VT-d function mask of a device-selective context-cache invalidation.' })),
       s: Type.Optional(Type.Boolean({ description: 'VT-d device-IOTLB size bit.' })),
+      pasid: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xfffff, description: 'VT-d PASID of a PASID-based invalidation (PIOTLB_PASID, PIOTLB_PAGE, PASID_CACHE, DEV_PIOTLB).' })),
+      g: Type.Optional(Type.Integer({ minimum: 0, maximum: 3, description: 'VT-d PASID_CACHE granularity: 0 domain, 1 PASID within domain, 3 global.' })),
+      global: Type.Optional(Type.Boolean({ description: 'VT-d DEV_PIOTLB: every PASID of the device (G).' })),
       'status-addr': Type.Optional(Num),
       'status-data': Type.Optional(Num),
       if: Type.Optional(Type.Boolean({ description: 'VT-d wait descriptor: raise the completion interrupt.' })),

@@ -97,9 +97,16 @@ export interface IommuDevice {
   regions(): readonly IOMMUMemoryRegion[];
   /**
    * The region a device with this requester ID translates through. Models with one region
-   * return it whatever the ID.
+   * return it whatever the ID. `pasid`: the PASID a transaction carries (MemTxAttrs.pasid), for
+   * models whose PASIDs are address spaces of their own (VT-d's vtd_find_add_as(bus, devfn,
+   * pasid)); models without ignore it and return the requester ID's region.
    */
-  regionFor(requesterId: number | undefined): IOMMUMemoryRegion;
+  regionFor(requesterId: number | undefined, pasid?: number): IOMMUMemoryRegion;
+  /**
+   * QEMU's checks once the machine is complete (its machine-done notifiers): given every device of
+   * the machine, what the model's QEMU refuses, by device name (QEMU stops there). Optional.
+   */
+  machineDone?(devices: ReadonlyArray<{ readonly name: string; readonly kind: string }>): ReadonlyArray<{ readonly device: string; readonly message: string }>;
   /** Regions the model owns that accesses can land on (the TZ MPC's blocked-io region). */
   internalRegions?(): readonly MemoryRegion[];
   readonly registers?: RegisterFile;

@@ -103,16 +103,16 @@ export class Machine {
     return out;
   }
 
-  /** The IOMMU region a device with this requester ID goes through. */
-  iommuRegionFor(dev: IommuDevice, requesterId: number | undefined): IOMMUMemoryRegion {
-    const r = dev.regionFor(requesterId);
+  /** The IOMMU region a device with this requester ID (and PASID, if its transactions carry one) goes through. */
+  iommuRegionFor(dev: IommuDevice, requesterId: number | undefined, pasid?: number): IOMMUMemoryRegion {
+    const r = pasid === undefined ? dev.regionFor(requesterId) : dev.regionFor(requesterId, pasid);
     this.observe(r);
     return r;
   }
 
   /** The address space a device behind `dev` does DMA in: the IOMMU region itself, from 0. */
-  dmaAddressSpace(dev: IommuDevice, requesterId: number | undefined): AddressSpace {
-    const r = this.iommuRegionFor(dev, requesterId);
+  dmaAddressSpace(dev: IommuDevice, requesterId: number | undefined, pasid?: number): AddressSpace {
+    const r = this.iommuRegionFor(dev, requesterId, pasid);
     return addressSpaceForRegion(r, `${r.name}-dma`);
   }
 
@@ -126,7 +126,10 @@ export class Machine {
       const merged: MemTxAttrs = attrs
         ? { ...attrs, requesterId: attrs.requesterId ?? dev.attrs.requesterId ?? dev.requesterId }
         : dev.attrs;
-      return { as: dev.as, attrs: merged, device: dev };
+      // A PASID the access names (and the device's own attributes do not) picks the IOMMU's
+      // address space for it, for models that keep one per PASID.
+      const as = dev.iommu !== undefined && merged.pasid !== undefined && merged.pasid !== dev.attrs.pasid ? this.dmaAddressSpace(dev.iommu, dev.requesterId, merged.pasid) : dev.as;
+      return { as, attrs: merged, device: dev };
     }
     const as = this.addressSpaces.get(from);
     if (as) return { as, attrs: attrs ?? MEMTXATTRS_UNSPECIFIED };

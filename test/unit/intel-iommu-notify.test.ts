@@ -221,7 +221,9 @@ describe('intel-iommu: invalidations and their events', () => {
     program(r, [{ reg: 'IQT', value: 1n << 4n }]);
     assert.equal(reg(r, 'FSTS') & 0x10n, 0x10n);
     assert.equal(reg(r, 'IQH'), 0n);
-    assert.match(r.iommu.invalidationLog.at(-1)!.effect, /scalable mode.*invalidation queue error/);
+    // A PASID-based IOTLB descriptor is 256 bits: current QEMU refuses it in a 128-bit queue.
+    assert.equal(r.iommu.invalidationLog.at(-1)!.effect, 'a 256-bit descriptor in a 128-bit invalidation queue (IQA.DW=0): invalidation queue error (FSTS.IQE)');
+    assert.deepEqual(r.iommu.log.slice(-2), ['vtd_process_piotlb_desc: 256-bit piotlb inv desc in 128-bit invalidation queue', 'Interrupt Mask set, irq is not generated']);
   });
 
   it('translation disable unmaps every notifier range; the page-selective mask is 8 bits wide in QEMU 7.2', () => {

@@ -3,7 +3,7 @@
  * Debian's QEMU 7.2 binary reports it with x-scalable-mode=on, scalable root entries (lower and
  * upper halves), 256-bit context entries, the PASID directory and table, PGTT second-stage and
  * pass-through, the PASID fault reasons in current QEMU's numbering and the PP/PV of walk faults.
- * PASID address spaces (BDF, PASID) are not modelled.
+ * PASID address spaces (BDF, PASID): intel-iommu-pasid.test.ts.
  */
 import * as assert from 'node:assert/strict';
 import { IOMMU_NONE, IOMMU_NOTIFIER_IOTLB_EVENTS, IOMMU_RO, IOMMU_RW, IOMMU_WO } from '../../src/engine/iotlb';
@@ -38,6 +38,23 @@ describe('intel-iommu: scalable mode (RID_PASID)', () => {
   it('ECAP with x-scalable-mode=on: SMTS, SRS, SLTS (the real binary)', () => {
     assert.equal(reg(rig({ scalableMode: true, awBits: 39 }), 'ECAP'), 0x480080f00f4an);
     assert.ok('error' in IntelIommu.create({ name: 'x', memory: rig().sys, profile: 'qemu-7.2', scalableMode: true }));
+    // x-pasid-mode=on adds ECAP.PASID (bit 40).
+    assert.equal(reg(rig({ scalableMode: true, awBits: 39, pasidMode: true }), 'ECAP'), 0x490080f00f4an);
+  });
+
+  it("QEMU's realize checks in its order and words: PASID with device-iotlb, aw-bits, dma_drain for scalable mode, scalable mode for PASID", () => {
+    const sys = rig().sys;
+    const text = (o: Partial<Parameters<typeof IntelIommu.create>[0]>) => {
+      const e = IntelIommu.create({ name: 'dmar0', memory: sys, ...o });
+      return 'error' in e ? e.message : 'created';
+    };
+    // vtd_realize checks PASID with device-iotlb before vtd_decide_config looks at anything.
+    assert.equal(text({ pasidMode: true, deviceIotlb: true, awBits: 52 }), 'intel-iommu dmar0: PASID based device IOTLB is not supported');
+    assert.equal(text({ profile: 'qemu-7.2', awBits: 52, scalableMode: true, dmaDrain: false }), 'intel-iommu dmar0: Supported values for aw-bits are: 39, 48');
+    assert.equal(text({ scalableMode: true, dmaDrain: false, pasidMode: true }), 'intel-iommu dmar0: Need to set dma_drain for scalable mode');
+    assert.equal(text({ pasidMode: true }), 'intel-iommu dmar0: Need to set scalable mode for PASID');
+    assert.equal(text({ profile: 'qemu-7.2', pasidMode: true }), 'intel-iommu dmar0: Need to set scalable mode for PASID');
+    assert.equal(text({ scalableMode: true, pasidMode: true }), 'created');
   });
 
   it('lower and upper root halves, 256-bit context entries, the PASID directory and table entry, then the second-stage walk', () => {

@@ -8,7 +8,7 @@
  * their bdf: each (bus, devfn) gets its own region.
  */
 import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, isEngineError, type AddressSpace, type IommuDevice } from '../../engine';
-import { IntelIommu, buildVtdTables, type VtdBuildDevice, type VtdBuildMapping, type VtdProfile, type VtdRegisterWrite } from '../../engine/models/intel-iommu';
+import { IntelIommu, buildVtdTables, type VtdBuildDevice, type VtdBuildMapping, type VtdBuildPasid, type VtdProfile, type VtdRegisterWrite } from '../../engine/models/intel-iommu';
 import { entries, list, obj, type BuildContext } from '../context';
 import type { Path } from '../document';
 import { parseConfigNumber } from '../numbers';
@@ -56,12 +56,14 @@ export function buildIntelIommu(ctx: BuildContext, name: string, spec: Record<st
     snoopControl: bool(spec['snoop-control']),
     intremap: bool(spec.intremap),
     scalableMode: bool(spec['scalable-mode']),
+    pasidMode: bool(spec['pasid-mode']),
+    dmaDrain: bool(spec['dma-drain']),
     iotlbSize,
     registers: writes,
     source: ctx.id(path),
   });
   if (isEngineError(dev)) {
-    const at = dev.code === 'vtd-aw-bits' ? 'aw-bits' : dev.code === 'vtd-iotlb-size' ? 'iotlb-size' : dev.code === 'vtd-scalable' ? 'scalable-mode' : 'registers';
+    const at = dev.code === 'vtd-aw-bits' ? 'aw-bits' : dev.code === 'vtd-iotlb-size' ? 'iotlb-size' : dev.code === 'vtd-scalable' ? 'scalable-mode' : dev.code === 'vtd-pasid' ? 'pasid-mode' : 'registers';
     ctx.error(dev.code === 'vtd-register' ? 'bad-value' : 'bad-value', [...path, at], dev.message);
     return undefined;
   }
@@ -111,6 +113,30 @@ function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>
       continue;
     }
     const tr = d.translation;
+    const pasids: Array<[number, VtdBuildPasid]> = [];
+    for (const [pk, praw] of entries(d.pasids)) {
+      const pp: Path = [...dp, 'pasids', pk];
+      const pasid = parseConfigNumber(pk, 1n << 20n);
+      const pd = obj(praw) ?? {};
+      const pdomain = ctx.num(pd.domain, [...pp, 'domain'], undefined, 1n << 16n);
+      const pmap = mappings(ctx, pd.map, [...pp, 'map']);
+      if (!pasid.ok) ctx.error('bad-value', pp, `"${pk}" is not a PASID (0..0xfffff)`, 'key');
+      if (!pasid.ok || pdomain === undefined || !pmap) {
+        ok = false;
+        continue;
+      }
+      pasids.push([
+        Number(pasid.value),
+        {
+          domain: Number(pdomain),
+          translation: pd.translation === 'pass-through' ? 'pass-through' : 'translate',
+          awBits: typeof pd['aw-bits'] === 'number' ? pd['aw-bits'] : undefined,
+          fpd: pd.fpd === true,
+          largePages: pd['large-pages'] === false ? false : undefined,
+          map: pmap,
+        },
+      ]);
+    }
     devices.push([
       sid,
       {
@@ -121,12 +147,13 @@ function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>
         largePages: d['large-pages'] === false ? false : undefined,
         shareWith,
         map,
+        pasids: pasids.length ? pasids : undefined,
       },
     ]);
   }
   if (!ok) return undefined;
   const q = b.queue;
-  const queue = q === false ? (false as const) : obj(q) ? { qs: typeof obj(q)!.qs === 'number' ? (obj(q)!.qs as number) : undefined } : undefined;
+  const queue = q === false ? (false as const) : obj(q) ? { qs: typeof obj(q)!.qs === 'number' ? (obj(q)!.qs as number) : undefined, dw: obj(q)!.dw === true } : undefined;
   const res = buildVtdTables({ memory: at.region.backing, memoryBase: at.base, at: at.offset, limit: at.limit, devices, queue, enable: b.enable === false ? false : undefined, scalable });
   if (isEngineError(res)) {
     const m = /^device ([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])/.exec(res.message);

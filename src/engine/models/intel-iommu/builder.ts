@@ -36,6 +36,20 @@ export interface VtdBuildDevice {
   readonly largePages?: boolean;
   /** Share the tables of another device of the same domain (its BDF's requester ID). */
   readonly shareWith?: number;
+  /**
+   * Scalable mode: PASID table entries for other PASIDs than RID_PASID (0), each with its domain,
+   * address width, translation type and second-stage mappings (PASID address spaces).
+   */
+  readonly pasids?: ReadonlyArray<readonly [number, VtdBuildPasid]>;
+}
+
+export interface VtdBuildPasid {
+  readonly domain: number;
+  readonly translation?: 'translate' | 'pass-through';
+  readonly awBits?: number;
+  readonly map?: readonly VtdBuildMapping[];
+  readonly largePages?: boolean;
+  readonly fpd?: boolean;
 }
 
 export interface VtdBuildOptions {
@@ -46,7 +60,7 @@ export interface VtdBuildOptions {
   readonly limit?: bigint;
   readonly devices: ReadonlyMap<number, VtdBuildDevice> | ReadonlyArray<readonly [number, VtdBuildDevice]>;
   /** An invalidation queue of 2^(8+qs) descriptors, enabled (default qs 0); false for none. */
-  readonly queue?: false | { readonly qs?: number };
+  readonly queue?: false | { readonly qs?: number; /** IQA.DW: 256-bit descriptors (scalable mode). */ readonly dw?: boolean };
   /** Enable translation (GCMD.TE), default true. */
   readonly enable?: boolean;
   /**
@@ -145,9 +159,42 @@ export function buildVtdTables(o: VtdBuildOptions): VtdBuildResult | EngineError
         w(ceOff, o.memoryBase + dir + 1n) ??
         w(ceOff + 8n, 0n);
       if (e) return e;
+      // Other PASIDs: a PASID table page per directory entry (64 PASIDs each), one entry each.
+      const ptabs = new Map<number, bigint>([[0, ptab]]);
+      for (const [pasid, pd] of d.pasids ?? []) {
+        if (!Number.isInteger(pasid) || pasid <= 0 || pasid >= 1 << 20) return fail(`device ${bdfColon(sid)}: PASID ${pasid} is not 1..0xfffff (0 is the RID_PASID, the device's own entry)`);
+        const di = pasid >> 6;
+        let pt = ptabs.get(di);
+        if (pt === undefined) {
+          if (di >= 512) return fail(`device ${bdfColon(sid)}: PASID ${pasid} is past the one-page PASID directory the builder writes (PASIDs below 0x8000)`);
+          const a = alloc();
+          if (typeof a !== 'bigint') return a;
+          pt = a;
+          ptabs.set(di, pt);
+          const de = w(dir + BigInt(di) * 8n, o.memoryBase + pt + 1n);
+          if (de) return de;
+        }
+        const paw = pd.awBits ?? aw;
+        if (paw !== 39 && paw !== 48 && paw !== 57) return fail(`device ${bdfColon(sid)} PASID ${pasid}: aw-bits ${paw} is not 39, 48 or 57`);
+        const ppt = pd.translation === 'pass-through';
+        let pslpt = 0n;
+        if (!ppt) {
+          const top = alloc();
+          if (typeof top !== 'bigint') return top;
+          const plevels = (paw - 30) / 9 + 2;
+          tables.set(o.memoryBase + top, plevels);
+          const err = mapAll(o, top, plevels, paw, { domain: pd.domain, map: pd.map, largePages: pd.largePages }, sid, alloc, w, tables);
+          if (err) return err;
+          pslpt = o.memoryBase + top;
+        }
+        const at = pt + BigInt(pasid & 63) * 64n;
+        const pe = w(at, 1n | (pd.fpd ? 2n : 0n) | (BigInt((paw - 30) / 9) << 2n) | ((ppt ? 4n : 2n) << 6n) | pslpt) ?? w(at + 8n, BigInt(pd.domain & 0xffff));
+        if (pe) return pe;
+      }
       built.set(sid, { context: o.memoryBase + ceOff, slptptr: tt === 2n ? undefined : slpt });
       continue;
     }
+    if (d.pasids !== undefined && d.pasids.length > 0) return fail(`device ${bdfColon(sid)}: PASID table entries need scalable-mode tables`);
     const lo = 1n | (d.fpd ? 2n : 0n) | (tt << 2n) | slpt;
     const hi = BigInt((aw - 30) / 9) | (BigInt(d.domain & 0xffff) << 8n);
     const ceOff = ct + BigInt(sid & 0xff) * 16n;
@@ -173,7 +220,7 @@ export function buildVtdTables(o: VtdBuildOptions): VtdBuildResult | EngineError
       if (typeof b !== 'bigint') return b;
     }
     qBase = o.memoryBase + a;
-    regs.push({ reg: 'IQA', value: qBase | BigInt(qs) }, { reg: 'GCMD', value: BigInt(VTD_GCMD_QIE) });
+    regs.push({ reg: 'IQA', value: qBase | BigInt(qs) | (o.queue?.dw ? 0x800n : 0n) }, { reg: 'GCMD', value: BigInt(VTD_GCMD_QIE) });
     gcmd |= VTD_GCMD_QIE;
   }
   if (o.enable !== false) regs.push({ reg: 'GCMD', value: BigInt((gcmd | VTD_GCMD_TE) >>> 0) });

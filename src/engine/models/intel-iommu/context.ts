@@ -38,14 +38,17 @@ export interface ContextEntry {
   /** TT: 0 untranslated (multi-level), 1 + device IOTLB, 2 pass-through. */
   readonly tt: number;
   readonly slptptr: bigint;
+  /** slptptr as a number for the number walks, -1 when it is 2^53 or more. */
+  readonly slptN: number;
   /** AW field: the walk has 2 + AW levels over a 30 + 9 * AW bit address. */
   readonly aw: number;
   readonly did: number;
   /** Where it was read. */
   readonly addr: bigint;
   /**
-   * Scalable mode: the RID_PASID the request without PASID uses, and the PASID entry's FPD. The
-   * other fields then come from that PASID entry (DID, AW, SLPTPTR, PGTT pass-through as T=2).
+   * Scalable mode: the PASID whose entry was used (the context's RID_PASID for a request without
+   * PASID, or the PASID of a PASID address space), and that entry's FPD. The other fields then
+   * come from that PASID entry (DID, AW, SLPTPTR, PGTT pass-through as T=2).
    */
   readonly rid2pasid?: number;
   readonly peFpd?: boolean;
@@ -90,6 +93,10 @@ function read128(reader: GuestReader, addr: bigint): [bigint, bigint] | undefine
   return lo === undefined || hi === undefined ? undefined : [lo, hi];
 }
 
+function numOrNeg(v: bigint): number {
+  return v < 1n << 53n ? Number(v) : -1;
+}
+
 export function decodeContext(lo: bigint, hi: bigint, addr: bigint): ContextEntry {
   return {
     lo,
@@ -97,15 +104,19 @@ export function decodeContext(lo: bigint, hi: bigint, addr: bigint): ContextEntr
     fpd: (lo & VTD_CONTEXT_ENTRY_FPD) !== 0n,
     tt: Number((lo & VTD_CONTEXT_ENTRY_TT) >> 2n),
     slptptr: lo & ~0xfffn,
+    slptN: numOrNeg(lo & ~0xfffn),
     aw: Number(hi & VTD_CONTEXT_ENTRY_AW),
     did: Number((hi >> 8n) & 0xffffn),
     addr,
   };
 }
 
-/** vtd_dev_to_context_entry, with the steps it took. */
-export function devToContextEntry(env: ContextEnv, sid: number, trace?: Trace): ContextResult {
-  if (env.scalable) return smDevToContextEntry(env, sid, trace);
+/**
+ * vtd_dev_to_context_entry, with the steps it took. `pasid`: in scalable mode, the PASID entry to
+ * resolve (a PASID address space's); the context's RID_PASID when undefined.
+ */
+export function devToContextEntry(env: ContextEnv, sid: number, trace?: Trace, pasid?: number): ContextResult {
+  if (env.scalable) return smDevToContextEntry(env, sid, trace, pasid);
   const bus = (sid >> 8) & 0xff;
   const devfn = sid & 0xff;
   const reAddr = env.root + BigInt(bus) * 16n;
@@ -178,7 +189,7 @@ const PGTT_NAMES = ['reserved', 'first-stage', 'second-stage', 'nested', 'pass-t
  * read, PGTT checked against ECAP (first-stage needs FLTS, second-stage SLTS and a SAGAW level,
  * nested never, pass-through PT), then present.
  */
-function smDevToContextEntry(env: ContextEnv, sid: number, trace?: Trace): ContextResult {
+function smDevToContextEntry(env: ContextEnv, sid: number, trace?: Trace, pasid?: number): ContextResult {
   const bus = (sid >> 8) & 0xff;
   const devfn = sid & 0xff;
   const upper = devfn > 127;
@@ -220,7 +231,7 @@ function smDevToContextEntry(env: ContextEnv, sid: number, trace?: Trace): Conte
     env.log(`vtd_context_entry_rsvd_bits_check: invalid context entry: val[3]=${v3.toString(16)}, val[2]=${v2.toString(16)}, val[1]=${v1.toString(16)}, val[0]=${v0.toString(16)} (reserved nonzero)`);
     return { fault: VTD_FR_CONTEXT_ENTRY_RSVD, why: `scalable context entry of ${bdfColon(sid)} has reserved bits set`, ce: base };
   }
-  return smResolve(env, v0, v1, ceAddr, trace);
+  return smResolve(env, v0, v1, ceAddr, trace, pasid);
 }
 
 /**
@@ -228,8 +239,8 @@ function smDevToContextEntry(env: ContextEnv, sid: number, trace?: Trace): Conte
  * entry again for every translation (it has no PASID cache), so a cached context entry is
  * resolved again each time.
  */
-export function smResolve(env: ContextEnv, v0: bigint, v1: bigint, ceAddr: bigint, trace?: Trace): ContextResult {
-  const rid2pasid = Number(v1 & 0xfffffn);
+export function smResolve(env: ContextEnv, v0: bigint, v1: bigint, ceAddr: bigint, trace?: Trace, pasid?: number): ContextResult {
+  const rid2pasid = pasid ?? Number(v1 & 0xfffffn);
   const base = decodeContext(v0, v1, ceAddr);
   const pe = pasidEntry(env, v0 & ~0xfffn, rid2pasid, trace);
   if ('fault' in pe) return { fault: pe.fault, why: pe.why, ce: base };
@@ -241,6 +252,7 @@ export function smResolve(env: ContextEnv, v0: bigint, v1: bigint, ceAddr: bigin
       fpd: (v0 & 2n) !== 0n,
       tt: pgtt === 4 ? 2 : 0,
       slptptr: pe.val0 & ~0xfffn,
+      slptN: numOrNeg(pe.val0 & ~0xfffn),
       aw: Number((pe.val0 >> 2n) & 7n),
       did: Number(pe.val1 & 0xffffn),
       addr: ceAddr,

@@ -5,6 +5,7 @@
  *   registers     the register file with QEMU's write, write-1-to-clear and write-only masks
  *   context       root and context entries (vtd_dev_to_context_entry)
  *   walker        second-level tables: translation walks and range walks
+ *   fast-path     the number translator (src/engine/fast-path.ts) for shadow checks and views
  *   iotlb         the IOTLB and its invalidations
  *   iova-tree     an address space's record of notified mappings
  *   faults        fault recording, compression, fault events
@@ -17,6 +18,7 @@ export * from './types';
 export * from './registers';
 export * from './context';
 export * from './walker';
+export * from './fast-path';
 export * from './iotlb';
 export * from './iova-tree';
 export * from './faults';

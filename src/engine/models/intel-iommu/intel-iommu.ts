@@ -1,8 +1,8 @@
 /**
  * `intel-iommu`: Intel VT-d DMA remapping as QEMU's hw/i386/intel_iommu.c models it (legacy
  * mode), following the architecture where QEMU leaves something out and reproducing Debian's
- * QEMU 7.2 in the `qemu-7.2` profile. One IOMMU region per PCI device (bus, devfn), created on
- * demand; root, context and second-level tables and the invalidation queue live in guest memory
+ * QEMU 7.2 in the `qemu-7.2` profile. One IOMMU region per PCI device (bus, devfn) and per PASID
+ * address space (bus, devfn, PASID), created on demand; root, context and second-level tables and the invalidation queue live in guest memory
  * (`walk-memory`, QEMU's address_space_memory).
  *
  * Translation (vtd_iommu_translate, vtd_do_iommu_translate): with GSTS.TES=0 every address is
@@ -48,6 +48,7 @@ import { GuestReader } from '../smmuv3/guest-reader';
 import { TT_NAMES, ceAgaw, ceLevel, devToContextEntry, smResolve, type ContextEntry, type ContextEnv } from './context';
 import { FaultRecorder, describeDisposition, faultSummary, type FaultLogEntry, type VtdInterrupt } from './faults';
 import { InvalidationQueue, encodeDescriptor, processDescriptor, type InvLogEntry, type VtdInvalidator } from './invalidation';
+import { VtdTranslator } from './fast-path';
 import { VtdIotlb } from './iotlb';
 import { VtdRegion, type VtdOwner } from './region';
 import { VtdRegisters } from './registers';
@@ -97,6 +98,7 @@ import {
   VTD_GSTS_IRES,
   VTD_GSTS_IRTPS,
   VTD_ECAP_IRO,
+  VTD_ECAP_PASID,
   VTD_ECAP_PT,
   VTD_ECAP_QI,
   VTD_ECAP_SC,
@@ -138,7 +140,7 @@ import {
   vtdCapMgaw,
   type VtdProfile,
 } from './types';
-import { iovaToSlpte, pageWalk, reservedMasks, type ReservedMasks, type WalkEnv } from './walker';
+import { iovaToSlpte, newNumLeaf, numMasks, pageOffset, pageWalk, reservedMasks, slLeafNum, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
 
 export interface VtdRegisterWrite {
   /** A register name (`GCMD`, `RTADDR`...) or offset. */
@@ -174,6 +176,8 @@ export interface IntelIommuOptions {
    * context entries and the PASID table entry of RID_PASID (second-stage or pass-through).
    */
   readonly scalableMode?: boolean;
+  /** x-pasid-mode (ECAP.PASID), default off: needs scalable mode, and refuses device-iotlb. */
+  readonly pasidMode?: boolean;
   /** dma-drain (CAP.DRD/DWD), default on. */
   readonly dmaDrain?: boolean;
   readonly iotlbSize?: number;
@@ -207,6 +211,12 @@ export interface VtdCommandLogEntry {
 }
 
 const LOG_LIMIT = 256;
+const TWO53N = 1n << 53n;
+/** 2^n as numbers, n = 0..64. */
+const POW2 = Array.from({ length: 65 }, (_, n) => 2 ** n);
+/** A leaf's addr_mask by level. */
+const ADDR_MASK_BY_SIZE = new Map([0x1000, 0x20_0000, 0x4000_0000].map((s) => [s, BigInt(s) - 1n]));
+const ADDR_MASKS = [0n, 0xfffn, 0x1f_ffffn, 0x3fff_ffffn, 0x7f_ffff_ffffn, 0xffff_ffff_ffffn];
 
 export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   readonly model = 'intel-iommu';
@@ -243,6 +253,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
 
   private readonly reader: GuestReader;
   private readonly rsvd: ReservedMasks;
+  private readonly nm: NumMasks;
+  private readonly leafN = newNumLeaf();
   private readonly spaces = new Map<number, VtdRegion>();
   /** vtd_as_with_notifiers: head first. */
   private withNotifiers: VtdRegion[] = [];
@@ -255,9 +267,14 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   static create(opts: IntelIommuOptions): IntelIommu | EngineError {
     const profile = opts.profile ?? 'architecture';
     const aw = opts.awBits ?? (profile === 'qemu-7.2' ? 39 : 48);
+    // vtd_realize, then vtd_decide_config, in QEMU's order and words (QEMU 7.2's where they differ).
+    if (opts.pasidMode && opts.deviceIotlb) return engineError('vtd-pasid', `intel-iommu ${opts.name}: PASID based device IOTLB is not supported`);
     if (aw !== 39 && aw !== 48 && !(aw === 57 && profile === 'architecture')) {
-      return engineError('vtd-aw-bits', `intel-iommu ${opts.name}: Legacy mode: supported values for aw-bits are: 39, 48${profile === 'architecture' ? ' (and 57, the architecture\'s 5-level tables, which QEMU does not offer)' : ''}`);
+      const text = profile === 'qemu-7.2' ? 'Supported values for aw-bits are: 39, 48' : "Legacy mode: supported values for aw-bits are: 39, 48 (and 57, the architecture's 5-level tables, which QEMU does not offer)";
+      return engineError('vtd-aw-bits', `intel-iommu ${opts.name}: ${text}`);
     }
+    if (opts.scalableMode && opts.dmaDrain === false) return engineError('vtd-scalable', `intel-iommu ${opts.name}: Need to set dma_drain for scalable mode`);
+    if (opts.pasidMode && !opts.scalableMode) return engineError('vtd-pasid', `intel-iommu ${opts.name}: Need to set scalable mode for PASID`);
     const size = opts.iotlbSize ?? VTD_IOTLB_MAX_SIZE;
     if (opts.scalableMode && profile === 'qemu-7.2') {
       return engineError('vtd-scalable', `intel-iommu ${opts.name}: scalable mode is modelled as current QEMU has it, not in the qemu-7.2 profile`);
@@ -290,6 +307,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     let ecap = VTD_ECAP_QI | VTD_ECAP_IRO;
     this.scalableMode = opts.scalableMode ?? false;
     if (this.scalableMode) ecap |= (1n << 43n) | (1n << 31n) | (1n << 46n);
+    if (opts.pasidMode) ecap |= VTD_ECAP_PASID;
     this.ir = opts.intremap ?? true;
     if (this.ir) ecap |= VTD_ECAP_IR | (15n << 20n);
     if (this.dt) ecap |= VTD_ECAP_DT;
@@ -298,6 +316,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     this.cap = cap;
     this.ecap = ecap;
     this.rsvd = reservedMasks(aw, this.flags.tmWithDt && this.dt, this.snoopControl);
+    this.nm = numMasks(this.rsvd, aw);
     this.initial = [...(opts.registers ?? [])];
     this.reader = new GuestReader(opts.memory);
     this.iotlb = new VtdIotlb(iotlbSize);
@@ -309,7 +328,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         fsts: () => this.handleFsts(),
         fectl: () => this.handleFectl(),
         iqt: () => this.queue.iqtWrite(),
-        iqa: () => undefined,
+        iqa: () => this.queue.updateDw(),
         ics: () => this.handleIcs(),
         iectl: () => this.handleIectl(),
         frcdHigh: () => this.faults.updatePpf(),
@@ -326,7 +345,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       this.onInterrupt?.(i);
     };
     this.faults = new FaultRecorder(this.regs, irq, (m) => this.guestLog(m));
-    this.queue = new InvalidationQueue(this.regs, this.reader, aw, this, irq, (m) => this.guestLog(m));
+    this.queue = new InvalidationQueue(this.regs, this.reader, aw, this, irq, (m) => this.guestLog(m), { current: profile !== 'qemu-7.2', smts: this.scalableMode });
     this.registerRegion = registerRegion(`${opts.name}-regs`, BigInt(DMAR_REG_SIZE), this.regs);
     this.registerRegion.source = opts.source;
   }
@@ -341,16 +360,39 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     return [...this.spaces.values()];
   }
 
-  /** vtd_find_add_as: the region of requester ID `requesterId` (00:00.0 when none is given). */
-  regionFor(requesterId: number | undefined): VtdRegion {
+  /**
+   * vtd_find_add_as(bus, devfn, pasid): the region of requester ID `requesterId` (00:00.0 when none
+   * is given) for requests without PASID, or the address space of one PASID of it. The RID_PASID's
+   * address space is the device's own region (in scalable mode, the RID_PASID its context entry
+   * names now); every other PASID is an address space of its own, with its own context-cache
+   * entry, notifiers and record of notified mappings.
+   */
+  regionFor(requesterId: number | undefined, pasid?: number): VtdRegion {
     const sid = (requesterId ?? 0) & 0xffff;
-    let r = this.spaces.get(sid);
+    let p = pasid === undefined ? PCI_NO_PASID : pasid >>> 0;
+    if (p !== PCI_NO_PASID && this.rootScalable) {
+      const res = devToContextEntry({ ...this.contextEnv(), log: () => undefined }, sid);
+      if ('ce' in res && res.ce !== undefined && Number(res.ce.hi & 0xfffffn) === p) p = PCI_NO_PASID;
+    }
+    const key = spaceKey(sid, p);
+    let r = this.spaces.get(key);
     if (r === undefined) {
-      r = new VtdRegion(this, sid, `${this.name}.vtd-${bdfColon(sid)}`);
+      r = new VtdRegion(this, sid, `${this.name}.vtd-${bdfColon(sid)}${p === PCI_NO_PASID ? '' : `-pasid-${p.toString(16)}`}`, p);
       r.source = this.source;
-      this.spaces.set(sid, r);
+      this.spaces.set(key, r);
     }
     return r;
+  }
+
+  /**
+   * vtd_machine_done_notify_one (QEMU 7.2): a vfio-pci device anywhere in the machine without
+   * caching mode ends QEMU at machine-done; current QEMU has no such check (vfio's MAP notifier is
+   * refused instead, with notify_flag_changed's words).
+   */
+  machineDone(devices: ReadonlyArray<{ readonly name: string; readonly kind: string }>): Array<{ device: string; message: string }> {
+    if (this.flags.profile !== 'qemu-7.2' || this.cachingMode) return [];
+    const vfio = devices.find((d) => d.kind === 'vfio-pci');
+    return vfio ? [{ device: vfio.name, message: `QEMU 7.2 exits when the machine is complete: We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection.` }] : [];
   }
 
   /** vtd_reset_exit: vtd_init, then every notifier's range unmapped; then the options' writes again. */
@@ -394,13 +436,15 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       if (this.queue.enabled) {
         const q = this.queue;
         if ((q.tail + 1) % q.size === q.head) return engineError('vtd-queue', `intel-iommu ${this.name}: the invalidation queue is full`);
-        const at = q.base + BigInt(q.tail) * 16n;
-        if (!this.reader.write(at, 8, d.lo) || !this.reader.write(at + 8n, 8, d.hi)) {
+        const at = q.base + BigInt(q.tail * q.stride);
+        // A 256-bit slot (IQA.DW) holds the descriptor in its low 128 bits, the rest zero.
+        const words = q.dw ? [d.lo, d.hi, 0n, 0n] : [d.lo, d.hi];
+        if (!words.every((v, i) => this.reader.write(at + BigInt(8 * i), 8, v))) {
           return engineError('vtd-queue', `intel-iommu ${this.name}: invalidation queue entry at ${hex(at)} cannot be written in ${this.memory.name}`);
         }
         const before = q.log.length;
         const tail = (q.tail + 1) % q.size;
-        this.regs.write(BigInt(DMAR_IQT_REG), 8, BigInt(tail) << 4n, MEMTXATTRS_UNSPECIFIED);
+        this.regs.write(BigInt(DMAR_IQT_REG), 8, BigInt(tail) << (q.dw ? 5n : 4n), MEMTXATTRS_UNSPECIFIED);
         const done = q.log.slice(before);
         if (done.length === 0) out.push({ effect: `queued at ${hex(at)}, not processed (FSTS.IQE=${this.regs.getLong(DMAR_FSTS_REG) & VTD_FSTS_IQE ? 1 : 0})`, error: 1 });
         for (const e of done) out.push({ effect: `${e.what}: ${e.effect}`, error: e.error });
@@ -614,7 +658,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
 
   /** vtd_dev_to_context_entry for a region, without the context cache. */
   contextOf(r: VtdRegion, trace?: Trace): ReturnType<typeof devToContextEntry> {
-    return devToContextEntry(this.contextEnv(), r.sid, trace);
+    return devToContextEntry(this.contextEnv(), r.sid, trace, asPasid(r));
   }
 
   // --- translation ----------------------------------------------------------------------------
@@ -634,6 +678,42 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     }
   }
 
+  /** VtdRegion.numberTranslator: the device's context resolved now, without effects (see fast-path.ts). */
+  numberTranslatorFor(r: VtdRegion, uncached: boolean): VtdTranslator {
+    let ce: ContextEntry | undefined;
+    let ctxFault = 0;
+    if (this.dmarEnabled) {
+      const env: ContextEnv = { ...this.contextEnv(), log: () => undefined };
+      if (!uncached && r.ccGen === this.contextCacheGen && r.ccEntry !== undefined) {
+        ce = r.ccEntry;
+        if (this.rootScalable) {
+          const again = smResolve(env, ce.lo, ce.hi, ce.addr, undefined, asPasid(r));
+          if ('fault' in again) {
+            ce = undefined;
+            ctxFault = again.fault;
+          } else ce = again.ce;
+        }
+      } else {
+        const res = devToContextEntry(env, r.sid, undefined, asPasid(r));
+        if ('fault' in res) ctxFault = res.fault;
+        else ce = res.ce;
+      }
+    }
+    return new VtdTranslator({
+      downstream: this.downstream,
+      dmar: this.dmarEnabled,
+      sid: r.sid,
+      iotlb: uncached ? undefined : this.iotlb,
+      rid2pasid: this.rootScalable && r.pasid === PCI_NO_PASID,
+      pasid: r.pasid,
+      ce,
+      ctxFault,
+      env: this.walkEnvCached,
+      nm: this.nm,
+      smFaults: this.scalableMode,
+    });
+  }
+
   private translateFull(r: VtdRegion, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined): IOMMUTLBEntry {
     const sid = r.sid;
     const isWrite = (flag & IOMMU_WO) !== 0;
@@ -649,21 +729,24 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       if (trace) trace.push(step('GSTS.TES=0: DMA remapping disabled, 4 KiB identity with RW (QEMU switches the device to its no-DMAR region)', { TES: 0 }));
       return this.identity(addr);
     }
-    if (addr >= VTD_INTERRUPT_ADDR_FIRST && addr <= VTD_INTERRUPT_ADDR_LAST) {
+    // Requests with PASID in 0xfeexxxxx are translated like any other (VT-d 3.14; QEMU disables
+    // the interrupt region of PASID address spaces).
+    if (r.pasid === PCI_NO_PASID && addr >= VTD_INTERRUPT_ADDR_FIRST && addr <= VTD_INTERRUPT_ADDR_LAST) {
       if (trace) {
         trace.push(step(`${hex(addr)} is in the interrupt address range 0xfee00000..0xfeefffff: QEMU sends it to the interrupt-remapping region, never to translate (interrupt remapping is not modelled)`, { interrupt: true }));
       }
       return this.failEntry();
     }
-    const rid2pasid = this.rootScalable;
+    // A PASID address space's requests carry their PASID; only requests without one use RID_PASID.
+    const rid2pasid = this.rootScalable && r.pasid === PCI_NO_PASID;
     if (!this.uncached && !rid2pasid) {
-      const e = this.iotlb.lookup(sid, PCI_NO_PASID, addr);
+      const e = this.iotlb.lookup(sid, r.pasid, addr);
       if (e !== undefined) {
         if (!this.quiet) this.iotlb.hits++;
         if (trace) {
           trace.push({
             kind: 'iotlb-entry',
-            summary: `IOTLB hit: ${hex(addr & e.mask)} (${pageSizeName(e.level)}, level ${e.level}) -> ${hex(e.out)} ${permName(e.perm)} [DID ${e.domainId}]`,
+            summary: `IOTLB hit${r.pasid === PCI_NO_PASID ? '' : ` [PASID ${r.pasid}]`}: ${hex(addr & e.mask)} (${pageSizeName(e.level)}, level ${e.level}) -> ${hex(e.out)} ${permName(e.perm)} [DID ${e.domainId}]`,
             fields: { level: e.level, gfn: e.gfn, did: e.domainId, slpte: e.slpte, perm: permName(e.perm) },
           });
         }
@@ -674,8 +757,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     let ce: ContextEntry;
     if (!this.uncached && r.ccGen === this.contextCacheGen && r.ccEntry !== undefined) {
       ce = r.ccEntry;
-      if (rid2pasid) {
-        const again = smResolve(this.contextEnv(), ce.lo, ce.hi, ce.addr, trace);
+      if (this.rootScalable) {
+        const again = smResolve(this.contextEnv(), ce.lo, ce.hi, ce.addr, trace, asPasid(r));
         if ('fault' in again) return this.fault(r, addr, isWrite, again.fault, again.why, ce.fpd, false, trace);
         ce = again.ce;
       }
@@ -687,7 +770,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         }));
       }
     } else {
-      const res = devToContextEntry(this.contextEnv(), sid, trace);
+      const res = devToContextEntry(this.contextEnv(), sid, trace, asPasid(r));
       if ('fault' in res) return this.fault(r, addr, isWrite, res.fault, res.why, res.ce?.fpd ?? false, false, trace);
       ce = res.ce;
       if (!this.quiet) {
@@ -696,16 +779,29 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       }
     }
     if (ce.tt === 2) {
-      if (trace) trace.push(step(`${rid2pasid ? 'PASID entry PGTT=4' : 'context entry T=2'}: pass-through, 4 KiB identity with RW, not cached in the IOTLB`, { T: 2 }));
+      if (r.pasid !== PCI_NO_PASID && addr >= VTD_INTERRUPT_ADDR_FIRST && addr <= VTD_INTERRUPT_ADDR_LAST) {
+        // vtd_report_ir_illegal_access: pass-through would reach the interrupt range (VT-d 3.14).
+        return this.fault(r, addr, isWrite, VTD_FR_SM_INTERRUPT_ADDR, `PASID ${r.pasid} is pass-through and ${hex(addr)} is in the interrupt address range 0xfee00000..0xfeefffff`, ce.fpd || ce.peFpd === true, true, trace, r.pasid);
+      }
+      if (trace) trace.push(step(`${this.rootScalable ? 'PASID entry PGTT=4' : 'context entry T=2'}: pass-through, 4 KiB identity with RW, not cached in the IOTLB`, { T: 2 }));
       return this.identity(addr);
     }
-    const pasid = rid2pasid ? ce.rid2pasid! : PCI_NO_PASID;
+    const pasid = rid2pasid ? ce.rid2pasid! : r.pasid;
     if (rid2pasid && !this.uncached) {
       const e = this.iotlb.lookup(sid, pasid, addr);
       if (e !== undefined) {
         if (!this.quiet) this.iotlb.hits++;
         if (trace) trace.push({ kind: 'iotlb-entry', summary: `IOTLB hit [PASID ${pasid}]: ${hex(addr & e.mask)} (${pageSizeName(e.level)}) -> ${hex(e.out)} ${permName(e.perm)} [DID ${e.domainId}]`, fields: { level: e.level, did: e.domainId, perm: permName(e.perm) } });
         return { targetAs: this.downstream, iova: addr & e.mask, translatedAddr: e.out, addrMask: e.addrMask, perm: e.perm };
+      }
+    }
+    // The untraced walk on numbers first (slLeafNum); anything but a plain success is walked again below.
+    if (trace === undefined && addr < TWO53N && ce.slptN >= 0) {
+      const a = Number(addr);
+      const L = this.leafN;
+      if (a < POW2[Math.min(30 + 9 * ce.aw, this.awBits)]! && slLeafNum(this.reader, this.nm, ce.slptN, 2 + ce.aw, a, isWrite, L) && !(L.xlat <= 0xfeefffff && L.xlat + L.size > 0xfee00000)) {
+        if (!this.quiet && this.iotlb.maxSize > 0) this.iotlb.insert(sid, ce.did, addr, (BigInt(L.hi >>> 0) << 32n) | BigInt(L.lo >>> 0), L.perm, L.level, BigInt(L.xlat), pasid);
+        return { targetAs: this.downstream, iova: BigInt(a - pageOffset(a, L.size)), translatedAddr: BigInt(L.xlat - pageOffset(L.xlat, L.size)), addrMask: ADDR_MASKS[L.level]!, perm: L.perm };
       }
     }
     const fpd = ce.fpd || ce.peFpd === true;
@@ -764,7 +860,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         fields.frcdHi = d.hi;
         fields.frcdLo = d.lo;
       }
-      const pv = walk ? (isPasid ? `; PP=1, PV=${pasid} (the RID_PASID)` : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)') : '';
+      const pv = walk ? (isPasid ? `; PP=1, PV=${pasid} (${r.pasid === PCI_NO_PASID ? 'the RID_PASID' : 'the address space\'s PASID'})` : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)') : '';
       trace.push({
         kind: 'fault',
         summary: `${faultSummary(reason)}: ${why}; ${this.quiet && !(fpd && QUALIFIED_FAULTS.has(reason)) ? 'a probe records nothing' : fpd && QUALIFIED_FAULTS.has(reason) ? describeDisposition({ kind: 'dropped', reason: 'fpd' }) : describeDisposition(d)}${d.kind === 'recorded' ? pv : ''}`,
@@ -798,25 +894,30 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   }
 
   /** vtd_page_walk_one: the record of notified mappings decides what is sent. Returns 1 if sent. */
-  private walkOne(r: VtdRegion, map: boolean, iova: bigint, mask: bigint, translated: bigint, perm: number, notifyUnmap: boolean, hook: (e: IOMMUTLBEvent) => void): number {
+  private walkOne(r: VtdRegion, map: boolean, iova: number, size: number, translated: number, perm: number, notifyUnmap: boolean, hook: (e: IOMMUTLBEvent) => void): number {
     if (!map && !notifyUnmap) return 0;
-    const entry: IOMMUTLBEntry = { targetAs: r.systemAs ?? this.downstream, iova, translatedAddr: translated, addrMask: mask, perm };
-    const mapped = r.tree.find(iova, mask);
+    const tree = r.tree;
+    const first = iova / 4096;
+    const last = first + size / 4096 - 1;
+    const at = tree.findPages(first, last);
+    const targetAs = r.systemAs ?? this.downstream;
+    const iovaB = BigInt(iova);
+    const mask = size <= 0x4000_0000 ? ADDR_MASK_BY_SIZE.get(size)! : BigInt(size) - 1n;
     let sent = 0;
     if (map) {
-      if (mapped !== undefined) {
-        if (mapped.iova === iova && mapped.size === mask && mapped.translated === translated && mapped.perm === perm) return 0;
-        hook({ type: IOMMU_NOTIFIER_UNMAP, entry: { ...entry, perm: IOMMU_NONE } });
+      if (at >= 0) {
+        if (tree.same(at, iova, size, translated, perm)) return 0;
+        hook({ type: IOMMU_NOTIFIER_UNMAP, entry: { targetAs, iova: iovaB, translatedAddr: BigInt(translated), addrMask: mask, perm: IOMMU_NONE } });
         sent++;
-        r.tree.remove(iova, mask);
+        tree.removePages(first, last);
       }
-      r.tree.insert({ iova, size: mask, translated, perm });
-      hook({ type: IOMMU_NOTIFIER_MAP, entry });
+      tree.insert(iova, size, translated, perm);
+      hook({ type: IOMMU_NOTIFIER_MAP, entry: { targetAs, iova: iovaB, translatedAddr: BigInt(translated), addrMask: mask, perm } });
       return sent + 1;
     }
-    if (mapped === undefined) return 0;
-    r.tree.remove(iova, mask);
-    hook({ type: IOMMU_NOTIFIER_UNMAP, entry });
+    if (at < 0) return 0;
+    tree.removePages(first, last);
+    hook({ type: IOMMU_NOTIFIER_UNMAP, entry: { targetAs, iova: iovaB, translatedAddr: BigInt(translated), addrMask: mask, perm } });
     return 1;
   }
 
@@ -849,7 +950,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       }
       if (!(r.iommuNotifyFlags & IOMMU_NOTIFIER_IOTLB_EVENTS)) return 0;
     }
-    const res = devToContextEntry(this.contextEnv(), r.sid);
+    const res = devToContextEntry(this.contextEnv(), r.sid, undefined, asPasid(r));
     if ('fault' in res) {
       let sent = 0;
       if (res.fault === 2) for (const n of [...r.notifiers]) sent += this.unmapNotifier(r, n);
@@ -863,8 +964,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     let sent = 0;
     const end = addr + size;
     const hook = (e: IOMMUTLBEvent) => r.notify(0, e);
-    pageWalk(this.walkEnv(), ce, addr, end > U64 ? U64 : end, (map, iova, mask, translated, perm) => {
-      sent += this.walkOne(r, map, iova, mask, translated, perm, true, hook);
+    pageWalk(this.walkEnv(), ce, addr, end > U64 ? U64 : end, (map, iova, size, translated, perm) => {
+      sent += this.walkOne(r, map, iova, size, translated, perm, true, hook);
     });
     return sent;
   }
@@ -874,7 +975,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     let delivered = 0;
     if (this.flags.replayUnmapsFirst) delivered += this.unmapNotifier(r, n);
     else r.tree.clear();
-    const res = devToContextEntry(this.contextEnv(), r.sid);
+    const res = devToContextEntry(this.contextEnv(), r.sid, undefined, asPasid(r));
     if ('fault' in res) return { kind: 'model', steps: 0, delivered };
     const wants = this.flags.replayMapByAs ? (r.asNotifierFlags & IOMMU_NOTIFIER_MAP) !== 0 : (n.flags & IOMMU_NOTIFIER_MAP) !== 0;
     // Pass-through: QEMU would walk whatever SLPTPTR holds, but it has switched such a device to
@@ -883,18 +984,18 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     const hook = (e: IOMMUTLBEvent) => {
       r.notifyOne(n, e);
     };
-    const steps = pageWalk(this.walkEnv(), res.ce, 0n, U64, (map, iova, mask, translated, perm) => {
-      delivered += this.walkOne(r, map, iova, mask, translated, perm, false, hook);
+    const steps = pageWalk(this.walkEnv(), res.ce, 0n, U64, (map, iova, size, translated, perm) => {
+      delivered += this.walkOne(r, map, iova, size, translated, perm, false, hook);
     });
     return { kind: 'model', steps, delivered };
   }
 
   enumerateAs(r: VtdRegion, sink: (e: IOMMUTLBEntry) => void): void {
     if (!this.dmarEnabled) return;
-    const res = devToContextEntry({ ...this.contextEnv(), log: () => undefined }, r.sid);
+    const res = devToContextEntry({ ...this.contextEnv(), log: () => undefined }, r.sid, undefined, asPasid(r));
     if ('fault' in res || res.ce.tt === 2) return;
-    pageWalk(this.walkEnv(), res.ce, 0n, U64, (map, iova, mask, translated, perm) => {
-      if (map) sink({ targetAs: this.downstream, iova, translatedAddr: translated, addrMask: mask, perm });
+    pageWalk(this.walkEnv(), res.ce, 0n, U64, (map, iova, size, translated, perm) => {
+      if (map) sink({ targetAs: this.downstream, iova: BigInt(iova), translatedAddr: BigInt(translated), addrMask: BigInt(size) - 1n, perm });
     });
   }
 
@@ -945,7 +1046,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     const n = this.iotlb.removeDomain(did);
     let sent = 0;
     for (const r of [...this.withNotifiers]) {
-      const res = devToContextEntry(this.contextEnv(), r.sid);
+      const res = devToContextEntry(this.contextEnv(), r.sid, undefined, asPasid(r));
       if (!('fault' in res) && res.ce.did === did) sent += this.sync(r);
     }
     return `${n} IOTLB entr${n === 1 ? 'y' : 'ies'} of domain ${did} dropped; ${sent} event(s) from syncing`;
@@ -954,10 +1055,30 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   iotlbPage(did: number, addr: bigint, am: number, ih: boolean): string {
     const n = this.iotlb.removePage(did, addr, am, this.flags.byteMask);
     const size = (1n << BigInt(am)) * VTD_PAGE_SIZE;
+    const sent = this.pageInvalidateNotify(did, addr, size, PCI_NO_PASID);
+    const ihNote = ih ? ' (IH: QEMU ignores the invalidation hint)' : '';
+    const byte = this.flags.byteMask && am < 8 ? ' (QEMU 7.2 compares only the low 8 bits of the page number)' : '';
+    return `${n} IOTLB entr${n === 1 ? 'y' : 'ies'} of domain ${did} in ${hex(addr)}..${hex(addr + size - 1n)} dropped${byte}${ihNote}; ${sent} event(s) sent`;
+  }
+
+  /**
+   * vtd_iotlb_page_invalidate_notify: the notified address spaces of domain `did` that the
+   * invalidation's PASID names (PCI_NO_PASID for an IOTLB invalidation) are synced over the range
+   * when they have a MAP notifier, else sent one UNMAP of it. Current QEMU matches an address space
+   * when its PASID is the invalidation's, or it serves requests without PASID and the invalidation
+   * names its RID_PASID; QEMU 7.2 skips only address spaces of another PASID when a PASID is given.
+   */
+  private pageInvalidateNotify(did: number, addr: bigint, size: bigint, pasid: number): number {
     let sent = 0;
     for (const r of [...this.withNotifiers]) {
-      const res = devToContextEntry(this.contextEnv(), r.sid);
+      const res = devToContextEntry(this.contextEnv(), r.sid, undefined, asPasid(r));
       if ('fault' in res || res.ce.did !== did) continue;
+      if (this.flags.profile === 'qemu-7.2') {
+        if (pasid !== PCI_NO_PASID && pasid !== r.pasid) continue;
+      } else {
+        const rid2pasid = this.rootScalable ? Number(res.ce.hi & 0xfffffn) : PCI_NO_PASID;
+        if (!(r.pasid === pasid || (r.pasid === PCI_NO_PASID && pasid === rid2pasid))) continue;
+      }
       if (r.asNotifierFlags & IOMMU_NOTIFIER_MAP) {
         sent += this.syncRange(r, res.ce, addr, size);
       } else {
@@ -965,15 +1086,60 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         sent++;
       }
     }
-    const ihNote = ih ? ' (IH: QEMU ignores the invalidation hint)' : '';
-    const byte = this.flags.byteMask && am < 8 ? ' (QEMU 7.2 compares only the low 8 bits of the page number)' : '';
-    return `${n} IOTLB entr${n === 1 ? 'y' : 'ies'} of domain ${did} in ${hex(addr)}..${hex(addr + size - 1n)} dropped${byte}${ihNote}; ${sent} event(s) sent`;
+    return sent;
   }
 
-  /** vtd_process_device_iotlb_desc / do_invalidate_device_tlb. */
+  /** vtd_piotlb_pasid_invalidate (current QEMU). */
+  piotlbPasid(did: number, pasid: number): string {
+    const n = this.iotlb.removePasid(did, pasid);
+    let sent = 0;
+    let synced = 0;
+    for (const r of [...this.withNotifiers]) {
+      const res = devToContextEntry(this.contextEnv(), r.sid, undefined, asPasid(r));
+      if ('fault' in res || res.ce.did !== did) continue;
+      // QEMU reads RID_PASID from the context entry's upper half whatever the mode.
+      const rid2pasid = Number(res.ce.hi & 0xfffffn);
+      if ((r.pasid !== PCI_NO_PASID || pasid !== rid2pasid) && r.pasid !== pasid) continue;
+      synced++;
+      sent += this.sync(r);
+    }
+    return `${n} IOTLB entr${n === 1 ? 'y' : 'ies'} of domain ${did}, PASID ${pasid} dropped; ${sent} event(s) from syncing ${synced} address space(s)`;
+  }
+
+  /**
+   * vtd_piotlb_page_invalidate (current QEMU): only first-stage IOTLB entries are dropped (VT-d
+   * 6.5.2.4: page-selective-within-PASID does not invalidate second-stage mappings, and the model
+   * caches only second-stage ones), then the notifiers are told as for an IOTLB invalidation.
+   */
+  piotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: boolean): string {
+    const size = (1n << BigInt(am)) * VTD_PAGE_SIZE;
+    const sent = this.pageInvalidateNotify(did, addr, size, pasid);
+    return `no IOTLB entry dropped (second-stage entries stay: VT-d 6.5.2.4)${ih ? ' (IH ignored)' : ''}; ${sent} event(s) sent for domain ${did}, PASID ${pasid}, ${hex(addr)}..${hex(addr + size - 1n)}`;
+  }
+
+  /** vtd_process_device_piotlb_desc (current QEMU). */
+  deviceIotlbPasid(sid: number, pasid: number, global: boolean, sizeBit: boolean, addr: bigint): string {
+    if (global) {
+      const told: string[] = [];
+      for (const r of [...this.withNotifiers]) {
+        if (r.pasid !== PCI_NO_PASID && r.sid === sid) told.push(this.devTlbUnmap(r, sizeBit, addr));
+      }
+      return told.length ? told.join('; ') : `no PASID address space of ${bdfColon(sid)} has notifiers: nothing to notify`;
+    }
+    const r = this.spaces.get(spaceKey(sid, pasid));
+    if (r === undefined || r.pasid === PCI_NO_PASID) return `no address space for ${bdfColon(sid)} PASID ${pasid}: nothing to notify`;
+    return this.devTlbUnmap(r, sizeBit, addr);
+  }
+
+  /** vtd_process_device_iotlb_desc. */
   deviceIotlb(sid: number, sizeBit: boolean, addr: bigint): string {
-    const r = this.spaces.get(sid);
+    const r = this.spaces.get(spaceKey(sid, PCI_NO_PASID));
     if (r === undefined) return `no address space for ${bdfColon(sid)}: nothing to notify`;
+    return this.devTlbUnmap(r, sizeBit, addr);
+  }
+
+  /** do_invalidate_device_tlb: one DEVIOTLB_UNMAP with the size the S bit encodes. */
+  private devTlbUnmap(r: VtdRegion, sizeBit: boolean, addr: bigint): string {
     let sz = VTD_PAGE_SIZE;
     if (sizeBit) {
       let ones = 0n;
@@ -982,7 +1148,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       addr &= ~(sz - 1n);
     }
     r.notify(0, { type: IOMMU_NOTIFIER_DEVIOTLB_UNMAP, entry: { targetAs: addressSpaceForRegion(r, `${r.name}-dma`), iova: addr, translatedAddr: 0n, addrMask: sz - 1n, perm: IOMMU_NONE } });
-    return `DEVIOTLB_UNMAP ${hex(addr)}..${hex(addr + sz - 1n)} to ${bdfColon(sid)}`;
+    return `DEVIOTLB_UNMAP ${hex(addr)}..${hex(addr + sz - 1n)} to ${r.bdf}`;
   }
 
   // --- views ----------------------------------------------------------------------------------
@@ -1005,7 +1171,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
 
   /** The region's device, for views: its context entry decoded and what its notifiers were told. */
   describeRegion(region: IOMMUMemoryRegion): string | undefined {
-    if (!(region instanceof VtdRegion) || !this.spaces.has(region.sid)) return undefined;
+    if (!(region instanceof VtdRegion) || this.spaces.get(spaceKey(region.sid, region.pasid)) !== region) return undefined;
     const told = region.tree.size ? `; ${region.tree.size} mapping(s) notified` : '';
     return `${region.bdf}: ${this.dmarEnabled ? this.describeDevice(region.sid) : 'DMA remapping off (GSTS.TES=0): 4 KiB identity'}${told}`;
   }
@@ -1054,6 +1220,16 @@ export function devColons(sid: number): string {
 
 function step(summary: string, fields: Record<string, TraceFieldValue>) {
   return { kind: 'model' as const, summary, fields };
+}
+
+/** The key of an address space: the requester ID, or the requester ID and a PASID. */
+/** The PASID entry a region's translations resolve in scalable mode: undefined for the RID_PASID. */
+function asPasid(r: VtdRegion): number | undefined {
+  return r.pasid === PCI_NO_PASID ? undefined : r.pasid;
+}
+
+function spaceKey(sid: number, pasid: number): number {
+  return pasid === PCI_NO_PASID ? sid : 0x10000 + sid * 0x100000 + pasid;
 }
 
 /** dma_aligned_pow2_mask (system/dma-helpers.c). */

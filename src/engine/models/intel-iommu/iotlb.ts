@@ -25,16 +25,21 @@ export interface VtdTlbEntry {
   readonly addrMask: bigint;
   /** The output page: slpte's address & mask. */
   readonly out: bigint;
+  /** `out` as a number, -1 when it is 2^53 or more (the number path then declines). */
+  readonly outN: number;
+  /** log2 of the page size. */
+  readonly shift: number;
 }
 
 const SPAN = [0, 1, 512, 262144, 134217728];
-
-function mapKey(sid: number, pasid: number, level: number): number {
-  return ((pasid >>> 0) * 65536 + sid) * 8 + level;
-}
+const TWO53N = 1n << 53n;
 
 export class VtdIotlb {
-  private readonly maps = new Map<number, Map<number, VtdTlbEntry>>();
+  /**
+   * Entries by PASID (-1 for PCI_NO_PASID), then by source ID * 4 + level, then by gfn: keys that
+   * stay small integers, so a hit is three Map lookups on small-integer keys.
+   */
+  private readonly byPasid = new Map<number, Map<number, Map<number, VtdTlbEntry>>>();
   private count = 0;
   hits = 0;
   misses = 0;
@@ -45,18 +50,28 @@ export class VtdIotlb {
     return this.count;
   }
 
+  private *levelMaps(): IterableIterator<Map<number, VtdTlbEntry>> {
+    for (const bySource of this.byPasid.values()) yield* bySource.values();
+  }
+
   *entries(): IterableIterator<VtdTlbEntry> {
-    for (const m of this.maps.values()) yield* m.values();
+    for (const m of this.levelMaps()) yield* m.values();
   }
 
   lookup(sid: number, pasid: number, addr: bigint): VtdTlbEntry | undefined {
+    return this.count === 0 ? undefined : this.lookupPage(sid, pasid, Number(addr >> 12n));
+  }
+
+  /** lookup by the input's 4 KiB page number. */
+  lookupPage(sid: number, pasid: number, page: number): VtdTlbEntry | undefined {
     if (this.count === 0) return undefined;
-    const page = Number(addr >> 12n);
+    const bySource = this.byPasid.get(pasid === PCI_NO_PASID ? -1 : pasid);
+    if (bySource === undefined) return undefined;
     for (let level = 1; level < 4; level++) {
-      const m = this.maps.get(mapKey(sid, pasid, level));
+      const m = bySource.get(sid * 4 + level);
       if (m === undefined) continue;
-      const span = SPAN[level]!;
-      const e = m.get(page - (page % span));
+      // page - page % span without a double `%` (span is a power of two below 2^32).
+      const e = m.get(level === 1 ? page : page - ((page >>> 0) & (SPAN[level]! - 1)));
       if (e !== undefined) return e;
     }
     return undefined;
@@ -71,29 +86,35 @@ export class VtdIotlb {
       flushed = true;
     }
     const page = Number(addr >> 12n);
-    const gfn = page - (page % SPAN[level]!);
-    const k = mapKey(sid, pasid, level);
-    let m = this.maps.get(k);
+    const gfn = page - ((page >>> 0) & (SPAN[level]! - 1));
+    const pk = pasid === PCI_NO_PASID ? -1 : pasid;
+    let bySource = this.byPasid.get(pk);
+    if (bySource === undefined) {
+      bySource = new Map();
+      this.byPasid.set(pk, bySource);
+    }
+    let m = bySource.get(sid * 4 + level);
     if (m === undefined) {
       m = new Map();
-      this.maps.set(k, m);
+      bySource.set(sid * 4 + level, m);
     }
     const mask = levelPageMask(level);
     if (!m.has(gfn)) this.count++;
-    m.set(gfn, { sid, pasid, level, gfn, domainId, slpte, perm, mask, addrMask: U64 & ~mask, out: out & mask });
+    const o = out & mask;
+    m.set(gfn, { sid, pasid, level, gfn, domainId, slpte, perm, mask, addrMask: U64 & ~mask, out: o, outN: o < TWO53N ? Number(o) : -1, shift: 12 + 9 * (level - 1) });
     return flushed;
   }
 
   clear(): number {
     const n = this.count;
-    this.maps.clear();
+    this.byPasid.clear();
     this.count = 0;
     return n;
   }
 
   private removeIf(pred: (e: VtdTlbEntry) => boolean): number {
     let n = 0;
-    for (const m of this.maps.values()) {
+    for (const m of this.levelMaps()) {
       for (const [k, e] of m) {
         if (pred(e)) {
           m.delete(k);
@@ -103,6 +124,11 @@ export class VtdIotlb {
     }
     this.count -= n;
     return n;
+  }
+
+  /** vtd_hash_remove_by_pasid: every entry of domain `did` and PASID `pasid`. */
+  removePasid(did: number, pasid: number): number {
+    return this.removeIf((e) => e.domainId === did && e.pasid === pasid);
   }
 
   removeDomain(did: number): number {

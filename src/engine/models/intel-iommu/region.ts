@@ -1,16 +1,18 @@
 /**
- * One IOMMU region per PCI device (bus, devfn): QEMU's VTDAddressSpace with its `iommu` region
+ * One IOMMU region per PCI device (bus, devfn) and per PASID address space (bus, devfn, PASID):
+ * QEMU's VTDAddressSpace with its `iommu` region
  * (UINT64_MAX in size, one index). It keeps the device's context-cache entry (with the
  * generation it was filled in), the flags its notifiers asked for, and its record of notified
  * mappings (the iova tree). Everything it does is the device's.
  */
 import type { EngineError } from '../../errors';
+import type { NumberTranslator } from '../../fast-path';
 import { IOMMUMemoryRegion, type IOMMUNotifier, type ProbeOptions, type ReplayResult } from '../../iommu';
 import type { IOMMUAccessFlags, IOMMUNotifierFlag, IOMMUTLBEntry } from '../../iotlb';
 import type { Trace } from '../../trace';
 import type { ContextEntry } from './context';
 import { IovaTree } from './iova-tree';
-import { bdfColon } from './types';
+import { PCI_NO_PASID, bdfColon } from './types';
 
 export interface VtdOwner {
   translateAs(r: VtdRegion, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined): IOMMUTLBEntry;
@@ -18,6 +20,7 @@ export interface VtdOwner {
   asFlagsChanged(r: VtdRegion, old: IOMMUNotifierFlag, now: IOMMUNotifierFlag): EngineError | undefined;
   replayAs(r: VtdRegion, n: IOMMUNotifier): ReplayResult;
   enumerateAs(r: VtdRegion, sink: (e: IOMMUTLBEntry) => void): void;
+  numberTranslatorFor(r: VtdRegion, uncached: boolean): NumberTranslator;
 }
 
 export class VtdRegion extends IOMMUMemoryRegion {
@@ -35,16 +38,18 @@ export class VtdRegion extends IOMMUMemoryRegion {
     /** PCI requester ID: bus << 8 | devfn. */
     readonly sid: number,
     name: string,
+    /** The PASID of a PASID address space; PCI_NO_PASID for the device's own (requests without PASID). */
+    readonly pasid = PCI_NO_PASID,
   ) {
     super(name, 1n << 64n);
   }
 
   get bdf(): string {
-    return bdfColon(this.sid);
+    return this.pasid === PCI_NO_PASID ? bdfColon(this.sid) : `${bdfColon(this.sid)} PASID ${this.pasid}`;
   }
 
   override indexSelector(_idx: number): string {
-    return `all transactions of ${this.bdf} (requester ID 0x${this.sid.toString(16)})`;
+    return `all transactions of ${this.bdf} (requester ID 0x${this.sid.toString(16)}${this.pasid === PCI_NO_PASID ? ', no PASID' : `, PASID 0x${this.pasid.toString(16)}`})`;
   }
 
   translate(addr: bigint, flag: IOMMUAccessFlags, _iommuIdx: number, trace?: Trace): IOMMUTLBEntry {
@@ -53,6 +58,11 @@ export class VtdRegion extends IOMMUMemoryRegion {
 
   override probe(addr: bigint, flag: IOMMUAccessFlags, _iommuIdx: number, trace?: Trace, opts?: ProbeOptions): IOMMUTLBEntry {
     return this.owner.probeAs(this, addr, flag, trace, opts?.uncached ?? false);
+  }
+
+  /** The number fast path (src/engine/fast-path.ts): answers as probe() with `opts`. */
+  override numberTranslator(_iommuIdx: number, opts?: ProbeOptions): NumberTranslator {
+    return this.owner.numberTranslatorFor(this, opts?.uncached ?? false);
   }
 
   override notifyFlagChanged(old: IOMMUNotifierFlag, now: IOMMUNotifierFlag): EngineError | undefined {

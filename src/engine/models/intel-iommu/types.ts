@@ -8,7 +8,9 @@
  * `architecture`: current QEMU (2025 trees) where it implements VT-d, the specification where it
  * does not (5-level tables with aw-bits 57). `qemu-7.2`: Debian's QEMU 7.2 (its replay sends
  * UNMAPs of the whole range first; its sync of an address space with only UNMAP notifiers walks
- * the tables instead of unmapping the whole range; aw-bits defaults to 39).
+ * the tables instead of unmapping the whole range; aw-bits defaults to 39; PASID-based IOTLB and
+ * PASID-cache descriptors are accepted and ignored, the PASID-based device-TLB one is unknown; an
+ * IOTLB page-selective invalidation also syncs PASID address spaces of the domain).
  */
 export type VtdProfile = 'architecture' | 'qemu-7.2';
 export const VTD_PROFILES: readonly VtdProfile[] = ['architecture', 'qemu-7.2'];
@@ -127,6 +129,7 @@ export const VTD_INV_DESC_IEC = 4;
 export const VTD_INV_DESC_WAIT = 5;
 export const VTD_INV_DESC_PIOTLB = 6;
 export const VTD_INV_DESC_PC = 7;
+export const VTD_INV_DESC_DEV_PIOTLB = 8;
 export const VTD_INV_DESC_NONE = 0;
 export const VTD_INV_DESC_WAIT_SW = 1n << 5n;
 export const VTD_INV_DESC_WAIT_IF = 1n << 4n;

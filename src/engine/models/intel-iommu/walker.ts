@@ -141,12 +141,13 @@ export function iovaToSlpte(env: WalkEnv, ce: ContextEntry, iova: bigint, isWrit
 
 /**
  * One walk event: MAP for a readable or writable leaf, UNMAP (perm 0) for an invalid entry, with
- * the entry's IOVA (aligned to its level), mask, output address and combined permissions.
+ * the entry's IOVA (aligned to its level), its size (a power of two, 4 KiB or more), output
+ * address and combined permissions. All are multiples of 4 KiB below 2^65, so exact as numbers.
  */
-export type WalkSink = (map: boolean, iova: bigint, mask: bigint, translated: bigint, perm: number) => void;
+export type WalkSink = (map: boolean, iova: number, size: number, translated: number, perm: number) => void;
 
 /** Reserved masks as 32-bit halves, per level (page and large), for the numeric walk. */
-interface NumMasks {
+export interface NumMasks {
   readonly pageLo: readonly number[];
   readonly pageHi: readonly number[];
   readonly largeLo: readonly number[];
@@ -156,7 +157,7 @@ interface NumMasks {
 
 const numMasksCache = new WeakMap<ReservedMasks, Map<number, NumMasks>>();
 
-function numMasks(m: ReservedMasks, aw: number): NumMasks {
+export function numMasks(m: ReservedMasks, aw: number): NumMasks {
   let byAw = numMasksCache.get(m);
   if (byAw === undefined) {
     byAw = new Map();
@@ -175,12 +176,79 @@ function numMasks(m: ReservedMasks, aw: number): NumMasks {
 const TWO32 = 4294967296;
 const TWO53 = 2 ** 53;
 
+/** A leaf found by slLeafNum: the entry's halves, level, page size, output and combined R/W. */
+export interface NumLeaf {
+  lo: number;
+  hi: number;
+  level: number;
+  /** The leaf's page size (2^(12 + 9 * (level - 1))). */
+  size: number;
+  /** The entry's address bits (slpte & ~0xfff & haw), not yet aligned to the page. */
+  xlat: number;
+  perm: number;
+}
+
+/** A level's page size: 4 KiB, 2 MiB, 1 GiB, 512 GiB, 256 TiB. */
+export const LEVEL_SIZE = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39, 2 ** 48];
+
+/** `n % size` for an integer n below 2^53 and a power of two `size` up to 2^30 (no double `%`). */
+export function pageOffset(n: number, size: number): number {
+  return (n >>> 0) & (size - 1);
+}
+
+export function newNumLeaf(): NumLeaf {
+  return { lo: 0, hi: 0, level: 0, size: 0, xlat: 0, perm: 0 };
+}
+
+/**
+ * iovaToSlpte on numbers for an input `iova` below the context's limit (the caller checks it) and
+ * a table address below 2^53: the walk indexes each level with 32-bit operations on the input's
+ * halves and reads entries as two 32-bit halves. It answers only the success case: on anything
+ * else (an entry that cannot be read, a missing permission, reserved bits, a table at or above
+ * 2^53) it returns false having changed nothing but `out`, and the caller walks again with
+ * iovaToSlpte, which finds the fault and explains it. The two walks read the same entries and
+ * apply the same checks in the same order (test/unit/intel-iommu-fast-path.test.ts holds them
+ * together on random tables).
+ */
+export function slLeafNum(reader: GuestReader, nm: NumMasks, table: number, top: number, iova: number, isWrite: boolean, out: NumLeaf): boolean {
+  const iovaHi = Math.floor(iova / TWO32);
+  const iovaLo = iova >>> 0;
+  const check = isWrite ? 2 : 1;
+  let level = top;
+  let perm = 3;
+  for (;;) {
+    const shift = 12 + 9 * (level - 1);
+    const idx = shift >= 32 ? (iovaHi >>> (shift - 32)) & 511 : shift <= 23 ? (iovaLo >>> shift) & 511 : ((iovaHi << (32 - shift)) | (iovaLo >>> shift)) & 511;
+    const at = table + idx * 8;
+    if (at + 8 > TWO53 || !reader.read64(at)) return false;
+    const lo = reader.lo;
+    const hi = reader.hi;
+    perm &= lo & 3;
+    if ((lo & check) === 0) return false;
+    const ps = (lo & 0x80) !== 0;
+    const large = ps && (level === 2 || level === 3);
+    if (large ? ((lo & nm.largeLo[level]!) | (hi & nm.largeHi[level]!)) !== 0 : ((lo & nm.pageLo[level]!) | (hi & nm.pageHi[level]!)) !== 0) return false;
+    const addr = (hi & nm.hawHi) * TWO32 + ((lo & 0xfffff000) >>> 0);
+    if (level === 1 || ps) {
+      out.lo = lo;
+      out.hi = hi;
+      out.level = level;
+      out.size = LEVEL_SIZE[level]!;
+      out.xlat = addr;
+      out.perm = perm;
+      return true;
+    }
+    table = addr;
+    level--;
+  }
+}
+
 /**
  * vtd_page_walk_level over [start, end): entries that cannot be read or have reserved bits are
  * skipped; a readable or writable non-leaf is descended; everything else is one event (a leaf
  * with its combined permissions, or an invalid entry as a NONE range). Returns entries read.
- * Page-aligned addresses below 2^65 are exact as doubles, so the walk runs on numbers and makes
- * bigints only for the events it reports.
+ * Page-aligned addresses below 2^65 are exact as doubles, so the walk runs on numbers (bigints only
+ * for a table at or above 2^53, or an unaligned range) and reports numbers.
  */
 export function pageWalk(env: WalkEnv, ce: ContextEntry, start: bigint, end: bigint, sink: WalkSink): number {
   const limit = iovaLimit(ce, env.awBits);
@@ -223,7 +291,7 @@ function walkLevelNum(env: WalkEnv, nm: NumMasks, table: number, start: number, 
             : walkLevel(env, BigInt(addr), BigInt(iova), BigInt(next < end ? next : end), level - 1, r, w, sink);
         } else {
           const perm = (r ? 1 : 0) | (w ? 2 : 0);
-          sink(perm !== 0, BigInt(base), BigInt(subSize - 1), BigInt(addr), perm);
+          sink(perm !== 0, base, subSize, addr, perm);
         }
       }
     }
@@ -253,7 +321,7 @@ function walkLevel(env: WalkEnv, table: bigint, start: bigint, end: bigint, leve
         reads += walkLevel(env, slpte & ~0xfffn & hawMask(aw), iova, next < end ? next : end, level - 1, r, w, sink);
       } else {
         const perm = (r ? 1 : 0) | (w ? 2 : 0);
-        sink(perm !== 0, iova & subMask, subSize - 1n, slpte & ~0xfffn & hawMask(aw), perm);
+        sink(perm !== 0, Number(iova & subMask), Number(subSize), Number(slpte & ~0xfffn & hawMask(aw)), perm);
       }
     }
     iova = next;
