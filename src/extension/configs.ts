@@ -223,6 +223,14 @@ export class ConfigStore implements vscode.Disposable {
           if (fire && had) this.emitter.fire(uri);
           return undefined;
         }
+        // A saved document whose file is gone is no config: VS Code keeps a closed document's
+        // model a while, and the watcher's delete may arrive before a revert made it clean.
+        if (uri.scheme === 'file' && !doc.isDirty && !(await exists(uri))) {
+          const had = this.entries.delete(key);
+          this.gate.forget(key);
+          if (fire && had) this.emitter.fire(uri);
+          return undefined;
+        }
       } else {
         try {
           text = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
@@ -272,5 +280,14 @@ export class ConfigStore implements vscode.Disposable {
     this.globsEmitter.dispose();
     this.emitter.dispose();
     for (const d of this.disposables) d.dispose();
+  }
+}
+
+async function exists(uri: vscode.Uri): Promise<boolean> {
+  try {
+    await vscode.workspace.fs.stat(uri);
+    return true;
+  } catch {
+    return false;
   }
 }
