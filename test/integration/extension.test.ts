@@ -238,6 +238,12 @@ describe('IOMMU Lens in VS Code', function () {
   it('hovers on names and addresses', async () => {
     const doc = await vscode.workspace.openTextDocument(wsUri(AN505));
     await vscode.window.showTextDocument(doc);
+    // Hovers answer only for the text that was loaded: wait for the load of this version (the
+    // previous test's revert is a change that loads again after the debounce).
+    await until('an505 loaded at the document\'s version', () => {
+      const e = api.ctx.store.get(doc.uri);
+      return e !== undefined && (e.version === undefined || e.version === doc.version);
+    });
     const lineOf = (re: RegExp) => doc.getText().split('\n').findIndex((l) => re.test(l));
     const regionLine = lineOf(/- \{ at: 0x00000000, region: mpc0 \}/);
     const col = doc.lineAt(regionLine).text.indexOf('mpc0') + 1;
