@@ -94,6 +94,7 @@ if (!opts['unit-only']) {
       [
         'scripts/vscode-host/run.mjs', '--suite', 'out/test/integration', '--workspace', 'examples', '--copy-workspace',
         '--vsix', 'artifacts/iommu-lens.vsix', '--ui', 'out/test/ui/views.ui.js', '--ui', 'out/test/ui/package.ui.js',
+        '--ui', 'out/test/ui/reload.ui.js',
       ],
       hostCounts,
     ]);

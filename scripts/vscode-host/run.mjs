@@ -165,6 +165,9 @@ function writeUserSettings(userDataDir) {
         'workbench.welcomePage.walkthroughs.openOnInstall': false,
         'chat.disableAIFeatures': true,
         'git.enabled': false,
+        // The UI check of a cancelled replay (test/ui/package.ui.ts) replays a region of 2^38 pages:
+        // with no cap short of that, it cannot end before its Cancel click.
+        'iommuLens.replayMaxSteps': Number.MAX_SAFE_INTEGER,
       },
       null,
       2,
@@ -390,7 +393,7 @@ async function main() {
       try {
         const fn = pickUiFunction(await import(pathToFileURL(uiModule).href));
         if (!fn) throw new Error(`${name} exports no function (default or run)`);
-        await fn({ page, screenshotsDir, workspace });
+        await fn({ page, screenshotsDir, workspace, userDataDir });
         counts.passed += 1;
         log(`UI ${name} passed in ${secs(tUi)}`);
       } catch (err) {

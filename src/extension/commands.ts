@@ -68,15 +68,14 @@ export function commands(ctx: Ctx): Record<string, Handler> {
     'iommuLens.runScenario': (args?: { config?: string } | NodeModel) => runScenario(ctx, args && 'config' in args ? args.config : undefined),
     'iommuLens.stepScenario': (args?: { config?: string }) => stepScenario(ctx, args?.config),
     'iommuLens.openExample': async () => {
-      const uri = vscode.Uri.from({ scheme: 'untitled', path: 'an505-example.iommu.yaml' });
-      const doc = await vscode.workspace.openTextDocument(uri);
-      if (doc.getText() === '') {
-        const edit = new vscode.WorkspaceEdit();
-        edit.insert(uri, new vscode.Position(0, 0), exampleText);
-        await vscode.workspace.applyEdit(edit);
-      }
+      // A plain untitled document (Untitled-N), which hot exit restores with its text after
+      // Reload Window; one opened under a name would come back empty (src/views/config-files.ts).
+      // An example still open as it was opened is shown again rather than opened twice.
+      const doc =
+        vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'untitled' && !d.isClosed && d.getText() === exampleText) ??
+        (await vscode.workspace.openTextDocument({ language: 'yaml', content: exampleText }));
       await vscode.window.showTextDocument(doc);
-      return (await ctx.store.reload(uri))?.config.file;
+      return (await ctx.store.reload(doc.uri))?.config.file;
     },
     'iommuLens.newConfig': async (args?: { uri?: vscode.Uri }) => {
       const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
@@ -329,7 +328,8 @@ async function replayNotifier(ctx: Ctx, arg?: NodeModel | { config?: string; not
   const notifier = name;
   // A default replay walks the whole region page by page: in slices, with progress, cancellable.
   const v = await longWork(`IOMMU Lens: replaying ${notifier}`, { cancellable: true }, async (w) => {
-    const slices = replaySlices(cfg, notifier);
+    const cap = vscode.workspace.getConfiguration('iommuLens').get<number>('replayMaxSteps');
+    const slices = replaySlices(cfg, notifier, undefined, cap !== undefined && Number.isSafeInteger(cap) && cap > 0 ? cap : undefined);
     for (;;) {
       const r = slices.next();
       if (r.done) return r.value;

@@ -4,11 +4,11 @@
  * re-evaluated on change after a short debounce. Every consumer (views, diagnostics, hovers)
  * reads the latest LoadedConfig from here and listens to onDidChange.
  */
-import picomatch from 'picomatch';
 import * as vscode from 'vscode';
 import { failedLoad, loadConfig, type LoadedConfig, type LoadOptions } from '../config/load';
 import type { QemuSemantics } from '../engine';
 import { openImageFile } from '../node/images';
+import { isBlank, isConfigText, matchesFiles } from '../views/config-files';
 import { LoadGate } from '../views/load-gate';
 import type { Log } from './log';
 import { LARGE_CONFIG_CHARS, longWork } from './progress';
@@ -32,7 +32,6 @@ export class ConfigStore implements vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<vscode.Uri | undefined>();
   private readonly disposables: vscode.Disposable[] = [];
   private watchers: vscode.FileSystemWatcher[] = [];
-  private matcher?: { globs: string; test: (path: string) => boolean };
   private readonly globsEmitter = new vscode.EventEmitter<void>();
   /** The `iommuLens.files` globs changed: selectors built from them must be rebuilt. */
   readonly onDidChangeGlobs = this.globsEmitter.event;
@@ -48,12 +47,12 @@ export class ConfigStore implements vscode.Disposable {
   constructor(private readonly log: Log) {
     this.disposables.push(
       vscode.workspace.onDidChangeTextDocument((e) => {
-        if (!this.matches(e.document.uri) || e.contentChanges.length === 0) return;
+        if (!this.matches(e.document.uri, e.document) || e.contentChanges.length === 0) return;
         this.editTimes.set(e.document.uri.toString(), performance.now());
         this.schedule(e.document.uri);
       }),
-      vscode.workspace.onDidOpenTextDocument((d) => this.matches(d.uri) && this.schedule(d.uri)),
-      vscode.workspace.onDidCloseTextDocument((d) => this.matches(d.uri) && this.schedule(d.uri)),
+      vscode.workspace.onDidOpenTextDocument((d) => this.matches(d.uri, d) && this.schedule(d.uri)),
+      vscode.workspace.onDidCloseTextDocument((d) => this.matches(d.uri, d) && this.schedule(d.uri)),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('iommuLens.files')) this.globsEmitter.fire();
         if (e.affectsConfiguration('iommuLens.files') || e.affectsConfiguration('iommuLens.exclude') || e.affectsConfiguration('iommuLens.qemuSemantics')) {
@@ -85,24 +84,41 @@ export class ConfigStore implements vscode.Disposable {
     return this.all.find((e) => e.config.file === file || e.uri.toString() === file || e.uri.fsPath === file);
   }
 
+  exclude(): string | undefined {
+    return vscode.workspace.getConfiguration('iommuLens').get<string>('exclude') || undefined;
+  }
+
   globs(): string[] {
     return vscode.workspace.getConfiguration('iommuLens').get<string[]>('files') ?? ['**/*.iommu.yaml', '**/*.iommu.yml', '**/*.iommu.json'];
   }
 
-  /** Where hovers, CodeLens and quick fixes apply: the configured globs, saved or untitled. */
+  /**
+   * Where hovers, CodeLens and quick fixes apply: the configured globs, saved or untitled, and
+   * untitled YAML and JSON (the providers answer only for documents loaded as configs).
+   */
   selector(): vscode.DocumentFilter[] {
-    return this.globs().flatMap((pattern) => [{ pattern }, { scheme: 'untitled', pattern }]);
+    return [
+      ...this.globs().flatMap((pattern) => [{ pattern }, { scheme: 'untitled', pattern }]),
+      { scheme: 'untitled', language: 'yaml' },
+      { scheme: 'untitled', language: 'json' },
+    ];
   }
 
-  /** A file the extension should treat as a config: the configured globs, and untitled example docs. */
-  matches(uri: vscode.Uri): boolean {
+  /**
+   * A file the extension should treat as a config: the configured globs; an untitled document
+   * whose text is a config (the example; see src/views/config-files.ts); one loaded already.
+   */
+  matches(uri: vscode.Uri, doc?: vscode.TextDocument): boolean {
+    return this.matchesNew(uri, doc) || this.entries.has(uri.toString());
+  }
+
+  /** Named by the globs, or an untitled config: a config whether or not it was loaded before. */
+  private matchesNew(uri: vscode.Uri, doc?: vscode.TextDocument): boolean {
     if (uri.scheme === 'output' || uri.scheme === 'vscode-scm') return false;
-    const globs = this.globs();
-    const key = globs.join('\n');
-    if (this.matcher?.globs !== key) this.matcher = { globs: key, test: picomatch(globs, { dot: true }) };
-    const rel = vscode.workspace.asRelativePath(uri, false);
-    if (this.matcher.test(rel) || this.matcher.test(uri.path.replace(/^\//, ''))) return true;
-    return this.entries.has(uri.toString());
+    // The head of the text only: the version key is at the top, and this runs on every keystroke.
+    if (uri.scheme === 'untitled' && doc && isConfigText(doc.getText(new vscode.Range(0, 0, Math.min(doc.lineCount, 2000), 0)))) return true;
+    const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.toString());
+    return matchesFiles(uri.toString(), folders, this.globs(), this.exclude());
   }
 
   private loadOptions(uri: vscode.Uri): LoadOptions {
@@ -132,14 +148,21 @@ export class ConfigStore implements vscode.Disposable {
 
   async rescan(): Promise<void> {
     const t0 = performance.now();
-    const exclude = vscode.workspace.getConfiguration('iommuLens').get<string>('exclude') || undefined;
+    const exclude = this.exclude();
     const found = new Map<string, vscode.Uri>();
     for (const g of this.globs()) {
       for (const uri of await vscode.workspace.findFiles(g, exclude, 10_000)) found.set(uri.toString(), uri);
     }
-    for (const doc of vscode.workspace.textDocuments) if (this.matches(doc.uri)) found.set(doc.uri.toString(), doc.uri);
+    // Open documents: those the globs name (or untitled configs), and those loaded before that
+    // have unsaved edits. One the globs no longer name, or whose file is gone, with nothing
+    // unsaved, goes (VS Code keeps a closed document's model a while after its editor closed).
+    for (const doc of vscode.workspace.textDocuments) {
+      const key = doc.uri.toString();
+      const kept = this.entries.has(key) && (doc.isDirty || doc.isUntitled);
+      if (kept || this.matchesNew(doc.uri, doc)) found.set(key, doc.uri);
+    }
     for (const key of [...this.entries.keys()]) {
-      if (!found.has(key) && !vscode.workspace.textDocuments.some((d) => d.uri.toString() === key)) {
+      if (!found.has(key)) {
         this.entries.delete(key);
         this.gate.forget(key);
       }
@@ -190,8 +213,25 @@ export class ConfigStore implements vscode.Disposable {
     let text = '';
     try {
       const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === key);
-      if (doc) text = doc.getText();
-      else {
+      if (doc) {
+        text = doc.getText();
+        // An untitled document with nothing written yet (a new file, or one hot exit could not
+        // fill) is not a config with an error: it is no config until it has text.
+        if (uri.scheme === 'untitled' && isBlank(text)) {
+          const had = this.entries.delete(key);
+          this.gate.forget(key);
+          if (fire && had) this.emitter.fire(uri);
+          return undefined;
+        }
+        // A saved document whose file is gone is no config: VS Code keeps a closed document's
+        // model a while, and the watcher's delete may arrive before a revert made it clean.
+        if (uri.scheme === 'file' && !doc.isDirty && !(await exists(uri))) {
+          const had = this.entries.delete(key);
+          this.gate.forget(key);
+          if (fire && had) this.emitter.fire(uri);
+          return undefined;
+        }
+      } else {
         try {
           text = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
         } catch {
@@ -240,5 +280,14 @@ export class ConfigStore implements vscode.Disposable {
     this.globsEmitter.dispose();
     this.emitter.dispose();
     for (const d of this.disposables) d.dispose();
+  }
+}
+
+async function exists(uri: vscode.Uri): Promise<boolean> {
+  try {
+    await vscode.workspace.fs.stat(uri);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -14,6 +14,7 @@ import { LiveSessions } from './live';
 import { Log } from './log';
 import { PathPanel } from './panel';
 import { Revealer } from './reveal';
+import { SchemaAssociation } from './schema';
 import { StatusItem } from './status';
 import { StepsController } from './steps';
 import { NodeTreeProvider } from './tree';
@@ -28,6 +29,7 @@ export interface IommuLensInternals {
   readonly ctx: Ctx;
   readonly metrics: Metrics;
   readonly status: StatusItem;
+  readonly schema: SchemaAssociation;
 }
 
 /** A non-enumerable key of the API object that holds IommuLensInternals (Symbol.for: the tests' copy of this module is another instance). */
@@ -101,6 +103,8 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
   };
 
   const status = new StatusItem(store);
+  // The schema for YAML and JSON editors, following iommuLens.files (schema.ts).
+  const schema = new SchemaAssociation(context.extensionUri, store, log);
   // Hovers, CodeLens and quick fixes on the files `iommuLens.files` names, re-registered when it changes.
   const hover = new HoverProvider(store);
   const lens = new CodeLensProvider(store);
@@ -122,6 +126,7 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
     steps,
     pathPanel,
     status,
+    schema,
     replayChanged,
     vscode.workspace.registerTextDocumentContentProvider(REPLAY_SCHEME, { ...replayContent, onDidChange: replayChanged.event }),
     editorProviders,
@@ -147,7 +152,12 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
   // A running QEMU as a root of Regions (live.ts): read only.
   const liveSessions = new LiveSessions(ctx, context.globalState);
   context.subscriptions.push(liveSessions);
-  for (const [id, handler] of Object.entries({ ...commands(ctx), ...liveSessions.commands() })) {
+  const all: Record<string, (...args: unknown[]) => unknown> = {
+    ...commands(ctx),
+    ...liveSessions.commands(),
+    'iommuLens.associateJsonSchema': () => schema.associateJson(),
+  };
+  for (const [id, handler] of Object.entries(all)) {
     context.subscriptions.push(
       vscode.commands.registerCommand(id, async (...args: unknown[]) => {
         try {
@@ -170,7 +180,7 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
   const configsChanged = new vscode.EventEmitter<void>();
   context.subscriptions.push(configsChanged, store.onDidChange(() => configsChanged.fire()));
   const api = createApi(store, configsChanged.event);
-  const internals: IommuLensInternals = { ready: store.ready, ctx, metrics, status };
+  const internals: IommuLensInternals = { ready: store.ready, ctx, metrics, status, schema };
   Object.defineProperty(api, INTERNALS, { value: internals, enumerable: false });
   return api;
 }

@@ -293,7 +293,7 @@ export function replayView(cfg: LoadedConfig, name: string): ReplayView | Engine
   }
 }
 
-/** How far a replay has got: translations made, of how many the whole region takes (the default loop's count). */
+/** How far a replay has got: translations made, of how many it makes at most (the region's pages, or the cap when that is smaller). */
 export interface ReplayProgress {
   readonly steps: number;
   readonly total: number;
@@ -301,9 +301,16 @@ export interface ReplayProgress {
 
 /**
  * replayView in slices of about `sliceSteps` translations, yielding its progress between them,
- * so a caller can report it, stay responsive, or stop (by not asking for more).
+ * so a caller can report it, stay responsive, or stop (by not asking for more). A default loop
+ * stops after `maxSteps` translations (QEMU's has no cap; the engine's keeps a huge region from
+ * running for hours unasked).
  */
-export function* replaySlices(cfg: LoadedConfig, name: string, sliceSteps = 1 << 16): Generator<ReplayProgress, ReplayView | EngineError, void> {
+export function* replaySlices(
+  cfg: LoadedConfig,
+  name: string,
+  sliceSteps = 1 << 16,
+  maxSteps = DEFAULT_REPLAY_MAX_STEPS,
+): Generator<ReplayProgress, ReplayView | EngineError, void> {
   const r = cfg.machine.registrations.find((x) => x.name === name);
   if (!r) {
     const names = cfg.machine.registrations.map((x) => x.name);
@@ -324,13 +331,13 @@ export function* replaySlices(cfg: LoadedConfig, name: string, sliceSteps = 1 <<
     iommuIdx: r.iommuIdx,
     notify: (_n, ev) => received.push(ev),
   };
-  const total = Number((r.region.size + r.region.minPageSize() - 1n) / r.region.minPageSize());
+  const total = Math.min(maxSteps, Number((r.region.size + r.region.minPageSize() - 1n) / r.region.minPageSize()));
   let steps = 0;
   let delivered = 0;
   let start: bigint | undefined;
   let result: ReplayResult;
   for (;;) {
-    const slice = r.region.replay(probe, { start, maxSteps: DEFAULT_REPLAY_MAX_STEPS - steps, progress: (n) => n < sliceSteps, probe: true });
+    const slice = r.region.replay(probe, { start, maxSteps: maxSteps - steps, progress: (n) => n < sliceSteps, probe: true });
     steps += slice.steps;
     delivered += slice.delivered;
     if (slice.resumeAt === undefined) {

@@ -238,6 +238,12 @@ describe('IOMMU Lens in VS Code', function () {
   it('hovers on names and addresses', async () => {
     const doc = await vscode.workspace.openTextDocument(wsUri(AN505));
     await vscode.window.showTextDocument(doc);
+    // Hovers answer only for the text that was loaded: wait for the load of this version (the
+    // previous test's revert is a change that loads again after the debounce).
+    await until('an505 loaded at the document\'s version', () => {
+      const e = api.ctx.store.get(doc.uri);
+      return e !== undefined && (e.version === undefined || e.version === doc.version);
+    });
     const lineOf = (re: RegExp) => doc.getText().split('\n').findIndex((l) => re.test(l));
     const regionLine = lineOf(/- \{ at: 0x00000000, region: mpc0 \}/);
     const col = doc.lineAt(regionLine).text.indexOf('mpc0') + 1;
@@ -374,12 +380,30 @@ describe('IOMMU Lens in VS Code', function () {
     assert.equal(doc?.uri.scheme, 'iommu-lens-replay');
   });
 
-  it('opens the example config as an untitled document and loads it', async () => {
-    const file = await vscode.commands.executeCommand('iommuLens.openExample');
-    assert.equal(file, 'an505-example.iommu.yaml');
-    const e = api.ctx.store.find('an505-example.iommu.yaml');
+  it('opens the example config as an untitled document and loads it; a blank untitled document is no config', async () => {
+    const file = await vscode.commands.executeCommand<string>('iommuLens.openExample');
+    // A plain untitled document (hot exit restores it as it was; test/ui/reload.ui.ts).
+    const doc = vscode.window.activeTextEditor!.document;
+    assert.equal(doc.uri.scheme, 'untitled');
+    assert.equal(file, vscode.workspace.asRelativePath(doc.uri, false));
+    const e = api.ctx.store.find(file);
     assert.equal(e?.config.errorCount, 0);
+    assert.equal(e?.config.machine.name, 'MPS2 AN505 SSRAM behind TrustZone MPCs');
+    // Asked again while it is open: the same document, not a second one.
+    assert.equal(await vscode.commands.executeCommand<string>('iommuLens.openExample'), file);
+    assert.equal(vscode.workspace.textDocuments.filter((d) => d.uri.scheme === 'untitled' && d.getText() === doc.getText()).length, 1);
+    // Emptied, it is no config (not an empty config in error); with text again, a config again.
+    const all = new vscode.Range(0, 0, doc.lineCount, 0);
+    const edit = new vscode.WorkspaceEdit();
+    edit.delete(doc.uri, all);
+    assert.ok(await vscode.workspace.applyEdit(edit));
+    await until('the emptied example dropped', () => !api.ctx.store.get(doc.uri));
+    const back = new vscode.WorkspaceEdit();
+    back.insert(doc.uri, new vscode.Position(0, 0), e.config.document.text);
+    assert.ok(await vscode.workspace.applyEdit(back));
+    await until('the example loaded again', () => api.ctx.store.get(doc.uri)?.config.errorCount === 0);
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+    await until('the closed example dropped', () => !api.ctx.store.get(doc.uri));
   });
 
   it('names the active config in the status bar', async () => {

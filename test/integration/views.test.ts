@@ -120,6 +120,64 @@ describe('IOMMU Lens views you can trust', function () {
     assert.ok(pkg.contributes.viewsWelcome.some((w) => w.view === 'iommuLens.notifiers'));
   });
 
+  it('the schema association follows iommuLens.files: the YAML contributor, and json.schemas when asked (item 11)', async function () {
+    this.timeout(120_000);
+    const SCHEMA_URI = 'iommu-lens-schema:/iommu-lens.schema.json';
+    const yaml = wsUri('boards/extra.lens.yaml').toString();
+    const json = wsUri('bad.lens.json');
+    const files = vscode.workspace.getConfiguration('iommuLens');
+    const jsonConf = () => vscode.workspace.getConfiguration('json');
+    const old = files.get<string[]>('files');
+    const oldFiles = files.inspect('files')?.workspaceValue;
+    const oldSchemas = jsonConf().inspect('schemas')?.workspaceValue;
+    // The schema, served as a read-only document (what the JSON and YAML services load).
+    const schemaDoc = await vscode.workspace.openTextDocument(vscode.Uri.parse(SCHEMA_URI));
+    const schema = JSON.parse(schemaDoc.getText()) as { properties?: Record<string, unknown> };
+    assert.ok(schema.properties?.['iommu-lens'], 'the served schema describes iommu-lens');
+    // The YAML contributor (what Red Hat's YAML extension asks) reads the setting at each request.
+    assert.equal(api.schema.contributor.requestSchema(yaml), undefined);
+    assert.equal(api.schema.contributor.requestSchema(wsUri(AN505).toString()), SCHEMA_URI);
+    try {
+      await files.update('files', [...(old ?? []), '**/*.lens.yaml', '**/*.lens.json'], vscode.ConfigurationTarget.Workspace);
+      await until('the setting seen', () => api.ctx.store.globs().includes('**/*.lens.json'));
+      assert.equal(api.schema.contributor.requestSchema(yaml), SCHEMA_URI);
+      // JSON: nothing is written until the command is run; then one entry, for the JSON globs.
+      assert.deepEqual(jsonConf().inspect('schemas')?.workspaceValue, oldSchemas);
+      await vscode.commands.executeCommand('iommuLens.associateJsonSchema');
+      const written = jsonConf().inspect<Array<{ fileMatch?: string[]; url?: string }>>('schemas')?.workspaceValue ?? [];
+      assert.deepEqual(
+        written.filter((e) => e.url === SCHEMA_URI),
+        [{ fileMatch: [...(old ?? []).filter((g) => !/\.ya?ml$/.test(g)), '**/*.lens.json'], url: SCHEMA_URI }],
+      );
+      // VS Code's JSON support now checks a .lens.json file against the schema (its schema
+      // problems carry no source; IOMMU Lens's own diagnostics on the file say iommu-lens).
+      await vscode.workspace.fs.writeFile(json, new TextEncoder().encode('{ "iommu-lens": "one" }\n'));
+      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(json));
+      const fromJson = await until(
+        'the JSON service checking bad.lens.json against the schema',
+        () => {
+          const d = vscode.languages.getDiagnostics(json).filter((x) => !x.source?.startsWith('iommu-lens'));
+          return d.length > 0 && d;
+        },
+        90_000,
+      );
+      assert.ok(fromJson.some((d) => /Value must be 1|Expected "number"/.test(d.message)), fromJson.map((d) => d.message).join('; '));
+      // Run again after the setting changed: the entry is replaced, not added.
+      await files.update('files', [...(old ?? []), '**/*.lens.yaml'], vscode.ConfigurationTarget.Workspace);
+      await until('the setting seen', () => !api.ctx.store.globs().includes('**/*.lens.json'));
+      await vscode.commands.executeCommand('iommuLens.associateJsonSchema');
+      const again = jsonConf().inspect<Array<{ fileMatch?: string[]; url?: string }>>('schemas')?.workspaceValue ?? [];
+      assert.deepEqual(again.filter((e) => e.url === SCHEMA_URI).map((e) => e.fileMatch), [(old ?? []).filter((g) => !/\.ya?ml$/.test(g))]);
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+      await vscode.workspace.fs.delete(json).then(undefined, () => undefined);
+      await jsonConf().update('schemas', oldSchemas, vscode.ConfigurationTarget.Workspace);
+      await files.update('files', oldFiles, vscode.ConfigurationTarget.Workspace);
+    }
+    await until('the setting restored', () => !api.ctx.store.globs().includes('**/*.lens.yaml'));
+    await until('bad.lens.json gone', () => !api.ctx.store.get(json));
+  });
+
   it('the quick fix for an unknown region offers the candidates, the unplaced one first (item 9)', async () => {
     const uri = wsUri('misplaced.iommu.yaml');
     const text = 'iommu-lens: 1\nmemory:\n  ssram-0: { kind: ram, size: 4KiB }\n  ssram-1: { kind: ram, size: 4KiB }\naddress-spaces:\n  system:\n    - { at: 0x0, region: ssram-0 }\n    - { at: 0x1000, region: sram-0 }\n';

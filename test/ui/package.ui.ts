@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { palette, type UiContext } from './workbench';
+import { closeAllEditors, palette, statusItem, type UiContext } from './workbench';
 
 
 async function pick(page: Page, text: string): Promise<void> {
@@ -21,8 +21,7 @@ async function pick(page: Page, text: string): Promise<void> {
 export default async function packageUi({ page, screenshotsDir, workspace }: UiContext): Promise<void> {
   mkdirSync(screenshotsDir, { recursive: true });
   await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 30_000 });
-  await palette(page, 'View: Close All Editors');
-  await page.waitForTimeout(500);
+  await closeAllEditors(page);
 
   // The walkthrough, as the Welcome page lists it.
   await palette(page, 'Welcome: Open Walkthrough...');
@@ -41,14 +40,14 @@ export default async function packageUi({ page, screenshotsDir, workspace }: UiC
   await first.locator('.monaco-button, a', { hasText: 'Open Example Config' }).first().click();
   await page.locator('.tabs-container .tab', { hasText: /Untitled|an505/ }).first().waitFor({ timeout: 15_000 });
 
-  // A long replay: the example's remapper over 1 TiB is 268,435,456 translations page by page, cut
-  // at the default loop's cap of 16,777,216: twice 32 GiB's 8,388,608, which an idle machine could
-  // finish before the Cancel click arrived.
-  // Without the vfio device and user-watch's replay on registration, loading it replays nothing.
+  // A long replay that cannot end before its Cancel click: the example's remapper over 1 PiB is
+  // 274,877,906,944 translations page by page, and the launcher (scripts/vscode-host/run.mjs)
+  // lifts iommuLens.replayMaxSteps, the cap that would otherwise end it after 16,777,216 (the
+  // notification's total shows that the cap is lifted: hours of work at any speed).
   const dual = readFileSync(join(workspace, 'dual-regime.iommu.yaml'), 'utf8');
   let long = dual;
   for (const [from, to] of [
-    [/size: 16MiB /, 'size: 1TiB '],
+    [/size: 16MiB /, 'size: 1PiB '],
     [/^ {2}gpu0: .*\n/m, ''],
     [/(user-watch: .*), replay: true \}/, '$1 }'],
   ] as const) {
@@ -57,16 +56,17 @@ export default async function packageUi({ page, screenshotsDir, workspace }: UiC
     long = next;
   }
   writeFileSync(join(workspace, 'long-replay.iommu.yaml'), long);
-  await page.waitForTimeout(1500); // the watcher loads the new config
-  // Open it (Quick Open): the command then works on the active editor's config.
+  // Open it (Quick Open): the command then works on the active editor's config, once the watcher
+  // has loaded it (the status bar names it).
   await palette(page, 'Go to File...');
   await pick(page, 'long-replay.iommu.yaml');
   await page.locator('.tabs-container .tab', { hasText: 'long-replay.iommu.yaml' }).first().waitFor({ timeout: 15_000 });
+  await statusItem(page).filter({ hasText: 'long-replay.iommu.yaml' }).waitFor({ timeout: 20_000 });
   await palette(page, 'IOMMU: Replay Notifier');
   await pick(page, 'user-watch');
   const toast = page.locator('.notification-toast', { hasText: 'replaying user-watch' });
   await toast.waitFor({ state: 'visible', timeout: 20_000 });
-  await toast.locator('.notification-list-item-message', { hasText: /of 268,435,456 translations/ }).waitFor({ timeout: 20_000 });
+  await toast.locator('.notification-list-item-message', { hasText: /of 274,877,906,944 translations/ }).waitFor({ timeout: 20_000 });
   await page.screenshot({ path: join(screenshotsDir, 'progress.png') });
   const box = await toast.boundingBox();
   assert.ok(box, 'the progress notification has no box');
@@ -78,6 +78,6 @@ export default async function packageUi({ page, screenshotsDir, workspace }: UiC
   });
   // Cancel stops the replay and says where it stopped.
   await toast.locator('.monaco-button, a', { hasText: 'Cancel' }).first().click();
-  const cancelled = page.locator('.notification-toast', { hasText: /Replay of user-watch cancelled after [\d]+ of 268435456 translations/ });
+  const cancelled = page.locator('.notification-toast', { hasText: /Replay of user-watch cancelled after [\d]+ of 274877906944 translations/ });
   await cancelled.waitFor({ state: 'visible', timeout: 20_000 });
 }

@@ -5,35 +5,8 @@
 import * as assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
-import { palette, type UiContext } from './workbench';
+import { answer, closeAllEditors, palette, type UiContext } from './workbench';
 
-
-/** Closes every editor; an unsaved one the integration suite left (its file deleted) is not saved. */
-async function closeAllEditors(page: Page): Promise<void> {
-  await palette(page, 'View: Close All Editors');
-  const dontSave = page.locator('.monaco-dialog-box a.monaco-button', { hasText: "Don't Save" });
-  try {
-    await dontSave.waitFor({ state: 'visible', timeout: 1500 });
-    await dontSave.click();
-  } catch {
-    // No unsaved editor: nothing asked.
-  }
-}
-
-/** Picks the quick-pick row with this text (or types it into an input box) and accepts. */
-async function answer(page: Page, text: string, kind: 'pick' | 'input'): Promise<void> {
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 10_000 });
-  if (kind === 'input') {
-    await input.fill(text);
-  } else {
-    await input.fill(text);
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first().waitFor({ timeout: 10_000 });
-  }
-  await page.keyboard.press('Enter');
-  await page.waitForTimeout(300);
-}
 
 export default async function viewsUi({ page, screenshotsDir }: UiContext): Promise<void> {
   mkdirSync(screenshotsDir, { recursive: true });
@@ -41,7 +14,6 @@ export default async function viewsUi({ page, screenshotsDir }: UiContext): Prom
   await page.keyboard.press('Escape');
   // Close what the integration suite left open so the views have the room.
   await closeAllEditors(page);
-  await page.waitForTimeout(500);
 
   // The activity-bar entry opens the container (a click would close it if it were open already).
   const entry = page.locator('.part.activitybar a.action-label[aria-label^="IOMMU Lens"]');
@@ -78,11 +50,11 @@ export default async function viewsUi({ page, screenshotsDir }: UiContext): Prom
 
   // Translate from the palette: config, initiator, access, attributes, address.
   await palette(page, 'IOMMU: Translate Address...');
-  await answer(page, 'an505.iommu.yaml', 'pick');
-  await answer(page, 'cpu-ns', 'pick');
-  await answer(page, 'read', 'pick');
-  await answer(page, 'ns', 'input');
-  await answer(page, '0x8010', 'input');
+  await answer(page, 'an505.iommu.yaml', 'pick', 'which config?');
+  await answer(page, 'cpu-ns', 'pick', 'from which initiator?');
+  await answer(page, 'read', 'pick', 'which access?');
+  await answer(page, 'ns', 'input', '(3/4): attributes');
+  await answer(page, '0x8010', 'input', '(4/4): address');
   const toast = page.locator('.notification-toast', { hasText: 'ssram-0 + 0x8010' });
   await toast.waitFor({ state: 'visible', timeout: 10_000 });
   await page.screenshot({ path: join(screenshotsDir, 'translate-answer.png') });
@@ -115,11 +87,11 @@ export default async function viewsUi({ page, screenshotsDir }: UiContext): Prom
   // The translation-path panel on the SMMUv3 example, opened from Translate's answer.
   await closeAllEditors(page);
   await palette(page, 'IOMMU: Translate Address...');
-  await answer(page, 'virt-smmuv3.iommu.yaml', 'pick');
-  await answer(page, 'net0', 'pick');
-  await answer(page, 'read', 'pick');
-  await answer(page, 'requester-id=0x20', 'input');
-  await answer(page, '0x2000_0000', 'input');
+  await answer(page, 'virt-smmuv3.iommu.yaml', 'pick', 'which config?');
+  await answer(page, 'net0', 'pick', 'from which initiator?');
+  await answer(page, 'read', 'pick', 'which access?');
+  await answer(page, 'requester-id=0x20', 'input', '(3/4): attributes');
+  await answer(page, '0x2000_0000', 'input', '(4/4): address');
   const virtToast = page.locator('.notification-toast', { hasText: 'ram + 0x30_0000' });
   await virtToast.waitFor({ state: 'visible', timeout: 10_000 });
   await virtToast.locator('a.monaco-button', { hasText: 'Show Path' }).click();

@@ -6,6 +6,8 @@ export interface UiContext {
   page: Page;
   screenshotsDir: string;
   workspace: string;
+  /** code-server's --user-data-dir (its Backups folder holds what hot exit restores). */
+  userDataDir: string;
 }
 
 /**
@@ -30,4 +32,39 @@ export async function palette(page: Page, command: string): Promise<void> {
   await input.fill(`>${command}`);
   await page.locator('.quick-input-list .monaco-list-row', { hasText: command }).first().waitFor({ timeout: 10_000 });
   await page.keyboard.press('Enter');
+}
+
+/**
+ * Answers the quick input (a pick: the row with this text; an input box: the text typed) once the
+ * input asking `title` is up: a multi-step command replaces one input with the next, and typing
+ * before the next has come would go into the one just answered.
+ */
+export async function answer(page: Page, text: string, kind: 'pick' | 'input', title?: string | RegExp): Promise<void> {
+  const widget = page.locator('.quick-input-widget');
+  if (title !== undefined) await widget.locator('.quick-input-title', { hasText: title }).waitFor({ state: 'visible', timeout: 20_000 });
+  const input = widget.locator('input');
+  await input.waitFor({ state: 'visible', timeout: 20_000 });
+  await input.fill(text);
+  if (kind === 'pick') await widget.locator('.quick-input-list .monaco-list-row', { hasText: text }).first().waitFor({ timeout: 20_000 });
+  await page.keyboard.press('Enter');
+  // The answered input is gone (or replaced by the next one, with another title).
+  if (title !== undefined) await widget.locator('.quick-input-title', { hasText: title }).waitFor({ state: 'hidden', timeout: 20_000 });
+}
+
+/** Closes every editor; an unsaved one (an untitled example, a deleted file's editor) is not saved. */
+export async function closeAllEditors(page: Page): Promise<void> {
+  await palette(page, 'View: Close All Editors');
+  const dontSave = page.locator('.monaco-dialog-box a.monaco-button', { hasText: "Don't Save" });
+  const tabs = page.locator('.editor-group-container .tabs-container .tab');
+  const end = Date.now() + 20_000;
+  while ((await tabs.count()) > 0) {
+    if (await dontSave.isVisible()) await dontSave.click();
+    if (Date.now() > end) throw new Error(`editors still open after Close All Editors: ${(await tabs.allInnerTexts()).join(', ')}`);
+    await page.waitForTimeout(100);
+  }
+}
+
+/** IOMMU Lens's status-bar item (the shield, the active config's name, its problems). */
+export function statusItem(page: Page) {
+  return page.locator('.part.statusbar .statusbar-item', { has: page.locator('.codicon-shield') }).first();
 }

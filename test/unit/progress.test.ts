@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfig } from '../../src/config/load';
-import { REPLAY_PROGRESS_INTERVAL, ScenarioRunner, type IOMMUNotifier, type IOMMUTLBEvent } from '../../src/engine';
+import { isEngineError, REPLAY_PROGRESS_INTERVAL, ScenarioRunner, type IOMMUNotifier, type IOMMUTLBEvent } from '../../src/engine';
 import { progressLine, SHOW_AFTER_MS, UPDATE_MS } from '../../src/cli/progress';
 import { replaySlices, replayView, type ReplayProgress } from '../../src/views/views';
 
@@ -73,6 +73,22 @@ describe('progress and cancellation hooks', () => {
     const cfg = loadConfig('big.iommu.yaml', BIG);
     const partial = replaySlices(cfg, 'gpu0/vfio', REPLAY_PROGRESS_INTERVAL);
     assert.deepEqual(partial.next().value, { steps: 4096, total: 16384 });
+  });
+
+  it('replaySlices under a cap: the total is the cap, and the replay stops there and says so', () => {
+    const it = replaySlices(loadConfig('big.iommu.yaml', BIG), 'gpu0/vfio', REPLAY_PROGRESS_INTERVAL, 10_000);
+    const seen: ReplayProgress[] = [];
+    let r = it.next();
+    while (!r.done) {
+      seen.push(r.value);
+      r = it.next();
+    }
+    assert.deepEqual(seen, [
+      { steps: 4096, total: 10_000 },
+      { steps: 8192, total: 10_000 },
+    ]);
+    assert.ok(!isEngineError(r.value));
+    assert.match(r.value.summary, /from 10000 translation\(s\); default replay of remap0 stopped after 10000 of 16384 translations/);
   });
 
   it('ScenarioRunner.result() after stepping equals runAll()', () => {

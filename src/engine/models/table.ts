@@ -22,6 +22,7 @@ import {
   type IOMMUTLBEntry,
 } from '../iotlb';
 import { STEP_NAMES, configSource, type Trace } from '../trace';
+import { fmtAddr } from '../format';
 
 export type TableMapping = DirectMapping;
 
@@ -258,7 +259,7 @@ export class TableIommuRegion extends IOMMUMemoryRegion {
         trace.push({
           kind: 'model',
           name: STEP_NAMES.mappingLookup,
-          summary: `${this.name} index ${this.indexName(iommuIdx)}: no mapping holds ${hex(addr)}`,
+          summary: `${this.name} index ${this.indexName(iommuIdx)}: no mapping holds ${fmtAddr(addr)}`,
           fields: { index: iommuIdx, indexName: this.indexName(iommuIdx), addr, mappings: this.indexes[iommuIdx]?.mappings.length ?? 0 },
           source: configSource(this.indexes[iommuIdx]?.source ?? this.source),
         });
@@ -270,7 +271,7 @@ export class TableIommuRegion extends IOMMUMemoryRegion {
       trace.push({
         kind: 'model',
         name: STEP_NAMES.mappingLookup,
-        summary: `${this.name} index ${this.indexName(iommuIdx)}: mapping ${formatRange(m.iova, m.iova + m.size - 1n)} -> ${m.targetAs.name} ${hex(m.target)} (${permName(m.perm)})`,
+        summary: `${this.name} index ${this.indexName(iommuIdx)}: mapping [${fmtAddr(m.iova)}, ${fmtAddr(m.iova + m.size - 1n)}] -> ${m.targetAs.name} ${fmtAddr(m.target)} (${permName(m.perm)})`,
         fields: {
           index: iommuIdx,
           indexName: this.indexName(iommuIdx),

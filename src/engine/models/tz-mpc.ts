@@ -28,7 +28,7 @@ import {
 } from '../iotlb';
 import { MmioRegion, type MemoryRegion } from '../memory';
 import { STEP_NAMES, configSource, type Trace } from '../trace';
-import { fmtRaw } from '../format';
+import { fmtAddr, fmtRaw } from '../format';
 
 // ---------------------------------------------------------------------------------------------
 // IOMMU indexes, registers and fields (QEMU's enum, REG32 and FIELD lines)
@@ -279,7 +279,7 @@ export class TzMpcIommuRegion extends IOMMUMemoryRegion {
     const why = ok
       ? `cfg_ns=${cfgNs ? 1 : 0} lets only ${side} transactions pass, and index ${idxName} is ${side}`
       : `cfg_ns=${cfgNs ? 1 : 0} lets only ${side} transactions pass, and index ${idxName} is not`;
-    const where = inRange ? `block ${blk} (${hex(base)}) is LUT word ${word} bit ${bit}` : `block ${blk} is outside the LUT (QEMU asserts), read as cfg_ns=0`;
+    const where = inRange ? `block ${blk} (${fmtAddr(base)}) is LUT word ${word} bit ${bit}` : `block ${blk} is outside the LUT (QEMU asserts), read as cfg_ns=0`;
     // Fields as the TZ MPC's TRM (CoreLink SIE-200) names them: BLK_IDX selects the BLK_LUT word.
     trace.push({
       kind: 'model',
