@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 if (process.argv.includes('--prepare') && ['pack', 'publish'].includes(process.env.npm_command ?? '')) process.exit(0);
 
 const watch = process.argv.includes('--watch');
+const meta = process.argv.includes('--meta');
 // --production: minified, no source maps (what `npm run package` puts in the .vsix).
 const production = process.argv.includes('--production');
 const common = {
@@ -84,13 +85,40 @@ const precompiled = {
     }));
   },
 };
-common.plugins = [precompiled];
+/**
+ * Parts a one-shot command does not need, each a file of its own in dist/ that the bundles
+ * require when first used (the sources load them with a `require` at the point of use): the
+ * `yaml` package (only for a file the fast readers hand over), the schema's builder (the `schema`
+ * command), and the commands that talk to QEMU. A bundle refers to such a part by its file;
+ * the part's own file bundles its source. Every file here must be in package.json `files`.
+ */
+const LAZY = [
+  { match: (p) => p === 'yaml', source: 'yaml', outfile: 'dist/yaml.js' },
+  { match: (p) => p === resolve('src/config/schema'), source: 'src/config/schema.ts', outfile: 'dist/config-schema.js' },
+  { match: (p) => p === resolve('src/cli/live'), source: 'src/cli/live.ts', outfile: 'dist/cli-live.js' },
+];
+const lazyParts = {
+  name: 'lazy-parts',
+  setup(build) {
+    build.onResolve({ filter: /^yaml$|[\\/](schema|live)$/ }, (args) => {
+      const p = args.path.startsWith('.') ? resolve(args.resolveDir, args.path) : args.path;
+      const part = LAZY.find((l) => l.match(p));
+      return part ? { path: `./${part.outfile.slice('dist/'.length)}`, external: true } : undefined;
+    });
+  },
+};
+common.plugins = [precompiled, lazyParts];
 
 const entries = [
   { entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
   { entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
   { entryPoints: ['bench/bench.ts'], outfile: 'dist/bench.js' },
 ].filter((e) => existsSync(e.entryPoints[0]));
+for (const l of LAZY) {
+  // The yaml package's own file: its CommonJS entry as it is.
+  const entry = l.source === 'yaml' ? { stdin: { contents: "module.exports = require('yaml');", resolveDir: resolve('.'), sourcefile: 'yaml.js', loader: 'js' }, plugins: [] } : { entryPoints: [l.source] };
+  entries.push({ ...entry, outfile: l.outfile });
+}
 
 // The full validator, its Ajv runtime helpers bundled in.
 entries.push({ stdin: { contents: sources.full, resolveDir: resolve('.'), sourcefile: FULL_FILE, loader: 'js' }, outfile: `dist/${FULL_FILE}`, sourcemap: false });
@@ -98,5 +126,7 @@ entries.push({ stdin: { contents: sources.full, resolveDir: resolve('.'), source
 if (watch) {
   for (const e of entries) await (await esbuild.context({ ...common, ...e })).watch();
 } else {
-  await Promise.all(entries.map((e) => esbuild.build({ ...common, ...e })));
+  const results = await Promise.all(entries.map((e) => esbuild.build({ ...common, ...e, metafile: meta })));
+  // --meta: what each bundle holds, for `npx esbuild --analyze`-like reading (dist/*.meta.json).
+  if (meta) results.forEach((r, i) => writeFileSync(`${entries[i].outfile}.meta.json`, JSON.stringify(r.metafile)));
 }

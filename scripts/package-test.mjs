@@ -56,7 +56,7 @@ try {
     const info = JSON.parse(r.stdout.slice(r.stdout.indexOf('[')))[0];
     tarball = join(scratch, info.filename);
     packed = info.files.map((f) => f.path);
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/iommu-lens.js', 'dist/cli.js', 'dist/config-validator.js', 'dist/extension.js', 'schema/iommu-lens.schema.json', 'examples/an505.iommu.yaml']) {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/iommu-lens.js', 'dist/cli.js', 'dist/cli-live.js', 'dist/config-schema.js', 'dist/config-validator.js', 'dist/extension.js', 'dist/yaml.js', 'schema/iommu-lens.schema.json', 'examples/an505.iommu.yaml']) {
       assert(packed.includes(f), `the tarball lacks ${f}`);
     }
     const stray = packed.filter((f) => /^(src|test|out|bench|scripts|node_modules|\.vscode-test|artifacts)\/|\.map$|\.ts$/.test(f));
@@ -88,6 +88,18 @@ try {
     const r = ok(sh(bin, ['check', ...files], app), 'iommu-lens check');
     assert(/0 errors/.test(r.stderr), `check's summary: ${r.stderr.trim()}`);
   });
+  // The parts the CLI loads only when needed, each its own file (scripts/build.mjs): the schema's
+  // builder, the yaml package (a file the fast reader hands over), the full validator, the QEMU commands.
+  check('iommu-lens loads its separately bundled parts from the installed package', () => {
+    const schema = ok(sh(bin, ['schema'], app), 'iommu-lens schema');
+    assert(schema.stdout === readFileSync(join(ROOT, 'schema', 'iommu-lens.schema.json'), 'utf8'), 'iommu-lens schema differs from schema/iommu-lens.schema.json');
+    const bad = join(scratch, 'bad.iommu.yaml');
+    writeFileSync(bad, 'iommu-lens: 1\nmemory: [\n');
+    const r = sh(bin, ['check', bad], app);
+    assert(r.status === 1 && /parse-error/.test(r.stdout), `check on a file with a syntax error: status ${r.status}\n${r.stdout}${r.stderr}`);
+    const live = sh(bin, ['attach'], app);
+    assert(live.status === 2 && /--qmp/.test(live.stderr), `attach without --qmp: status ${live.status}\n${live.stderr}`);
+  });
   check('iommu-lens demo from the installed package', () => {
     const r = ok(sh(bin, ['demo'], app), 'iommu-lens demo');
     assert(/mpc0/.test(r.stdout) && /ssram-0/.test(r.stdout), `demo printed:\n${r.stdout.slice(0, 400)}`);
@@ -112,7 +124,7 @@ try {
       const vsce = join(ROOT, 'node_modules', '.bin', 'vsce');
       ok(sh(vsce, ['package', '--no-dependencies', '--no-rewrite-relative-links', '--out', out], ROOT), 'vsce package');
       const ls = ok(sh(vsce, ['ls', '--no-dependencies'], ROOT), 'vsce ls').stdout.split('\n').filter(Boolean);
-      for (const f of ['package.json', 'dist/extension.js', 'dist/config-validator.js', 'media/icon.png', 'schema/iommu-lens.schema.json', 'examples/an505.iommu.yaml', 'CHANGELOG.md']) {
+      for (const f of ['package.json', 'dist/extension.js', 'dist/config-validator.js', 'dist/yaml.js', 'media/icon.png', 'schema/iommu-lens.schema.json', 'examples/an505.iommu.yaml', 'CHANGELOG.md']) {
         assert(ls.includes(f), `the .vsix lacks ${f}`);
       }
       const stray = ls.filter((f) => /^(src|test|out|node_modules)\/|\.map$/.test(f));

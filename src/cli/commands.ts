@@ -8,7 +8,6 @@
  * unreadable file, a bad address or attribute, an unknown device, address space or notifier).
  */
 import { loadConfig, type LoadedConfig, type LoadOptions } from '../config/load';
-import { schemaJson } from '../config/schema';
 import { openImageFile } from '../node/images';
 import type { AccessOp, MemTxAttrs, QemuSemantics } from '../engine';
 import { toJson } from '../views/format';
@@ -44,6 +43,9 @@ export interface CliIO {
 
 /** Configs at least this long announce their load on the progress line. */
 export const LARGE_CONFIG_CHARS = 512 * 1024;
+
+/** The commands that talk to a running QEMU (live.ts, loaded only for them). */
+export const LIVE_COMMANDS: ReadonlySet<string> = new Set(['attach', 'snapshot']);
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -366,6 +368,9 @@ export function demo(opts: CommonOptions, io: CliIO, example: EmbeddedExample | 
 // ---- schema
 
 export function schema(_opts: CommonOptions, io: CliIO): number {
+  // The schema's builder (TypeBox and every model's schema) is loaded for this command only.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand, by design
+  const { schemaJson } = require('../config/schema') as typeof import('../config/schema');
   io.out(schemaJson().trimEnd());
   return EXIT_OK;
 }

@@ -12,7 +12,7 @@ import { writeSnapshot } from '../node/qemu/snapshot';
 import { EXIT_CANNOT_RUN, EXIT_OK, type CliIO } from './commands';
 import { runCli, type CliEnv } from './program';
 
-export const LIVE_COMMANDS = new Set(['attach', 'snapshot']);
+export { LIVE_COMMANDS } from './commands';
 
 const USAGE = [
   'Usage: iommu-lens attach --qmp SOCKET|HOST:PORT [--gdb HOST:PORT] [--timeout MS] [COMMAND [ARGS...]]',

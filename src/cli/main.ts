@@ -6,8 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import example from '../../examples/an505.iommu.yaml';
-import type { CliIO } from './commands';
-import { LIVE_COMMANDS, runLiveCli } from './live';
+import { LIVE_COMMANDS, type CliIO } from './commands';
 import { runCli } from './program';
 import { progressLine } from './progress';
 
@@ -43,6 +42,9 @@ const env = { example: { file: 'examples/an505.iommu.yaml', text: example }, ver
 const argv = process.argv.slice(2);
 if (LIVE_COMMANDS.has(argv[0] ?? '')) {
   // attach and snapshot talk to QEMU: asynchronous, and the process exits when they are done.
+  // Loaded for these commands only (with the QEMU clients, a file of its own in the bundle).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand, by design
+  const { runLiveCli } = require('./live') as typeof import('./live');
   runLiveCli(argv, io, env).then(
     (code) => process.exit(code),
     (e: unknown) => {

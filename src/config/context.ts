@@ -74,6 +74,25 @@ export class BuildContext {
     return undefined;
   }
 
+  /**
+   * num() of the value at `base` + `key`, for a loop over many entries: the path is made only
+   * when there is something to report.
+   */
+  numAt(v: unknown, base: Path, key: string, fallback?: bigint): bigint | undefined {
+    if (v === undefined) return fallback;
+    const r = parseConfigNumber(v, U64_LIMIT);
+    return r.ok ? r.value : this.num(v, [...base, key], fallback);
+  }
+
+  /** size() of the value at `base` + `key` (the path made only when there is something to report). */
+  sizeAt(v: unknown, base: Path, key: string, what: string): bigint | undefined {
+    if (v !== undefined) {
+      const r = parseConfigNumber(v, U64_LIMIT + 1n);
+      if (r.ok && r.value !== 0n) return r.value;
+    }
+    return this.size(v, [...base, key], what);
+  }
+
   /** A size: positive, at most 2^64. */
   size(v: unknown, path: Path, what: string): bigint | undefined {
     const s = this.num(v, path, undefined, U64_LIMIT + 1n);

@@ -7,7 +7,8 @@
  * (the list of keys and indexes from the root), which is also how the rest of the project names
  * config nodes: a source id is the path written as a JSON pointer (`/iommus/mpc0/lut/0`).
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Alias, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import type { Alias, Document, Node, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
+import { LineStarts, yamlLib } from './yaml-lib';
 import type { Diagnostic, Range } from './diagnostics';
 import { fastJsonValue } from './json-fast';
 import { fastYaml, type PosNode } from './yaml-fast';
@@ -37,7 +38,7 @@ export function idToPath(id: string): PathSegment[] {
 }
 
 export class ConfigDocument {
-  readonly lines: LineCounter;
+  readonly lines: LineStarts;
   readonly parseDiagnostics: Diagnostic[] = [];
   private parsed: Document.Parsed | undefined;
   /** A plain JSON file's value, read without positions (json-fast.ts); the YAML parse then waits until positions are needed. */
@@ -53,7 +54,7 @@ export class ConfigDocument {
   ) {
     // Lines are counted from the text, not by the parser: after a syntax error its lexer can
     // skip newlines, and positions on the lines after would point past their line's end.
-    this.lines = new LineCounter();
+    this.lines = new LineStarts();
     this.lines.addNewLine(0);
     for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.lines.addNewLine(i + 1);
     if (route === 'fast') {
@@ -96,7 +97,7 @@ export class ConfigDocument {
         message: `lists and mappings nest more than ${MAX_NESTING} levels deep here; a config needs far fewer, and IOMMU Lens reads no further`,
       });
     }
-    this.parsed = parseDocument(deep === undefined ? text : '', {
+    this.parsed = yamlLib().parseDocument(deep === undefined ? text : '', {
       intAsBigInt: true,
       // A collection as a key would otherwise print a process warning; the schema reports it.
       logLevel: 'error',
@@ -140,7 +141,7 @@ export class ConfigDocument {
 
   /** Reports every key that appears twice in one mapping, at its second occurrence. */
   private duplicateKeys(): void {
-    visit(this.doc, {
+    yamlLib().visit(this.doc, {
       Map: (_k, map) => {
         const seen = new Set<string>();
         for (const pair of map.items) {
@@ -195,11 +196,11 @@ export class ConfigDocument {
   /** The key scalar that starts at an offset (for a duplicate key). */
   private keyAt(offset: number): { value: unknown; range?: Node['range'] } | undefined {
     let found: { value: unknown; range?: Node['range'] } | undefined;
-    visit(this.doc, {
+    yamlLib().visit(this.doc, {
       Pair: (_, p) => {
         if (isScalar(p.key) && p.key.range?.[0] === offset) {
           found = p.key;
-          return visit.BREAK;
+          return yamlLib().visit.BREAK;
         }
       },
     });
@@ -585,6 +586,20 @@ export function keyText(p: Pair): string {
   const k = p.key;
   if (isScalar(k)) return String(k.value);
   return String(k);
+}
+
+// yaml's node tests, through the package loaded on demand (a node exists only once it is loaded).
+function isMap(n: unknown): n is YAMLMap {
+  return yamlLib().isMap(n);
+}
+function isSeq(n: unknown): n is YAMLSeq {
+  return yamlLib().isSeq(n);
+}
+function isScalar(n: unknown): n is Scalar {
+  return yamlLib().isScalar(n);
+}
+function isAlias(n: unknown): n is Alias {
+  return yamlLib().isAlias(n);
 }
 
 function firstLine(s: string): string {

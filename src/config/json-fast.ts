@@ -78,7 +78,6 @@ class Parser {
     const s = this.s;
     this.i++;
     const out: Record<string, unknown> = {};
-    const seen = new Set<string>();
     this.ws();
     if (s.charCodeAt(this.i) === 125 /* } */) {
       this.i++;
@@ -87,8 +86,8 @@ class Parser {
     for (;;) {
       if (s.charCodeAt(this.i) !== 34) throw NOT_FAST;
       const key = this.string();
-      if (key.length > MAX_KEY || seen.has(key)) throw NOT_FAST;
-      seen.add(key);
+      // Every key read so far is an own property of `out` (`__proto__` too): a second one is a duplicate.
+      if (key.length > MAX_KEY || Object.hasOwn(out, key)) throw NOT_FAST;
       this.ws();
       if (s.charCodeAt(this.i) !== 58 /* : */) throw NOT_FAST;
       this.i++;

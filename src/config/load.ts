@@ -483,13 +483,17 @@ function placeEntries(ctx: BuildContext, parent: MemoryRegion, raws: unknown[], 
     priority: number;
     path: Path;
     name: string;
+    /** Its place in `placed` (file order). */
+    index: number;
   }
   const placed: Placed[] = [];
+  const listId = ctx.id(path);
+  const idOf = (i: number) => (path.length ? `${listId}/${i}` : `/${i}`);
   raws.forEach((raw, i) => {
     const ep: Path = [...path, i];
     const e = obj(raw);
     if (!e) return;
-    const at = ctx.num(e.at, [...ep, 'at']);
+    const at = ctx.numAt(e.at, ep, 'at');
     const priority = typeof e.priority === 'number' ? e.priority : 0;
     if (e.region !== undefined && e.alias !== undefined) {
       ctx.error('entry-shape', ep, 'an entry places either a region or an alias, not both');
@@ -532,7 +536,7 @@ function placeEntries(ctx: BuildContext, parent: MemoryRegion, raws: unknown[], 
         return;
       }
       placedRegion = new AliasRegion(`${target.name}@${hex(offset)}`, size, target, offset);
-      placedRegion.source = ctx.id(ep);
+      placedRegion.source = idOf(i);
     }
     if (!placedRegion || at === undefined) return;
     const end = at + placedRegion.size;
@@ -541,8 +545,8 @@ function placeEntries(ctx: BuildContext, parent: MemoryRegion, raws: unknown[], 
       ctx.error('address-range', [...ep, 'at'], `${name} at ${hex(at)} with size ${hex(placedRegion.size)} runs past the end of ${what}`);
       return;
     }
-    placed.push({ start: at, end, priority, path: ep, name });
-    parent.addSubregion(placedRegion, at, priority, ctx.id(ep));
+    placed.push({ start: at, end, priority, path: ep, name, index: placed.length });
+    parent.addSubregion(placedRegion, at, priority, idOf(i));
   });
   reportOverlaps(ctx, placed);
 }
@@ -552,8 +556,8 @@ function placeEntries(ctx: BuildContext, parent: MemoryRegion, raws: unknown[], 
  * almost always a mistake. Sorted by address, each entry is compared with the one reaching
  * furthest before it, so n entries cost n log n, not n².
  */
-function reportOverlaps(ctx: BuildContext, placed: ReadonlyArray<{ start: bigint; end: bigint; priority: number; path: Path; name: string; index?: number }>): void {
-  const order = placed.map((p, i) => ({ ...p, index: i })).sort((a, b) => a.priority - b.priority || (a.start < b.start ? -1 : a.start > b.start ? 1 : a.index - b.index));
+function reportOverlaps(ctx: BuildContext, placed: ReadonlyArray<{ start: bigint; end: bigint; priority: number; path: Path; name: string; index: number }>): void {
+  const order = placed.slice().sort((a, b) => a.priority - b.priority || (a.start < b.start ? -1 : a.start > b.start ? 1 : a.index - b.index));
   let reach: (typeof order)[number] | undefined;
   for (const e of order) {
     if (reach && reach.priority === e.priority && e.start < reach.end) {

@@ -85,8 +85,31 @@ export type NumberErrorCode = 'wrong-type' | 'bad-number' | 'number-range';
 
 export type NumberParse = { ok: true; value: bigint } | { ok: false; code: NumberErrorCode; message: string };
 
+/**
+ * Values of the number strings read so far ("4KiB", "0x1000_0000"): a large config writes the same
+ * few sizes thousands of times. Bounded; cleared when full.
+ */
+const STRING_VALUES = new Map<string, bigint>();
+const STRING_VALUES_MAX = 4096;
+
 /** Parses a config number; `max` is exclusive (2^64 for addresses, 2^64 + 1 for sizes). */
 export function parseConfigNumber(v: unknown, max: bigint = U64_LIMIT): NumberParse {
+  // The common cases first, without allocating more than the result: a safe integer within a
+  // 64-bit limit, and a string read before.
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && max >= U64_LIMIT) return { ok: true, value: BigInt(v) };
+  if (typeof v === 'string') {
+    const known = STRING_VALUES.get(v);
+    if (known !== undefined && known < max) return { ok: true, value: known };
+  }
+  const r = parseSlow(v, max);
+  if (r.ok && typeof v === 'string') {
+    if (STRING_VALUES.size >= STRING_VALUES_MAX) STRING_VALUES.clear();
+    STRING_VALUES.set(v, r.value);
+  }
+  return r;
+}
+
+function parseSlow(v: unknown, max: bigint): NumberParse {
   let value: bigint;
   if (typeof v === 'bigint') value = v;
   else if (typeof v === 'number') {

@@ -3,7 +3,6 @@
  * IOMMUs and the scenario. Plain values (markdown lines, ranges, command ids) the extension only
  * converts.
  */
-import { isMap, isScalar } from 'yaml';
 import type { Range } from '../config/diagnostics';
 import { idToPath, type Path } from '../config/document';
 import type { LoadedConfig } from '../config/load';
@@ -38,14 +37,14 @@ export function hoverAt(cfg: LoadedConfig, offset: number): HoverModel | undefin
     }
     return undefined;
   }
-  const node = doc.node(path);
-  if (!isScalar(node)) return undefined;
+  // The document's own position tree and values: no second parse of a file the fast reader read.
+  if (doc.kindAt(path) !== 'scalar') return undefined;
   const range = doc.rangeOf(path);
   const ref = cfg.references.find((r) => samePath(r.path, path));
   if (ref) return { range, lines: describeSymbol(cfg, ref.kind, ref.name) };
   const key = path[path.length - 1];
   if (typeof key !== 'string' || !ADDRESS_KEYS.has(key)) return undefined;
-  const n = parseConfigNumber(node.value);
+  const n = parseConfigNumber(doc.valueAt(path));
   if (!n.ok) return undefined;
   return { range, lines: describeAddress(cfg, path, n.value) };
 }
@@ -62,8 +61,8 @@ function describeNumber(v: bigint, key: string | number | undefined): string {
 
 function describeAddress(cfg: LoadedConfig, path: Path, value: bigint): string[] {
   const lines = [describeNumber(value, path[path.length - 1])];
-  const parent = cfg.document.node(path.slice(0, -1));
-  const sibling = (k: string) => (isMap(parent) ? parent.get(k) : undefined);
+  // A key beside this one in its mapping (undefined when the parent is a list).
+  const sibling = (k: string) => cfg.document.valueAt([...path.slice(0, -1), k]);
   const m = cfg.machine;
   // A scenario step or expectation from a device or address space: where the access lands.
   const from = sibling('from') ?? sibling('as');
@@ -216,8 +215,8 @@ export function codeLenses(cfg: LoadedConfig): CodeLensModel[] {
       out.push({ range, title: 'Translate...', command: 'iommuLens.translate', arguments: [{ config: cfg.file, from: name }] });
     }
   }
-  const scen = doc.node(['scenario']);
-  if (scen && cfg.scenario.length) {
+  const scen = doc.valueAt(['scenario']);
+  if (scen !== undefined && scen !== null && cfg.scenario.length) {
     const range = doc.rangeOf(['scenario'], 'key');
     out.push({ range, title: `Run Scenario (${cfg.scenario.length} steps)`, command: 'iommuLens.runScenario', arguments: [{ config: cfg.file }] });
     out.push({ range, title: 'Step Scenario', command: 'iommuLens.stepScenario', arguments: [{ config: cfg.file }] });

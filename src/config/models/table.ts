@@ -60,21 +60,23 @@ export function buildTable(ctx: BuildContext, name: string, spec: Record<string,
 
   // Mappings are loaded one by one so that a bad one is reported where it is and the rest stay.
   indexSpecs.forEach((raw, i) => {
+    const listPath: Path = [...path, 'indexes', i, 'mappings'];
+    const listId = ctx.id(listPath);
     list(obj(raw)?.mappings).forEach((mraw, j) => {
-      const mp: Path = [...path, 'indexes', i, 'mappings', j];
+      const mp: Path = [...listPath, j];
       const m = obj(mraw);
       if (!m) return;
-      const iova = ctx.num(m.iova, [...mp, 'iova']);
-      const msize = ctx.size(m.size, [...mp, 'size'], 'a mapping');
+      const iova = ctx.numAt(m.iova, mp, 'iova');
+      const msize = ctx.sizeAt(m.size, mp, 'size', 'a mapping');
       const targetAs = ctx.target(m.target, [...mp, 'target']);
-      const addr = ctx.num(m.addr, [...mp, 'addr'], 0n);
+      const addr = ctx.numAt(m.addr, mp, 'addr', 0n);
       const perm = typeof m.perm === 'string' ? own(PERMS, m.perm) : undefined;
       if (iova === undefined || msize === undefined || !targetAs || addr === undefined || perm === undefined) return;
       if (iova + msize > 1n << 64n) {
         ctx.error('address-range', [...mp, 'size'], `mapping at ${hex(iova)} with size ${hex(msize)} runs past the end of the 64-bit address space`);
         return;
       }
-      const err = created.region.load(i, { iova, size: msize, targetAs, target: addr, perm, source: ctx.id(mp) });
+      const err = created.region.load(i, { iova, size: msize, targetAs, target: addr, perm, source: `${listId}/${j}` });
       if (err) {
         // A misaligned mapping is reported at the first of iova, size and addr that is off the page.
         const misaligned = (['iova', 'size', 'addr'] as const).find((k) => ({ iova, size: msize, addr })[k] % created.region.minPageSize() !== 0n);
