@@ -72,6 +72,12 @@ export function rate(c: RateCase, rounds = 7): BenchResult {
   return { name: c.name, median: median(rates), min: Math.min(...rates), max: Math.max(...rates), unit: c.unit ?? 'ops/s', rounds, goal: c.goal };
 }
 
+/** A row giving `ours` as a share of `anchor` (medians of the same run). */
+export function ratioRow(name: string, ours: BenchResult, anchor: BenchResult, goal: string): BenchResult {
+  const r = ours.median / anchor.median;
+  return { name, median: r, min: r, max: r, unit: 'ratio', rounds: ours.rounds, goal };
+}
+
 /** Milliseconds per run of `fn` (a whole operation such as loading a config). */
 export function time(name: string, fn: () => unknown, rounds = 7, goal?: string): BenchResult {
   keep(fn());

@@ -7,7 +7,7 @@
  */
 import { AddressSpace, ContainerRegion, IOMMU_NOTIFIER_IOTLB_EVENTS, IOMMU_RO, RamRegion, isEngineError, newNumberEntry, type IOMMUNotifier, type NumberTranslator } from '../src/engine';
 import { IntelIommu, buildVtdTables, type VtdBuildMapping } from '../src/engine/models/intel-iommu';
-import { rate, time, type BenchResult } from './harness';
+import { rate, ratioRow, time, type BenchResult } from './harness';
 // The same tables and addresses as the SMMUv3 rows, so the two models' rows compare.
 import { addrs, pageMappings } from './smmuv3';
 
@@ -78,11 +78,6 @@ class PlainVtdWalker {
     if ((d & 1) === 0) return -1;
     return (w[at + 1]! & 0xfffff) * 4294967296 + ((d & ~0xfff) >>> 0) + (lo & 0xfff);
   }
-}
-
-function ratioRow(name: string, ours: BenchResult, anchor: BenchResult, goal: string): BenchResult {
-  const r = ours.median / anchor.median;
-  return { name, median: r, min: r, max: r, unit: 'ratio', rounds: ours.rounds, goal };
 }
 
 function numberRate(name: string, t: NumberTranslator, an: readonly number[], span: number, rounds: number, goal?: string): BenchResult {

@@ -6,7 +6,7 @@
  */
 import { AddressSpace, ContainerRegion, IOMMU_NOTIFIER_UNMAP, IOMMU_RO, IOMMU_RW, RamRegion, isEngineError, type IOMMUNotifier, type NumberEntry, type IOMMUTLBEntry } from '../src/engine';
 import { Smmuv3, buildSmmuTables, type BuildMapping } from '../src/engine/models/smmuv3';
-import { rate, time, type BenchResult } from './harness';
+import { rate, ratioRow, time, type BenchResult } from './harness';
 
 const RAM_BASE = 0x8000_0000n;
 const SID = 0x10;
@@ -100,11 +100,6 @@ class PlainWalker {
     if (write && (d & 0x80) !== 0) return -1;
     return (w[at + 1]! & 0xffff) * 4294967296 + ((d & ~0xfff) >>> 0) + (lo & 0xfff);
   }
-}
-
-function ratioRow(name: string, ours: BenchResult, anchor: BenchResult, goal: string): BenchResult {
-  const r = ours.median / anchor.median;
-  return { name, median: r, min: r, max: r, unit: 'ratio', rounds: ours.rounds, goal };
 }
 
 export function benchSmmuv3(rounds: number): BenchResult[] {

@@ -71,16 +71,21 @@ export class StreamTranslator implements NumberTranslator {
       if (e !== undefined) {
         const need = flag & this.hitNeed;
         if ((e.perm & need) !== need) return this.failed(addr, EVT_F_PERMISSION, out);
-        out.targetAs = this.downstream;
-        out.translated = e.out + (addr - e.ia);
-        out.shift = e.shift;
-        out.perm = e.perm;
-        out.fault = 0;
-        return true;
+        return this.hit(e, addr, out);
       }
       return this.walk(addr, flag, this.t0, out);
     }
     return this.general(addr, flag, out);
+  }
+
+  /** An IOTLB hit whose permissions passed: the entry's output for `addr`. */
+  private hit(e: { readonly out: number; readonly ia: number; readonly shift: number; readonly perm: number }, addr: number, out: NumberEntry): true {
+    out.targetAs = this.downstream;
+    out.translated = e.out + (addr - e.ia);
+    out.shift = e.shift;
+    out.perm = e.perm;
+    out.fault = 0;
+    return true;
   }
 
   private general(addr: number, flag: number, out: NumberEntry): boolean {
@@ -122,12 +127,7 @@ export class StreamTranslator implements NumberTranslator {
       if (e !== undefined) {
         const need = this.flags.hitReadCheck ? flag : flag & IOMMU_WO;
         if ((e.perm & need) !== need) return this.failed(addr, EVT_F_PERMISSION, out);
-        out.targetAs = this.downstream;
-        out.translated = e.out + (addr - e.ia);
-        out.shift = e.shift;
-        out.perm = e.perm;
-        out.fault = 0;
-        return true;
+        return this.hit(e, addr, out);
       }
     }
     return this.walk(addr, flag, tt, out);
