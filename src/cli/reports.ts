@@ -11,6 +11,7 @@ import {
   regionViews,
   registrationView,
   replaySlices,
+  type ReplayEventView,
   scenarioView,
   translationView,
   type RegistrationView,
@@ -433,17 +434,8 @@ export function translateReport(cfg: LoadedConfig, q: TranslationQuery, withStep
 
 // ---- replay
 
-export interface ReplayEventReport {
-  readonly n: number;
-  readonly type: string;
-  readonly iova: bigint;
-  readonly mask: bigint;
-  readonly translated: bigint;
-  readonly perm: string;
-  readonly target: string;
-  /** What the notifier's owner makes of it (vfio refuses a target outside system memory). */
-  readonly error?: string;
-}
+/** One replayed event as the views give it (`error`: what the owner makes of it; vfio refuses a target outside system memory). */
+export type ReplayEventReport = ReplayEventView;
 
 export interface ReplayReport {
   readonly notifier: string;
