@@ -40,6 +40,8 @@ export class StreamTranslator implements NumberTranslator {
   private readonly hotProbes: TlbProbes | undefined;
   /** The access bits an IOTLB hit must allow (QEMU 7.2 checks only writes on a hit). */
   private readonly hitNeed: number;
+  /** Stage 1 without stage 2: a walk goes straight to the fast walker. */
+  private readonly s1Only: boolean;
 
   constructor(
     private readonly mode: number,
@@ -63,6 +65,7 @@ export class StreamTranslator implements NumberTranslator {
     if (cached && (this.hotMap === undefined || this.hotProbes === undefined)) this.hotMap = undefined;
     this.hotLimit = mode !== MODE_TRANSLATE || cfg === undefined ? 0 : cfg.s1 ? this.t0Hi : this.s2Limit;
     this.hitNeed = flags.hitReadCheck ? IOMMU_RW : IOMMU_WO;
+    this.s1Only = cfg !== undefined && cfg.s1 && cfg.s2 === undefined;
   }
 
   translate(addr: number, flag: number, out: NumberEntry): boolean {
@@ -138,6 +141,16 @@ export class StreamTranslator implements NumberTranslator {
     const a = this.a!;
     const cfg = a.cfg;
     const w = this.walker;
+    if (this.s1Only && tt !== undefined) {
+      // Stage 1 alone (the IOTLB flags below only matter to stage 2).
+      if (!w.translateS1(cfg, tt, addr, flag)) return this.failed(addr, PTW_EVENT[w.fault]!, out);
+      out.targetAs = this.downstream;
+      out.translated = w.out + (addr - w.inBase);
+      out.shift = w.shift;
+      out.perm = w.perm;
+      out.fault = 0;
+      return true;
+    }
     const noInsert = w.noInsert;
     const noLookup = w.noLookup;
     w.noInsert = true;

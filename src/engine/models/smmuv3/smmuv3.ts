@@ -270,7 +270,8 @@ export class Smmuv3 implements IommuDevice, StreamOwner {
         }
         if (a.fastWalk) {
           const w = this.walker;
-          if (w.translate(a.cfg, a.fastTt, ia, flag, undefined, a.s2map)) return this.walked(map, addr, ia, 0n);
+          const tt = a.fastTt;
+          if (tt !== undefined ? w.translateS1(a.cfg, tt, ia, flag) : w.translate(a.cfg, tt, ia, flag, undefined, a.s2map)) return this.walked(map, addr, ia, 0n);
         }
       }
     }

@@ -16,7 +16,7 @@ import { hex } from '../../hex';
 import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, permName } from '../../iotlb';
 import { fmtRaw } from '../../format';
 import { STEP_NAMES, type Trace, type TraceFieldValue } from '../../trace';
-import { WalkPages, fastWalkS1 } from './fast-walk';
+import { TablePages, fastWalkS1 } from './fast-walk';
 import type { GuestReader } from './guest-reader';
 import { maskOf, tlbKey, type Iotlb, type TlbMap } from './iotlb';
 import {
@@ -72,8 +72,8 @@ export class Walker {
   noInsert = false;
   /** Set by an uncached peek: stage-2 table addresses are walked, not looked up. */
   noLookup = false;
-  /** The fast walk's pages (fast-walk.ts). */
-  readonly pages = new WalkPages();
+  /** The fast walk's page cache (fast-walk.ts). */
+  readonly pages = new TablePages();
 
   constructor(
     readonly reader: GuestReader,
@@ -96,8 +96,8 @@ export class Walker {
       return true;
     }
     if (tt === undefined) return this.setFault(PTW_TRANSLATION, 1, 0, CLASS_IN, 'translation table disabled (EPD)');
-    // Untraced and stage 1 only: the fast path first (fast-walk.ts), this walk when it declines.
-    if (!(trace === undefined && s2 === undefined && fastWalkS1(this, this.reader, this.flags, cfg, tt, ia, flag)) && !this.walkS1(cfg, tt, ia, flag, trace, s2map)) return false;
+    if (trace === undefined && s2 === undefined) return this.translateS1(cfg, tt, ia, flag);
+    if (!this.walkS1(cfg, tt, ia, flag, trace, s2map)) return false;
     if (s2 === undefined) {
       this.s1perm = this.perm;
       this.s2perm = IOMMU_RW;
@@ -127,6 +127,18 @@ export class Walker {
     this.s1perm = s1Perm;
     this.s2perm = this.perm;
     this.perm = s1Perm & this.perm;
+    return true;
+  }
+
+  /**
+   * translate() for a stream with stage 1 alone (`cfg.s2` undefined), untraced: the fast walk
+   * (fast-walk.ts) first, walkS1 when it declines.
+   */
+  translateS1(cfg: StreamConfig, tt: TtInfo, ia: number, flag: number): boolean {
+    this.note = undefined;
+    if (!fastWalkS1(this, this.reader, this.flags, cfg, tt, ia, flag) && !this.walkS1(cfg, tt, ia, flag, undefined, undefined)) return false;
+    this.s1perm = this.perm;
+    this.s2perm = IOMMU_RW;
     return true;
   }
 
