@@ -3,9 +3,10 @@
  * RAM, that meets no fault and nothing a profile lets through with a note. It indexes each level
  * with 32-bit integer operations on the input's two halves (no division) and reads each
  * descriptor's two 32-bit halves straight from the 4 KiB page that holds it, found in the
- * walker's page cache (TablePages, below: a direct-mapped cache from guest page to the backing's
+ * walker's page cache (TablePages, below: direct-mapped caches from guest page to the backing's
  * live words, so a walk looks up no map and checks no range per level). The 4 KiB granule, the
- * common case, has its own walker (fixed shifts, one page per table); 16 KiB and 64 KiB take the
+ * common case, has its own walker: the stream's table and limits prepared once (TablePages.plan),
+ * fixed shifts, one page per table, no call and no allocation; 16 KiB and 64 KiB take the
  * general one. Anything else (a fault, a profile note, a descriptor outside cached RAM) answers
  * false having changed nothing, and Walker.walkS1 walks again from the top: faults, event fields
  * and notes come from the one traced-path walker, so the two cannot differ
@@ -17,69 +18,122 @@ import type { GuestReader } from './guest-reader';
 import { POW2, TWO32, type ProfileFlags, type StreamConfig, type TtInfo } from './types';
 import type { Walker } from './walker';
 
-/** Slots of the page cache (a power of two): 2 MiB of tables stay cached. */
-const SLOTS = 512;
-const NO_KEYS = new Float64Array(SLOTS).fill(-1);
-const NO_WORDS: Array<Uint32Array | undefined> = new Array<Uint32Array | undefined>(SLOTS).fill(undefined);
+/** Slots per level of the page caches (a power of two): 1 MiB of tables per level stay cached. */
+const SLOT_BITS = 8;
+const SLOTS = 1 << SLOT_BITS;
+/** Slots in all: one cache per level, so that the pages of one walk never evict each other. */
+const ALL_SLOTS = 4 * SLOTS;
+/** What an empty slot holds: no page's address bits [47:20] are -1. */
+const NO_KEYS = new Int32Array(ALL_SLOTS).fill(-1);
+const NO_PAGE: Uint32Array = new Uint32Array(1024);
+const NO_WORDS: Uint32Array[] = Array.from({ length: ALL_SLOTS }, () => NO_PAGE);
+
+/** walk4k's answers. */
+const DECLINE = 0;
+const DONE = 1;
+/** A table page is not cached yet (TablePages.miss* say which). */
+const MISS = 2;
 
 /**
  * Guest 4 KiB pages of RAM that tables were read from, as their backing's live words
- * (MemoryBacking.wordPage): slot `page & (SLOTS - 1)` holds page `key[slot]`. A page is cached
- * only when all of it lies in one RAM range and one backing page, so any descriptor in it reads
- * from there. Which backing page a guest page is depends on the memory topology alone, and a
- * backing never replaces a page it handed out (later writes show through), so the cache holds
- * until the topology changes (`gen`); pages nothing has written yet (which read as zero) are not
- * cached. Allocated on the first walk (a model that never walks fast costs nothing).
+ * (MemoryBacking.wordPage): one direct-mapped cache per level, slot `s` (level * SLOTS + page
+ * address bits [19:12]) holding the page whose address bits [47:20] are `keys[s]`. A page is cached only when all of it lies in one RAM range and one backing
+ * page, so any descriptor in it reads from there. Which backing page a guest page is depends on
+ * the memory topology alone, and a backing never replaces a page it handed out (later writes
+ * show through), so the cache holds until the topology changes (`gen`); pages nothing has
+ * written yet (which read as zero) are not cached. Allocated on the first walk (a model that
+ * never walks fast costs nothing).
+ *
+ * It also holds the plan of the last 4 KiB table walked (its TtInfo and StreamConfig): the
+ * start-level table's words and what the walk checks, decoded once.
  */
 export class TablePages {
   gen = -1;
-  key = NO_KEYS;
-  words = NO_WORDS;
-  /** The start-level table of the last 4 KiB walk: its TtInfo, words and first word. */
-  rootTt: TtInfo | undefined;
-  rootWords: Uint32Array | undefined;
-  rootFirst = 0;
-  /**
-   * Per level, the last table descriptor the 4 KiB walk followed (its halves) and the next
-   * table's words: the same descriptor again needs no page lookup.
-   */
-  readonly dlo = new Uint32Array(4);
-  readonly dhi = new Uint32Array(4);
-  readonly next: Array<Uint32Array | undefined> = [undefined, undefined, undefined, undefined];
+  keys: Int32Array = NO_KEYS;
+  words: Uint32Array[] = NO_WORDS;
+  /** The page walk4k found missing: its cache slot and key. */
+  missSlot = 0;
+  missKey = 0;
 
-  /** Empties the cache when the topology moved since it was filled; the caller checks `gen` first. */
+  // The plan.
+  planTt: TtInfo | undefined = undefined;
+  planCfg: StreamConfig | undefined = undefined;
+  /** The start-level table's page and the word it starts at. */
+  rootWords: Uint32Array = NO_PAGE;
+  rootFirst = 0;
+  startLevel = 0;
+  /** Descriptor bits [47:32] at or above this are beyond the output size (2^(oas - 32)). */
+  hiLimit = 0;
+  /** The same for next-table addresses as a key (bits [47:20]): where the profile checks them, else never. */
+  tableLimit = 0;
+  /** APTable[1] (bit 62, bit 30 of the high half) where it applies (not under HAD), else 0. */
+  aptMask = 0;
+  aptArch = false;
+  affd = false;
+
+  /** Empties the caches when the topology moved since they were filled; the caller checks `gen` first. */
   reset(gen: number): void {
-    if (this.key === NO_KEYS) {
-      this.key = new Float64Array(SLOTS);
-      this.words = new Array<Uint32Array | undefined>(SLOTS).fill(undefined);
+    if (this.keys === NO_KEYS) {
+      this.keys = new Int32Array(ALL_SLOTS);
+      this.words = Array.from({ length: ALL_SLOTS }, () => NO_PAGE);
     }
-    this.key.fill(-1);
-    this.words.fill(undefined);
-    this.rootTt = undefined;
-    this.rootWords = undefined;
-    // No descriptor has bit 0 clear and is followed, so zeros match nothing.
-    this.dlo.fill(0);
-    this.dhi.fill(0);
-    this.next.fill(undefined);
+    this.keys.fill(-1);
+    this.words.fill(NO_PAGE);
+    this.planTt = undefined;
+    this.planCfg = undefined;
+    this.rootWords = NO_PAGE;
     this.gen = gen;
   }
 
   /**
-   * Guest page `page`'s words from the RAM range the reader holds, now cached in `slot`; undefined
-   * when the page is not wholly in that range and in one backing page, or not written yet.
+   * The words of the guest page with key `key` (address bits [47:20]) and `slot` (whose low bits
+   * are address bits [19:12]) from the RAM range the reader holds, now cached in `slot`;
+   * undefined when the page is not wholly in that range and in one backing page, or not written yet.
    */
-  fill(reader: GuestReader, page: number, slot: number): Uint32Array | undefined {
+  fill(reader: GuestReader, slot: number, key: number): Uint32Array | undefined {
     const mem = reader.ramPages();
     if (mem === undefined) return undefined;
-    const addr = page * 4096;
+    const addr = key * 1048576 + (slot & (SLOTS - 1)) * 4096;
     if (addr < reader.rStart || addr + 4096 > reader.rEnd) return undefined;
     const off = addr - reader.rDelta;
     if (off % 4096 !== 0) return undefined;
     const words = mem.wordPage!(off / 4096);
     if (words === undefined) return undefined;
-    this.key[slot] = page;
+    this.keys[slot] = key;
     this.words[slot] = words;
     return words;
+  }
+
+  /** The words of the page holding guest address `addr` (below 2^48) at `level`, cached or filled; undefined as for fill. */
+  pageOf(reader: GuestReader, level: number, addr: number): Uint32Array | undefined {
+    if (!(addr < 2 ** 48)) return undefined;
+    const key = Math.floor(addr / 1048576);
+    const slot = (level << SLOT_BITS) | ((addr >>> 12) & (SLOTS - 1));
+    return this.keys[slot] === key ? this.words[slot] : this.fill(reader, slot, key);
+  }
+
+  /** Decodes the plan of a 4 KiB table; false when its start-level table is not in cached RAM. */
+  plan(reader: GuestReader, flags: ProfileFlags, cfg: StreamConfig, tt: TtInfo): boolean {
+    const oas = cfg.oas;
+    if (oas < 32 || oas > 48) return false;
+    const root = this.pageOf(reader, tt.startLevel, tt.base);
+    if (root === undefined) return false;
+    this.rootWords = root;
+    this.rootFirst = (tt.base % 4096) >>> 2;
+    this.startLevel = tt.startLevel;
+    this.hiLimit = 1 << (oas - 32);
+    this.tableLimit = flags.tableAddrSize ? this.hiLimit << 12 : 0x1000_0000;
+    this.aptMask = tt.had ? 0 : 0x4000_0000;
+    this.aptArch = flags.apTableArch;
+    this.affd = cfg.affd;
+    this.planTt = tt;
+    this.planCfg = cfg;
+    return true;
+  }
+
+  /** Caches the page walk4k found missing; false when it cannot be. */
+  fillMiss(reader: GuestReader): boolean {
+    return this.fill(reader, this.missSlot, this.missKey) !== undefined;
   }
 }
 
@@ -89,96 +143,83 @@ export function fastWalkS1(w: Walker, reader: GuestReader, flags: ProfileFlags, 
   const pages = w.pages;
   const gen = currentTopologyGeneration();
   if (pages.gen !== gen) pages.reset(gen);
-  return tt.granule === 12 ? walk4k(w, pages, reader, flags, cfg, tt, ia, flag) : walkAny(w, pages, reader, flags, cfg, tt, ia, flag);
+  if (tt.granule !== 12) return walkAny(w, pages, reader, flags, cfg, tt, ia, flag);
+  if ((tt !== pages.planTt || cfg !== pages.planCfg) && !pages.plan(reader, flags, cfg, tt)) return false;
+  // The input's halves as int32 (passed unboxed); ia < 2^48 here.
+  const iaHi = (ia / TWO32) | 0;
+  const iaLo = ia | 0;
+  let r = walk4k(w, pages, iaHi, iaLo, flag);
+  // A table page not cached yet: cache it and walk again. Each level has its own cache, so the
+  // pages of one walk do not evict each other: at most three (levels 1 to 3) are missing.
+  for (let i = 0; r === MISS && i < 3; i++) r = pages.fillMiss(reader) ? walk4k(w, pages, iaHi, iaLo, flag) : DECLINE;
+  return r === DONE;
 }
 
 /**
- * The 4 KiB granule: level L's index is input bits [20 + 9(3-L) : 12 + 9(3-L)], every table
- * below the start level is one page, and the start-level table (at most 512 entries, aligned to
- * its size) lies in one page too. Blocks are allowed at levels 1 and 2 only (no FEAT_LPA).
- * Output and table addresses are bits [47:12] of a descriptor, so "at or beyond 2^oas" (oas is
- * 32 or more) is a test of its high half alone.
+ * The 4 KiB granule with the plan in `pages`. Level L's index is input bits [s + 8 : s] with
+ * s = 39 - 9L; every table below the start level is one page, and the start-level table (at most
+ * 512 entries, aligned to its size) lies in one page too. Blocks are allowed at levels 1 and 2
+ * only (no FEAT_LPA). Output and table addresses are bits [47:12] of a descriptor, so "at or
+ * beyond 2^oas" (oas is 32 or more) is a test of its high half alone. `iaHi` and `iaLo` are the
+ * input's bits [63:32] and [31:0] (as an int32). APTable bits are gathered on the way down and
+ * judged at the leaf: the architecture makes the leaf read-only; QEMU 7.2 faults a write at the
+ * table (any write with the bit declines here, and walkS1 reports it).
  */
-function walk4k(w: Walker, pages: TablePages, reader: GuestReader, flags: ProfileFlags, cfg: StreamConfig, tt: TtInfo, ia: number, flag: number): boolean {
-  // ia < 2^48: the high half fits 16 bits.
-  const iaHi = (ia / TWO32) | 0;
-  const iaLo = ia >>> 0;
-  const hiLimit = POW2[cfg.oas - 32]!;
-  // The start-level table: the one of the last walk, or its page and its first word there.
-  let words: Uint32Array;
-  let first: number;
-  if (tt === pages.rootTt) {
-    words = pages.rootWords!;
-    first = pages.rootFirst;
-  } else {
-    const page = Math.floor(tt.base / 4096);
-    const slot = page & (SLOTS - 1);
-    const found = pages.key[slot] === page ? pages.words[slot] : pages.fill(reader, page, slot);
-    if (found === undefined) return false;
-    words = found;
-    first = (tt.base - page * 4096) >>> 2;
-    pages.rootTt = tt;
-    pages.rootWords = words;
-    pages.rootFirst = first;
-  }
-  const dlo = pages.dlo;
-  const dhi = pages.dhi;
-  const next = pages.next;
-  let level = tt.startLevel;
-  let noWrite = false;
-  for (;;) {
-    const idx = level === 3 ? (iaLo >>> 12) & 511 : level === 2 ? (iaLo >>> 21) & 511 : level === 1 ? ((iaHi << 2) | (iaLo >>> 30)) & 511 : iaHi >>> 7;
-    const at = first + idx * 2;
-    const lo = words[at]!;
-    const hi = words[at + 1]!;
-    if ((lo & 1) === 0) return false;
-    if (level < 3 && (lo & 2) !== 0) {
-      // A table.
-      if (!tt.had && (hi & 0x4000_0000) !== 0) {
-        // APTable[1]: the architecture folds it into the leaf; QEMU faults a write here (left to walkS1).
-        if (flags.apTableArch) noWrite = true;
-        else if ((flag & IOMMU_WO) !== 0) return false;
-      }
-      if (flags.tableAddrSize && (hi & 0xffff) >= hiLimit) return false;
-      if (lo === dlo[level] && hi === dhi[level]) {
-        // The same descriptor as the last walk's at this level: the same next table.
-        words = next[level]!;
-      } else {
-        // Bits [47:12]: the next table's page.
-        const page = (hi & 0xffff) * 1048576 + (lo >>> 12);
-        const slot = (lo >>> 12) & (SLOTS - 1);
-        const found = pages.key[slot] === page ? pages.words[slot] : pages.fill(reader, page, slot);
-        if (found === undefined) return false;
-        words = found;
-        dlo[level] = lo;
-        dhi[level] = hi;
-        next[level] = found;
-      }
-      first = 0;
-      level++;
-      continue;
+function walk4k(w: Walker, pages: TablePages, iaHi: number, iaLo: number, flag: number): number {
+  const keys = pages.keys;
+  const cache = pages.words;
+  const tableLimit = pages.tableLimit;
+  let level = pages.startLevel;
+  // Input bits [38:12]: the indexes of levels 1 to 3, 9 bits each from bit `sh` up.
+  const v = ((iaHi << 20) | (iaLo >>> 12)) & 0x7ff_ffff;
+  let sh = (27 - 9 * level) | 0;
+  let words = pages.rootWords;
+  let at = (pages.rootFirst + (level === 0 ? iaHi >>> 7 : (v >>> sh) & 511) * 2) | 0;
+  let lo = words[at]!;
+  let hi = words[at + 1]!;
+  let apt = 0;
+  while ((lo & 3) === 3 && level < 3) {
+    // A table: the next one's page is address bits [47:12]; its key bits [47:20], its slot
+    // the level's cache at bits [19:12].
+    apt |= hi;
+    const key = ((hi & 0xffff) << 12) | (lo >>> 20);
+    if (key >= tableLimit) return DECLINE;
+    level = (level + 1) | 0;
+    const slot = (level << SLOT_BITS) | ((lo >>> 12) & (SLOTS - 1));
+    if (keys[slot] !== key) {
+      pages.missSlot = slot;
+      pages.missKey = key;
+      return MISS;
     }
-    // Reserved (type 0b01 at level 3) or a block where the granule allows none.
-    if (level === 3 ? (lo & 2) === 0 : level === 0) return false;
-    if ((hi & 0xffff) >= hiLimit) return false;
-    if ((lo & 0x400) === 0 && !cfg.affd) return false;
-    const ro = (lo & 0x80) !== 0 || noWrite;
-    if (ro && (flag & IOMMU_WO) !== 0) return false;
-    const shift = 39 - 9 * level;
-    w.inBase = iaHi * TWO32 + (((iaLo >>> shift) << shift) >>> 0);
-    w.out = (hi & 0xffff) * TWO32 + (((lo >>> shift) << shift) >>> 0);
-    w.shift = shift;
-    w.level = level;
-    w.granule = 12;
-    w.perm = ro ? IOMMU_RO : IOMMU_RW;
-    return true;
+    words = cache[slot]!;
+    sh = (sh - 9) | 0;
+    at = ((v >>> sh) & 511) << 1;
+    lo = words[at]!;
+    hi = words[at + 1]!;
   }
+  if ((lo & 1) === 0) return DECLINE;
+  // Reserved (type 0b01 at level 3) or a block where the granule allows none.
+  if (level === 3 ? (lo & 2) === 0 : level === 0) return DECLINE;
+  if ((hi & 0xffff) >= pages.hiLimit) return DECLINE;
+  if ((lo & 0x400) === 0 && !pages.affd) return DECLINE;
+  let ro = (lo & 0x80) !== 0;
+  if ((apt & pages.aptMask) !== 0) {
+    if (pages.aptArch) ro = true;
+    else if ((flag & IOMMU_WO) !== 0) return DECLINE;
+  }
+  if (ro && (flag & IOMMU_WO) !== 0) return DECLINE;
+  const s = sh + 12;
+  w.inBase = iaHi * TWO32 + (((iaLo >>> s) << s) >>> 0);
+  w.out = (hi & 0xffff) * TWO32 + (((lo >>> s) << s) >>> 0);
+  w.shift = s;
+  w.level = level;
+  w.granule = 12;
+  w.perm = ro ? IOMMU_RO : IOMMU_RW;
+  return DONE;
 }
 
 /** 16 KiB and 64 KiB granules (any granule in fact): a table spans several cached pages. */
 function walkAny(w: Walker, pages: TablePages, reader: GuestReader, flags: ProfileFlags, cfg: StreamConfig, tt: TtInfo, ia: number, flag: number): boolean {
-  const key = pages.key;
-  const cache = pages.words;
   const g = tt.granule;
   const stride = g - 3;
   const oasLimit = POW2[cfg.oas]!;
@@ -198,16 +239,11 @@ function walkAny(w: Walker, pages: TablePages, reader: GuestReader, flags: Profi
     else idx = ((iaHi << (32 - shift)) | (iaLo >>> shift)) & mask;
     // Descriptors are 8-aligned, so none crosses a page.
     const daddr = base + idx * 8;
-    const page = Math.floor(daddr / 4096);
-    const slot = page & (SLOTS - 1);
-    let words = cache[slot];
-    if (key[slot] !== page) {
-      words = pages.fill(reader, page, slot);
-      if (words === undefined) return false;
-    }
-    const at = (daddr - page * 4096) >>> 2;
-    const lo = words![at]!;
-    const hi = words![at + 1]!;
+    const words = pages.pageOf(reader, level, daddr);
+    if (words === undefined) return false;
+    const at = (daddr % 4096) >>> 2;
+    const lo = words[at]!;
+    const hi = words[at + 1]!;
     if ((lo & 1) === 0) return false;
     const type = lo & 3;
     const oaHi = (hi & 0xffff) * TWO32;
