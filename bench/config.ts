@@ -73,7 +73,7 @@ function processTimes(cmds: ReadonlyArray<{ name: string; args: string[]; goal?:
       if (r > 0) ms[i]!.push(dt); // the first run warms the file cache
     });
   }
-  return cmds.map((c, i) => ({ name: c.name, median: median(ms[i]!), min: Math.min(...ms[i]!), max: Math.max(...ms[i]!), unit: 'ms', rounds, goal: c.goal }));
+  return cmds.map((c, i) => ({ name: c.name, median: median(ms[i]!), min: Math.min(...ms[i]!), max: Math.max(...ms[i]!), unit: 'ms', rounds, goal: c.goal, clock: 'wall' }));
 }
 
 export function benchConfig(rounds: number, quick: boolean): BenchResult[] {
