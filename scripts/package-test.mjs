@@ -56,7 +56,7 @@ try {
     const info = JSON.parse(r.stdout.slice(r.stdout.indexOf('[')))[0];
     tarball = join(scratch, info.filename);
     packed = info.files.map((f) => f.path);
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/iommu-lens.js', 'dist/cli.js', 'dist/cli-live.js', 'dist/config-schema.js', 'dist/config-validator.js', 'dist/config-quick-smmuv3.js', 'dist/extension.js', 'dist/yaml.js', 'schema/iommu-lens.schema.json', 'examples/an505.iommu.yaml']) {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/iommu-lens.js', 'dist/cli.js', 'dist/cli-start.js', 'dist/cli-live.js', 'dist/config-schema.js', 'dist/config-validator.js', 'dist/config-quick-smmuv3.js', 'dist/extension.js', 'dist/yaml.js', 'schema/iommu-lens.schema.json', 'examples/an505.iommu.yaml']) {
       assert(packed.includes(f), `the tarball lacks ${f}`);
     }
     const stray = packed.filter((f) => /^(src|test|out|bench|scripts|node_modules|\.vscode-test|artifacts)\/|\.map$|\.ts$/.test(f));
