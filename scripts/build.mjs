@@ -1,6 +1,7 @@
 // Bundles the extension, the CLI and the benchmark with esbuild. `--watch` rebuilds on change.
 import * as esbuild from 'esbuild';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -123,7 +124,24 @@ const lazyParts = {
     });
   },
 };
-common.plugins = [precompiled, lazyParts];
+/**
+ * commander requires node:child_process when it loads, for subcommands that are executables of
+ * their own (which this CLI has none of); loading it costs a one-shot command a few milliseconds
+ * (Node compiles child_process, net, dgram and their streams). In the bundles it is required when
+ * commander first spawns. The build fails if commander's line changes, rather than keep it silently.
+ */
+const COMMANDER_SPAWN = "const childProcess = require('node:child_process');";
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!text.includes(COMMANDER_SPAWN)) throw new Error(`${args.path}: commander no longer reads "${COMMANDER_SPAWN}"; see lazyChildProcess in scripts/build.mjs`);
+      return { contents: text.replace(COMMANDER_SPAWN, "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };"), loader: 'js' };
+    });
+  },
+};
+common.plugins = [precompiled, lazyParts, lazyChildProcess];
 
 const entries = [
   { entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
