@@ -56,23 +56,28 @@ console.log(JSON.stringify({ strict: strict(), part, file: __filename, dir: __di
     const dir = path.join(scratch, 'cache');
     const first = run(b, dir);
     assert.equal(first.use, 'cold');
-    const files = fs.readdirSync(dir);
-    assert.equal(files.length, 1);
-    assert.match(files[0]!, /^translate-[0-9a-f]{8}\.v8$/);
-    assert.ok(fs.statSync(path.join(dir, files[0]!)).size > 0);
+    // The bundle's file, and one for the part it loaded from its folder.
+    const files = fs.readdirSync(dir).sort();
+    assert.equal(files.length, 2, files.join(', '));
+    assert.match(files[0]!, /^part\.part-[0-9a-f]{8}\.v8$/);
+    assert.match(files[1]!, /^translate-[0-9a-f]{8}\.v8$/);
+    for (const f of files) assert.ok(fs.statSync(path.join(dir, f)).size > 0);
     assert.equal((fs.statSync(dir).mode & 0o777).toString(8), '700');
+    const stamp = files.map((f) => fs.statSync(path.join(dir, f)).mtimeMs);
     const second = run(b, dir);
     assert.equal(second.use, 'hit');
     assert.equal(second.out, first.out);
+    // Both were read, neither written again.
+    assert.deepEqual(files.map((f) => fs.statSync(path.join(dir, f)).mtimeMs), stamp);
     assert.equal(run(b, dir, 'tree').use, 'cold');
-    assert.equal(fs.readdirSync(dir).length, 2);
+    assert.equal(fs.readdirSync(dir).length, 3);
   });
 
   it('replaces a cache V8 rejects, and one made for another build of the bundle', () => {
     const b = bundle();
     const dir = path.join(scratch, 'cache');
     run(b, dir);
-    const [name] = fs.readdirSync(dir);
+    const name = fs.readdirSync(dir).find((f) => f.startsWith('translate-'));
     fs.writeFileSync(path.join(dir, name!), Buffer.alloc(4096, 7), { mode: 0o600 });
     const r = run(b, dir);
     assert.equal(r.use, 'rejected');
@@ -84,7 +89,7 @@ console.log(JSON.stringify({ strict: strict(), part, file: __filename, dir: __di
     const rebuilt = run(b, dir);
     assert.equal(rebuilt.use, 'cold');
     assert.match(rebuilt.out, /rebuilt/);
-    const after = fs.readdirSync(dir);
+    const after = fs.readdirSync(dir).filter((f) => f.startsWith('translate-'));
     assert.equal(after.length, 1);
     assert.notEqual(after[0], name);
     assert.equal(run(b, dir).use, 'hit');
@@ -127,6 +132,13 @@ console.log(JSON.stringify({ strict: strict(), part, file: __filename, dir: __di
       assert.equal(r.stdout, runs[0]!.stdout);
       assert.equal(r.stderr, '');
     }
-    assert.equal(fs.readdirSync(dir).length, 1);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => !f.startsWith('part.')).length, 1);
+  });
+
+  it('a part that throws is not kept: the next require runs it again, as with Node\'s require', () => {
+    const b = path.join(scratch, 'bundle.js');
+    fs.writeFileSync(path.join(scratch, 'flaky.js'), 'globalThis.runs = (globalThis.runs ?? 0) + 1; if (globalThis.runs === 1) throw new Error("first"); module.exports = globalThis.runs;\n');
+    fs.writeFileSync(b, 'let first; try { require("./flaky.js"); } catch (e) { first = e.message; }\nconsole.log(JSON.stringify([first, require("./flaky.js"), require("./flaky.js")]));\n');
+    assert.deepEqual(JSON.parse(run(b, path.join(scratch, 'cache')).out), ['first', 2, 2]);
   });
 });
