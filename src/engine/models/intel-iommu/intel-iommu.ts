@@ -713,7 +713,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       if (!uncached && r.ccGen === this.contextCacheGen && r.ccEntry !== undefined) {
         ce = r.ccEntry;
         if (this.rootScalable) {
-          const again = smResolve(env, ce.lo, ce.hi, ce.addr, undefined, asPasid(r));
+          const again = smResolve(env, ce.lo, ce.hi, ce.addr, undefined, asPasid(r), true);
           if ('fault' in again) {
             ce = undefined;
             ctxFault = again.fault;
@@ -785,8 +785,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     if (!this.uncached && r.ccGen === this.contextCacheGen && r.ccEntry !== undefined) {
       ce = r.ccEntry;
       if (this.rootScalable) {
-        const again = smResolve(this.contextEnv(), ce.lo, ce.hi, ce.addr, trace, asPasid(r));
-        if ('fault' in again) return this.fault(r, addr, isWrite, again.fault, again.why, ce.fpd, false, trace);
+        const again = smResolve(this.contextEnv(), ce.lo, ce.hi, ce.addr, trace, asPasid(r), true);
+        if ('fault' in again) return this.fault(r, addr, isWrite, again.fault, again.why, ce.fpd || again.fpd === true, false, trace, PCI_NO_PASID, again.silent);
         ce = again.ce;
       }
       if (trace) {
@@ -798,7 +798,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       }
     } else {
       const res = devToContextEntry(this.contextEnv(), sid, trace, asPasid(r));
-      if ('fault' in res) return this.fault(r, addr, isWrite, res.fault, res.why, res.ce?.fpd ?? false, false, trace);
+      if ('fault' in res) return this.fault(r, addr, isWrite, res.fault, res.why, res.fpd === true || (res.ce?.fpd ?? false), false, trace, PCI_NO_PASID, res.silent);
       ce = res.ce;
       if (!this.quiet) {
         r.ccEntry = ce;
@@ -900,13 +900,22 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     return { targetAs: this.downstream, iova: 0n, translatedAddr: 0n, addrMask: 0n, perm: IOMMU_NONE };
   }
 
-  /** vtd_report_fault and QEMU's error path. `walk`: a paging fault, whose record carries PV=PCI_NO_PASID as QEMU's does. */
-  private fault(r: VtdRegion, addr: bigint, isWrite: boolean, reason: number, why: string, fpd: boolean, walk: boolean, trace: Trace | undefined, walkPasid = PCI_NO_PASID): IOMMUTLBEntry {
-    const pasid = walk ? walkPasid : 0;
-    const isPasid = walk && walkPasid !== PCI_NO_PASID;
+  /**
+   * vtd_report_fault and QEMU's error path. `walk`: a paging fault, whose record carries the PASID
+   * the walk used (`walkPasid`: PP=1 and PV unless PCI_NO_PASID), as QEMU's does. Any other fault
+   * of a PASID address space's request is recorded with PP=1 and PV=its PASID in the architecture
+   * (VT-d 10.4.14: PP says the faulted request had a PASID); QEMU (7.2 and current) records those
+   * with PP=0. `silent`: QEMU 7.2's undefined path (see pasidEntryQemu72), which records nothing.
+   */
+  private fault(r: VtdRegion, addr: bigint, isWrite: boolean, reason: number, why: string, fpd: boolean, walk: boolean, trace: Trace | undefined, walkPasid = PCI_NO_PASID, silent = false): IOMMUTLBEntry {
+    const old = this.flags.profile === 'qemu-7.2';
+    const withPasid = !walk && r.pasid !== PCI_NO_PASID;
+    const isPasid = walk ? walkPasid !== PCI_NO_PASID : withPasid && !old;
+    const pasid = walk ? walkPasid : isPasid ? r.pasid : 0;
+    if (silent) fpd = true;
     let entry: FaultLogEntry;
     if (this.quiet) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'probe');
-    else if (fpd && QUALIFIED_FAULTS.has(reason)) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'fpd');
+    else if (silent || (fpd && QUALIFIED_FAULTS.has(reason))) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'fpd');
     else entry = this.faults.report(r.sid, addr, reason, isWrite, isPasid, pasid);
     if (!this.quiet) {
       this.guestLog(`vtd_iommu_translate: detected translation failure (dev=${devColons(r.sid)}, iova=0x${addr.toString(16)})`);
@@ -918,10 +927,18 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         fields.frcdHi = d.hi;
         fields.frcdLo = d.lo;
       }
-      const pv = walk ? (isPasid ? `; PP=1, PV=${pasid} (${r.pasid === PCI_NO_PASID ? 'the RID_PASID' : 'the address space\'s PASID'})` : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)') : '';
+      const pv = walk
+        ? isPasid
+          ? `; PP=1, PV=${pasid} (${r.pasid === PCI_NO_PASID ? 'the RID_PASID' : 'the address space\'s PASID'})`
+          : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)'
+        : isPasid
+          ? `; PP=1, PV=${pasid} (the request's PASID)`
+          : withPasid
+            ? `; PP=0 [QEMU 7.2: vtd_do_iommu_translate reports context and PASID-entry faults without the PASID; the architecture records PP=1, PV=${r.pasid}]`
+            : '';
       trace.push({
         kind: 'fault',
-        summary: `${faultSummary(reason)}: ${why}; ${this.quiet && !(fpd && QUALIFIED_FAULTS.has(reason)) ? 'a probe records nothing' : fpd && QUALIFIED_FAULTS.has(reason) ? describeDisposition({ kind: 'dropped', reason: 'fpd' }) : describeDisposition(d)}${d.kind === 'recorded' ? pv : ''}`,
+        summary: `${faultSummary(reason)}: ${why}; ${this.quiet && !(silent || (fpd && QUALIFIED_FAULTS.has(reason))) ? 'a probe records nothing' : silent ? 'not recorded (QEMU 7.2: undefined, see above)' : fpd && QUALIFIED_FAULTS.has(reason) ? describeDisposition({ kind: 'dropped', reason: 'fpd' }) : describeDisposition(d)}${d.kind === 'recorded' ? pv : ''}`,
         fields,
       });
     }
