@@ -146,7 +146,7 @@ import {
   vtdCapMgaw,
   type VtdProfile,
 } from './types';
-import { fsReservedMasks, iovaToFlpte, iovaToSlpte, newNumLeaf, type FsReservedMasks, numMasks, pageOffset, pageWalk, reservedMasks, slLeafNum, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
+import { dryFsWriter, type FsWriter, fsReservedMasks, iovaToFlpte, iovaToSlpte, newNumLeaf, type FsReservedMasks, numMasks, pageOffset, pageWalk, reservedMasks, slLeafNum, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
 
 export interface VtdRegisterWrite {
   /** A register name (`GCMD`, `RTADDR`...) or offset. */
@@ -278,6 +278,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   private quiet = false;
   private uncached = false;
   private walkEnvMemo: WalkEnv | undefined;
+  /** A probe's first-stage writer: it says whether an A/D update would land, writing nothing. */
+  private readonly dryWriter: FsWriter;
 
   static create(opts: IntelIommuOptions): IntelIommu | EngineError {
     const profile = opts.profile ?? 'architecture';
@@ -344,6 +346,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     this.fsRsvd = fsReservedMasks(aw, (cap & VTD_CAP_FS1GP) !== 0n);
     this.initial = [...(opts.registers ?? [])];
     this.reader = new GuestReader(opts.memory);
+    this.dryWriter = dryFsWriter(this.reader);
     this.iotlb = new VtdIotlb(iotlbSize);
     this.regs = new VtdRegisters(
       {
@@ -738,6 +741,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       nm: this.nm,
       smFaults: this.scalableMode,
       fsRsvd: this.fsRsvd,
+      fsWriter: this.dryWriter,
     });
   }
 
@@ -860,12 +864,12 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
 
   /**
    * First-stage translation (current QEMU's vtd_iova_to_flpte under x-flts; VT-d 3.6): the walk
-   * sets A/D in guest memory unless this is a probe; the result is cached in the IOTLB tagged with
-   * the PASID as a second-stage one is.
+   * sets A/D in guest memory, or, in a probe, only checks that it could (FS_BIT_UPDATE_FAILED where
+   * it could not); the result is cached in the IOTLB tagged with the PASID as a second-stage one is.
    */
   private translateFs(r: VtdRegion, ce: ContextEntry, addr: bigint, isWrite: boolean, pasid: number, trace: Trace | undefined): IOMMUTLBEntry {
     const fpd = ce.fpd || ce.peFpd === true;
-    const leaf = iovaToFlpte(this.walkEnvCached, this.fsRsvd, ce, addr, isWrite, trace, this.quiet ? undefined : this.reader);
+    const leaf = iovaToFlpte(this.walkEnvCached, this.fsRsvd, ce, addr, isWrite, trace, this.quiet ? this.dryWriter : this.reader);
     if ('fault' in leaf) return this.fault(r, addr, isWrite, leaf.fault, leaf.why, fpd, true, trace, pasid);
     const mask = levelPageMask(leaf.level);
     const xlat = leaf.slpte & ~0xfffn & hawMask(this.awBits);
