@@ -393,7 +393,9 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
    * is given) for requests without PASID, or the address space of one PASID of it. The RID_PASID's
    * address space is the device's own region (in scalable mode, the RID_PASID its context entry
    * names now); every other PASID is an address space of its own, with its own context-cache
-   * entry, notifiers and record of notified mappings.
+   * entry, notifiers and record of notified mappings. (QEMU 7.2 never makes one: its
+   * vtd_find_add_as is only called with PCI_NO_PASID; the qemu-7.2 profile runs 7.2's translate
+   * for one as written, and says so in the trace.)
    */
   regionFor(requesterId: number | undefined, pasid?: number): VtdRegion {
     const sid = (requesterId ?? 0) & 0xffff;
@@ -755,6 +757,15 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         flag: permName(flag),
         profile: this.flags.profile,
       }));
+    }
+    if (trace && r.pasid !== PCI_NO_PASID && this.flags.profile === 'qemu-7.2') {
+      // QEMU 7.2 has the PASID plumbing in vtd_do_iommu_translate but nothing that uses it.
+      trace.push(
+        step(
+          `QEMU 7.2 creates no PASID address space: vtd_find_add_as is only called with PCI_NO_PASID (vtd_host_dma_iommu) and MemTxAttrs carries no PASID, so no device there issues this request; the model runs 7.2's vtd_do_iommu_translate with vtd_as->pasid=${r.pasid}, as a PASID address space would`,
+          { qemu72: true, pasid: r.pasid },
+        ),
+      );
     }
     if (!this.dmarEnabled) {
       if (trace) trace.push(step('GSTS.TES=0: DMA remapping disabled, 4 KiB identity with RW (QEMU switches the device to its no-DMAR region)', { TES: 0 }));
