@@ -57,6 +57,7 @@ import {
   DMAR_GCMD_REG,
   DMAR_GSTS_REG,
   DMAR_IOTLB_REG,
+  DMAR_IQH_REG,
   DMAR_IQT_REG,
   DMAR_IVA_REG,
   DMAR_REG_SIZE,
@@ -124,6 +125,7 @@ import {
   VTD_INTERRUPT_ADDR_FIRST,
   VTD_INTERRUPT_ADDR_LAST,
   VTD_IOTLB_MAX_SIZE,
+  VTD_IQH_QH_MASK,
   VTD_MAMV,
   VTD_PAGE_SIZE,
   VTD_TLB_DSI_FLUSH,
@@ -442,9 +444,28 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     for (const w of writes) {
       const info = findRegister(this.regs, typeof w.reg === 'string' ? w.reg.toUpperCase().replace(/-/g, '_') : w.reg);
       if (!info) return engineError('vtd-register', `intel-iommu ${this.name}: no register ${typeof w.reg === 'string' ? `named ${w.reg}` : `at offset ${hex(w.reg)}`}`);
+      if (info.name === 'IQH') {
+        const e = this.restoreIqh(w.value);
+        if (e) return e;
+        continue;
+      }
       if (info.access === 'ro') return engineError('vtd-register', `intel-iommu ${this.name}: ${info.name} is read-only`);
       this.regs.write(BigInt(info.offset), w.size ?? info.width, w.value, MEMTXATTRS_UNSPECIFIED);
     }
+    return undefined;
+  }
+
+  /**
+   * IQH is read-only to a driver; QEMU's migration state carries the queue head (vtd_vmstate's
+   * iq_head) so that a restored queue goes on where it was. A config restores it the same way (an
+   * attach to a live QEMU writes it): before GCMD.QIE, so that enabling the queue with IQT equal
+   * to it runs nothing again.
+   */
+  private restoreIqh(value: bigint): EngineError | undefined {
+    if (this.queue.enabled) return engineError('vtd-register', `intel-iommu ${this.name}: IQH can be restored only while the invalidation queue is disabled (before GCMD.QIE)`);
+    const v = value & VTD_IQH_QH_MASK;
+    this.queue.head = Number(v >> (this.queue.dw ? 5n : 4n));
+    this.regs.setQuadRaw(DMAR_IQH_REG, v);
     return undefined;
   }
 
