@@ -4,8 +4,8 @@
  * with each address width QEMU 7.2 offers (aw-bits 39 and 48), context entries of either AGAW
  * (one the unit does not support included), 2 MiB and 1 GiB pages, read-only, write-only and absent
  * permissions, pass-through, FPD, the device-IOTLB translation type without device-iotlb, root and
- * context entries not present or with reserved bits, reserved bits in a leaf, addresses beyond
- * the address width; and scalable mode (x-scalable-mode=on) with second-stage, pass-through and
+ * context entries not present or with reserved bits, reserved bits in a leaf (each written before
+ * the unit is enabled, or after it without invalidation), addresses beyond the address width; and scalable mode (x-scalable-mode=on) with second-stage, pass-through and
  * first-stage RID_PASID entries. The tables come from the engine's VT-d table builder; the
  * registers are programmed as a driver does (test/qemu/vtd-setup.ts), with queued or register-based
  * invalidation. For each access edu DMAs through the IOMMU and the test observes where the bytes
