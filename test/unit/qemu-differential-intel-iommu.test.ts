@@ -245,9 +245,10 @@ describe('differential: QEMU 7.2 intel-iommu on q35 (edu DMA) against the engine
   const rounds = Number(process.env.IOMMU_LENS_DIFF_ROUNDS ?? 16);
   const outcomes: Outcome[] = [];
   const counts = { setUps: 0, capChecks: 0 };
-  const t0 = Date.now();
+  let t0 = 0;
 
   before(function () {
+    t0 = Date.now();
     if (!qemuAvailable(QEMU_X86_64)) {
       console.log(`      ${QEMU_X86_64} is not installed (Debian package qemu-system-x86): skipped`);
       this.skip();
