@@ -16,9 +16,10 @@
  * the gdbstub is attached; `detach()` restores the gdbstub's memory mode and resumes the guest if
  * it was running before.
  */
-import { stringify } from 'yaml';
 import { loadConfig, type LoadedConfig, type LoadOptions } from '../../config/load';
 import { parseMtreeFlat, viewOf, type FlatRange, type ParsedMtree } from '../../config/mtree';
+// The yaml package only when a snapshot is written: the extension requires this module when it starts.
+import { yamlLib } from '../../config/yaml-lib';
 import { engineError, type EngineError } from '../../engine/errors';
 import { pastEnd, rangeInside, type ByteSource } from '../../engine/images/byte-source';
 import { DISCOVERERS, type FoundIommu } from './discovery';
@@ -242,14 +243,14 @@ export class LiveQemu {
     const notes: string[] = mtree.problems.map((p) => `info mtree -f line ${p.line}: ${p.message}`);
     const iommus: LiveIommu[] = [];
     for (const d of DISCOVERERS) {
-      for (const found of d.find(mtree, system)) {
+      for (const found of d.find(mtree, system, pci)) {
         const regs = new Map<string, bigint>();
         for (const [name, off] of d.registers) {
           const b = await this.cache.reader.read(found.base + BigInt(off), 4);
           regs.set(name, BigInt(new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true)));
         }
         const n = iommus.filter((i) => i.found.model === d.model).length;
-        iommus.push({ name: `${d.model === 'smmuv3' ? 'smmu' : d.model}${n}`, found, registers: regs });
+        iommus.push({ name: `${d.namePrefix}${n}`, found, registers: regs });
       }
     }
     return { qemu, status, wasRunning, mtreeText, mtree, pci, iommus, notes };
@@ -408,5 +409,5 @@ export function renderLiveConfig(state: LiveState, image: (r: FlatRange) => Reco
     devices,
   };
   const comments = [...header, ...notes.map((n) => `note: ${n}`)].map((l) => `# ${l}`);
-  return (comments.length ? comments.join('\n') + '\n' : '') + stringify(doc, { lineWidth: 0 });
+  return (comments.length ? comments.join('\n') + '\n' : '') + yamlLib().stringify(doc, { lineWidth: 0 });
 }

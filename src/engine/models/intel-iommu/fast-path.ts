@@ -19,7 +19,7 @@ import { IOMMU_NONE, IOMMU_RW, IOMMU_WO } from '../../iotlb';
 import type { ContextEntry } from './context';
 import type { VtdIotlb } from './iotlb';
 import { VTD_FR_ADDR_BEYOND_MGAW, VTD_FR_FS_NON_CANONICAL, VTD_FR_INTERRUPT_ADDR, VTD_FR_SM_INTERRUPT_ADDR } from './types';
-import { LEVEL_SIZE, iovaToFlpte, iovaToSlpte, type FsReservedMasks, newNumLeaf, pageOffset, slLeafNum, type NumMasks, type WalkEnv } from './walker';
+import { LEVEL_SIZE, iovaToFlpte, iovaToSlpte, type FsReservedMasks, type FsWriter, newNumLeaf, pageOffset, slLeafNum, type NumMasks, type WalkEnv } from './walker';
 
 export interface VtdTranslatorPlan {
   readonly downstream: AddressSpace;
@@ -40,6 +40,8 @@ export interface VtdTranslatorPlan {
   readonly ctxFault: number;
   /** First-stage reserved masks, for a PASID entry with PGTT=001b. */
   readonly fsRsvd?: FsReservedMasks;
+  /** The probe's dry A/D writer (dryFsWriter): whether an A/D update would land, nothing written. */
+  readonly fsWriter?: FsWriter;
   readonly env: WalkEnv;
   readonly nm: NumMasks;
   /** CAP-level scalable mode offered: the interrupt-range fault's reason. */
@@ -83,8 +85,8 @@ export class VtdTranslator implements NumberTranslator {
     let perm: number;
     let shift: number;
     if (ce.fs === true) {
-      // First stage: the walk without its A/D writes (this translator answers as probe() does).
-      const leaf = iovaToFlpte(p.env, p.fsRsvd!, ce, BigInt(addr), isWrite);
+      // First stage: the walk with the probe's dry A/D writer (this translator answers as probe() does).
+      const leaf = iovaToFlpte(p.env, p.fsRsvd!, ce, BigInt(addr), isWrite, undefined, p.fsWriter);
       if ('fault' in leaf) return this.failed(leaf.fault, out);
       const x = leaf.slpte & ~0xfffn & ((1n << BigInt(p.env.awBits)) - 1n);
       if (x >= BigInt(TWO53)) return false;

@@ -57,6 +57,7 @@ import {
   DMAR_GCMD_REG,
   DMAR_GSTS_REG,
   DMAR_IOTLB_REG,
+  DMAR_IQH_REG,
   DMAR_IQT_REG,
   DMAR_IVA_REG,
   DMAR_REG_SIZE,
@@ -124,6 +125,7 @@ import {
   VTD_INTERRUPT_ADDR_FIRST,
   VTD_INTERRUPT_ADDR_LAST,
   VTD_IOTLB_MAX_SIZE,
+  VTD_IQH_QH_MASK,
   VTD_MAMV,
   VTD_PAGE_SIZE,
   VTD_TLB_DSI_FLUSH,
@@ -146,7 +148,7 @@ import {
   vtdCapMgaw,
   type VtdProfile,
 } from './types';
-import { fsReservedMasks, iovaToFlpte, iovaToSlpte, newNumLeaf, type FsReservedMasks, numMasks, pageOffset, pageWalk, reservedMasks, slLeafNum, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
+import { dryFsWriter, type FsWriter, fsReservedMasks, iovaToFlpte, iovaToSlpte, newNumLeaf, type FsReservedMasks, numMasks, pageOffset, pageWalk, reservedMasks, slLeafNum, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
 
 export interface VtdRegisterWrite {
   /** A register name (`GCMD`, `RTADDR`...) or offset. */
@@ -277,7 +279,22 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   private readonly onInterrupt?: (irq: VtdInterrupt) => void;
   private quiet = false;
   private uncached = false;
+  /**
+   * vtd_switch_address_space: QEMU decides whether a device's DMA goes through its IOMMU region or
+   * straight to memory (its no-DMAR region, QEMU's pass-through fast path) when it switches the
+   * device's address space, reading the context entry at that moment: on TE, SRTP, a global
+   * context-cache invalidation and reset (vtd_address_space_refresh_all), a device-selective one
+   * for the devices it selects, the address space's creation, and a translation that meets a
+   * pass-through entry (vtd_pt_enable_fast_path). A device switched to no-DMAR stays there until
+   * the next switch, whatever its context entry says meanwhile: a context entry changed from
+   * pass-through without a context-cache invalidation keeps passing through (as a context-cache
+   * entry would, VT-d 6.5.1). The requests-without-PASID regions switched to no-DMAR; PASID
+   * address spaces are decided at each translation.
+   */
+  private readonly nodmar = new Set<VtdRegion>();
   private walkEnvMemo: WalkEnv | undefined;
+  /** A probe's first-stage writer: it says whether an A/D update would land, writing nothing. */
+  private readonly dryWriter: FsWriter;
 
   static create(opts: IntelIommuOptions): IntelIommu | EngineError {
     const profile = opts.profile ?? 'architecture';
@@ -344,6 +361,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     this.fsRsvd = fsReservedMasks(aw, (cap & VTD_CAP_FS1GP) !== 0n);
     this.initial = [...(opts.registers ?? [])];
     this.reader = new GuestReader(opts.memory);
+    this.dryWriter = dryFsWriter(this.reader);
     this.iotlb = new VtdIotlb(iotlbSize);
     this.regs = new VtdRegisters(
       {
@@ -390,7 +408,9 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
    * is given) for requests without PASID, or the address space of one PASID of it. The RID_PASID's
    * address space is the device's own region (in scalable mode, the RID_PASID its context entry
    * names now); every other PASID is an address space of its own, with its own context-cache
-   * entry, notifiers and record of notified mappings.
+   * entry, notifiers and record of notified mappings. (QEMU 7.2 never makes one: its
+   * vtd_find_add_as is only called with PCI_NO_PASID; the qemu-7.2 profile runs 7.2's translate
+   * for one as written, and says so in the trace.)
    */
   regionFor(requesterId: number | undefined, pasid?: number): VtdRegion {
     const sid = (requesterId ?? 0) & 0xffff;
@@ -405,6 +425,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       r = new VtdRegion(this, sid, `${this.name}.vtd-${bdfColon(sid)}${p === PCI_NO_PASID ? '' : `-pasid-${p.toString(16)}`}`, p);
       r.source = this.source;
       this.spaces.set(key, r);
+      this.switchAs(r);
     }
     return r;
   }
@@ -442,9 +463,28 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     for (const w of writes) {
       const info = findRegister(this.regs, typeof w.reg === 'string' ? w.reg.toUpperCase().replace(/-/g, '_') : w.reg);
       if (!info) return engineError('vtd-register', `intel-iommu ${this.name}: no register ${typeof w.reg === 'string' ? `named ${w.reg}` : `at offset ${hex(w.reg)}`}`);
+      if (info.name === 'IQH') {
+        const e = this.restoreIqh(w.value);
+        if (e) return e;
+        continue;
+      }
       if (info.access === 'ro') return engineError('vtd-register', `intel-iommu ${this.name}: ${info.name} is read-only`);
       this.regs.write(BigInt(info.offset), w.size ?? info.width, w.value, MEMTXATTRS_UNSPECIFIED);
     }
+    return undefined;
+  }
+
+  /**
+   * IQH is read-only to a driver; QEMU's migration state carries the queue head (vtd_vmstate's
+   * iq_head) so that a restored queue goes on where it was. A config restores it the same way (an
+   * attach to a live QEMU writes it): before GCMD.QIE, so that enabling the queue with IQT equal
+   * to it runs nothing again.
+   */
+  private restoreIqh(value: bigint): EngineError | undefined {
+    if (this.queue.enabled) return engineError('vtd-register', `intel-iommu ${this.name}: IQH can be restored only while the invalidation queue is disabled (before GCMD.QIE)`);
+    const v = value & VTD_IQH_QH_MASK;
+    this.queue.head = Number(v >> (this.queue.dw ? 5n : 4n));
+    this.regs.setQuadRaw(DMAR_IQH_REG, v);
     return undefined;
   }
 
@@ -713,7 +753,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       if (!uncached && r.ccGen === this.contextCacheGen && r.ccEntry !== undefined) {
         ce = r.ccEntry;
         if (this.rootScalable) {
-          const again = smResolve(env, ce.lo, ce.hi, ce.addr, undefined, asPasid(r));
+          const again = smResolve(env, ce.lo, ce.hi, ce.addr, undefined, asPasid(r), true);
           if ('fault' in again) {
             ce = undefined;
             ctxFault = again.fault;
@@ -727,7 +767,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     }
     return new VtdTranslator({
       downstream: this.downstream,
-      dmar: this.dmarEnabled,
+      dmar: this.dmarEnabled && (uncached || !this.nodmar.has(r)),
       sid: r.sid,
       iotlb: uncached ? undefined : this.iotlb,
       rid2pasid: this.rootScalable && r.pasid === PCI_NO_PASID,
@@ -738,6 +778,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       nm: this.nm,
       smFaults: this.scalableMode,
       fsRsvd: this.fsRsvd,
+      fsWriter: this.dryWriter,
     });
   }
 
@@ -752,8 +793,28 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         profile: this.flags.profile,
       }));
     }
+    if (trace && r.pasid !== PCI_NO_PASID && this.flags.profile === 'qemu-7.2') {
+      // QEMU 7.2 has the PASID plumbing in vtd_do_iommu_translate but nothing that uses it.
+      trace.push(
+        step(
+          `QEMU 7.2 creates no PASID address space: vtd_find_add_as is only called with PCI_NO_PASID (vtd_host_dma_iommu) and MemTxAttrs carries no PASID, so no device there issues this request; the model runs 7.2's vtd_do_iommu_translate with vtd_as->pasid=${r.pasid}, as a PASID address space would`,
+          { qemu72: true, pasid: r.pasid },
+        ),
+      );
+    }
     if (!this.dmarEnabled) {
       if (trace) trace.push(step('GSTS.TES=0: DMA remapping disabled, 4 KiB identity with RW (QEMU switches the device to its no-DMAR region)', { TES: 0 }));
+      return this.identity(addr);
+    }
+    if (!this.uncached && this.nodmar.has(r)) {
+      if (trace) {
+        trace.push(
+          step(
+            'no-DMAR: the context entry was pass-through when QEMU last switched this device\'s address space (TE, SRTP, a context-cache invalidation or a pass-through translation); its DMA goes straight to memory, 4 KiB identity with RW, until the next switch (vtd_switch_address_space)',
+            { nodmar: true },
+          ),
+        );
+      }
       return this.identity(addr);
     }
     // Requests with PASID in 0xfeexxxxx are translated like any other (VT-d 3.14; QEMU disables
@@ -785,8 +846,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     if (!this.uncached && r.ccGen === this.contextCacheGen && r.ccEntry !== undefined) {
       ce = r.ccEntry;
       if (this.rootScalable) {
-        const again = smResolve(this.contextEnv(), ce.lo, ce.hi, ce.addr, trace, asPasid(r));
-        if ('fault' in again) return this.fault(r, addr, isWrite, again.fault, again.why, ce.fpd, false, trace);
+        const again = smResolve(this.contextEnv(), ce.lo, ce.hi, ce.addr, trace, asPasid(r), true);
+        if ('fault' in again) return this.fault(r, addr, isWrite, again.fault, again.why, ce.fpd || again.fpd === true, false, trace, PCI_NO_PASID, again.silent);
         ce = again.ce;
       }
       if (trace) {
@@ -798,7 +859,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       }
     } else {
       const res = devToContextEntry(this.contextEnv(), sid, trace, asPasid(r));
-      if ('fault' in res) return this.fault(r, addr, isWrite, res.fault, res.why, res.ce?.fpd ?? false, false, trace);
+      if ('fault' in res) return this.fault(r, addr, isWrite, res.fault, res.why, res.fpd === true || (res.ce?.fpd ?? false), false, trace, PCI_NO_PASID, res.silent);
       ce = res.ce;
       if (!this.quiet) {
         r.ccEntry = ce;
@@ -811,6 +872,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         return this.fault(r, addr, isWrite, VTD_FR_SM_INTERRUPT_ADDR, `PASID ${r.pasid} is pass-through and ${hex(addr)} is in the interrupt address range 0xfee00000..0xfeefffff`, ce.fpd || ce.peFpd === true, true, trace, r.pasid);
       }
       if (trace) trace.push(step(`${this.rootScalable ? 'PASID entry PGTT=4' : 'context entry T=2'}: pass-through, 4 KiB identity with RW, not cached in the IOTLB`, { T: 2 }));
+      // vtd_pt_enable_fast_path: QEMU switches the device to its no-DMAR region now.
+      if (!this.quiet) this.switchAs(r);
       return this.identity(addr);
     }
     const pasid = rid2pasid ? ce.rid2pasid! : r.pasid;
@@ -860,12 +923,12 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
 
   /**
    * First-stage translation (current QEMU's vtd_iova_to_flpte under x-flts; VT-d 3.6): the walk
-   * sets A/D in guest memory unless this is a probe; the result is cached in the IOTLB tagged with
-   * the PASID as a second-stage one is.
+   * sets A/D in guest memory, or, in a probe, only checks that it could (FS_BIT_UPDATE_FAILED where
+   * it could not); the result is cached in the IOTLB tagged with the PASID as a second-stage one is.
    */
   private translateFs(r: VtdRegion, ce: ContextEntry, addr: bigint, isWrite: boolean, pasid: number, trace: Trace | undefined): IOMMUTLBEntry {
     const fpd = ce.fpd || ce.peFpd === true;
-    const leaf = iovaToFlpte(this.walkEnvCached, this.fsRsvd, ce, addr, isWrite, trace, this.quiet ? undefined : this.reader);
+    const leaf = iovaToFlpte(this.walkEnvCached, this.fsRsvd, ce, addr, isWrite, trace, this.quiet ? this.dryWriter : this.reader);
     if ('fault' in leaf) return this.fault(r, addr, isWrite, leaf.fault, leaf.why, fpd, true, trace, pasid);
     const mask = levelPageMask(leaf.level);
     const xlat = leaf.slpte & ~0xfffn & hawMask(this.awBits);
@@ -900,13 +963,22 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     return { targetAs: this.downstream, iova: 0n, translatedAddr: 0n, addrMask: 0n, perm: IOMMU_NONE };
   }
 
-  /** vtd_report_fault and QEMU's error path. `walk`: a paging fault, whose record carries PV=PCI_NO_PASID as QEMU's does. */
-  private fault(r: VtdRegion, addr: bigint, isWrite: boolean, reason: number, why: string, fpd: boolean, walk: boolean, trace: Trace | undefined, walkPasid = PCI_NO_PASID): IOMMUTLBEntry {
-    const pasid = walk ? walkPasid : 0;
-    const isPasid = walk && walkPasid !== PCI_NO_PASID;
+  /**
+   * vtd_report_fault and QEMU's error path. `walk`: a paging fault, whose record carries the PASID
+   * the walk used (`walkPasid`: PP=1 and PV unless PCI_NO_PASID), as QEMU's does. Any other fault
+   * of a PASID address space's request is recorded with PP=1 and PV=its PASID in the architecture
+   * (VT-d 10.4.14: PP says the faulted request had a PASID); QEMU (7.2 and current) records those
+   * with PP=0. `silent`: QEMU 7.2's undefined path (see pasidEntryQemu72), which records nothing.
+   */
+  private fault(r: VtdRegion, addr: bigint, isWrite: boolean, reason: number, why: string, fpd: boolean, walk: boolean, trace: Trace | undefined, walkPasid = PCI_NO_PASID, silent = false): IOMMUTLBEntry {
+    const old = this.flags.profile === 'qemu-7.2';
+    const withPasid = !walk && r.pasid !== PCI_NO_PASID;
+    const isPasid = walk ? walkPasid !== PCI_NO_PASID : withPasid && !old;
+    const pasid = walk ? walkPasid : isPasid ? r.pasid : 0;
+    if (silent) fpd = true;
     let entry: FaultLogEntry;
     if (this.quiet) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'probe');
-    else if (fpd && QUALIFIED_FAULTS.has(reason)) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'fpd');
+    else if (silent || (fpd && QUALIFIED_FAULTS.has(reason))) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'fpd');
     else entry = this.faults.report(r.sid, addr, reason, isWrite, isPasid, pasid);
     if (!this.quiet) {
       this.guestLog(`vtd_iommu_translate: detected translation failure (dev=${devColons(r.sid)}, iova=0x${addr.toString(16)})`);
@@ -918,10 +990,18 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         fields.frcdHi = d.hi;
         fields.frcdLo = d.lo;
       }
-      const pv = walk ? (isPasid ? `; PP=1, PV=${pasid} (${r.pasid === PCI_NO_PASID ? 'the RID_PASID' : 'the address space\'s PASID'})` : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)') : '';
+      const pv = walk
+        ? isPasid
+          ? `; PP=1, PV=${pasid} (${r.pasid === PCI_NO_PASID ? 'the RID_PASID' : 'the address space\'s PASID'})`
+          : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)'
+        : isPasid
+          ? `; PP=1, PV=${pasid} (the request's PASID)`
+          : withPasid
+            ? `; PP=0 [QEMU 7.2: vtd_do_iommu_translate reports context and PASID-entry faults without the PASID; the architecture records PP=1, PV=${r.pasid}]`
+            : '';
       trace.push({
         kind: 'fault',
-        summary: `${faultSummary(reason)}: ${why}; ${this.quiet && !(fpd && QUALIFIED_FAULTS.has(reason)) ? 'a probe records nothing' : fpd && QUALIFIED_FAULTS.has(reason) ? describeDisposition({ kind: 'dropped', reason: 'fpd' }) : describeDisposition(d)}${d.kind === 'recorded' ? pv : ''}`,
+        summary: `${faultSummary(reason)}: ${why}; ${this.quiet && !(silent || (fpd && QUALIFIED_FAULTS.has(reason))) ? 'a probe records nothing' : silent ? 'not recorded (QEMU 7.2: undefined, see above)' : fpd && QUALIFIED_FAULTS.has(reason) ? describeDisposition({ kind: 'dropped', reason: 'fpd' }) : describeDisposition(d)}${d.kind === 'recorded' ? pv : ''}`,
         fields,
       });
     }
@@ -1057,11 +1137,29 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     });
   }
 
-  /** vtd_address_space_refresh_all: every notifier's range unmapped (switching regions is not modelled). */
+  /** vtd_address_space_refresh_all: every notifier's range unmapped, every address space switched. */
   private refreshAll(): number {
     let sent = 0;
     for (const r of [...this.withNotifiers]) for (const n of [...r.notifiers]) sent += this.unmapNotifier(r, n);
+    for (const r of this.spaces.values()) this.switchAs(r);
     return sent;
+  }
+
+  /** vtd_switch_address_space (see `nodmar`): no-DMAR when DMA remapping is on and the context entry is pass-through. */
+  private switchAs(r: VtdRegion): void {
+    if (r.pasid !== PCI_NO_PASID) return;
+    let pt = false;
+    if (this.dmarEnabled) {
+      const res = devToContextEntry({ ...this.contextEnv(), log: () => undefined }, r.sid, undefined, asPasid(r));
+      pt = !('fault' in res) && res.ce.tt === 2;
+    }
+    if (pt) this.nodmar.add(r);
+    else this.nodmar.delete(r);
+  }
+
+  /** Whether QEMU has switched the region to its no-DMAR region (views, tests). */
+  isNoDmar(r: VtdRegion): boolean {
+    return this.nodmar.has(r);
   }
 
   private replayAll(): number {
@@ -1088,6 +1186,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       if ((r.sid >> 8) === (sid >> 8) && ((r.sid & 0xff) & mask) === ((sid & 0xff) & mask)) {
         hit++;
         r.ccGen = 0;
+        this.switchAs(r);
         sent += this.sync(r);
       }
     }
