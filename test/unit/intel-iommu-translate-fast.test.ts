@@ -5,7 +5,8 @@
  * 1 GiB leaves; pass-through and absent devices; PASID address spaces with tables, pass-through or
  * no PASID entry; first-stage tables under x-flts; both profiles; a small IOTLB that fills), then
  * the same random sequence on both: translations of every kind of address and flag, table entries
- * damaged (random words, near-valid entries, R/W/PS changed, first-stage A/D cleared), every
+ * damaged (random words, near-valid entries, R/W/PS changed, first-stage A/D cleared, a bit of a
+ * PASID directory or PASID entry flipped), every
  * invalidation kind, translation switched off and on. After every step: the same entry, and the
  * same effects: IOTLB contents and counts, each address space's context-cache entry, every
  * register (fault status and records among them), the fault log, the guest log, the interrupts and
@@ -59,7 +60,7 @@ const damageArb: fc.Arbitrary<Damage> = fc.record({ at: fc.nat(), word: fc.bigIn
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('tr' as const), space: fc.nat({ max: SPACES.length - 1 }), addr: fc.nat(), flag: fc.nat({ max: 3 }), repeat: fc.integer({ min: 1, max: 3 }) }), weight: 12 },
-  { arbitrary: fc.record({ kind: fc.constant('damage' as const), d: damageArb }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('damage' as const), d: damageArb }), weight: 3 },
   { arbitrary: fc.record({ kind: fc.constant('inv' as const), which: fc.nat({ max: 9 }), n: fc.nat() }), weight: 3 },
   { arbitrary: fc.record({ kind: fc.constant('te' as const), on: fc.integer({ min: 0, max: 3 }).map((x) => x !== 0) }), weight: 1 },
 );
@@ -135,10 +136,29 @@ function world(c: Case, fast: boolean): World {
 }
 
 /** As the fast-path test's damage: an entry on some mapping's path, or anywhere in the tables. */
-function damage(c: Case, w: World, k: Damage): void {
+/** Returns the index in SPACES of the address space whose PASID entry it damaged, else -1. */
+function damage(c: Case, w: World, k: Damage): number {
   const { r, map } = w;
   const levels = (c.devAw - 30) / 9 + 2;
   let at: bigint;
+  if (c.scalable && k.at % 4 === 2) {
+    // One bit of a PASID directory entry or of a PASID entry's first three quadwords flipped
+    // (P, FPD, AW, PGTT, a pointer, DID...), for PASID 0 (RID_PASID), 5, 7 or 9.
+    // (Earlier damage may have sent a pointer out of RAM: then nothing is damaged here.)
+    const ram = (x: bigint) => x + 8n <= 1n << 30n;
+    const ct = r64(r, ROOT) & ~0xfffn;
+    const ceAt = ct + BigInt(SID & 0x7f) * 32n;
+    if (!ram(ceAt)) return -1;
+    const dirAt = (r64(r, ceAt) & ~0xfffn) + BigInt([0, 5, 7, 9][(k.at >> 3) % 4]! >> 6) * 8n;
+    const pasid = [0, 5, 7, 9][(k.at >> 3) % 4]!;
+    const q = k.table % 4;
+    if (!ram(dirAt)) return -1;
+    at = q === 0 ? dirAt : (r64(r, dirAt) & ~0xfffn) + BigInt(pasid & 63) * 64n + BigInt(q - 1) * 8n;
+    if (!ram(at)) return -1;
+    // Mostly the low twelve bits, where P, FPD, AW and PGTT are.
+    w64(r, at, r64(r, at) ^ (1n << BigInt(k.low % 3 === 0 ? k.low % 64 : k.low % 12)));
+    return [0, 5, 6, 7][(k.at >> 3) % 4]!;
+  }
   if (k.at % 4 !== 0) {
     const m = map[k.at % map.length]!;
     let table = w.slpt;
@@ -159,6 +179,7 @@ function damage(c: Case, w: World, k: Damage): void {
   // The same entry with other R, W, PS (and, first stage, U/S) bits: A and D cleared with them.
   const same = (r64(r, at) & ~0xfffn) | [1n, 2n, 1n, 2n, 0x81n, 0x83n, 0n, 3n, 7n][k.low % 9]! | (c.fs && k.low % 2 === 0 ? 4n : 0n);
   w64(r, at, k.table % 5 === 0 ? k.word : k.table % 5 >= 3 ? same : addr | BigInt(k.low & (c.fs ? 0x7e7 : 0x783)) | rsvd);
+  return -1;
 }
 
 function command(c: Case, w: World, which: number, n: number): ModelCommand {
@@ -238,13 +259,12 @@ describe('intel-iommu: translate() through the number path and through the full 
         });
         c.ops.forEach((op, step) => {
           const where = `step ${step} ${JSON.stringify(op, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString(16) : v))} (${c.profile} aw ${c.awBits}/${c.devAw} ${c.scalable ? (c.fs ? 'first-stage' : 'scalable') : 'legacy'} iotlb ${c.iotlbSize})`;
-          if (op.kind === 'tr') {
-            const [sid, pasid] = SPACES[op.space]!;
-            const addr = addrs[op.addr % addrs.length]!;
-            for (let i = 0; i < op.repeat; i++) {
+          const translate = (space: number, addr: bigint, flag: number, repeat: number) => {
+            const [sid, pasid] = SPACES[space]!;
+            for (let i = 0; i < repeat; i++) {
               const before = a.r.iommu.fastAnswers;
-              const ea = a.r.iommu.regionFor(sid, pasid).translate(addr, FLAGS[op.flag]!, 0);
-              const eb = b.r.iommu.regionFor(sid, pasid).translate(addr, FLAGS[op.flag]!, 0);
+              const ea = a.r.iommu.regionFor(sid, pasid).translate(addr, FLAGS[flag]!, 0);
+              const eb = b.r.iommu.regionFor(sid, pasid).translate(addr, FLAGS[flag]!, 0);
               assert.equal(entryText(ea, a), entryText(eb, b), `entry: ${where}`);
               // Remapping on and a translation made: where the number path should answer (but for
               // a context-cache fill or a first-stage A/D update, which the full path makes).
@@ -256,9 +276,15 @@ describe('intel-iommu: translate() through the number path and through the full 
                 seen.add(`${c.fs ? 'fs' : c.scalable ? 'sm' : 'legacy'} ${pasid === undefined ? '' : 'pasid '}${ea.addrMask.toString(16)} ${ea.perm}`);
               }
             }
+          };
+          if (op.kind === 'tr') {
+            translate(op.space, addrs[op.addr % addrs.length]!, op.flag, op.repeat);
           } else if (op.kind === 'damage') {
-            damage(c, a, op.d);
-            damage(c, b, op.d);
+            const space = damage(c, a, op.d);
+            assert.equal(damage(c, b, op.d), space);
+            // A damaged PASID entry: its address space translates at once, while its context
+            // entry and last resolution are still cached.
+            if (space >= 0) for (const addr of addrs.slice(0, 3)) translate(space, addr, 1, 1); // FLAGS[1]: a read
           } else if (op.kind === 'inv') {
             const cmd = command(c, a, op.which, op.n);
             assert.deepEqual(JSON.stringify(a.r.iommu.issueCommands([cmd])), JSON.stringify(b.r.iommu.issueCommands([cmd])), `command: ${where}`);
@@ -280,4 +306,52 @@ describe('intel-iommu: translate() through the number path and through the full 
       assert.ok(seen.has(k), `the number path never answered ${k} (it answered: ${kinds})`);
     }
   });
+});
+
+describe('intel-iommu: translate() on the number path reads the PASID entry every time, as QEMU does', () => {
+  /** A scalable machine with 00:03.0 translating 0x4000_0000 -> 0x80_0000 through PASID entry 0 (RID_PASID). */
+  function scalable(fast: boolean, fs: boolean) {
+    const r = rig({ scalableMode: true, firstStage: fs, cachingMode: true, iotlbSize: 0 });
+    r.iommu.fastTranslate = fast;
+    const res = buildVtdTables({ memory: r.ram.backing, memoryBase: 0n, at: ROOT, scalable: true, devices: [[SID, { domain: 3, translation: fs ? 'first-stage' : undefined, map: [{ iova: 0x4000_0000n, size: 0x1000n, pa: 0x80_0000n, perm: IOMMU_RW }] }]] });
+    if ('error' in res) throw new Error(res.message);
+    program(r, res.registers);
+    const ct = r64(r, ROOT) & ~0xfffn;
+    const dir = r64(r, ct + BigInt(SID) * 32n) & ~0xfffn;
+    const pe = r64(r, dir) & ~0xfffn;
+    return { r, pe };
+  }
+
+  for (const fs of [false, true]) {
+    it(`${fs ? 'first stage' : 'second stage'}: a PASID entry made not present, then present again, then pointing elsewhere`, () => {
+      const runs = [true, false].map((fast) => {
+        const { r, pe } = scalable(fast, fs);
+        const region = r.iommu.regionFor(SID);
+        const seen: string[] = [];
+        const t = () => {
+          const e = region.translate(0x4000_0123n, IOMMU_RO, 0);
+          seen.push(`${e.translatedAddr.toString(16)} ${e.perm} faults ${r.iommu.faultLog.length}`);
+        };
+        t();
+        t();
+        const val0 = r64(r, pe);
+        w64(r, pe, val0 & ~1n);
+        t();
+        w64(r, pe, val0);
+        t();
+        // The table pointer (SSPTPTR in val0, FSPTPTR in val2) moved to an empty page: a walk fault.
+        const q = fs ? pe + 16n : pe;
+        const ptr = r64(r, q);
+        w64(r, q, (ptr & 0xfffn) | 0x3f00_0000n);
+        t();
+        w64(r, q, ptr);
+        t();
+        return { seen, fast: r.iommu.fastAnswers };
+      });
+      assert.deepEqual(runs[0]!.seen, ['800000 3 faults 0', '800000 3 faults 0', '0 0 faults 1', '800000 3 faults 1', '0 0 faults 2', '800000 3 faults 2']);
+      assert.deepEqual(runs[0]!.seen, runs[1]!.seen);
+      // The translations after the first went through the number path where they succeeded.
+      assert.equal(runs[0]!.fast, 3);
+    });
+  }
 });

@@ -215,6 +215,38 @@ export class LeafWalker {
   }
 }
 
+/**
+ * A scalable-mode resolution (smResolve) of a cached context entry `base` and the words it read:
+ * the PASID directory entry at `dAddr` and the PASID table entry's first three quadwords at
+ * `pAddr` (its other five must stay readable), as 32-bit halves. While `base` is the address
+ * space's context-cache entry and memory holds the same words, smResolve would answer `ce` again.
+ */
+export interface PasidMemo {
+  readonly base: ContextEntry;
+  readonly ce: ContextEntry;
+  readonly dAddr: number;
+  readonly pAddr: number;
+  readonly words: Float64Array;
+}
+
+/** Reads the PASID directory entry at `dAddr`, then the 64-byte PASID entry it points to (`pasid`'s), into `words`; the entry's address, or -1 when a read fails or an address is beyond numbers. */
+export function readPasidWords(reader: GuestReader, dAddr: number, pasid: number, words: Float64Array): number {
+  if (!reader.read64(dAddr)) return -1;
+  words[0] = reader.lo;
+  words[1] = reader.hi;
+  if (reader.hi >= 0x200000) return -1;
+  const pAddr = reader.hi * TWO32 + ((reader.lo & 0xfffff000) >>> 0) + (pasid & 0x3f) * 64;
+  if (pAddr + 64 > TWO53) return -1;
+  for (let i = 0; i < 8; i++) {
+    if (!reader.read64(pAddr + 8 * i)) return -1;
+    if (i < 3) {
+      words[2 + 2 * i] = reader.lo;
+      words[3 + 2 * i] = reader.hi;
+    }
+  }
+  return pAddr;
+}
+
 /** The IOTLB entry of (sid, pasid) holding `addr` (below 2^53), through a kept VtdTlbSource while the table's epoch stands. */
 export class TlbProbe {
   private epoch = -1;

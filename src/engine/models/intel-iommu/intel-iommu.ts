@@ -48,7 +48,7 @@ import { GuestReader } from '../smmuv3/guest-reader';
 import { TT_NAMES, ceAgaw, ceLevel, devToContextEntry, smResolve, type ContextEntry, type ContextEnv } from './context';
 import { FaultRecorder, describeDisposition, faultSummary, type FaultLogEntry, type VtdInterrupt } from './faults';
 import { InvalidationQueue, encodeDescriptor, processDescriptor, type InvLogEntry, type VtdInvalidator } from './invalidation';
-import { LeafWalker, VtdTranslator, bigToNum, fsNumMasks, halvesToBig, numToBig } from './fast-path';
+import { LeafWalker, VtdTranslator, bigToNum, fsNumMasks, halvesToBig, numToBig, readPasidWords } from './fast-path';
 import { VtdIotlb } from './iotlb';
 import { VtdRegion, type VtdOwner } from './region';
 import { VtdRegisters } from './registers';
@@ -282,6 +282,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   fastTranslate = true;
   /** Translations the number path answered (a diagnostic, shown with the IOTLB's counts). */
   fastAnswers = 0;
+  private readonly pasidWords = new Float64Array(8);
   private readonly spaces = new Map<number, VtdRegion>();
   /** vtd_as_with_notifiers: head first. */
   private withNotifiers: VtdRegion[] = [];
@@ -711,6 +712,36 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   }
 
   /**
+   * smResolve of the cached context entry `base` for translateFast, or undefined where the full
+   * path must resolve (a fault, anything logged). QEMU reads the PASID entry again for every
+   * translation; so does this, as numbers, and while the context entry and the words read are
+   * those of the last resolution it answers that resolution's entry (smResolve is a function of
+   * them and of the IOMMU's fixed capabilities); otherwise smResolve decides, and is remembered.
+   */
+  private pasidResolved(r: VtdRegion, base: ContextEntry): ContextEntry | undefined {
+    const m = r.pasidMemo;
+    const w = this.pasidWords;
+    if (m !== undefined && m.base === base) {
+      const pAddr = readPasidWords(this.reader, m.dAddr, base.rid2pasid!, w);
+      const mw = m.words;
+      if (pAddr === m.pAddr && w[0] === mw[0] && w[1] === mw[1] && w[2] === mw[2] && w[3] === mw[3] && w[4] === mw[4] && w[5] === mw[5] && w[6] === mw[6] && w[7] === mw[7]) return m.ce;
+    }
+    // Whatever the resolution would log (into the guest log) is the full path's to do.
+    let logged = false;
+    const again = smResolve({ ...this.contextEnv(), log: () => void (logged = true) }, base.lo, base.hi, base.addr, undefined, asPasid(r));
+    if ('fault' in again || logged) return undefined;
+    const dir = bigToNum(base.lo & ~0xfffn);
+    const pasid = base.rid2pasid;
+    if (dir >= 0 && pasid !== undefined && pasid === again.ce.rid2pasid) {
+      const dAddr = dir + ((pasid >> 6) & 0x3fff) * 8;
+      const words = new Float64Array(8);
+      const pAddr = readPasidWords(this.reader, dAddr, pasid, words);
+      r.pasidMemo = pAddr < 0 ? undefined : { base, ce: again.ce, dAddr, pAddr, words };
+    }
+    return again.ce;
+  }
+
+  /**
    * vtd_do_iommu_translate on numbers for the common cases: an IOTLB hit, and a walk that succeeds
    * on a device whose context entry is in the context cache, with the effects translateFull has
    * for them (the hit and miss counts, the IOTLB fill). It declines (undefined, having changed
@@ -739,11 +770,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     let ce = r.ccEntry;
     if (r.ccGen !== this.contextCacheGen || ce === undefined) return undefined;
     if (this.rootScalable) {
-      // Whatever the resolution would log (into the guest log) is the full path's to do.
-      let logged = false;
-      const again = smResolve({ ...this.contextEnv(), log: () => void (logged = true) }, ce.lo, ce.hi, ce.addr, undefined, asPasid(r));
-      if ('fault' in again || logged) return undefined;
-      ce = again.ce;
+      ce = this.pasidResolved(r, ce);
+      if (ce === undefined) return undefined;
     }
     if (ce.tt === 2) {
       if (irq) return undefined;

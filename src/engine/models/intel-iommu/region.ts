@@ -11,7 +11,7 @@ import { IOMMUMemoryRegion, type IOMMUNotifier, type ProbeOptions, type ReplayRe
 import type { IOMMUAccessFlags, IOMMUNotifierFlag, IOMMUTLBEntry } from '../../iotlb';
 import type { Trace } from '../../trace';
 import type { ContextEntry } from './context';
-import { TlbProbe } from './fast-path';
+import { TlbProbe, type PasidMemo } from './fast-path';
 import { IovaTree } from './iova-tree';
 import { PCI_NO_PASID, bdfColon } from './types';
 
@@ -35,6 +35,8 @@ export class VtdRegion extends IOMMUMemoryRegion {
   readonly tree = new IovaTree();
   /** translate()'s IOTLB look-up for this address space's own key (source ID, PASID). */
   readonly tlbProbe: TlbProbe;
+  /** translate()'s last PASID-entry resolution in scalable mode, with the words it was made from. */
+  pasidMemo: PasidMemo | undefined;
 
   constructor(
     private readonly owner: VtdOwner,
