@@ -75,12 +75,13 @@ const stages = [
 ];
 if (!opts['unit-only']) {
   stages.push(
-    ['check the examples', 'node', ['bin/iommu-lens.js', 'check', 'examples/an505.iommu.yaml', 'examples/dual-regime.iommu.yaml', 'examples/virt-smmuv3.iommu.yaml', 'examples/q35-intel-iommu.iommu.yaml', 'examples/q35-intel-iommu-no-cm.iommu.yaml', 'examples/virtio-iommu.iommu.yaml'], one],
+    ['check the examples', 'node', ['bin/iommu-lens.js', 'check', 'examples/an505.iommu.yaml', 'examples/dual-regime.iommu.yaml', 'examples/virt-smmuv3.iommu.yaml', 'examples/q35-intel-iommu.iommu.yaml', 'examples/q35-intel-iommu-no-cm.iommu.yaml', 'examples/q35-intel-iommu-flts.iommu.yaml', 'examples/virtio-iommu.iommu.yaml'], one],
     ['run the examples\' scenarios', 'node', ['bin/iommu-lens.js', 'run', 'examples/an505.iommu.yaml'], one],
     ['', 'node', ['bin/iommu-lens.js', 'run', 'examples/dual-regime.iommu.yaml'], one],
     ['', 'node', ['bin/iommu-lens.js', 'run', 'examples/virt-smmuv3.iommu.yaml'], one],
     ['', 'node', ['bin/iommu-lens.js', 'run', 'examples/q35-intel-iommu.iommu.yaml'], one],
     ['', 'node', ['bin/iommu-lens.js', 'run', 'examples/q35-intel-iommu-no-cm.iommu.yaml'], one],
+    ['', 'node', ['bin/iommu-lens.js', 'run', 'examples/q35-intel-iommu-flts.iommu.yaml'], one],
     ['', 'node', ['bin/iommu-lens.js', 'run', 'examples/virtio-iommu.iommu.yaml'], one],
     ['', 'node', ['bin/iommu-lens.js', 'run', '--check-shadows', 'examples/virtio-iommu.iommu.yaml'], one],
   );

@@ -111,7 +111,10 @@ export function dmaAccess(req: DmaRequest): DmaResult {
           }
         }
       } else if (region instanceof RamRegion) {
-        if (!req.probe) {
+        if (req.op === 'write' && region.rom) {
+          // A ROM refuses writes (see RamRegion.rom).
+          r = MemTxResult.DECODE_ERROR;
+        } else if (!req.probe) {
           error = req.op === 'read' ? ramRead(region, landing.offset, l, out!, done) : ramWrite(region, landing.offset, l, req.data, done);
           r = error ? MemTxResult.ERROR : MemTxResult.OK;
           if (req.op === 'read' && l <= 8) value = bytesToValue(out, done, l);

@@ -88,6 +88,13 @@ export class ContainerRegion extends MemoryRegion {
 export class RamRegion extends MemoryRegion {
   readonly kind = 'ram' as const;
   readonly backing: MemoryBacking;
+  /**
+   * A ROM (QEMU's memory_region_init_rom, or RAM made read-only by memory_region_set_readonly):
+   * reads as RAM, while a write through an address space fails (MEMTX_DECODE_ERROR: the write goes
+   * to memory_region_dispatch_write, whose unassigned accepts() refuses it). Its backing can still
+   * be filled directly, as QEMU's ROM loader does.
+   */
+  rom = false;
   constructor(name: string, size: bigint, backing?: MemoryBacking) {
     super(name, size);
     this.backing = backing ?? new SparseMemory(size, name);

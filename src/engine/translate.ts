@@ -277,6 +277,7 @@ export function performAccess(req: AccessRequest): AccessResult {
       if (typeof v !== 'bigint') return { landing, result: MemTxResult.ERROR, value: 0n, error: v };
       return { landing, result: MemTxResult.OK, value: v };
     }
+    if (region.rom) return { landing, result: MemTxResult.DECODE_ERROR, value: 0n };
     const err = region.backing.write(landing.offset, size, req.value ?? 0n);
     return err ? { landing, result: MemTxResult.ERROR, value: 0n, error: err } : { landing, result: MemTxResult.OK, value: 0n };
   }

@@ -25,6 +25,7 @@ const DUAL = 'examples/dual-regime.iommu.yaml';
 const VIRT = 'examples/virt-smmuv3.iommu.yaml';
 const Q35 = 'examples/q35-intel-iommu.iommu.yaml';
 const Q35_NO_CM = 'examples/q35-intel-iommu-no-cm.iommu.yaml';
+const Q35_FLTS = 'examples/q35-intel-iommu-flts.iommu.yaml';
 const VIOMMU = 'examples/virtio-iommu.iommu.yaml';
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
@@ -163,6 +164,9 @@ describe('cli', () => {
     it('translate q35-intel-iommu: root entry, context entry and each level', () =>
       golden('translate-q35-intel-iommu-nic0', ['translate', Q35, '--from', 'nic0', '--addr', '0x1000_0000', '--steps'], 0));
     it('notifiers q35-intel-iommu-no-cm: vfio refused for want of caching mode', () => golden('notifiers-q35-intel-iommu-no-cm', ['notifiers', Q35_NO_CM], 0));
+    it('translate q35-intel-iommu-flts: PASID directory and table entries, then the first-stage levels, the A/D updates a probe does not write', () =>
+      golden('translate-q35-intel-iommu-flts-pasid1', ['translate', Q35_FLTS, '--from', 'edu0-pasid1', '--addr', '0x4000_0000', '--steps'], 0));
+    it('run q35-intel-iommu-flts: A and D set in guest memory by DMA, a supervisor page refused to a user request (0x81)', () => golden('run-q35-intel-iommu-flts', ['run', Q35_FLTS], 0));
     it('run virtio-iommu --check-shadows: request statuses, chunked MAP/UNMAP, the re-attach\'s EEXIST, no stale shadow', () =>
       golden('run-virtio-iommu-check-shadows', ['run', VIOMMU, '--check-shadows'], 0));
     it('tree virtio-iommu: endpoints bypassed at boot, the model state', () => golden('tree-virtio-iommu', ['tree', VIOMMU], 0));

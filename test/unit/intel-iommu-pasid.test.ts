@@ -84,7 +84,7 @@ describe('intel-iommu: PASID address spaces (BDF, PASID)', () => {
     assert.deepEqual([out.translated, out.shift, out.perm, out.fault], [0x4_0008, 12, IOMMU_RO, 0]);
   });
 
-  it('faults: a walk fault records PP=1 and PV=5; an empty PASID table entry is PASID_TABLE_ENTRY_INV (0x5b: PGTT 0 fails the type check before P is looked at) with PP=0', () => {
+  it('faults: a walk fault records PP=1 and PV=5; an empty PASID table entry is PASID_ENTRY_P (0x59: P=0, its other fields ignored) with PP=1, PV=7', () => {
     const r = sm();
     // A write to PASID 5's read-only page: FR 5 (WRITE), T=0 (write), PP=1, PV=5.
     const e = r.iommu.regionFor(SID, 5).translate(0x1000n, IOMMU_WO, 0);
@@ -105,7 +105,7 @@ describe('intel-iommu: PASID address spaces (BDF, PASID)', () => {
     assert.equal(r1.iommu.regionFor(SID, 0x41).translate(0xfed0_0010n, IOMMU_WO, 0).perm, IOMMU_RW);
     const r2 = sm();
     r2.iommu.regionFor(SID, 7).translate(0x1000n, IOMMU_RO, 0);
-    assert.equal(reg(r2, 'FRCD_HI'), 0xc000_005b_0000_0018n);
+    assert.equal(reg(r2, 'FRCD_HI'), 0xc000_0759_8000_0018n);
   });
 
   it('notifiers per address space: a vfio replay of PASID 5 maps its two pages; a page-selective invalidation of domain 9 syncs it and not the device\'s', () => {

@@ -81,7 +81,9 @@ describe('intel-iommu: scalable mode (RID_PASID)', () => {
       ['PASID_DIR_ENTRY_P', (r, dir) => w64(r, dir, 0n), 0xc000005100000018n],
       ['PASID_ENTRY_P', (r, _d, pe) => w64(r, pe, r64(r, pe) & ~1n), 0xc000005900000018n],
       ['PASID_TABLE_ENTRY_INV (first-stage)', (r, _d, pe) => w64(r, pe, (r64(r, pe) & ~(7n << 6n)) | (1n << 6n)), 0xc000005b00000018n],
-      ['PASID_TABLE_ENTRY_INV (nested, even with P=0)', (r, _d, pe) => w64(r, pe, (r64(r, pe) & ~(7n << 6n) & ~1n) | (3n << 6n)), 0xc000005b00000018n],
+      ['PASID_TABLE_ENTRY_INV (nested)', (r, _d, pe) => w64(r, pe, (r64(r, pe) & ~(7n << 6n)) | (3n << 6n)), 0xc000005b00000018n],
+      // P=0: the other fields are ignored (VT-d 9.6), so nested with P=0 is PASID_ENTRY_P.
+      ['PASID_ENTRY_P (nested with P=0)', (r, _d, pe) => w64(r, pe, (r64(r, pe) & ~(7n << 6n) & ~1n) | (3n << 6n)), 0xc000005900000018n],
     ];
     for (const [name, setup, hi] of cases) {
       const { r, b } = sm();

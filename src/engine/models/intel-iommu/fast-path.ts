@@ -25,7 +25,7 @@ import type { GuestReader } from '../smmuv3/guest-reader';
 import type { ContextEntry } from './context';
 import type { VtdIotlb, VtdTlbEntry, VtdTlbSource } from './iotlb';
 import { PCI_NO_PASID, VTD_FR_ADDR_BEYOND_MGAW, VTD_FR_FS_NON_CANONICAL, VTD_FR_INTERRUPT_ADDR, VTD_FR_SM_INTERRUPT_ADDR } from './types';
-import { LEVEL_SIZE, iovaToFlpte, iovaToSlpte, type FsReservedMasks, newNumLeaf, pageOffset, slLeafNum, type NumLeaf, type NumMasks, type WalkEnv } from './walker';
+import { LEVEL_SIZE, iovaToFlpte, iovaToSlpte, type FsReservedMasks, type FsWriter, newNumLeaf, pageOffset, slLeafNum, type NumLeaf, type NumMasks, type WalkEnv } from './walker';
 
 // --- bigint <-> number without Number() and BigInt() (both runtime calls, several times slower) --
 
@@ -161,12 +161,12 @@ export class LeafWalker {
 
   /**
    * iovaToFlpte's success for a canonical input below 2^(width - 1) (the caller checks it): P and
-   * U/S at every level, R/W for a write, the reserved bits. With `needAD` (translate(), which sets
-   * A, and D on the leaf of a write) an entry still lacking them declines, so that the full walk
-   * makes the update; without it (a probe) A/D are not looked at. An entry outside the reader's
-   * RAM declines too.
+   * U/S at every level, R/W for a write, the reserved bits, and no A/D update due: an entry still
+   * lacking A (or, the leaf of a write, D) declines, so that iovaToFlpte makes the update
+   * (translate()) or says whether it would land (a probe's dry writer). An entry outside the
+   * reader's RAM declines too.
    */
-  fs(reader: GuestReader, fm: NumMasks, table: number, top: number, iova: number, isWrite: boolean, needAD: boolean, out: NumLeaf): boolean {
+  fs(reader: GuestReader, fm: NumMasks, table: number, top: number, iova: number, isWrite: boolean, out: NumLeaf): boolean {
     const mem = this.backing(reader);
     if (mem === undefined) return false;
     const rStart = reader.rStart;
@@ -195,10 +195,8 @@ export class LeafWalker {
       const large = (lo & 0x80) !== 0 && (level === 2 || level === 3);
       if (large ? ((lo & fm.largeLo[level]!) | (hi & fm.largeHi[level]!)) !== 0 : ((lo & fm.pageLo[level]!) | (hi & fm.pageHi[level]!)) !== 0) return false;
       const last = level === 1 || large;
-      if (needAD) {
-        const flags = last && isWrite ? 0x60 : 0x20;
-        if ((lo & flags) !== flags) return false;
-      }
+      const flags = last && isWrite ? 0x60 : 0x20;
+      if ((lo & flags) !== flags) return false;
       const addr = (hi & fm.hawHi) * TWO32 + ((lo & 0xfffff000) >>> 0);
       if (last) {
         out.lo = lo;
@@ -285,6 +283,8 @@ export interface VtdTranslatorPlan {
   readonly ctxFault: number;
   /** First-stage reserved masks, for a PASID entry with PGTT=001b. */
   readonly fsRsvd?: FsReservedMasks;
+  /** The probe's dry A/D writer (dryFsWriter): whether an A/D update would land, nothing written. */
+  readonly fsWriter?: FsWriter;
   readonly env: WalkEnv;
   readonly nm: NumMasks;
   /** CAP-level scalable mode offered: the interrupt-range fault's reason. */
@@ -335,15 +335,15 @@ export class VtdTranslator implements NumberTranslator {
     let size: number;
     let perm: number;
     let shift: number;
-    if (ce.fs === true ? this.fm !== undefined && ce.slptN >= 0 && addr < this.fsLimit && this.walker.fs(p.env.reader, this.fm, ce.slptN, 2 + ce.aw, addr, isWrite, false, L) : ce.slptN >= 0 && this.walker.sl(p.env.reader, p.nm, ce.slptN, 2 + ce.aw, addr, isWrite, L)) {
+    if (ce.fs === true ? this.fm !== undefined && ce.slptN >= 0 && addr < this.fsLimit && this.walker.fs(p.env.reader, this.fm, ce.slptN, 2 + ce.aw, addr, isWrite, L) : ce.slptN >= 0 && this.walker.sl(p.env.reader, p.nm, ce.slptN, 2 + ce.aw, addr, isWrite, L)) {
       xlat = L.xlat;
       size = L.size;
       perm = L.perm;
       shift = 3 + 9 * L.level;
     } else {
-      // The traced path's walk without a trace (and, first stage, without its A/D writes: this
-      // translator answers as probe() does) finds the fault the number walk declined.
-      const leaf = ce.fs === true ? iovaToFlpte(p.env, p.fsRsvd!, ce, BigInt(addr), isWrite) : iovaToSlpte(p.env, ce, BigInt(addr), isWrite);
+      // The traced path's walk without a trace (and, first stage, with the probe's dry A/D writer:
+      // this translator answers as probe() does) finds the fault the number walk declined.
+      const leaf = ce.fs === true ? iovaToFlpte(p.env, p.fsRsvd!, ce, BigInt(addr), isWrite, undefined, p.fsWriter) : iovaToSlpte(p.env, ce, BigInt(addr), isWrite);
       if ('fault' in leaf) return this.failed(leaf.fault, out);
       const x = leaf.slpte & ~0xfffn & ((1n << BigInt(p.env.awBits)) - 1n);
       if (x >= BigInt(TWO53)) return false;

@@ -5,7 +5,8 @@
  * record is still pending, and otherwise is written to FRCD (FI = the page address; SID, FR, T =
  * 1 for a read; PP and PV) with F set. The first pending fault sets FSTS.PPF and FRI and raises
  * the fault event (an MSI to FEADDR/FEDATA unless FECTL.IM masks it, in which case FECTL.IP stays
- * set). A fault on a context entry with FPD=1 is not recorded when its reason is "qualified".
+ * set). A fault is not recorded when its reason is "qualified" and FPD=1 in the context entry (or,
+ * in scalable mode, in the PASID directory or table entry that processed the request).
  */
 import { hex } from '../../hex';
 import type { VtdRegisters } from './registers';
@@ -156,7 +157,7 @@ export function describeDisposition(d: FaultDisposition): string {
     case 'overflow':
       return 'not recorded: the next fault recording register is in use; FSTS.PFO set';
     case 'fpd':
-      return 'not recorded: the context entry has FPD=1 and the fault is qualified';
+      return 'not recorded: FPD=1 (in the context entry, or in scalable mode the PASID directory or table entry) and the fault is qualified';
     default:
       return 'not recorded: a probe records nothing';
   }

@@ -146,7 +146,7 @@ import {
   vtdCapMgaw,
   type VtdProfile,
 } from './types';
-import { fsReservedMasks, iovaToFlpte, iovaToSlpte, newNumLeaf, type FsReservedMasks, numMasks, pageOffset, pageWalk, reservedMasks, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
+import { dryFsWriter, type FsWriter, fsReservedMasks, iovaToFlpte, iovaToSlpte, newNumLeaf, type FsReservedMasks, numMasks, pageOffset, pageWalk, reservedMasks, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
 
 export interface VtdRegisterWrite {
   /** A register name (`GCMD`, `RTADDR`...) or offset. */
@@ -291,6 +291,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   private quiet = false;
   private uncached = false;
   private walkEnvMemo: WalkEnv | undefined;
+  /** A probe's first-stage writer: it says whether an A/D update would land, writing nothing. */
+  private readonly dryWriter: FsWriter;
 
   static create(opts: IntelIommuOptions): IntelIommu | EngineError {
     const profile = opts.profile ?? 'architecture';
@@ -358,6 +360,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     this.fsNm = fsNumMasks(this.fsRsvd, aw);
     this.initial = [...(opts.registers ?? [])];
     this.reader = new GuestReader(opts.memory);
+    this.dryWriter = dryFsWriter(this.reader);
     this.iotlb = new VtdIotlb(iotlbSize);
     this.regs = new VtdRegisters(
       {
@@ -404,7 +407,9 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
    * is given) for requests without PASID, or the address space of one PASID of it. The RID_PASID's
    * address space is the device's own region (in scalable mode, the RID_PASID its context entry
    * names now); every other PASID is an address space of its own, with its own context-cache
-   * entry, notifiers and record of notified mappings.
+   * entry, notifiers and record of notified mappings. (QEMU 7.2 never makes one: its
+   * vtd_find_add_as is only called with PCI_NO_PASID; the qemu-7.2 profile runs 7.2's translate
+   * for one as written, and says so in the trace.)
    */
   regionFor(requesterId: number | undefined, pasid?: number): VtdRegion {
     const sid = (requesterId ?? 0) & 0xffff;
@@ -728,7 +733,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     }
     // Whatever the resolution would log (into the guest log) is the full path's to do.
     let logged = false;
-    const again = smResolve({ ...this.contextEnv(), log: () => void (logged = true) }, base.lo, base.hi, base.addr, undefined, asPasid(r));
+    const again = smResolve({ ...this.contextEnv(), log: () => void (logged = true) }, base.lo, base.hi, base.addr, undefined, asPasid(r), true);
     if ('fault' in again || logged) return undefined;
     const dir = bigToNum(base.lo & ~0xfffn);
     const pasid = base.rid2pasid;
@@ -794,7 +799,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     const L = this.leafN;
     if (ce.fs === true) {
       // Canonical inputs below 2^53 are those below half the width.
-      if (a >= width / 2 || !this.leafWalker.fs(this.reader, this.fsNm, ce.slptN, 2 + ce.aw, a, isWrite, true, L)) return undefined;
+      if (a >= width / 2 || !this.leafWalker.fs(this.reader, this.fsNm, ce.slptN, 2 + ce.aw, a, isWrite, L)) return undefined;
     } else if (a >= width || !this.leafWalker.sl(this.reader, this.nm, ce.slptN, 2 + ce.aw, a, isWrite, L)) return undefined;
     const size = L.size;
     const xlat = L.xlat;
@@ -827,7 +832,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       if (!uncached && r.ccGen === this.contextCacheGen && r.ccEntry !== undefined) {
         ce = r.ccEntry;
         if (this.rootScalable) {
-          const again = smResolve(env, ce.lo, ce.hi, ce.addr, undefined, asPasid(r));
+          const again = smResolve(env, ce.lo, ce.hi, ce.addr, undefined, asPasid(r), true);
           if ('fault' in again) {
             ce = undefined;
             ctxFault = again.fault;
@@ -852,6 +857,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       nm: this.nm,
       smFaults: this.scalableMode,
       fsRsvd: this.fsRsvd,
+      fsWriter: this.dryWriter,
     });
   }
 
@@ -865,6 +871,15 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         flag: permName(flag),
         profile: this.flags.profile,
       }));
+    }
+    if (trace && r.pasid !== PCI_NO_PASID && this.flags.profile === 'qemu-7.2') {
+      // QEMU 7.2 has the PASID plumbing in vtd_do_iommu_translate but nothing that uses it.
+      trace.push(
+        step(
+          `QEMU 7.2 creates no PASID address space: vtd_find_add_as is only called with PCI_NO_PASID (vtd_host_dma_iommu) and MemTxAttrs carries no PASID, so no device there issues this request; the model runs 7.2's vtd_do_iommu_translate with vtd_as->pasid=${r.pasid}, as a PASID address space would`,
+          { qemu72: true, pasid: r.pasid },
+        ),
+      );
     }
     if (!this.dmarEnabled) {
       if (trace) trace.push(step('GSTS.TES=0: DMA remapping disabled, 4 KiB identity with RW (QEMU switches the device to its no-DMAR region)', { TES: 0 }));
@@ -899,8 +914,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     if (!this.uncached && r.ccGen === this.contextCacheGen && r.ccEntry !== undefined) {
       ce = r.ccEntry;
       if (this.rootScalable) {
-        const again = smResolve(this.contextEnv(), ce.lo, ce.hi, ce.addr, trace, asPasid(r));
-        if ('fault' in again) return this.fault(r, addr, isWrite, again.fault, again.why, ce.fpd, false, trace);
+        const again = smResolve(this.contextEnv(), ce.lo, ce.hi, ce.addr, trace, asPasid(r), true);
+        if ('fault' in again) return this.fault(r, addr, isWrite, again.fault, again.why, ce.fpd || again.fpd === true, false, trace, PCI_NO_PASID, again.silent);
         ce = again.ce;
       }
       if (trace) {
@@ -912,7 +927,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       }
     } else {
       const res = devToContextEntry(this.contextEnv(), sid, trace, asPasid(r));
-      if ('fault' in res) return this.fault(r, addr, isWrite, res.fault, res.why, res.ce?.fpd ?? false, false, trace);
+      if ('fault' in res) return this.fault(r, addr, isWrite, res.fault, res.why, res.fpd === true || (res.ce?.fpd ?? false), false, trace, PCI_NO_PASID, res.silent);
       ce = res.ce;
       if (!this.quiet) {
         r.ccEntry = ce;
@@ -975,12 +990,12 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
 
   /**
    * First-stage translation (current QEMU's vtd_iova_to_flpte under x-flts; VT-d 3.6): the walk
-   * sets A/D in guest memory unless this is a probe; the result is cached in the IOTLB tagged with
-   * the PASID as a second-stage one is.
+   * sets A/D in guest memory, or, in a probe, only checks that it could (FS_BIT_UPDATE_FAILED where
+   * it could not); the result is cached in the IOTLB tagged with the PASID as a second-stage one is.
    */
   private translateFs(r: VtdRegion, ce: ContextEntry, addr: bigint, isWrite: boolean, pasid: number, trace: Trace | undefined): IOMMUTLBEntry {
     const fpd = ce.fpd || ce.peFpd === true;
-    const leaf = iovaToFlpte(this.walkEnvCached, this.fsRsvd, ce, addr, isWrite, trace, this.quiet ? undefined : this.reader);
+    const leaf = iovaToFlpte(this.walkEnvCached, this.fsRsvd, ce, addr, isWrite, trace, this.quiet ? this.dryWriter : this.reader);
     if ('fault' in leaf) return this.fault(r, addr, isWrite, leaf.fault, leaf.why, fpd, true, trace, pasid);
     const mask = levelPageMask(leaf.level);
     const xlat = leaf.slpte & ~0xfffn & hawMask(this.awBits);
@@ -1015,13 +1030,22 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     return { targetAs: this.downstream, iova: 0n, translatedAddr: 0n, addrMask: 0n, perm: IOMMU_NONE };
   }
 
-  /** vtd_report_fault and QEMU's error path. `walk`: a paging fault, whose record carries PV=PCI_NO_PASID as QEMU's does. */
-  private fault(r: VtdRegion, addr: bigint, isWrite: boolean, reason: number, why: string, fpd: boolean, walk: boolean, trace: Trace | undefined, walkPasid = PCI_NO_PASID): IOMMUTLBEntry {
-    const pasid = walk ? walkPasid : 0;
-    const isPasid = walk && walkPasid !== PCI_NO_PASID;
+  /**
+   * vtd_report_fault and QEMU's error path. `walk`: a paging fault, whose record carries the PASID
+   * the walk used (`walkPasid`: PP=1 and PV unless PCI_NO_PASID), as QEMU's does. Any other fault
+   * of a PASID address space's request is recorded with PP=1 and PV=its PASID in the architecture
+   * (VT-d 10.4.14: PP says the faulted request had a PASID); QEMU (7.2 and current) records those
+   * with PP=0. `silent`: QEMU 7.2's undefined path (see pasidEntryQemu72), which records nothing.
+   */
+  private fault(r: VtdRegion, addr: bigint, isWrite: boolean, reason: number, why: string, fpd: boolean, walk: boolean, trace: Trace | undefined, walkPasid = PCI_NO_PASID, silent = false): IOMMUTLBEntry {
+    const old = this.flags.profile === 'qemu-7.2';
+    const withPasid = !walk && r.pasid !== PCI_NO_PASID;
+    const isPasid = walk ? walkPasid !== PCI_NO_PASID : withPasid && !old;
+    const pasid = walk ? walkPasid : isPasid ? r.pasid : 0;
+    if (silent) fpd = true;
     let entry: FaultLogEntry;
     if (this.quiet) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'probe');
-    else if (fpd && QUALIFIED_FAULTS.has(reason)) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'fpd');
+    else if (silent || (fpd && QUALIFIED_FAULTS.has(reason))) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'fpd');
     else entry = this.faults.report(r.sid, addr, reason, isWrite, isPasid, pasid);
     if (!this.quiet) {
       this.guestLog(`vtd_iommu_translate: detected translation failure (dev=${devColons(r.sid)}, iova=0x${addr.toString(16)})`);
@@ -1033,10 +1057,18 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         fields.frcdHi = d.hi;
         fields.frcdLo = d.lo;
       }
-      const pv = walk ? (isPasid ? `; PP=1, PV=${pasid} (${r.pasid === PCI_NO_PASID ? 'the RID_PASID' : 'the address space\'s PASID'})` : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)') : '';
+      const pv = walk
+        ? isPasid
+          ? `; PP=1, PV=${pasid} (${r.pasid === PCI_NO_PASID ? 'the RID_PASID' : 'the address space\'s PASID'})`
+          : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)'
+        : isPasid
+          ? `; PP=1, PV=${pasid} (the request's PASID)`
+          : withPasid
+            ? `; PP=0 [QEMU 7.2: vtd_do_iommu_translate reports context and PASID-entry faults without the PASID; the architecture records PP=1, PV=${r.pasid}]`
+            : '';
       trace.push({
         kind: 'fault',
-        summary: `${faultSummary(reason)}: ${why}; ${this.quiet && !(fpd && QUALIFIED_FAULTS.has(reason)) ? 'a probe records nothing' : fpd && QUALIFIED_FAULTS.has(reason) ? describeDisposition({ kind: 'dropped', reason: 'fpd' }) : describeDisposition(d)}${d.kind === 'recorded' ? pv : ''}`,
+        summary: `${faultSummary(reason)}: ${why}; ${this.quiet && !(silent || (fpd && QUALIFIED_FAULTS.has(reason))) ? 'a probe records nothing' : silent ? 'not recorded (QEMU 7.2: undefined, see above)' : fpd && QUALIFIED_FAULTS.has(reason) ? describeDisposition({ kind: 'dropped', reason: 'fpd' }) : describeDisposition(d)}${d.kind === 'recorded' ? pv : ''}`,
         fields,
       });
     }

@@ -9,6 +9,7 @@
 import { hex } from '../../hex';
 import { permName } from '../../iotlb';
 import type { Trace } from '../../trace';
+import { RamRegion } from '../../memory';
 import type { GuestReader } from '../smmuv3/guest-reader';
 import { ceAgaw, ceLevel, type ContextEntry } from './context';
 import {
@@ -370,6 +371,28 @@ export function fsReservedMasks(aw: number, fs1gp: boolean): FsReservedMasks {
 /** What a first-stage walk may do to memory: set A and D (QEMU's vtd_set_flag_in_pte). */
 export interface FsWriter {
   write(addr: bigint, size: 8, value: bigint): boolean;
+  /** A probe's writer: it writes nothing and only says whether the write would succeed. */
+  readonly dry?: boolean;
+}
+
+/**
+ * The writer a probe (and the number path) passes: no write, only whether one would land. Where
+ * the entry sits in RAM that is known without effects (a ROM refuses it, as a write past the
+ * backing fails); anywhere else (MMIO, behind another IOMMU) only a real write could tell, and the
+ * probe assumes it succeeds.
+ */
+export function dryFsWriter(reader: GuestReader): FsWriter {
+  return {
+    dry: true,
+    write(addr: bigint): boolean {
+      const fr = reader.as.lookup(addr);
+      if (fr === undefined) return false;
+      if (!(fr.region instanceof RamRegion)) return true;
+      if (fr.region.rom) return false;
+      const offset = addr - fr.start + fr.offsetInRegion;
+      return addr + 8n <= fr.end && offset + 8n <= fr.region.backing.size;
+    },
+  };
 }
 
 /** FS-PML5E ... FS-PTE. */
@@ -382,7 +405,9 @@ const fsName = (level: number): string => `FS-${levelName(level)}`;
  * requests, so SRE never helps), allow writes if this is one (R/W), and have no reserved bits.
  * Reads are always allowed by a present entry; writes combine down the levels. XD is not checked
  * (no request asks to execute). Each entry used gets A set, and the leaf D on a write, by a write
- * to guest memory (`writer`; a probe passes none and changes nothing).
+ * to guest memory (`writer`), level by level before the walk goes down, so entries above a fault
+ * keep their A; a write that fails is FS_BIT_UPDATE_FAILED (0x91, SFS.10). A probe passes a dry
+ * writer (dryFsWriter) and changes nothing.
  */
 export function iovaToFlpte(
   env: WalkEnv,
@@ -443,9 +468,23 @@ export function iovaToFlpte(
     if (rsvd !== 0n) return { fault: VTD_FR_FS_PAGING_ENTRY_RSVD, why: `the ${fsName(level)} at ${hex(at)} (${hex(flpte)}) has reserved bits ${hex(rsvd)} set` };
     const last = level === 1 || large;
     const flags = VTD_FL_A | (last && isWrite ? VTD_FL_D : 0n);
+    // Current QEMU's vtd_set_flag_in_pte skips the write when any of the flags is already set, so a
+    // write through a leaf with A=1, D=0 leaves D clear there; the architecture sets D (VT-d 3.6.2).
     if (writer !== undefined && (flpte & flags) !== flags) {
-      if (!writer.write(at, 8, flpte | flags)) return { fault: VTD_FR_FS_BIT_UPDATE_FAILED, why: `setting ${flags === VTD_FL_A ? 'A' : 'A and D'} in the ${fsName(level)} at ${hex(at)} failed` };
-      if (trace) trace.push({ kind: 'model', summary: `the IOMMU sets ${(flags & VTD_FL_D) !== 0n ? 'A and D' : 'A'} in the ${fsName(level)}: ${hex(at)} <- ${hex(flpte | flags, 16)}`, fields: { addr: at, value: flpte | flags } });
+      const what = (flags & VTD_FL_D) !== 0n ? 'A and D' : 'A';
+      if (!writer.write(at, 8, flpte | flags)) {
+        return {
+          fault: VTD_FR_FS_BIT_UPDATE_FAILED,
+          why: `setting ${what} in the ${fsName(level)} at ${hex(at)} ${writer.dry === true ? 'would fail' : 'failed'}: ${hex(at)} cannot be written in ${env.memoryName}`,
+        };
+      }
+      if (trace) {
+        trace.push({
+          kind: 'model',
+          summary: writer.dry === true ? `a probe writes nothing: a translation would set ${what} in the ${fsName(level)}: ${hex(at)} <- ${hex(flpte | flags, 16)}` : `the IOMMU sets ${what} in the ${fsName(level)}: ${hex(at)} <- ${hex(flpte | flags, 16)}`,
+          fields: { addr: at, value: flpte | flags, ...(writer.dry === true ? { probe: true } : {}) },
+        });
+      }
     }
     if (last) return { slpte: flpte, level, reads: true, writes };
     addr = flpte & ~0xfffn & hawMask(env.awBits);
