@@ -245,10 +245,21 @@ export function readPasidWords(reader: GuestReader, dAddr: number, pasid: number
   return pAddr;
 }
 
-/** The IOTLB entry of (sid, pasid) holding `addr` (below 2^53), through a kept VtdTlbSource while the table's epoch stands. */
+/** Slots of TlbProbe's direct-mapped cache (a power of two). */
+const PROBE_SLOTS = 256;
+
+/**
+ * The IOTLB entry of (sid, pasid) holding `addr` (below 2^53): through a kept VtdTlbSource while
+ * the table's epoch stands, with a small direct-mapped cache of the entries found in front of its
+ * maps, each slot valid while the table's version (any change to its contents) is the one it was
+ * filled at. It answers exactly what VtdIotlb.lookupPage answers.
+ */
 export class TlbProbe {
   private epoch = -1;
   private src: VtdTlbSource | undefined;
+  private pages: Float64Array | undefined;
+  private versions: Float64Array | undefined;
+  private entries: Array<VtdTlbEntry | undefined> | undefined;
 
   constructor(
     private readonly sid: number,
@@ -256,11 +267,27 @@ export class TlbProbe {
   ) {}
 
   find(iotlb: VtdIotlb, addr: number): VtdTlbEntry | undefined {
+    const page = Math.floor(addr / 4096);
+    const slot = page & (PROBE_SLOTS - 1);
+    const pages = this.pages;
+    if (pages !== undefined && pages[slot] === page && this.versions![slot] === iotlb.version) return this.entries![slot];
     if (this.epoch !== iotlb.epoch) {
       this.src = iotlb.source(this.sid, this.pasid);
       this.epoch = iotlb.epoch;
     }
-    return this.src === undefined ? undefined : this.src.find(Math.floor(addr / 4096));
+    if (this.src === undefined) return undefined;
+    const e = this.src.find(page);
+    if (e !== undefined) {
+      if (pages === undefined) {
+        this.pages = new Float64Array(PROBE_SLOTS).fill(-1);
+        this.versions = new Float64Array(PROBE_SLOTS);
+        this.entries = new Array<VtdTlbEntry | undefined>(PROBE_SLOTS).fill(undefined);
+      }
+      this.pages![slot] = page;
+      this.versions![slot] = iotlb.version;
+      this.entries![slot] = e;
+    }
+    return e;
   }
 }
 

@@ -73,6 +73,8 @@ export class VtdIotlb {
   private count = 0;
   /** Bumped when the table is emptied or gains a source (see VtdTlbSource). */
   epoch = 0;
+  /** Bumped on every change of the table's contents (an insert, a removal, a flush). */
+  version = 0;
   hits = 0;
   misses = 0;
 
@@ -135,6 +137,7 @@ export class VtdIotlb {
     }
     const m = src.level(level);
     const mask = levelPageMask(level);
+    this.version++;
     if (!m.has(gfn)) this.count++;
     const o = out & mask;
     m.set(gfn, { sid, pasid, level, gfn, domainId, slpte, perm, mask, addrMask: U64 & ~mask, iova: addr & mask, out: o, outN: o < TWO53N ? Number(o) : -1, shift: 12 + 9 * (level - 1) });
@@ -146,6 +149,7 @@ export class VtdIotlb {
     this.byPasid.clear();
     this.count = 0;
     this.epoch++;
+    this.version++;
     return n;
   }
 
@@ -160,6 +164,7 @@ export class VtdIotlb {
       }
     }
     this.count -= n;
+    if (n !== 0) this.version++;
     return n;
   }
 
