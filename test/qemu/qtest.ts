@@ -73,6 +73,16 @@ export class QtestClient {
     const hex = await this.cmd(`read 0x${addr.toString(16)} 0x${size.toString(16)}`);
     return new Uint8Array(Buffer.from(hex.replace(/^0x/, ''), 'hex'));
   }
+  /** Port I/O (x86): `outl`/`inl`, as the PCI configuration mechanism at 0xcf8/0xcfc needs. */
+  outl(port: number, v: number): Promise<string> {
+    return this.cmd(`outl 0x${port.toString(16)} 0x${(v >>> 0).toString(16)}`);
+  }
+  outw(port: number, v: number): Promise<string> {
+    return this.cmd(`outw 0x${port.toString(16)} 0x${v.toString(16)}`);
+  }
+  async inl(port: number): Promise<number> {
+    return Number(await this.cmd(`inl 0x${port.toString(16)}`));
+  }
   clockStep(ns?: number): Promise<string> {
     return this.cmd(ns === undefined ? 'clock_step' : `clock_step ${ns}`);
   }

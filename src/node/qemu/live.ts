@@ -242,14 +242,14 @@ export class LiveQemu {
     const notes: string[] = mtree.problems.map((p) => `info mtree -f line ${p.line}: ${p.message}`);
     const iommus: LiveIommu[] = [];
     for (const d of DISCOVERERS) {
-      for (const found of d.find(mtree, system)) {
+      for (const found of d.find(mtree, system, pci)) {
         const regs = new Map<string, bigint>();
         for (const [name, off] of d.registers) {
           const b = await this.cache.reader.read(found.base + BigInt(off), 4);
           regs.set(name, BigInt(new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true)));
         }
         const n = iommus.filter((i) => i.found.model === d.model).length;
-        iommus.push({ name: `${d.model === 'smmuv3' ? 'smmu' : d.model}${n}`, found, registers: regs });
+        iommus.push({ name: `${d.namePrefix}${n}`, found, registers: regs });
       }
     }
     return { qemu, status, wasRunning, mtreeText, mtree, pci, iommus, notes };

@@ -57,6 +57,7 @@ import {
   DMAR_GCMD_REG,
   DMAR_GSTS_REG,
   DMAR_IOTLB_REG,
+  DMAR_IQH_REG,
   DMAR_IQT_REG,
   DMAR_IVA_REG,
   DMAR_REG_SIZE,
@@ -124,6 +125,7 @@ import {
   VTD_INTERRUPT_ADDR_FIRST,
   VTD_INTERRUPT_ADDR_LAST,
   VTD_IOTLB_MAX_SIZE,
+  VTD_IQH_QH_MASK,
   VTD_MAMV,
   VTD_PAGE_SIZE,
   VTD_TLB_DSI_FLUSH,
@@ -290,6 +292,19 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   private readonly onInterrupt?: (irq: VtdInterrupt) => void;
   private quiet = false;
   private uncached = false;
+  /**
+   * vtd_switch_address_space: QEMU decides whether a device's DMA goes through its IOMMU region or
+   * straight to memory (its no-DMAR region, QEMU's pass-through fast path) when it switches the
+   * device's address space, reading the context entry at that moment: on TE, SRTP, a global
+   * context-cache invalidation and reset (vtd_address_space_refresh_all), a device-selective one
+   * for the devices it selects, the address space's creation, and a translation that meets a
+   * pass-through entry (vtd_pt_enable_fast_path). A device switched to no-DMAR stays there until
+   * the next switch, whatever its context entry says meanwhile: a context entry changed from
+   * pass-through without a context-cache invalidation keeps passing through (as a context-cache
+   * entry would, VT-d 6.5.1). The requests-without-PASID regions switched to no-DMAR; PASID
+   * address spaces are decided at each translation.
+   */
+  private readonly nodmar = new Set<VtdRegion>();
   private walkEnvMemo: WalkEnv | undefined;
   /** A probe's first-stage writer: it says whether an A/D update would land, writing nothing. */
   private readonly dryWriter: FsWriter;
@@ -424,6 +439,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       r = new VtdRegion(this, sid, `${this.name}.vtd-${bdfColon(sid)}${p === PCI_NO_PASID ? '' : `-pasid-${p.toString(16)}`}`, p);
       r.source = this.source;
       this.spaces.set(key, r);
+      this.switchAs(r);
     }
     return r;
   }
@@ -461,9 +477,28 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     for (const w of writes) {
       const info = findRegister(this.regs, typeof w.reg === 'string' ? w.reg.toUpperCase().replace(/-/g, '_') : w.reg);
       if (!info) return engineError('vtd-register', `intel-iommu ${this.name}: no register ${typeof w.reg === 'string' ? `named ${w.reg}` : `at offset ${hex(w.reg)}`}`);
+      if (info.name === 'IQH') {
+        const e = this.restoreIqh(w.value);
+        if (e) return e;
+        continue;
+      }
       if (info.access === 'ro') return engineError('vtd-register', `intel-iommu ${this.name}: ${info.name} is read-only`);
       this.regs.write(BigInt(info.offset), w.size ?? info.width, w.value, MEMTXATTRS_UNSPECIFIED);
     }
+    return undefined;
+  }
+
+  /**
+   * IQH is read-only to a driver; QEMU's migration state carries the queue head (vtd_vmstate's
+   * iq_head) so that a restored queue goes on where it was. A config restores it the same way (an
+   * attach to a live QEMU writes it): before GCMD.QIE, so that enabling the queue with IQT equal
+   * to it runs nothing again.
+   */
+  private restoreIqh(value: bigint): EngineError | undefined {
+    if (this.queue.enabled) return engineError('vtd-register', `intel-iommu ${this.name}: IQH can be restored only while the invalidation queue is disabled (before GCMD.QIE)`);
+    const v = value & VTD_IQH_QH_MASK;
+    this.queue.head = Number(v >> (this.queue.dw ? 5n : 4n));
+    this.regs.setQuadRaw(DMAR_IQH_REG, v);
     return undefined;
   }
 
@@ -846,7 +881,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     }
     return new VtdTranslator({
       downstream: this.downstream,
-      dmar: this.dmarEnabled,
+      dmar: this.dmarEnabled && (uncached || !this.nodmar.has(r)),
       sid: r.sid,
       iotlb: uncached ? undefined : this.iotlb,
       rid2pasid: this.rootScalable && r.pasid === PCI_NO_PASID,
@@ -883,6 +918,17 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     }
     if (!this.dmarEnabled) {
       if (trace) trace.push(step('GSTS.TES=0: DMA remapping disabled, 4 KiB identity with RW (QEMU switches the device to its no-DMAR region)', { TES: 0 }));
+      return this.identity(addr);
+    }
+    if (!this.uncached && this.nodmar.has(r)) {
+      if (trace) {
+        trace.push(
+          step(
+            'no-DMAR: the context entry was pass-through when QEMU last switched this device\'s address space (TE, SRTP, a context-cache invalidation or a pass-through translation); its DMA goes straight to memory, 4 KiB identity with RW, until the next switch (vtd_switch_address_space)',
+            { nodmar: true },
+          ),
+        );
+      }
       return this.identity(addr);
     }
     // Requests with PASID in 0xfeexxxxx are translated like any other (VT-d 3.14; QEMU disables
@@ -940,6 +986,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         return this.fault(r, addr, isWrite, VTD_FR_SM_INTERRUPT_ADDR, `PASID ${r.pasid} is pass-through and ${hex(addr)} is in the interrupt address range 0xfee00000..0xfeefffff`, ce.fpd || ce.peFpd === true, true, trace, r.pasid);
       }
       if (trace) trace.push(step(`${this.rootScalable ? 'PASID entry PGTT=4' : 'context entry T=2'}: pass-through, 4 KiB identity with RW, not cached in the IOTLB`, { T: 2 }));
+      // vtd_pt_enable_fast_path: QEMU switches the device to its no-DMAR region now.
+      if (!this.quiet) this.switchAs(r);
       return this.identity(addr);
     }
     const pasid = rid2pasid ? ce.rid2pasid! : r.pasid;
@@ -1204,11 +1252,29 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     });
   }
 
-  /** vtd_address_space_refresh_all: every notifier's range unmapped (switching regions is not modelled). */
+  /** vtd_address_space_refresh_all: every notifier's range unmapped, every address space switched. */
   private refreshAll(): number {
     let sent = 0;
     for (const r of [...this.withNotifiers]) for (const n of [...r.notifiers]) sent += this.unmapNotifier(r, n);
+    for (const r of this.spaces.values()) this.switchAs(r);
     return sent;
+  }
+
+  /** vtd_switch_address_space (see `nodmar`): no-DMAR when DMA remapping is on and the context entry is pass-through. */
+  private switchAs(r: VtdRegion): void {
+    if (r.pasid !== PCI_NO_PASID) return;
+    let pt = false;
+    if (this.dmarEnabled) {
+      const res = devToContextEntry({ ...this.contextEnv(), log: () => undefined }, r.sid, undefined, asPasid(r));
+      pt = !('fault' in res) && res.ce.tt === 2;
+    }
+    if (pt) this.nodmar.add(r);
+    else this.nodmar.delete(r);
+  }
+
+  /** Whether QEMU has switched the region to its no-DMAR region (views, tests). */
+  isNoDmar(r: VtdRegion): boolean {
+    return this.nodmar.has(r);
   }
 
   private replayAll(): number {
@@ -1235,6 +1301,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       if ((r.sid >> 8) === (sid >> 8) && ((r.sid & 0xff) & mask) === ((sid & 0xff) & mask)) {
         hit++;
         r.ccGen = 0;
+        this.switchAs(r);
         sent += this.sync(r);
       }
     }
