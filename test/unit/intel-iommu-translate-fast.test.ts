@@ -6,9 +6,10 @@
  * no PASID entry; first-stage tables under x-flts; both profiles; a small IOTLB that fills), then
  * the same random sequence on both: translations of every kind of address and flag, table entries
  * damaged (random words, near-valid entries, R/W/PS changed, first-stage A/D cleared, a bit of a
- * PASID directory or PASID entry flipped), every
+ * PASID directory or PASID entry flipped, a translation type switched to or from pass-through), every
  * invalidation kind, translation switched off and on. After every step: the same entry, and the
- * same effects: IOTLB contents and counts, each address space's context-cache entry, every
+ * same effects: IOTLB contents and counts, each address space's context-cache entry and no-DMAR
+ * switch, every
  * register (fault status and records among them), the fault log, the guest log, the interrupts and
  * what a vfio-like MAP notifier was told; at the end the same guest memory (first-stage A/D
  * updates). The number path must also have answered a good share of the translations.
@@ -141,11 +142,33 @@ function damage(c: Case, w: World, k: Damage): number {
   const { r, map } = w;
   const levels = (c.devAw - 30) / 9 + 2;
   let at: bigint;
+  const ram = (x: bigint) => x + 8n <= 1n << 30n;
+  if (k.low % 5 === 0) {
+    // The translation type changed without an invalidation: the device's context entry T (legacy:
+    // 0 or 2, pass-through), or PGTT of PASID 0 (RID_PASID) or 5 (4, pass-through, or back to
+    // its tables' type); the address space translates at once.
+    const ct = r64(r, ROOT) & ~0xfffn;
+    const pt = k.table % 2 === 0;
+    if (!c.scalable) {
+      const ceAt = ct + BigInt(SID) * 16n;
+      if (!ram(ceAt)) return -1;
+      w64(r, ceAt, (r64(r, ceAt) & ~0xcn) | (pt ? 8n : 0n));
+      return 0;
+    }
+    const ceAt = ct + BigInt(SID & 0x7f) * 32n;
+    if (!ram(ceAt)) return -1;
+    const pasid = (k.at >> 2) % 2 === 0 ? 0 : 5;
+    const dirAt = r64(r, ceAt) & ~0xfffn;
+    if (!ram(dirAt)) return -1;
+    at = (r64(r, dirAt) & ~0xfffn) + BigInt(pasid) * 64n;
+    if (!ram(at)) return -1;
+    w64(r, at, (r64(r, at) & ~0x1c0n) | ((pt ? 4n : c.fs ? 1n : 2n) << 6n));
+    return pasid === 0 ? 0 : 5;
+  }
   if (c.scalable && k.at % 4 === 2) {
     // One bit of a PASID directory entry or of a PASID entry's first three quadwords flipped
     // (P, FPD, AW, PGTT, a pointer, DID...), for PASID 0 (RID_PASID), 5, 7 or 9.
     // (Earlier damage may have sent a pointer out of RAM: then nothing is damaged here.)
-    const ram = (x: bigint) => x + 8n <= 1n << 30n;
     const ct = r64(r, ROOT) & ~0xfffn;
     const ceAt = ct + BigInt(SID & 0x7f) * 32n;
     if (!ram(ceAt)) return -1;
@@ -216,7 +239,7 @@ function entryText(e: IOMMUTLBEntry, w: World): string {
 function state(w: World): string {
   const io = w.r.iommu;
   const tlb = [...io.iotlb.entries()].map((e) => `${e.sid}/${e.pasid}/${e.level}/${e.gfn} did ${e.domainId} slpte ${e.slpte.toString(16)} perm ${e.perm} out ${e.out.toString(16)} iova ${e.iova.toString(16)}`).sort();
-  const spaces = io.regions().map((r) => `${r.bdf}: gen ${r.ccGen} ${r.ccEntry === undefined ? '-' : `${r.ccEntry.lo.toString(16)}/${r.ccEntry.hi.toString(16)}`}`);
+  const spaces = io.regions().map((r) => `${r.bdf}: gen ${r.ccGen} ${r.ccEntry === undefined ? '-' : `${r.ccEntry.lo.toString(16)}/${r.ccEntry.hi.toString(16)}`}${io.isNoDmar(r) ? ' no-DMAR' : ''}`);
   const regs = io.regs.registers.map((x) => `${x.name}=${io.regs.read(BigInt(x.offset), x.width, MEMTXATTRS_UNSPECIFIED).value.toString(16)}`);
   return [
     `iotlb ${io.iotlb.size} hits ${io.iotlb.hits} misses ${io.iotlb.misses}`,
@@ -266,9 +289,9 @@ describe('intel-iommu: translate() through the number path and through the full 
               const ea = a.r.iommu.regionFor(sid, pasid).translate(addr, FLAGS[flag]!, 0);
               const eb = b.r.iommu.regionFor(sid, pasid).translate(addr, FLAGS[flag]!, 0);
               assert.equal(entryText(ea, a), entryText(eb, b), `entry: ${where}`);
-              // Remapping on and a translation made: where the number path should answer (but for
-              // a context-cache fill or a first-stage A/D update, which the full path makes).
-              const counted = ea.perm !== IOMMU_NONE && a.r.iommu.dmarEnabled;
+              // Remapping on, a translation made, no no-DMAR switch: where the number path should
+              // answer (but for a context-cache fill or a first-stage A/D update, which the full path makes).
+              const counted = ea.perm !== IOMMU_NONE && a.r.iommu.dmarEnabled && !a.r.iommu.isNoDmar(a.r.iommu.regionFor(sid, pasid));
               if (counted) fastShare.all++;
               if (a.r.iommu.fastAnswers !== before) {
                 assert.ok(counted, `the number path answered a failure or with remapping off: ${where}`);

@@ -785,13 +785,14 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
    * vtd_do_iommu_translate on numbers for the common cases: an IOTLB hit, and a walk that succeeds
    * on a device whose context entry is in the context cache, with the effects translateFull has
    * for them (the hit and miss counts, the IOTLB fill). It declines (undefined, having changed
-   * nothing) before anything else: remapping off, the interrupt range, an input at or above 2^53,
-   * a context-cache miss, a PASID entry that does not resolve, a fault of any kind, a first-stage
+   * nothing) before anything else: remapping off, a device switched to no-DMAR or meeting a
+   * pass-through entry (the switch is the full path's), the interrupt range, an input at or above
+   * 2^53, a context-cache miss, a PASID entry that does not resolve, a fault of any kind, a first-stage
    * entry whose A or D bit the walk would set, an output at or above 2^53. translateFull then
    * answers from the start, so both paths read the same entries and decide the same way.
    */
   private translateFast(r: VtdRegion, addr: bigint, flag: IOMMUAccessFlags): IOMMUTLBEntry | undefined {
-    if (!this.dmarEnabled || this.uncached) return undefined;
+    if (!this.dmarEnabled || this.uncached || this.nodmar.has(r)) return undefined;
     const a = bigToNum(addr);
     if (a < 0) return undefined;
     const noPasid = r.pasid === PCI_NO_PASID;
@@ -814,7 +815,8 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       if (ce === undefined) return undefined;
     }
     if (ce.tt === 2) {
-      if (irq) return undefined;
+      // The interrupt range faults; a device's own address space is switched to no-DMAR (switchAs).
+      if (irq || noPasid) return undefined;
       if (!rid2pasid) iotlb.misses++;
       this.fastAnswers++;
       return { targetAs: this.downstream, iova: addr & PAGE_4K, translatedAddr: addr & PAGE_4K, addrMask: 0xfffn, perm: IOMMU_RW };
