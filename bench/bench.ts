@@ -263,6 +263,7 @@ function main(): void {
         unit: r.unit,
         rounds: 7,
         goal: /open/i.test(r.name) ? '< 50 ms' : undefined,
+        clock: 'wall' as const,
       })),
     );
   }

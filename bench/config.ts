@@ -6,7 +6,8 @@
  * beside bare `node -e 0` (median of many spawns, the two taking turns).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigDocument } from '../src/config/document';
 import { loadConfig } from '../src/config/load';
@@ -60,20 +61,22 @@ function median(xs: number[]): number {
 
 /**
  * Whole-process wall time of commands, median of `rounds` spawns each. The commands take turns
- * (a, b, a, b...), so that a moment of load elsewhere on the machine falls on both alike.
+ * (a, b, a, b...), so that a moment of load elsewhere on the machine falls on both alike. `env`,
+ * made before each spawn and outside its time, adds to the environment.
  */
-function processTimes(cmds: ReadonlyArray<{ name: string; args: string[]; goal?: string }>, rounds: number): BenchResult[] {
+function processTimes(cmds: ReadonlyArray<{ name: string; args: string[]; goal?: string; env?: () => Record<string, string> }>, rounds: number): BenchResult[] {
   const ms: number[][] = cmds.map(() => []);
   for (let r = 0; r <= rounds; r++) {
     cmds.forEach((c, i) => {
+      const env = c.env ? { ...process.env, ...c.env() } : process.env;
       const t0 = performance.now();
-      const p = spawnSync(process.execPath, c.args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = spawnSync(process.execPath, c.args, { stdio: ['ignore', 'ignore', 'pipe'], env });
       const dt = performance.now() - t0;
       if (p.status !== 0 && p.status !== 1) throw new Error(`${c.args.join(' ')} exited ${p.status}: ${p.stderr.toString()}`);
       if (r > 0) ms[i]!.push(dt); // the first run warms the file cache
     });
   }
-  return cmds.map((c, i) => ({ name: c.name, median: median(ms[i]!), min: Math.min(...ms[i]!), max: Math.max(...ms[i]!), unit: 'ms', rounds, goal: c.goal }));
+  return cmds.map((c, i) => ({ name: c.name, median: median(ms[i]!), min: Math.min(...ms[i]!), max: Math.max(...ms[i]!), unit: 'ms', rounds, goal: c.goal, clock: 'wall' }));
 }
 
 export function benchConfig(rounds: number, quick: boolean): BenchResult[] {
@@ -110,20 +113,37 @@ export function benchConfig(rounds: number, quick: boolean): BenchResult[] {
     });
   }
 
-  // CLI start-up: a one-shot translate on the SMMUv3 example, beside bare node, spawned in turns.
-  const cli = join(__dirname, 'cli.js');
+  // CLI start-up: a one-shot translate on the SMMUv3 example as users run it (bin/iommu-lens.js),
+  // beside bare node, spawned in turns: with V8's code cache from an earlier run (every run after
+  // the first), cold (an empty cache directory: the first run compiles and writes the cache), and
+  // without a cache (the bundle compiled on every start, as before the cache).
+  const bin = join(__dirname, '..', 'bin', 'iommu-lens.js');
   const example = join(__dirname, '..', 'examples', 'virt-smmuv3.iommu.yaml');
-  if (existsSync(cli) && existsSync(example)) {
+  if (existsSync(join(__dirname, 'cli.js')) && existsSync(bin) && existsSync(example)) {
     const n = quick ? 5 : 15;
-    const [bare, t] = processTimes(
-      [
-        { name: 'anchor: node -e 0 (whole process)', args: ['-e', '0'] },
-        { name: '', args: [cli, 'translate', example, '--from', 'edu0', '--addr', '0x1000_0010'], goal: '< 150 ms' },
-      ],
-      n,
-    );
-    out.push(bare!);
-    out.push({ ...t!, name: `CLI translate on virt-smmuv3 (whole process; ${(t!.median - bare!.median).toFixed(0)} ms over bare node, ${(t!.median / bare!.median).toFixed(1)}x)` });
+    const args = [bin, 'translate', example, '--from', 'edu0', '--addr', '0x1000_0010'];
+    const scratch = mkdtempSync(join(tmpdir(), 'iommu-lens-bench-'));
+    let cold = 0;
+    try {
+      const warmDir = join(scratch, 'warm');
+      const times = processTimes(
+        [
+          { name: 'anchor: node -e 0 (whole process)', args: ['-e', '0'] },
+          // (The first, untimed round writes the warm cache.)
+          { name: 'code cache from an earlier run', args, goal: '< 150 ms', env: () => ({ IOMMU_LENS_CACHE_DIR: warmDir }) },
+          { name: 'cold: the first run, which writes the cache', args, goal: '< 150 ms', env: () => ({ IOMMU_LENS_CACHE_DIR: join(scratch, `cold-${cold++}`) }) },
+          { name: 'no code cache (compiled on every start)', args, env: () => ({ IOMMU_LENS_CACHE_DIR: '' }) },
+        ],
+        n,
+      );
+      const bare = times[0]!;
+      out.push(bare);
+      for (const t of times.slice(1)) {
+        out.push({ ...t, name: `CLI translate on virt-smmuv3, ${t.name} (whole process; ${(t.median - bare.median).toFixed(0)} ms over bare node, ${(t.median / bare.median).toFixed(1)}x)` });
+      }
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   }
   return out;
 }

@@ -6,6 +6,10 @@
  * Time is this process's CPU time (user + system, every thread: the garbage collector's helpers
  * count) unless `--wall` is given: on a machine shared with other work, wall-clock time measures
  * the scheduler as much as the code, while CPU time stays close to what an idle machine shows.
+ * Timed operations (`time`) record both clocks over the same rounds, so the table gives the
+ * wall-clock time beside the CPU time without a second run: CPU time exceeds the wall on an idle
+ * machine (V8's parallel GC threads add theirs), the wall exceeds it on a busy one. Whole
+ * processes timed from outside (the CLI's start-up) have a wall-clock time only.
  */
 export interface BenchResult {
   readonly name: string;
@@ -20,6 +24,13 @@ export interface BenchResult {
   readonly met?: boolean;
   /** A remark printed after the goal (scaling: the growth per item). */
   readonly note?: string;
+  /**
+   * What median, min and max measure: `CLOCK` when absent; 'wall' for a row that has only a
+   * wall-clock time (a whole process timed from outside), whatever `--wall` says.
+   */
+  readonly clock?: 'wall';
+  /** The wall-clock time of the same rounds, beside a CPU-time median (rows from `time`). */
+  readonly wall?: { readonly median: number; readonly min: number; readonly max: number };
 }
 
 export interface RateCase {
@@ -32,15 +43,19 @@ export interface RateCase {
 
 const wall = process.argv.includes('--wall');
 
-/** Milliseconds of this process's CPU time (or of wall-clock time with --wall). */
-export function now(): number {
-  if (wall) return performance.now();
+/** Milliseconds of this process's CPU time. */
+function cpuNow(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 }
 
+/** Milliseconds of this process's CPU time (or of wall-clock time with --wall). */
+export function now(): number {
+  return wall ? performance.now() : cpuNow();
+}
+
 /** What `now()` measures, for the report's header. */
-export const CLOCK = wall ? 'wall-clock time' : 'CPU time of this process (--wall for wall-clock)';
+export const CLOCK = wall ? 'wall-clock time' : 'CPU time of this process, and the wall-clock time of timed operations beside it (--wall: wall-clock only)';
 
 let sink: unknown;
 export function keep(v: unknown): void {
@@ -78,16 +93,29 @@ export function ratioRow(name: string, ours: BenchResult, anchor: BenchResult, g
   return { name, median: r, min: r, max: r, unit: 'ratio', rounds: ours.rounds, goal };
 }
 
-/** Milliseconds per run of `fn` (a whole operation such as loading a config). */
+/** Median, min and max of some samples. */
+export function spread(xs: readonly number[]): { median: number; min: number; max: number } {
+  return { median: median([...xs]), min: Math.min(...xs), max: Math.max(...xs) };
+}
+
+/**
+ * Milliseconds per run of `fn` (a whole operation such as loading a config): `median` by `now()`'s
+ * clock, and `wall` the wall-clock time of the same rounds when that clock is the CPU's.
+ */
 export function time(name: string, fn: () => unknown, rounds = 7, goal?: string): BenchResult {
   keep(fn());
-  const ms: number[] = [];
+  const cpu: number[] = [];
+  const walls: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    const t0 = now();
+    const w0 = performance.now();
+    const c0 = cpuNow();
     keep(fn());
-    ms.push(now() - t0);
+    const c1 = cpuNow();
+    walls.push(performance.now() - w0);
+    cpu.push(c1 - c0);
   }
-  return { name, median: median(ms), min: Math.min(...ms), max: Math.max(...ms), unit: 'ms', rounds, goal };
+  if (wall) return { name, ...spread(walls), unit: 'ms', rounds, goal };
+  return { name, ...spread(cpu), unit: 'ms', rounds, goal, wall: spread(walls) };
 }
 
 /**
@@ -119,13 +147,25 @@ export function format(results: readonly BenchResult[]): string {
           : v >= 1e3
             ? `${(v / 1e3).toFixed(1)} k${unit}`
             : `${v.toFixed(1)} ${unit}`;
-  const rows = results.map((r) => [
-    r.name,
-    r.rounds === 0 ? '-' : fmt(r.median, r.unit),
-    r.min === r.max ? '' : `${fmt(r.min, r.unit)} .. ${fmt(r.max, r.unit)}`,
-    `${r.goal ?? ''}${r.met === undefined ? '' : r.met ? '  ok' : '  MISSED'}${r.note ? `  ${r.note}` : ''}`,
-  ]);
-  const head = ['case', 'median', `range (${Math.max(0, ...results.map((r) => r.rounds))} rounds)`, 'goal'];
+  const range = (s: { min: number; max: number }, unit: string) => (s.min === s.max ? '' : `${fmt(s.min, unit)} .. ${fmt(s.max, unit)}`);
+  // The wall-clock columns: a timed operation's wall beside its CPU time, a whole process's wall alone.
+  const wallOf = (r: BenchResult) => (r.clock === 'wall' ? r : r.wall);
+  const showWall = !wall && results.some((r) => wallOf(r) !== undefined);
+  const rows = results.map((r) => {
+    const w = wallOf(r);
+    const own = r.rounds === 0 || (showWall && r.clock === 'wall') ? undefined : r;
+    return [
+      r.name,
+      own ? fmt(own.median, r.unit) : r.rounds === 0 ? '' : '-',
+      own ? range(own, r.unit) : '',
+      ...(showWall ? [w ? fmt(w.median, r.unit) : '', w ? range(w, r.unit) : ''] : []),
+      `${r.goal ?? ''}${r.met === undefined ? '' : r.met ? '  ok' : '  MISSED'}${r.note ? `  ${r.note}` : ''}`,
+    ];
+  });
+  const n = Math.max(0, ...results.map((r) => r.rounds));
+  const head = showWall
+    ? ['case', 'median (CPU)', `range (${n} rounds)`, 'median (wall)', 'range (wall)', 'goal']
+    : ['case', 'median', `range (${n} rounds)`, 'goal'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');

@@ -7,4 +7,5 @@ if (!fs.existsSync(bundle)) {
   process.stderr.write('iommu-lens: the CLI is not built yet; run `npm run build` (npm install does it too)\n');
   process.exit(2);
 }
-require(bundle);
+// dist/cli-start.js runs the bundle through V8's code cache (src/node/code-cache.ts).
+require(path.join(__dirname, '..', 'dist', 'cli-start.js'));

@@ -1,6 +1,7 @@
 // Bundles the extension, the CLI and the benchmark with esbuild. `--watch` rebuilds on change.
 import * as esbuild from 'esbuild';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,9 +28,11 @@ const common = {
  * The config schema's validators as Ajv standalone code, generated here once so that the CLI and
  * the extension do not compile the schema on every start: src/config/precompiled.ts becomes that
  * code in the bundles, and src/config/schema-validator.ts (which would load Ajv's compiler) a stub.
- * The quick validator (valid or not) is compiled with the bundle; the full one (every error, over
- * a megabyte of code) is a file of its own (dist/config-validator.js) that a bundle reads only
- * when a config is not valid: a one-shot CLI neither reads nor compiles it.
+ * The quick validator (valid or not) comes in parts: the config's (each IOMMU checked for a known
+ * model only) is compiled with the bundle, each IOMMU model's is a file of its own
+ * (dist/config-quick-MODEL.js) read when a config first names that model. The full validator
+ * (every error, over a megabyte of code) is a file of its own too (dist/config-validator.js),
+ * read only when a config is not valid: a one-shot CLI neither reads nor compiles it.
  */
 async function validatorSources() {
   const r = await esbuild.build({ entryPoints: ['src/config/schema-validator.ts'], bundle: true, platform: 'node', format: 'cjs', write: false, logLevel: 'warning' });
@@ -38,7 +41,7 @@ async function validatorSources() {
     const file = join(dir, 'schema-validator.cjs');
     writeFileSync(file, r.outputFiles[0].text);
     const m = createRequire(import.meta.url)(file);
-    return { full: m.standaloneValidatorSource(), quick: m.quickValidatorSource() };
+    return { full: m.standaloneValidatorSource(), quick: m.quickValidatorSources() };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -47,29 +50,43 @@ async function validatorSources() {
 const sources = await validatorSources();
 /** The full validator's file in dist/, next to the bundles that load it. */
 const FULL_FILE = 'config-validator.js';
+/** A model's part of the quick validator, in dist/ beside the bundles (package.json `files`: dist/config-quick-*.js). */
+const quickFile = (model) => {
+  if (!/^[a-z0-9-]+$/.test(model)) throw new Error(`model name ${model} does not make a file name`);
+  return `config-quick-${model}.js`;
+};
 // The only modules Ajv's standalone code requires: its runtime helpers, bundled here and handed over.
 const runtime = ['ajv/dist/runtime/ucs2length', 'ajv/dist/runtime/equal'];
-for (const src of [sources.full, sources.quick]) {
+for (const src of [sources.full, sources.quick.root, ...Object.values(sources.quick.models)]) {
   for (const [, id] of src.matchAll(/require\("([^"]+)"\)/g)) if (!runtime.includes(id)) throw new Error(`the standalone validator requires ${id}`);
 }
 const precompiledModule = `const runtime = { 'ajv/dist/runtime/ucs2length': require('ajv/dist/runtime/ucs2length'), 'ajv/dist/runtime/equal': require('ajv/dist/runtime/equal') };
 const path = require('node:path');
+const load = (file) => {
+  const m = require(path.join(__dirname, file));
+  return m.default ?? m;
+};
 let full, quick;
 /** The full validator: its own file beside the bundle (${FULL_FILE}), read when a config first needs it. */
 export function precompiledValidator() {
-  if (full === undefined) {
-    const m = require(path.join(__dirname, '${FULL_FILE}'));
-    full = m.default ?? m;
-  }
+  full ??= load('${FULL_FILE}');
   return full;
 }
-export function precompiledQuickValidator() {
+const quickFiles = ${JSON.stringify(Object.fromEntries(Object.keys(sources.quick.models).map((m) => [m, quickFile(m)])))};
+const models = new Map();
+/** The quick validator's parts: the config's here, each model's in its own file beside the bundle. */
+export function precompiledQuickParts() {
   if (quick === undefined) {
     const m = { exports: {} };
     (function (module, exports, require) {
-${sources.quick}
+${sources.quick.root}
     })(m, m.exports, (id) => runtime[id]);
-    quick = m.exports.default ?? m.exports;
+    const model = (name) => {
+      let v = models.get(name);
+      if (v === undefined) models.set(name, (v = load(quickFiles[name])));
+      return v;
+    };
+    quick = { root: m.exports.default ?? m.exports, model, iommuKeys: ${JSON.stringify(sources.quick.iommuKeys)} };
   }
   return quick;
 }
@@ -80,7 +97,7 @@ const precompiled = {
     const here = resolve('.');
     build.onLoad({ filter: /src[\\/]config[\\/]precompiled\.ts$/ }, () => ({ contents: precompiledModule, loader: 'js', resolveDir: here }));
     build.onLoad({ filter: /src[\\/]config[\\/]schema-validator\.ts$/ }, () => ({
-      contents: `const stub = () => { throw new Error('this bundle validates with its precompiled validators'); };\nexport { stub as compileValidator, stub as compileQuickValidator, stub as standaloneValidatorSource, stub as quickValidatorSource, stub as quickSchema };\n`,
+      contents: `const stub = () => { throw new Error('this bundle validates with its precompiled validators'); };\nexport { stub as compileValidator, stub as compileQuickValidator, stub as standaloneValidatorSource, stub as quickValidatorSources, stub as quickSchemas };\n`,
       loader: 'js',
     }));
   },
@@ -107,11 +124,31 @@ const lazyParts = {
     });
   },
 };
-common.plugins = [precompiled, lazyParts];
+/**
+ * commander requires node:child_process when it loads, for subcommands that are executables of
+ * their own (which this CLI has none of); loading it costs a one-shot command a few milliseconds
+ * (Node compiles child_process, net, dgram and their streams). In the bundles it is required when
+ * commander first spawns. The build fails if commander's line changes, rather than keep it silently.
+ */
+const COMMANDER_SPAWN = "const childProcess = require('node:child_process');";
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!text.includes(COMMANDER_SPAWN)) throw new Error(`${args.path}: commander no longer reads "${COMMANDER_SPAWN}"; see lazyChildProcess in scripts/build.mjs`);
+      return { contents: text.replace(COMMANDER_SPAWN, "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };"), loader: 'js' };
+    });
+  },
+};
+common.plugins = [precompiled, lazyParts, lazyChildProcess];
 
 const entries = [
   { entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
-  { entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
+  // What bin/iommu-lens.js runs: dist/cli.js through V8's code cache (src/node/code-cache.ts).
+  { entryPoints: ['src/cli/start.ts'], outfile: 'dist/cli-start.js' },
+  // The banner's time is the bundle's first statement: the extension reports its module start-up from it (Metrics.moduleMs).
+  { entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'], banner: { js: '"use strict";\nvar __iommuLensModuleStart = performance.now();' } },
   { entryPoints: ['bench/bench.ts'], outfile: 'dist/bench.js' },
 ].filter((e) => existsSync(e.entryPoints[0]));
 for (const l of LAZY) {
@@ -120,8 +157,11 @@ for (const l of LAZY) {
   entries.push({ ...entry, outfile: l.outfile });
 }
 
-// The full validator, its Ajv runtime helpers bundled in.
+// The full validator and the quick one's model parts, their Ajv runtime helpers bundled in.
 entries.push({ stdin: { contents: sources.full, resolveDir: resolve('.'), sourcefile: FULL_FILE, loader: 'js' }, outfile: `dist/${FULL_FILE}`, sourcemap: false });
+for (const [model, src] of Object.entries(sources.quick.models)) {
+  entries.push({ stdin: { contents: src, resolveDir: resolve('.'), sourcefile: quickFile(model), loader: 'js' }, outfile: `dist/${quickFile(model)}`, sourcemap: false });
+}
 
 if (watch) {
   for (const e of entries) await (await esbuild.context({ ...common, ...e })).watch();

@@ -56,7 +56,7 @@ try {
     const info = JSON.parse(r.stdout.slice(r.stdout.indexOf('[')))[0];
     tarball = join(scratch, info.filename);
     packed = info.files.map((f) => f.path);
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/iommu-lens.js', 'dist/cli.js', 'dist/cli-live.js', 'dist/config-schema.js', 'dist/config-validator.js', 'dist/extension.js', 'dist/yaml.js', 'schema/iommu-lens.schema.json', 'examples/an505.iommu.yaml']) {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/iommu-lens.js', 'dist/cli.js', 'dist/cli-start.js', 'dist/cli-live.js', 'dist/config-schema.js', 'dist/config-validator.js', 'dist/config-quick-smmuv3.js', 'dist/extension.js', 'dist/yaml.js', 'schema/iommu-lens.schema.json', 'examples/an505.iommu.yaml']) {
       assert(packed.includes(f), `the tarball lacks ${f}`);
     }
     const stray = packed.filter((f) => /^(src|test|out|bench|scripts|node_modules|\.vscode-test|artifacts)\/|\.map$|\.ts$/.test(f));
@@ -124,7 +124,7 @@ try {
       const vsce = join(ROOT, 'node_modules', '.bin', 'vsce');
       ok(sh(vsce, ['package', '--no-dependencies', '--no-rewrite-relative-links', '--out', out], ROOT), 'vsce package');
       const ls = ok(sh(vsce, ['ls', '--no-dependencies'], ROOT), 'vsce ls').stdout.split('\n').filter(Boolean);
-      for (const f of ['package.json', 'dist/extension.js', 'dist/config-validator.js', 'dist/yaml.js', 'media/icon.png', 'schema/iommu-lens.schema.json', 'examples/an505.iommu.yaml', 'CHANGELOG.md']) {
+      for (const f of ['package.json', 'dist/extension.js', 'dist/config-validator.js', 'dist/config-quick-tz-mpc.js', 'dist/yaml.js', 'media/icon.png', 'schema/iommu-lens.schema.json', 'examples/an505.iommu.yaml', 'CHANGELOG.md']) {
         assert(ls.includes(f), `the .vsix lacks ${f}`);
       }
       const stray = ls.filter((f) => /^(src|test|out|node_modules)\/|\.map$/.test(f));

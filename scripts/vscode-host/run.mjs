@@ -16,12 +16,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import {
   cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync,
-  readSync, closeSync, statSync,
+  readSync, closeSync, statSync, readdirSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { basename, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureCodeServer, ROOT, SetupError } from './setup.mjs';
@@ -102,7 +102,7 @@ function installExtensionUnderTest(from, extensionsDir) {
   // A copy, like an installed .vsix: the extension cannot lean on the project's node_modules,
   // and VS Code maps its files (by real path) to the extension.
   const files = Array.isArray(manifest.files) ? ['package.json', 'README.md', ...manifest.files] : EXTENSION_FILES;
-  for (const f of files) {
+  for (const f of files.flatMap((f) => expandStar(from, f))) {
     if (existsSync(join(from, f))) cpSync(join(from, f), join(dest, f), { recursive: true, dereference: true });
   }
   return { id, dest, version: manifest.version };
@@ -459,3 +459,11 @@ async function failureScreenshot(page, dir, name) {
 }
 
 await main();
+
+/** A `files` entry with `*` in its last part (as npm and vsce read it: `dist/config-quick-*.js`) as the files it names. */
+function expandStar(from, entry) {
+  if (!entry.includes('*')) return [entry];
+  const dir = dirname(entry);
+  const re = new RegExp(`^${basename(entry).split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}$`);
+  return existsSync(join(from, dir)) ? readdirSync(join(from, dir)).filter((f) => re.test(f)).map((f) => join(dir, f)) : [];
+}

@@ -6,14 +6,19 @@
  * run the tsc output) the schemas are compiled at first use.
  *
  * The quick validator is what a valid config costs: the same schema without its descriptions and
- * titles, each repeated part written once under `$defs` and compiled as its own small function
- * (Ajv's inlineRefs: false), one error at most and no messages. The full validator inlines the
- * whole schema into one function of over a megabyte, which V8 takes about 0.1 s to compile on its
- * first call: it runs only for a config the quick one refused, to say everything that is wrong.
+ * titles, a choice among literals written as one `enum`, each repeated part written once under
+ * `$defs` and compiled as its own small function (Ajv's inlineRefs: false), one error at most and
+ * no messages. It comes in parts: the config with each IOMMU checked only for a known `model`, and
+ * one validator per model for the rest of that IOMMU, so that a config pays for the models it
+ * uses (the bundles load a model's part from a file of its own when a config first names it).
+ * The full validator inlines the whole schema into one function of over a megabyte, which V8
+ * takes about 0.1 s to compile on its first call: it runs only for a config the quick one
+ * refused, to say everything that is wrong.
  */
 import Ajv, { type ValidateFunction } from 'ajv';
 import standaloneCode from 'ajv/dist/standalone';
-import { ConfigSchema } from './schema';
+import { quickValidatorOf, type QuickValidator } from './quick-validator';
+import { ConfigSchema, IOMMU_SCHEMAS } from './schema';
 
 const OPTIONS = { allErrors: true, strict: false, discriminator: true, verbose: true, allowUnionTypes: true } as const;
 const QUICK_OPTIONS = { allErrors: false, strict: false, discriminator: true, verbose: false, messages: false, allowUnionTypes: true, inlineRefs: false } as const;
@@ -28,14 +33,26 @@ export function standaloneValidatorSource(): string {
   return standaloneCode(ajv, ajv.compile(ConfigSchema));
 }
 
-export function compileQuickValidator(): ValidateFunction {
-  return new Ajv(QUICK_OPTIONS).compile(quickSchema());
+export function compileQuickValidator(): QuickValidator {
+  const schemas = quickSchemas();
+  const root = new Ajv(QUICK_OPTIONS).compile(schemas.root);
+  const models = new Map<string, QuickValidator>();
+  const model = (name: string) => {
+    let v = models.get(name);
+    if (v === undefined) models.set(name, (v = new Ajv(QUICK_OPTIONS).compile(schemas.models[name]!)));
+    return v;
+  };
+  return quickValidatorOf(root, model, schemas.iommuKeys);
 }
 
-/** The quick validator as a CommonJS module's source. */
-export function quickValidatorSource(): string {
-  const ajv = new Ajv({ ...QUICK_OPTIONS, code: { source: true } });
-  return standaloneCode(ajv, ajv.compile(quickSchema()));
+/** The quick validator's parts as CommonJS modules' sources (what the build writes), and the IOMMU record's key patterns. */
+export function quickValidatorSources(): { root: string; models: Record<string, string>; iommuKeys: string[] } {
+  const source = (schema: Record<string, unknown>) => {
+    const ajv = new Ajv({ ...QUICK_OPTIONS, code: { source: true } });
+    return standaloneCode(ajv, ajv.compile(schema));
+  };
+  const schemas = quickSchemas();
+  return { root: source(schemas.root), models: Object.fromEntries(Object.entries(schemas.models).map(([m, s]) => [m, source(s)])), iommuKeys: schemas.iommuKeys };
 }
 
 /** Keywords whose values are data, not schemas: left as they are. */
@@ -48,20 +65,56 @@ const ANNOTATIONS = new Set(['description', 'title', 'markdownDescription', '$co
 const MIN_DEF_LENGTH = 100;
 
 /**
- * The config schema for the quick validator: without annotations, and every subschema of some
- * size replaced by a `$ref` to one definition of it (identical subschemas share one). It accepts
- * exactly what ConfigSchema accepts (a unit test compares the two validators on every fixture).
+ * The config schema for the quick validator, in parts (root: the config, each IOMMU checked for a
+ * known model; models: each model's IOMMU schema): without annotations, a choice among literals
+ * as one `enum`, every subschema of some size replaced by a `$ref` to one definition of it
+ * (identical subschemas share one).
  */
-export function quickSchema(): Record<string, unknown> {
+export function quickSchemas(): { root: Record<string, unknown>; models: Record<string, Record<string, unknown>>; iommuKeys: string[] } {
+  const models = Object.keys(IOMMU_SCHEMAS);
+  // The record of IOMMUs: each an object whose `model` names a model (the discriminator's own check).
+  const knownModel = { type: 'object', required: ['model'], properties: { model: { type: 'string', enum: models } } };
+  const props = ConfigSchema.properties as Record<string, Record<string, unknown>>;
+  const iommus = props.iommus!;
+  const iommuKeys = Object.keys(iommus.patternProperties as object);
+  if (Object.keys(iommus).some((k) => !['type', 'patternProperties', 'description'].includes(k))) throw new Error('the iommus record has keywords the quick validator does not split');
+  const record = { ...iommus, patternProperties: Object.fromEntries(iommuKeys.map((k) => [k, knownModel])) };
+  const root = { ...ConfigSchema, properties: { ...props, iommus: record } };
+  return { root: quickForm(root), models: Object.fromEntries(models.map((m) => [m, quickForm(IOMMU_SCHEMAS[m])])), iommuKeys };
+}
+
+/** A choice among literals (TypeBox's union of literals): `{ const, type }` branches of the type of their value. */
+function literalChoice(o: Record<string, unknown>): unknown[] | undefined {
+  const alts = o.anyOf;
+  if (!Array.isArray(alts) || alts.length === 0 || o.enum !== undefined) return undefined;
+  const values: unknown[] = [];
+  for (const a of alts as unknown[]) {
+    if (a === null || typeof a !== 'object') return undefined;
+    const b = a as Record<string, unknown>;
+    const keys = Object.keys(b).filter((k) => !(ANNOTATIONS.has(k) && typeof b[k] === 'string'));
+    if (keys.length !== 2 || !('const' in b) || !('type' in b)) return undefined;
+    const c = b.const;
+    const ok = typeof c === 'string' ? b.type === 'string' : typeof c === 'boolean' ? b.type === 'boolean' : typeof c === 'number' && Number.isFinite(c) && (b.type === 'number' || (b.type === 'integer' && Number.isInteger(c)));
+    if (!ok) return undefined;
+    values.push(c);
+  }
+  return values;
+}
+
+/** A schema in the quick validator's form (see quickSchemas); it accepts exactly what `schema` accepts. */
+function quickForm(schema: unknown): Record<string, unknown> {
   const defs: Record<string, unknown> = {};
   const names = new Map<string, string>();
   const bare = (s: unknown): unknown => {
     if (Array.isArray(s)) return s.map(bare);
     if (s === null || typeof s !== 'object') return s;
     const out: Record<string, unknown> = {};
+    // A primitive equals one of the literals exactly when it equals one of their consts of its type.
+    const literals = literalChoice(s as Record<string, unknown>);
     for (const [k, v] of Object.entries(s as Record<string, unknown>)) {
       if (ANNOTATIONS.has(k) && typeof v === 'string') continue;
-      if (DATA_KEYWORDS.has(k)) out[k] = v;
+      if (k === 'anyOf' && literals) out.enum = literals;
+      else if (DATA_KEYWORDS.has(k)) out[k] = v;
       else if (SCHEMA_MAPS.has(k) && v !== null && typeof v === 'object') out[k] = Object.fromEntries(Object.entries(v).map(([n, x]) => [n, bare(x)]));
       else out[k] = bare(v);
     }
@@ -92,6 +145,6 @@ export function quickSchema(): Record<string, unknown> {
     }
     return out;
   };
-  const root = hoist(bare(ConfigSchema), true) as Record<string, unknown>;
+  const root = hoist(bare(schema), true) as Record<string, unknown>;
   return { ...root, $defs: defs };
 }

@@ -7,19 +7,23 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Diagnostic } from './diagnostics';
 import { idToPath, type ConfigDocument, type PathSegment } from './document';
-import { precompiledQuickValidator, precompiledValidator } from './precompiled';
+import { precompiledQuickParts, precompiledValidator } from './precompiled';
+import { quickValidatorOf, type QuickValidator } from './quick-validator';
 import { compileQuickValidator, compileValidator } from './schema-validator';
 
 let compiled: ValidateFunction | undefined;
-let quick: ((data: unknown) => boolean) | undefined;
+let quick: QuickValidator | undefined;
 
 function validator(): ValidateFunction {
   compiled ??= precompiledValidator() ?? compileValidator();
   return compiled;
 }
 
-function quickValidator(): (data: unknown) => boolean {
-  quick ??= precompiledQuickValidator() ?? compileQuickValidator();
+function quickValidator(): QuickValidator {
+  if (quick === undefined) {
+    const parts = precompiledQuickParts();
+    quick = parts ? quickValidatorOf(parts.root, parts.model, parts.iommuKeys) : compileQuickValidator();
+  }
   return quick;
 }
 

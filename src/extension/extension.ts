@@ -2,6 +2,7 @@
  * IOMMU Lens in VS Code: a thin layer over the config layer and the engine. Activation only
  * wires things up; configs load in the background, so activation stays fast.
  */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { configNode, findNode, notifierTree, type NodeModel } from '../views/tree-model';
 import { createApi, type IommuLensApi } from './api';
@@ -37,9 +38,20 @@ export const INTERNALS = Symbol.for('iommuLens.internals');
 
 export type { IommuLensApi };
 
+/** The time the bundle's first statement ran (scripts/build.mjs writes it as the extension bundle's banner); unbundled, none. */
+declare const __iommuLensModuleStart: number | undefined;
+
 export interface Metrics {
   /** activate() from entry to return. */
   activationMs: number;
+  /** From the bundle's first statement to activate(): evaluating what the bundle requires when it starts (undefined unbundled). */
+  moduleMs?: number;
+  /**
+   * The files of the extension's folder that were loaded when activate() returned: the bundle and
+   * the parts it required (the parts a one-shot start does not need, such as dist/yaml.js, load
+   * when first used).
+   */
+  loadedFiles: string[];
   /** The latest refresh after an edit: the work (load, diagnostics, views) and the whole time since the keystroke (with the debounce). */
   lastRefresh?: { file: string; workMs: number; sinceEditMs: number };
 }
@@ -53,7 +65,7 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
   const pagesOpen = new Map<string, number>();
   const pageSize = () => vscode.workspace.getConfiguration('iommuLens').get<number>('mappingsPageSize') ?? 50;
   const uriOf = (file: string) => store.find(file)?.uri;
-  const metrics: Metrics = { activationMs: 0 };
+  const metrics: Metrics = { activationMs: 0, moduleMs: typeof __iommuLensModuleStart === 'number' ? t0 - __iommuLensModuleStart : undefined, loadedFiles: [] };
 
   const regions = new NodeTreeProvider(
     () => store.all.map((e) => configNode(e.config, { pageSize: pageSize(), pagesOpen }, e.config.file)),
@@ -176,7 +188,12 @@ export function activate(context: vscode.ExtensionContext): IommuLensApi {
     .then((ids) => vscode.commands.executeCommand('setContext', 'iommuLens.canAttachQemu', ids.includes('iommuLens.attachQemu')));
   void store.ready.then(() => ctx.refreshViews());
   metrics.activationMs = performance.now() - t0;
-  log.info(`activated in ${metrics.activationMs.toFixed(1)} ms (VS Code ${vscode.version})`);
+  metrics.loadedFiles = Object.keys(require.cache)
+    .filter((f) => path.dirname(f) === __dirname)
+    .map((f) => path.basename(f))
+    .sort();
+  const moduleMs = metrics.moduleMs === undefined ? '' : ` after ${metrics.moduleMs.toFixed(1)} ms of module start-up`;
+  log.info(`activated in ${metrics.activationMs.toFixed(1)} ms${moduleMs} (VS Code ${vscode.version}; loaded ${metrics.loadedFiles.join(', ')})`);
   const configsChanged = new vscode.EventEmitter<void>();
   context.subscriptions.push(configsChanged, store.onDidChange(() => configsChanged.fire()));
   const api = createApi(store, configsChanged.event);

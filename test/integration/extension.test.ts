@@ -14,6 +14,7 @@ const VIRT = 'virt-smmuv3.iommu.yaml';
 const Q35 = 'q35-intel-iommu.iommu.yaml';
 const VIRTIO = 'virtio-iommu.iommu.yaml';
 const Q35_NO_CM = 'q35-intel-iommu-no-cm.iommu.yaml';
+const Q35_FLTS = 'q35-intel-iommu-flts.iommu.yaml';
 
 let api: IommuLensInternals;
 
@@ -42,16 +43,22 @@ describe('IOMMU Lens in VS Code', function () {
     // The extension's internals, beside its API (src/extension/extension.ts, INTERNALS).
     api = ((await ext.activate()) as unknown as Record<symbol, IommuLensInternals>)[Symbol.for('iommuLens.internals')]!;
     await api.ready;
-    await until('the example configs', () => api.ctx.store.all.length >= 6);
+    await until('the example configs', () => api.ctx.store.all.length >= 7);
   });
 
   it('activates on the workspace and loads the examples without errors', function () {
     const files = api.ctx.store.all.map((e) => e.config.file).sort();
-    assert.deepEqual(files, [AN505, TABLE, Q35_NO_CM, Q35, VIRT, VIRTIO]);
+    assert.deepEqual(files, [AN505, TABLE, Q35_FLTS, Q35_NO_CM, Q35, VIRT, VIRTIO]);
     for (const e of api.ctx.store.all) assert.equal(e.config.errorCount, 0, `${e.config.file}: ${e.config.diagnostics.map((d) => d.message).join('; ')}`);
     assert.ok(api.metrics.activationMs < 1000, `activation took ${api.metrics.activationMs} ms`);
+    // What activation loads: the bundle, none of the parts kept for later (the yaml package, the
+    // schema's builder, the full validator, the model parts of the quick one, the CLI's).
+    const loaded = api.metrics.loadedFiles;
+    assert.ok(loaded.includes('extension.js'), loaded.join(', '));
+    assert.deepEqual(loaded.filter((f) => /^(yaml|config-schema|config-validator|config-quick-.*|cli.*)\.js$/.test(f)), [], loaded.join(', '));
     // The reporter prints the title after the test: the measurement lands in the run's output.
-    this.test!.title += ` [activation ${api.metrics.activationMs.toFixed(1)} ms]`;
+    const moduleMs = api.metrics.moduleMs === undefined ? '' : `, module start-up ${api.metrics.moduleMs.toFixed(1)} ms`;
+    this.test!.title += ` [activation ${api.metrics.activationMs.toFixed(1)} ms${moduleMs}; loaded ${loaded.join(', ')}]`;
   });
 
   it('shows the VT-d example: a region per device by BDF, its context entry, its mappings, the registers decoded', () => {

@@ -16,9 +16,10 @@
  * the gdbstub is attached; `detach()` restores the gdbstub's memory mode and resumes the guest if
  * it was running before.
  */
-import { stringify } from 'yaml';
 import { loadConfig, type LoadedConfig, type LoadOptions } from '../../config/load';
 import { parseMtreeFlat, viewOf, type FlatRange, type ParsedMtree } from '../../config/mtree';
+// The yaml package only when a snapshot is written: the extension requires this module when it starts.
+import { yamlLib } from '../../config/yaml-lib';
 import { engineError, type EngineError } from '../../engine/errors';
 import { pastEnd, rangeInside, type ByteSource } from '../../engine/images/byte-source';
 import { DISCOVERERS, type FoundIommu } from './discovery';
@@ -408,5 +409,5 @@ export function renderLiveConfig(state: LiveState, image: (r: FlatRange) => Reco
     devices,
   };
   const comments = [...header, ...notes.map((n) => `note: ${n}`)].map((l) => `# ${l}`);
-  return (comments.length ? comments.join('\n') + '\n' : '') + stringify(doc, { lineWidth: 0 });
+  return (comments.length ? comments.join('\n') + '\n' : '') + yamlLib().stringify(doc, { lineWidth: 0 });
 }
