@@ -48,7 +48,7 @@ import { GuestReader } from '../smmuv3/guest-reader';
 import { TT_NAMES, ceAgaw, ceLevel, devToContextEntry, smResolve, type ContextEntry, type ContextEnv } from './context';
 import { FaultRecorder, describeDisposition, faultSummary, type FaultLogEntry, type VtdInterrupt } from './faults';
 import { InvalidationQueue, encodeDescriptor, processDescriptor, type InvLogEntry, type VtdInvalidator } from './invalidation';
-import { VtdTranslator } from './fast-path';
+import { LeafWalker, VtdTranslator, bigToNum, fsNumMasks, halvesToBig, numToBig, readPasidWords } from './fast-path';
 import { VtdIotlb } from './iotlb';
 import { VtdRegion, type VtdOwner } from './region';
 import { VtdRegisters } from './registers';
@@ -148,7 +148,7 @@ import {
   vtdCapMgaw,
   type VtdProfile,
 } from './types';
-import { dryFsWriter, type FsWriter, fsReservedMasks, iovaToFlpte, iovaToSlpte, newNumLeaf, type FsReservedMasks, numMasks, pageOffset, pageWalk, reservedMasks, slLeafNum, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
+import { dryFsWriter, type FsWriter, fsReservedMasks, iovaToFlpte, iovaToSlpte, newNumLeaf, type FsReservedMasks, numMasks, pageOffset, pageWalk, reservedMasks, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
 
 export interface VtdRegisterWrite {
   /** A register name (`GCMD`, `RTADDR`...) or offset. */
@@ -231,6 +231,9 @@ const POW2 = Array.from({ length: 65 }, (_, n) => 2 ** n);
 /** A leaf's addr_mask by level. */
 const ADDR_MASK_BY_SIZE = new Map([0x1000, 0x20_0000, 0x4000_0000].map((s) => [s, BigInt(s) - 1n]));
 const ADDR_MASKS = [0n, 0xfffn, 0x1f_ffffn, 0x3fff_ffffn, 0x7f_ffff_ffffn, 0xffff_ffff_ffffn];
+/** A leaf's page mask by level (levelPageMask). */
+const PAGE_MASKS = ADDR_MASKS.map((m) => U64 & ~m);
+const PAGE_4K = U64 & ~0xfffn;
 
 export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   readonly model = 'intel-iommu';
@@ -272,6 +275,16 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   private readonly rsvd: ReservedMasks;
   private readonly nm: NumMasks;
   private readonly leafN = newNumLeaf();
+  private readonly leafWalker = new LeafWalker();
+  private readonly fsNm: NumMasks;
+  /**
+   * translate() without a trace tries the number path first (translateFast); off, every call goes
+   * the full way. Both give the same entries and effects (test/unit/intel-iommu-translate-fast.test.ts).
+   */
+  fastTranslate = true;
+  /** Translations the number path answered (a diagnostic, shown with the IOTLB's counts). */
+  fastAnswers = 0;
+  private readonly pasidWords = new Float64Array(8);
   private readonly spaces = new Map<number, VtdRegion>();
   /** vtd_as_with_notifiers: head first. */
   private withNotifiers: VtdRegion[] = [];
@@ -359,6 +372,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     this.rsvd = reservedMasks(aw, this.flags.tmWithDt && this.dt, this.snoopControl || (opts.scalableMode ?? false));
     this.nm = numMasks(this.rsvd, aw);
     this.fsRsvd = fsReservedMasks(aw, (cap & VTD_CAP_FS1GP) !== 0n);
+    this.fsNm = fsNumMasks(this.fsRsvd, aw);
     this.initial = [...(opts.registers ?? [])];
     this.reader = new GuestReader(opts.memory);
     this.dryWriter = dryFsWriter(this.reader);
@@ -730,7 +744,109 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   // --- translation ----------------------------------------------------------------------------
 
   translateAs(r: VtdRegion, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined): IOMMUTLBEntry {
+    if (trace === undefined && this.fastTranslate && !this.quiet) {
+      const e = this.translateFast(r, addr, flag);
+      if (e !== undefined) return e;
+    }
     return this.translateFull(r, addr, flag, trace);
+  }
+
+  /**
+   * smResolve of the cached context entry `base` for translateFast, or undefined where the full
+   * path must resolve (a fault, anything logged). QEMU reads the PASID entry again for every
+   * translation; so does this, as numbers, and while the context entry and the words read are
+   * those of the last resolution it answers that resolution's entry (smResolve is a function of
+   * them and of the IOMMU's fixed capabilities); otherwise smResolve decides, and is remembered.
+   */
+  private pasidResolved(r: VtdRegion, base: ContextEntry): ContextEntry | undefined {
+    const m = r.pasidMemo;
+    const w = this.pasidWords;
+    if (m !== undefined && m.base === base) {
+      const pAddr = readPasidWords(this.reader, m.dAddr, base.rid2pasid!, w);
+      const mw = m.words;
+      if (pAddr === m.pAddr && w[0] === mw[0] && w[1] === mw[1] && w[2] === mw[2] && w[3] === mw[3] && w[4] === mw[4] && w[5] === mw[5] && w[6] === mw[6] && w[7] === mw[7]) return m.ce;
+    }
+    // Whatever the resolution would log (into the guest log) is the full path's to do.
+    let logged = false;
+    const again = smResolve({ ...this.contextEnv(), log: () => void (logged = true) }, base.lo, base.hi, base.addr, undefined, asPasid(r), true);
+    if ('fault' in again || logged) return undefined;
+    const dir = bigToNum(base.lo & ~0xfffn);
+    const pasid = base.rid2pasid;
+    if (dir >= 0 && pasid !== undefined && pasid === again.ce.rid2pasid) {
+      const dAddr = dir + ((pasid >> 6) & 0x3fff) * 8;
+      const words = new Float64Array(8);
+      const pAddr = readPasidWords(this.reader, dAddr, pasid, words);
+      r.pasidMemo = pAddr < 0 ? undefined : { base, ce: again.ce, dAddr, pAddr, words };
+    }
+    return again.ce;
+  }
+
+  /**
+   * vtd_do_iommu_translate on numbers for the common cases: an IOTLB hit, and a walk that succeeds
+   * on a device whose context entry is in the context cache, with the effects translateFull has
+   * for them (the hit and miss counts, the IOTLB fill). It declines (undefined, having changed
+   * nothing) before anything else: remapping off, a device switched to no-DMAR or meeting a
+   * pass-through entry (the switch is the full path's), the interrupt range, an input at or above
+   * 2^53, a context-cache miss, a PASID entry that does not resolve, a fault of any kind, a first-stage
+   * entry whose A or D bit the walk would set, an output at or above 2^53. translateFull then
+   * answers from the start, so both paths read the same entries and decide the same way.
+   */
+  private translateFast(r: VtdRegion, addr: bigint, flag: IOMMUAccessFlags): IOMMUTLBEntry | undefined {
+    if (!this.dmarEnabled || this.uncached || this.nodmar.has(r)) return undefined;
+    const a = bigToNum(addr);
+    if (a < 0) return undefined;
+    const noPasid = r.pasid === PCI_NO_PASID;
+    const irq = a >= 0xfee00000 && a <= 0xfeefffff;
+    if (irq && noPasid) return undefined;
+    const iotlb = this.iotlb;
+    const rid2pasid = noPasid && this.rootScalable;
+    if (!rid2pasid) {
+      const e = r.tlbProbe.find(iotlb, a);
+      if (e !== undefined) {
+        iotlb.hits++;
+        this.fastAnswers++;
+        return { targetAs: this.downstream, iova: e.iova, translatedAddr: e.out, addrMask: e.addrMask, perm: e.perm };
+      }
+    }
+    let ce = r.ccEntry;
+    if (r.ccGen !== this.contextCacheGen || ce === undefined) return undefined;
+    if (this.rootScalable) {
+      ce = this.pasidResolved(r, ce);
+      if (ce === undefined) return undefined;
+    }
+    if (ce.tt === 2) {
+      // The interrupt range faults; a device's own address space is switched to no-DMAR (switchAs).
+      if (irq || noPasid) return undefined;
+      if (!rid2pasid) iotlb.misses++;
+      this.fastAnswers++;
+      return { targetAs: this.downstream, iova: addr & PAGE_4K, translatedAddr: addr & PAGE_4K, addrMask: 0xfffn, perm: IOMMU_RW };
+    }
+    const pasid = rid2pasid ? ce.rid2pasid! : r.pasid;
+    if (rid2pasid) {
+      const e = iotlb.lookupPage(r.sid, pasid, Math.floor(a / 4096));
+      if (e !== undefined) {
+        iotlb.hits++;
+        this.fastAnswers++;
+        return { targetAs: this.downstream, iova: e.iova, translatedAddr: e.out, addrMask: e.addrMask, perm: e.perm };
+      }
+    }
+    if (ce.slptN < 0) return undefined;
+    const width = POW2[Math.min(30 + 9 * ce.aw, this.awBits)]!;
+    const isWrite = (flag & IOMMU_WO) !== 0;
+    const L = this.leafN;
+    if (ce.fs === true) {
+      // Canonical inputs below 2^53 are those below half the width.
+      if (a >= width / 2 || !this.leafWalker.fs(this.reader, this.fsNm, ce.slptN, 2 + ce.aw, a, isWrite, L)) return undefined;
+    } else if (a >= width || !this.leafWalker.sl(this.reader, this.nm, ce.slptN, 2 + ce.aw, a, isWrite, L)) return undefined;
+    const size = L.size;
+    const xlat = L.xlat;
+    if (xlat <= 0xfeefffff && xlat + size > 0xfee00000) return undefined;
+    const base = xlat - pageOffset(xlat, size);
+    if (!rid2pasid) iotlb.misses++;
+    this.fastAnswers++;
+    const out = numToBig(base);
+    if (iotlb.maxSize > 0) iotlb.insert(r.sid, ce.did, addr, halvesToBig(L.lo, L.hi), L.perm, L.level, out, pasid);
+    return { targetAs: this.downstream, iova: addr & PAGE_MASKS[L.level]!, translatedAddr: out, addrMask: ADDR_MASKS[L.level]!, perm: L.perm };
   }
 
   probeAs(r: VtdRegion, addr: bigint, flag: IOMMUAccessFlags, trace: Trace | undefined, uncached: boolean): IOMMUTLBEntry {
@@ -890,9 +1006,10 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     if (trace === undefined && addr < TWO53N && ce.slptN >= 0) {
       const a = Number(addr);
       const L = this.leafN;
-      if (a < POW2[Math.min(30 + 9 * ce.aw, this.awBits)]! && slLeafNum(this.reader, this.nm, ce.slptN, 2 + ce.aw, a, isWrite, L) && !(L.xlat <= 0xfeefffff && L.xlat + L.size > 0xfee00000)) {
-        if (!this.quiet && this.iotlb.maxSize > 0) this.iotlb.insert(sid, ce.did, addr, (BigInt(L.hi >>> 0) << 32n) | BigInt(L.lo >>> 0), L.perm, L.level, BigInt(L.xlat), pasid);
-        return { targetAs: this.downstream, iova: BigInt(a - pageOffset(a, L.size)), translatedAddr: BigInt(L.xlat - pageOffset(L.xlat, L.size)), addrMask: ADDR_MASKS[L.level]!, perm: L.perm };
+      if (a < POW2[Math.min(30 + 9 * ce.aw, this.awBits)]! && this.leafWalker.sl(this.reader, this.nm, ce.slptN, 2 + ce.aw, a, isWrite, L) && !(L.xlat <= 0xfeefffff && L.xlat + L.size > 0xfee00000)) {
+        const out = numToBig(L.xlat - pageOffset(L.xlat, L.size));
+        if (!this.quiet && this.iotlb.maxSize > 0) this.iotlb.insert(sid, ce.did, addr, halvesToBig(L.lo, L.hi), L.perm, L.level, out, pasid);
+        return { targetAs: this.downstream, iova: addr & PAGE_MASKS[L.level]!, translatedAddr: out, addrMask: ADDR_MASKS[L.level]!, perm: L.perm };
       }
     }
     const fpd = ce.fpd || ce.peFpd === true;
@@ -1359,7 +1476,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       { name: 'IQA', value: `${hex(iqa)}: ${this.queue.enabled ? `queue at ${hex(this.queue.base)}, ${this.queue.size} descriptors` : 'queued invalidation off'}` },
       { name: 'IQH / IQT', value: `${this.queue.head} / ${this.queue.tail}` },
       { name: 'ICS / IECTL', value: `${hex(l(DMAR_ICS_REG))} / ${hex(l(DMAR_IECTL_REG))}` },
-      { name: 'IOTLB', value: `${this.iotlb.size} entr${this.iotlb.size === 1 ? 'y' : 'ies'} (max ${this.iotlb.maxSize}), ${this.iotlb.hits} hit(s), ${this.iotlb.misses} miss(es)` },
+      { name: 'IOTLB', value: `${this.iotlb.size} entr${this.iotlb.size === 1 ? 'y' : 'ies'} (max ${this.iotlb.maxSize}), ${this.iotlb.hits} hit(s), ${this.iotlb.misses} miss(es); ${this.fastAnswers} translation(s) answered on the number path` },
       { name: 'context cache', value: `generation ${this.contextCacheGen}` },
       { name: 'notified address spaces', value: this.withNotifiers.map((r) => r.bdf).join(', ') || 'none' },
       { name: 'properties', value: `aw-bits ${this.awBits}, caching-mode ${this.cachingMode ? 'on' : 'off'}, device-iotlb ${this.dt ? 'on' : 'off'}, pt ${this.pt ? 'on' : 'off'}, snoop-control ${this.snoopControl ? 'on' : 'off'}, scalable-mode ${this.scalableMode ? `on (root ${this.rootScalable ? 'scalable' : 'legacy'})` : 'off'}${this.firstStage ? ', flts on' : ''}, profile ${this.flags.profile}` },

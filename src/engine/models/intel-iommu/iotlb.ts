@@ -7,7 +7,10 @@
  * invalidation compares only the low 8 bits of the page number (and so drops more than asked).
  *
  * Kept as one map per (source ID, PASID, level) keyed by the gfn as a number (page numbers of a
- * 64-bit address fit in 52 bits), so a hit costs a few number operations.
+ * 64-bit address fit in 52 bits), so a hit costs a few number operations. The maps of one
+ * (source ID, PASID) sit together in a VtdTlbSource, which a caller with many questions for one
+ * address space may keep while `epoch` is unchanged (the table is never emptied, nor a source
+ * added, without a new epoch).
  */
 import { PCI_NO_PASID, U64, levelPageMask } from './types';
 
@@ -23,6 +26,8 @@ export interface VtdTlbEntry {
   readonly mask: bigint;
   /** ~mask: the entry's addr_mask. */
   readonly addrMask: bigint;
+  /** The input page: the address & mask (the entry's iova, as translate() returns it). */
+  readonly iova: bigint;
   /** The output page: slpte's address & mask. */
   readonly out: bigint;
   /** `out` as a number, -1 when it is 2^53 or more (the number path then declines). */
@@ -34,13 +39,42 @@ export interface VtdTlbEntry {
 const SPAN = [0, 1, 512, 262144, 134217728];
 const TWO53N = 1n << 53n;
 
+/** The entries of one (source ID, PASID): a map per level (1, 2, 3) keyed by gfn. */
+export class VtdTlbSource {
+  readonly l1 = new Map<number, VtdTlbEntry>();
+  readonly l2 = new Map<number, VtdTlbEntry>();
+  readonly l3 = new Map<number, VtdTlbEntry>();
+
+  /** The entry holding 4 KiB page `page` (levels 1, 2, 3 in turn, as vtd_lookup_iotlb). */
+  find(page: number): VtdTlbEntry | undefined {
+    if (this.l1.size !== 0) {
+      const e = this.l1.get(page);
+      if (e !== undefined) return e;
+    }
+    // page - page % span without a double `%` (span is a power of two below 2^32).
+    if (this.l2.size !== 0) {
+      const e = this.l2.get(page - ((page >>> 0) & 511));
+      if (e !== undefined) return e;
+    }
+    return this.l3.size === 0 ? undefined : this.l3.get(page - ((page >>> 0) & 262143));
+  }
+
+  level(level: number): Map<number, VtdTlbEntry> {
+    return level === 1 ? this.l1 : level === 2 ? this.l2 : this.l3;
+  }
+}
+
 export class VtdIotlb {
   /**
-   * Entries by PASID (-1 for PCI_NO_PASID), then by source ID * 4 + level, then by gfn: keys that
-   * stay small integers, so a hit is three Map lookups on small-integer keys.
+   * Entries by PASID (-1 for PCI_NO_PASID), then by source ID, then by level and gfn: keys that
+   * stay small integers, so a hit is two Map lookups and one per level tried.
    */
-  private readonly byPasid = new Map<number, Map<number, Map<number, VtdTlbEntry>>>();
+  private readonly byPasid = new Map<number, Map<number, VtdTlbSource>>();
   private count = 0;
+  /** Bumped when the table is emptied or gains a source (see VtdTlbSource). */
+  epoch = 0;
+  /** Bumped on every change of the table's contents (an insert, a removal, a flush). */
+  version = 0;
   hits = 0;
   misses = 0;
 
@@ -51,7 +85,18 @@ export class VtdIotlb {
   }
 
   private *levelMaps(): IterableIterator<Map<number, VtdTlbEntry>> {
-    for (const bySource of this.byPasid.values()) yield* bySource.values();
+    for (const bySource of this.byPasid.values()) {
+      for (const s of bySource.values()) {
+        yield s.l1;
+        yield s.l2;
+        yield s.l3;
+      }
+    }
+  }
+
+  /** The entries of (sid, pasid), or undefined while it has none. */
+  source(sid: number, pasid: number): VtdTlbSource | undefined {
+    return this.byPasid.get(pasid === PCI_NO_PASID ? -1 : pasid)?.get(sid);
   }
 
   *entries(): IterableIterator<VtdTlbEntry> {
@@ -65,16 +110,7 @@ export class VtdIotlb {
   /** lookup by the input's 4 KiB page number. */
   lookupPage(sid: number, pasid: number, page: number): VtdTlbEntry | undefined {
     if (this.count === 0) return undefined;
-    const bySource = this.byPasid.get(pasid === PCI_NO_PASID ? -1 : pasid);
-    if (bySource === undefined) return undefined;
-    for (let level = 1; level < 4; level++) {
-      const m = bySource.get(sid * 4 + level);
-      if (m === undefined) continue;
-      // page - page % span without a double `%` (span is a power of two below 2^32).
-      const e = m.get(level === 1 ? page : page - ((page >>> 0) & (SPAN[level]! - 1)));
-      if (e !== undefined) return e;
-    }
-    return undefined;
+    return this.byPasid.get(pasid === PCI_NO_PASID ? -1 : pasid)?.get(sid)?.find(page);
   }
 
   /** vtd_update_iotlb; returns true when the insert flushed a full table first. */
@@ -93,15 +129,18 @@ export class VtdIotlb {
       bySource = new Map();
       this.byPasid.set(pk, bySource);
     }
-    let m = bySource.get(sid * 4 + level);
-    if (m === undefined) {
-      m = new Map();
-      bySource.set(sid * 4 + level, m);
+    let src = bySource.get(sid);
+    if (src === undefined) {
+      src = new VtdTlbSource();
+      bySource.set(sid, src);
+      this.epoch++;
     }
+    const m = src.level(level);
     const mask = levelPageMask(level);
+    this.version++;
     if (!m.has(gfn)) this.count++;
     const o = out & mask;
-    m.set(gfn, { sid, pasid, level, gfn, domainId, slpte, perm, mask, addrMask: U64 & ~mask, out: o, outN: o < TWO53N ? Number(o) : -1, shift: 12 + 9 * (level - 1) });
+    m.set(gfn, { sid, pasid, level, gfn, domainId, slpte, perm, mask, addrMask: U64 & ~mask, iova: addr & mask, out: o, outN: o < TWO53N ? Number(o) : -1, shift: 12 + 9 * (level - 1) });
     return flushed;
   }
 
@@ -109,6 +148,8 @@ export class VtdIotlb {
     const n = this.count;
     this.byPasid.clear();
     this.count = 0;
+    this.epoch++;
+    this.version++;
     return n;
   }
 
@@ -123,6 +164,7 @@ export class VtdIotlb {
       }
     }
     this.count -= n;
+    if (n !== 0) this.version++;
     return n;
   }
 

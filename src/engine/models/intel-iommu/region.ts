@@ -11,6 +11,7 @@ import { IOMMUMemoryRegion, type IOMMUNotifier, type ProbeOptions, type ReplayRe
 import type { IOMMUAccessFlags, IOMMUNotifierFlag, IOMMUTLBEntry } from '../../iotlb';
 import type { Trace } from '../../trace';
 import type { ContextEntry } from './context';
+import { TlbProbe, type PasidMemo } from './fast-path';
 import { IovaTree } from './iova-tree';
 import { PCI_NO_PASID, bdfColon } from './types';
 
@@ -32,6 +33,10 @@ export class VtdRegion extends IOMMUMemoryRegion {
   asNotifierFlags: IOMMUNotifierFlag = 0;
   /** What this address space has notified as mapped (its iova_tree). */
   readonly tree = new IovaTree();
+  /** translate()'s IOTLB look-up for this address space's own key (source ID, PASID). */
+  readonly tlbProbe: TlbProbe;
+  /** translate()'s last PASID-entry resolution in scalable mode, with the words it was made from. */
+  pasidMemo: PasidMemo | undefined;
 
   constructor(
     private readonly owner: VtdOwner,
@@ -42,6 +47,7 @@ export class VtdRegion extends IOMMUMemoryRegion {
     readonly pasid = PCI_NO_PASID,
   ) {
     super(name, 1n << 64n);
+    this.tlbProbe = new TlbProbe(sid, pasid);
   }
 
   get bdf(): string {
