@@ -21,6 +21,7 @@ import type { AddressSpace } from '../../address-space';
 import type { NumberEntry, NumberTranslator } from '../../fast-path';
 import type { MemoryBacking } from '../../guest-memory';
 import { IOMMU_NONE, IOMMU_RW, IOMMU_WO } from '../../iotlb';
+import { PAGE_SLOTS, PAGE_SLOT_BITS, TablePageCache } from '../../page-cache';
 import type { GuestReader } from '../smmuv3/guest-reader';
 import type { ContextEntry } from './context';
 import type { VtdIotlb, VtdTlbEntry, VtdTlbSource } from './iotlb';
@@ -79,17 +80,42 @@ export function fsNumMasks(m: FsReservedMasks, aw: number): NumMasks {
   return n;
 }
 
+/** LeafWalker.slCached's answers. */
+const NO = 0;
+const DONE = 1;
+/** A table page is not cached yet (missSlot and missKey say which). */
+const MISS = 2;
+/** Something the cached walk does not take (a table at or above 2^48, a page not cacheable): walk with slGeneral. */
+const GENERAL = 3;
+
 /**
- * Leaf walks on numbers that read each entry's halves straight from its page in the RAM range the
- * reader holds (MemoryBacking.wordPage; the page of each level is kept for the next walk, so the
- * upper levels cost no lookup). They answer only a plain success and otherwise return false having
- * changed nothing but `out`; an entry outside that RAM sends the second-level walk to slLeafNum
- * (the same checks through the reader) and the first-stage walk back to its caller.
+ * Leaf walks on numbers that read each entry's halves straight from its page in RAM
+ * (MemoryBacking.wordPage). They answer only a plain success and otherwise return false having
+ * changed nothing but `out`.
+ *
+ * The second-level walk first tries the page cache (TablePageCache, src/engine/page-cache.ts;
+ * shared by the walkers of one IOMMU, as its keys are guest addresses): the reserved masks as
+ * int32 per level (decoded once per NumMasks), the input's halves indexed with fixed shifts, no
+ * call and no allocation per level; a table page not cached yet is filled and the walk done
+ * again. Anything it does not take (a table at or above 2^48, a page outside the reader's RAM
+ * range or never written) goes to slGeneral, which keeps each level's page for the next walk and
+ * sends an entry outside that RAM to slLeafNum (the same checks through the reader). The
+ * first-stage walk sends such an entry back to its caller.
  */
 export class LeafWalker {
   private mem: MemoryBacking | undefined;
   private readonly index = new Float64Array(6).fill(-1);
   private readonly words: Array<Uint32Array | undefined> = [undefined, undefined, undefined, undefined, undefined, undefined];
+  /** The plan of the cached walk: the NumMasks it was made for, its masks per level (level * 4 + pageLo, pageHi, largeLo, largeHi) and hawHi. */
+  private planNm: NumMasks | undefined;
+  private readonly masks = new Int32Array(24);
+  private hawHi = 0;
+  /** The page slCached found missing: its cache slot and key. */
+  private missSlot = 0;
+  private missKey = 0;
+
+  /** `pages`: the IOMMU's page cache (levels 0 to 5), shared by its walkers. */
+  constructor(private readonly pages: TablePageCache = new TablePageCache(6)) {}
 
   /** The words of the page holding backing offset `off` for `level`'s entry, undefined for an unwritten page (zeros). */
   private page(mem: MemoryBacking, level: number, off: number): Uint32Array | undefined {
@@ -116,6 +142,84 @@ export class LeafWalker {
 
   /** slLeafNum (walker.ts): the same entries, the same checks in the same order, the same `out`. */
   sl(reader: GuestReader, nm: NumMasks, table: number, top: number, iova: number, isWrite: boolean, out: NumLeaf): boolean {
+    const pages = this.pages;
+    pages.sync();
+    if (nm !== this.planNm) this.plan(nm);
+    let r = this.slCached(table, top, iova, isWrite, out);
+    // Each level has its own cache, so the pages of one walk do not evict each other: at most
+    // `top` are missing.
+    for (let i = 0; r === MISS && i < 5; i++) r = pages.fill(reader, this.missSlot, this.missKey) !== undefined ? this.slCached(table, top, iova, isWrite, out) : GENERAL;
+    if (r === DONE) return true;
+    if (r === NO) return false;
+    return this.slGeneral(reader, nm, table, top, iova, isWrite, out);
+  }
+
+  private plan(nm: NumMasks): void {
+    const m = this.masks;
+    for (let level = 1; level <= 5; level++) {
+      m[level * 4] = nm.pageLo[level]! | 0;
+      m[level * 4 + 1] = nm.pageHi[level]! | 0;
+      m[level * 4 + 2] = nm.largeLo[level]! | 0;
+      m[level * 4 + 3] = nm.largeHi[level]! | 0;
+    }
+    this.hawHi = nm.hawHi;
+    this.planNm = nm;
+  }
+
+  /**
+   * slGeneral's walk on cached pages: level L's index is input bits [3 + 9L + 8 : 3 + 9L], taken
+   * from the input's bits [38:12] (levels 1 to 3) or its high half (levels 4 and 5); table
+   * addresses are carried as halves (`tHi`, `tLo`), so a page's key (bits [47:20]) and slot are
+   * integer operations. The checks are slGeneral's, in its order.
+   */
+  private slCached(table: number, top: number, iova: number, isWrite: boolean, out: NumLeaf): number {
+    const keys = this.pages.keys;
+    const cache = this.pages.words;
+    const m = this.masks;
+    const hawHi = this.hawHi;
+    const iovaHi = (iova / TWO32) >>> 0;
+    const v = ((iovaHi << 20) | ((iova >>> 0) >>> 12)) & 0x7ff_ffff;
+    const check = isWrite ? 2 : 1;
+    let tHi = (table / TWO32) >>> 0;
+    let tLo = table >>> 0;
+    if ((tLo & 0xfff) !== 0 || !(top >= 1 && top <= 5)) return GENERAL;
+    let level = top;
+    let perm = 3;
+    for (;;) {
+      if (tHi > 0xffff) return GENERAL;
+      const key = (tHi << 12) | (tLo >>> 20);
+      const slot = (level << PAGE_SLOT_BITS) | ((tLo >>> 12) & (PAGE_SLOTS - 1));
+      if (keys[slot] !== key) {
+        this.missSlot = slot;
+        this.missKey = key;
+        return MISS;
+      }
+      const words = cache[slot]!;
+      const at = (level <= 3 ? (v >>> (9 * level - 9)) & 511 : (iovaHi >>> (9 * level - 29)) & 511) << 1;
+      const lo = words[at]!;
+      const hi = words[at + 1]!;
+      perm &= lo & 3;
+      if ((lo & check) === 0) return NO;
+      const ps = (lo & 0x80) !== 0;
+      const k = level << 2;
+      if (ps && (level === 2 || level === 3) ? ((lo & m[k + 2]!) | (hi & m[k + 3]!)) !== 0 : ((lo & m[k]!) | (hi & m[k + 1]!)) !== 0) return NO;
+      tHi = hi & hawHi;
+      tLo = (lo & 0xfffff000) >>> 0;
+      if (level === 1 || ps) {
+        out.lo = lo;
+        out.hi = hi;
+        out.level = level;
+        out.size = LEVEL_SIZE[level]!;
+        out.xlat = tHi * TWO32 + tLo;
+        out.perm = perm;
+        return DONE;
+      }
+      level = (level - 1) | 0;
+    }
+  }
+
+  /** slLeafNum (walker.ts) reading pages through the reader's RAM range. */
+  private slGeneral(reader: GuestReader, nm: NumMasks, table: number, top: number, iova: number, isWrite: boolean, out: NumLeaf): boolean {
     const mem = this.backing(reader);
     if (mem === undefined) return slLeafNum(reader, nm, table, top, iova, isWrite, out);
     const rStart = reader.rStart;
@@ -316,13 +420,15 @@ export interface VtdTranslatorPlan {
   readonly nm: NumMasks;
   /** CAP-level scalable mode offered: the interrupt-range fault's reason. */
   readonly smFaults: boolean;
+  /** The IOMMU's table page cache (LeafWalker), else the translator's own. */
+  readonly pages?: TablePageCache;
 }
 
 const TWO53 = 2 ** 53;
 
 export class VtdTranslator implements NumberTranslator {
   private readonly leaf = newNumLeaf();
-  private readonly walker = new LeafWalker();
+  private readonly walker: LeafWalker;
   private readonly limit: number;
   /** First stage: the canonical inputs below 2^53 are those below half the width. */
   private readonly fsLimit: number;
@@ -331,6 +437,7 @@ export class VtdTranslator implements NumberTranslator {
   private readonly fm: NumMasks | undefined;
 
   constructor(private readonly p: VtdTranslatorPlan) {
+    this.walker = new LeafWalker(p.pages);
     const ce = p.ce;
     this.limit = ce === undefined ? 0 : 2 ** Math.min(30 + 9 * ce.aw, p.env.awBits);
     this.fsLimit = this.limit / 2;

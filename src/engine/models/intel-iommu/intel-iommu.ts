@@ -43,6 +43,7 @@ import {
   type IOMMUTLBEvent,
 } from '../../iotlb';
 import type { MmioRegion } from '../../memory';
+import { TablePageCache } from '../../page-cache';
 import type { Trace, TraceFieldValue } from '../../trace';
 import { GuestReader } from '../smmuv3/guest-reader';
 import { TT_NAMES, ceAgaw, ceLevel, devToContextEntry, smResolve, type ContextEntry, type ContextEnv } from './context';
@@ -275,7 +276,9 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   private readonly rsvd: ReservedMasks;
   private readonly nm: NumMasks;
   private readonly leafN = newNumLeaf();
-  private readonly leafWalker = new LeafWalker();
+  /** Guest pages of RAM the walks read tables from (src/engine/page-cache.ts), shared by this IOMMU's walkers. */
+  private readonly tablePages = new TablePageCache(6);
+  private readonly leafWalker = new LeafWalker(this.tablePages);
   private readonly fsNm: NumMasks;
   /**
    * translate() without a trace tries the number path first (translateFast); off, every call goes
@@ -893,6 +896,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       env: this.walkEnvCached,
       nm: this.nm,
       smFaults: this.scalableMode,
+      pages: this.tablePages,
       fsRsvd: this.fsRsvd,
       fsWriter: this.dryWriter,
     });
