@@ -61,11 +61,6 @@ export class TablePageCache {
     this.gen = gen;
   }
 
-  /** The slot of the page at address bits [31:12] of `addrLo` (a 32-bit half) for `level`. */
-  static slot(level: number, addrLo: number): number {
-    return (level << PAGE_SLOT_BITS) | ((addrLo >>> 12) & (PAGE_SLOTS - 1));
-  }
-
   /**
    * The words of the guest page with key `key` (address bits [47:20], 0 <= key < 2^28) and
    * `slot` (whose low bits are address bits [19:12]) from the RAM range `win` holds, now cached
