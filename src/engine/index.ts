@@ -10,6 +10,7 @@ export * from './errors';
 export * from './fast-path';
 export * from './format';
 export * from './guest-memory';
+export * from './guest-reader';
 export * from './hex';
 export * from './interval-map';
 export * from './iommu';

@@ -7,7 +7,7 @@
  */
 import { hex } from '../../hex';
 import type { Trace } from '../../trace';
-import type { GuestReader } from '../smmuv3/guest-reader';
+import type { GuestReader } from '../../guest-reader';
 import {
   VTD_CONTEXT_ENTRY_AW,
   VTD_CONTEXT_ENTRY_FPD,

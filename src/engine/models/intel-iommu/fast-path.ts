@@ -22,7 +22,7 @@ import type { NumberEntry, NumberTranslator } from '../../fast-path';
 import type { MemoryBacking } from '../../guest-memory';
 import { IOMMU_NONE, IOMMU_RW, IOMMU_WO } from '../../iotlb';
 import { PAGE_SLOTS, PAGE_SLOT_BITS, TablePageCache } from '../../page-cache';
-import type { GuestReader } from '../smmuv3/guest-reader';
+import type { GuestReader } from '../../guest-reader';
 import type { ContextEntry } from './context';
 import type { VtdIotlb, VtdTlbEntry, VtdTlbSource } from './iotlb';
 import { PCI_NO_PASID, VTD_FR_ADDR_BEYOND_MGAW, VTD_FR_FS_NON_CANONICAL, VTD_FR_INTERRUPT_ADDR, VTD_FR_SM_INTERRUPT_ADDR } from './types';

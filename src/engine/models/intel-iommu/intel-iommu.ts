@@ -45,7 +45,7 @@ import {
 import type { MmioRegion } from '../../memory';
 import { TablePageCache } from '../../page-cache';
 import type { Trace, TraceFieldValue } from '../../trace';
-import { GuestReader } from '../smmuv3/guest-reader';
+import { GuestReader } from '../../guest-reader';
 import { TT_NAMES, ceAgaw, ceLevel, devToContextEntry, smResolve, type ContextEntry, type ContextEnv } from './context';
 import { FaultRecorder, describeDisposition, faultSummary, type FaultLogEntry, type VtdInterrupt } from './faults';
 import { InvalidationQueue, encodeDescriptor, processDescriptor, type InvLogEntry, type VtdInvalidator } from './invalidation';

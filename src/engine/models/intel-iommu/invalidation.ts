@@ -10,7 +10,7 @@
 import type { ModelCommand } from '../../device';
 import { engineError, type EngineError } from '../../errors';
 import { hex } from '../../hex';
-import type { GuestReader } from '../smmuv3/guest-reader';
+import type { GuestReader } from '../../guest-reader';
 import type { VtdRegisters } from './registers';
 import {
   DMAR_FSTS_REG,

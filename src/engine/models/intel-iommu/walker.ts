@@ -10,7 +10,7 @@ import { hex } from '../../hex';
 import { permName } from '../../iotlb';
 import type { Trace } from '../../trace';
 import { RamRegion } from '../../memory';
-import type { GuestReader } from '../smmuv3/guest-reader';
+import type { GuestReader } from '../../guest-reader';
 import { ceAgaw, ceLevel, type ContextEntry } from './context';
 import {
   U64,

@@ -19,7 +19,7 @@
  * CMD_SYNC interrupt (no MSI: IDR0.MSI is 0).
  */
 import { hex, powerOfTwoChunks } from '../../hex';
-import type { GuestReader } from './guest-reader';
+import type { GuestReader } from '../../guest-reader';
 import type { Iotlb } from './iotlb';
 import type { Smmuv3Irqs } from './irq';
 import {

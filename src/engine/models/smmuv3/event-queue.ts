@@ -16,7 +16,7 @@
  * raises GERROR.EVENTQ_ABT_ERR.
  */
 import { hex } from '../../hex';
-import type { GuestReader } from './guest-reader';
+import type { GuestReader } from '../../guest-reader';
 import type { Smmuv3Irqs } from './irq';
 import { EVENTQ_OVFLG, GERROR_EVENTQ_ABT_ERR, queueBase, queueEmpty, queueFull, queueIncr, queueIndex, type Smmuv3Registers } from './registers';
 import {

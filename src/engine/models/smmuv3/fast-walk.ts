@@ -14,19 +14,10 @@
  */
 import { currentTopologyGeneration } from '../../memory';
 import { IOMMU_RO, IOMMU_RW, IOMMU_WO } from '../../iotlb';
-import type { GuestReader } from './guest-reader';
+import type { GuestReader } from '../../guest-reader';
+import { NO_PAGE, PAGE_SLOTS, PAGE_SLOT_BITS, TablePageCache } from '../../page-cache';
 import { POW2, TWO32, type ProfileFlags, type StreamConfig, type TtInfo } from './types';
 import type { Walker } from './walker';
-
-/** Slots per level of the page caches (a power of two): 1 MiB of tables per level stay cached. */
-const SLOT_BITS = 8;
-const SLOTS = 1 << SLOT_BITS;
-/** Slots in all: one cache per level, so that the pages of one walk never evict each other. */
-const ALL_SLOTS = 4 * SLOTS;
-/** What an empty slot holds: no page's address bits [47:20] are -1. */
-const NO_KEYS = new Int32Array(ALL_SLOTS).fill(-1);
-const NO_PAGE: Uint32Array = new Uint32Array(1024);
-const NO_WORDS: Uint32Array[] = Array.from({ length: ALL_SLOTS }, () => NO_PAGE);
 
 /** walk4k's answers. */
 const DECLINE = 0;
@@ -35,22 +26,12 @@ const DONE = 1;
 const MISS = 2;
 
 /**
- * Guest 4 KiB pages of RAM that tables were read from, as their backing's live words
- * (MemoryBacking.wordPage): one direct-mapped cache per level, slot `s` (level * SLOTS + page
- * address bits [19:12]) holding the page whose address bits [47:20] are `keys[s]`. A page is cached only when all of it lies in one RAM range and one backing
- * page, so any descriptor in it reads from there. Which backing page a guest page is depends on
- * the memory topology alone, and a backing never replaces a page it handed out (later writes
- * show through), so the cache holds until the topology changes (`gen`); pages nothing has
- * written yet (which read as zero) are not cached. Allocated on the first walk (a model that
- * never walks fast costs nothing).
- *
- * It also holds the plan of the last 4 KiB table walked (its TtInfo and StreamConfig): the
- * start-level table's words and what the walk checks, decoded once.
+ * The walker's table pages (TablePageCache, src/engine/page-cache.ts: one direct-mapped cache per
+ * level from guest page to the backing's live words, held until the memory topology changes),
+ * and the plan of the last 4 KiB table walked (its TtInfo and StreamConfig): the start-level
+ * table's words and what the walk checks, decoded once.
  */
-export class TablePages {
-  gen = -1;
-  keys: Int32Array = NO_KEYS;
-  words: Uint32Array[] = NO_WORDS;
+export class TablePages extends TablePageCache {
   /** The page walk4k found missing: its cache slot and key. */
   missSlot = 0;
   missKey = 0;
@@ -71,44 +52,24 @@ export class TablePages {
   aptArch = false;
   affd = false;
 
-  /** Empties the caches when the topology moved since they were filled; the caller checks `gen` first. */
-  reset(gen: number): void {
-    if (this.keys === NO_KEYS) {
-      this.keys = new Int32Array(ALL_SLOTS);
-      this.words = Array.from({ length: ALL_SLOTS }, () => NO_PAGE);
-    }
-    this.keys.fill(-1);
-    this.words.fill(NO_PAGE);
+  constructor() {
+    super(4);
+  }
+
+  /** Empties the caches and the plan when the topology moved since they were filled. */
+  override sync(): void {
+    if (this.gen === currentTopologyGeneration()) return;
+    super.sync();
     this.planTt = undefined;
     this.planCfg = undefined;
     this.rootWords = NO_PAGE;
-    this.gen = gen;
-  }
-
-  /**
-   * The words of the guest page with key `key` (address bits [47:20]) and `slot` (whose low bits
-   * are address bits [19:12]) from the RAM range the reader holds, now cached in `slot`;
-   * undefined when the page is not wholly in that range and in one backing page, or not written yet.
-   */
-  fill(reader: GuestReader, slot: number, key: number): Uint32Array | undefined {
-    const mem = reader.ramPages();
-    if (mem === undefined) return undefined;
-    const addr = key * 1048576 + (slot & (SLOTS - 1)) * 4096;
-    if (addr < reader.rStart || addr + 4096 > reader.rEnd) return undefined;
-    const off = addr - reader.rDelta;
-    if (off % 4096 !== 0) return undefined;
-    const words = mem.wordPage!(off / 4096);
-    if (words === undefined) return undefined;
-    this.keys[slot] = key;
-    this.words[slot] = words;
-    return words;
   }
 
   /** The words of the page holding guest address `addr` (below 2^48) at `level`, cached or filled; undefined as for fill. */
   pageOf(reader: GuestReader, level: number, addr: number): Uint32Array | undefined {
     if (!(addr < 2 ** 48)) return undefined;
     const key = Math.floor(addr / 1048576);
-    const slot = (level << SLOT_BITS) | ((addr >>> 12) & (SLOTS - 1));
+    const slot = (level << PAGE_SLOT_BITS) | ((addr >>> 12) & (PAGE_SLOTS - 1));
     return this.keys[slot] === key ? this.words[slot] : this.fill(reader, slot, key);
   }
 
@@ -141,8 +102,7 @@ export class TablePages {
 export function fastWalkS1(w: Walker, reader: GuestReader, flags: ProfileFlags, cfg: StreamConfig, tt: TtInfo, ia: number, flag: number): boolean {
   if (!(ia < POW2[tt.inputBits]!)) return false;
   const pages = w.pages;
-  const gen = currentTopologyGeneration();
-  if (pages.gen !== gen) pages.reset(gen);
+  pages.sync();
   if (tt.granule !== 12) return walkAny(w, pages, reader, flags, cfg, tt, ia, flag);
   if ((tt !== pages.planTt || cfg !== pages.planCfg) && !pages.plan(reader, flags, cfg, tt)) return false;
   // The input's halves as int32 (passed unboxed); ia < 2^48 here.
@@ -185,7 +145,7 @@ function walk4k(w: Walker, pages: TablePages, iaHi: number, iaLo: number, flag: 
     const key = ((hi & 0xffff) << 12) | (lo >>> 20);
     if (key >= tableLimit) return DECLINE;
     level = (level + 1) | 0;
-    const slot = (level << SLOT_BITS) | ((lo >>> 12) & (SLOTS - 1));
+    const slot = (level << PAGE_SLOT_BITS) | ((lo >>> 12) & (PAGE_SLOTS - 1));
     if (keys[slot] !== key) {
       pages.missSlot = slot;
       pages.missKey = key;

@@ -4,7 +4,6 @@
  * QEMU 7.2. One file per concern:
  *   types            profile flags, event codes, the decoded stream configuration
  *   registers        the MMIO register file (IDR0-5, CR0-2, GBPA, queues, GERROR...)
- *   guest-reader     reads and writes in the walk-memory address space, failures as values
  *   stream-table     STE lookup (linear and 2-level) and decoding
  *   context-descriptor  CD decoding, TTB0/TTB1
  *   walker           VMSAv8-64 stage-1, stage-2 and nested walks; range walks for replay
@@ -18,7 +17,6 @@
  */
 export * from './types';
 export * from './registers';
-export * from './guest-reader';
 export * from './stream-table';
 export * from './context-descriptor';
 export * from './walker';

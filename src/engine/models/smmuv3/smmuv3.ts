@@ -38,7 +38,7 @@ import { CommandQueue, encodeCommand, type CommandLogEntry, type Smmuv3Command }
 import { cdFields, decodeCd, mergeProbes, probesFor, type CdFields } from './context-descriptor';
 import { EventQueue, describeDisposition } from './event-queue';
 import { MODE_BYPASS, MODE_FAIL, MODE_TRANSLATE, StreamTranslator } from './fast-path';
-import { GuestReader } from './guest-reader';
+import { GuestReader } from '../../guest-reader';
 import { Iotlb, SMMU_IOTLB_MAX_SIZE, maskOf, tlbKey, type TlbEntry, type TlbMap } from './iotlb';
 import { Smmuv3Irqs, type IrqPulse } from './irq';
 import { Smmuv3Region, type ActiveConfig, type StreamOwner } from './region';

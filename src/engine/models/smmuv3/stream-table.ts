@@ -9,7 +9,7 @@
  */
 import { hex } from '../../hex';
 import { STEP_NAMES, type Trace } from '../../trace';
-import type { GuestReader } from './guest-reader';
+import type { GuestReader } from '../../guest-reader';
 import { SMMU_SIDSIZE, type Smmuv3Registers } from './registers';
 import {
   EVT_C_BAD_STE,

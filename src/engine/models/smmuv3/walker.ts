@@ -17,7 +17,7 @@ import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, permName } from '../../iotlb'
 import { fmtRaw } from '../../format';
 import { STEP_NAMES, type Trace, type TraceFieldValue } from '../../trace';
 import { TablePages, fastWalkS1 } from './fast-walk';
-import type { GuestReader } from './guest-reader';
+import type { GuestReader } from '../../guest-reader';
 import { maskOf, tlbKey, type Iotlb, type TlbMap } from './iotlb';
 import {
   CLASS_IN,

@@ -1,21 +1,24 @@
 /**
- * How the SMMU reaches guest memory (QEMU's dma_memory_read/write on address_space_memory): its
- * STEs, CDs, page tables and queues live in the `walk-memory` address space.
+ * How an IOMMU model reaches guest memory (QEMU's dma_memory_read/write on address_space_memory):
+ * its tables and queues (an SMMUv3's STEs, CDs, page tables and queues; a VT-d's root, context,
+ * PASID and page tables, invalidation queue) live in its walk-memory address space.
  *
  * A read that lands nowhere, on a region that refuses it, or past the end of a backing is a
- * failed read (`false` / undefined), never an exception: the caller turns it into F_WALK_EABT,
- * F_STE_FETCH, F_CD_FETCH or a command-queue abort.
+ * failed read (`false` / undefined), never an exception: the model turns it into its own fault
+ * (SMMUv3: F_WALK_EABT, F_STE_FETCH, F_CD_FETCH or a command-queue abort; VT-d: its fault reasons).
  *
  * The hot path is a descriptor read at a number address: the flat range of the last RAM hit is
  * kept (until the memory topology changes), so a read is one backing call and no lookup. Other
  * regions (MMIO, a nested IOMMU) go through performAccess, as a DMA would.
  */
-import { MEMTXATTRS_UNSPECIFIED, MemTxResult } from '../../attrs';
-import type { AddressSpace } from '../../address-space';
-import type { AccessSize, MemoryBacking, WordHalves } from '../../guest-memory';
-import { RamRegion, currentTopologyGeneration } from '../../memory';
-import { performAccess } from '../../translate';
-import { TWO32, TWO53N } from './types';
+import { MEMTXATTRS_UNSPECIFIED, MemTxResult } from './attrs';
+import type { AddressSpace } from './address-space';
+import type { AccessSize, MemoryBacking, WordHalves } from './guest-memory';
+import { RamRegion, currentTopologyGeneration } from './memory';
+import { performAccess } from './translate';
+
+const TWO32 = 4294967296;
+const TWO53N = 1n << 53n;
 
 export class GuestReader implements WordHalves {
   /** Halves of the last 64-bit word read by read64. */
