@@ -338,7 +338,7 @@ const VtdDevice = Type.Object(
         description: 'Context entry T: 0 translate (default), 1 with device IOTLB, 2 pass-through. Scalable mode: the RID_PASID entry PGTT, second-stage (translate), first-stage (4- or 5-level first-stage tables, needs flts) or pass-through.',
       }),
     ),
-    'aw-bits': Type.Optional(Type.Union([Type.Literal(39), Type.Literal(48), Type.Literal(57)], { description: 'Context entry AW: 39 (3 levels), 48 (4, default) or 57 (5).' })),
+    'aw-bits': Type.Optional(Type.Union([Type.Literal(39), Type.Literal(48), Type.Literal(57)], { description: "Context entry AW: 39 (3 levels), 48 (4) or 57 (5); default: the IOMMU's aw-bits." })),
     fpd: Type.Optional(Type.Boolean({ description: 'Fault processing disable.' })),
     'large-pages': Type.Optional(Type.Boolean({ description: 'Use 2 MiB and 1 GiB pages where alignment allows (default true).' })),
     'share-with': Type.Optional(Type.String({ description: 'Use the page tables of an earlier device of the same domain (its bus:device.function).' })),

@@ -159,4 +159,41 @@ devices:
     assert.deepEqual([e.iova, e.addrMask, e.perm], [0x4000_0000n, 0x3fff_ffffn, IOMMU_RO]);
     assert.match(d.describeDevice(0x18), /^DID 7, T=0 .*3-level, 39-bit AGAW/);
   });
+
+  it('qemu-7.2: a PASID entry in build is written, with a warning that QEMU 7.2 creates no PASID address space; none under the architecture', () => {
+    const text = (profile: string) => `${BASE}iommus:
+  dmar0:
+    model: intel-iommu
+    walk-memory: system${profile}
+    scalable-mode: true
+    pasid-mode: true
+    build:
+      at: ram+0x100_0000
+      devices:
+        "00:02.0":
+          domain: 1
+          map: [ { iova: 0x1000, size: 4KiB, pa: 0x20_0000, perm: rw } ]
+          pasids:
+            "5": { domain: 2, map: [ { iova: 0x1000, size: 4KiB, pa: 0x30_0000, perm: ro } ] }
+devices:
+  dev: { kind: pci, bdf: "00:02.0", iommu: dmar0 }
+  dev-pasid5: { kind: pci, bdf: "00:02.0", iommu: dmar0, attrs: { pasid: 5 } }
+`;
+    const q = loadConfig('q.iommu.yaml', text('\n    profile: qemu-7.2'));
+    assert.deepEqual(errors(q), []);
+    const warned = q.diagnostics.filter((d) => d.code === 'profile-difference');
+    assert.deepEqual(
+      warned.map((d) => `${d.severity} ${d.range.start.line + 1}: ${d.message}`),
+      [
+        "warning 21: QEMU 7.2 creates no PASID address space (vtd_find_add_as is only called with PCI_NO_PASID, and MemTxAttrs carries no PASID): PASID 5's entry is written, but no DMA in QEMU 7.2 goes through it",
+      ],
+    );
+    // The entry is still written and walked, as 7.2's translate would walk it.
+    const d = q.machine.iommus.get('dmar0') as IntelIommu;
+    const e = d.regionFor(0x10, 5).translate(0x1008n, IOMMU_RO, 0);
+    assert.deepEqual([e.translatedAddr, e.perm], [0x30_0000n, IOMMU_RO]);
+    const a = loadConfig('a.iommu.yaml', text(''));
+    assert.deepEqual(errors(a), []);
+    assert.deepEqual(a.diagnostics.filter((d) => d.code === 'profile-difference'), []);
+  });
 });

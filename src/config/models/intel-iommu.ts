@@ -36,7 +36,10 @@ export function buildIntelIommu(ctx: BuildContext, name: string, spec: Record<st
   const writes: VtdRegisterWrite[] = [];
   const build = obj(spec.build);
   if (build) {
-    const regs = buildTables(ctx, name, build, [...path, 'build'], memory, spec['scalable-mode'] === true);
+    // A device's tables default to the unit's own address width (QEMU's aw-bits: 39 in 7.2, else
+    // 48), as a guest driver picks an AGAW the unit's SAGAW offers.
+    const unitAw = aw ?? (profile === 'qemu-7.2' ? 39 : 48);
+    const regs = buildTables(ctx, name, build, [...path, 'build'], memory, spec['scalable-mode'] === true, profile, unitAw);
     if (regs) writes.push(...regs);
   }
   for (const [k, v] of entries(obj(spec.registers) ?? {})) {
@@ -82,7 +85,7 @@ function parseBdf(key: string): number | undefined {
   return r.ok ? Number(r.value) : undefined;
 }
 
-function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>, path: Path, memory: AddressSpace, scalable: boolean): VtdRegisterWrite[] | undefined {
+function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>, path: Path, memory: AddressSpace, scalable: boolean, profile: VtdProfile, unitAw: number): VtdRegisterWrite[] | undefined {
   const at = tablesArea(ctx, name, b, path, memory, 'the VT-d tables');
   if (!at) return undefined;
   const devices: Array<[number, VtdBuildDevice]> = [];
@@ -122,6 +125,14 @@ function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>
       const pdomain = ctx.num(pd.domain, [...pp, 'domain'], undefined, 1n << 16n);
       const pmap = mappings(ctx, pd.map, [...pp, 'map']);
       if (!pasid.ok) ctx.error('bad-value', pp, `"${pk}" is not a PASID (0..0xfffff)`, 'key');
+      else if (profile === 'qemu-7.2') {
+        ctx.warn(
+          'profile-difference',
+          pp,
+          `QEMU 7.2 creates no PASID address space (vtd_find_add_as is only called with PCI_NO_PASID, and MemTxAttrs carries no PASID): PASID ${pk}'s entry is written, but no DMA in QEMU 7.2 goes through it`,
+          'key',
+        );
+      }
       if (!pasid.ok || pdomain === undefined || !pmap) {
         ok = false;
         continue;
@@ -131,7 +142,8 @@ function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>
         {
           domain: Number(pdomain),
           translation: pd.translation === 'pass-through' || pd.translation === 'first-stage' ? pd.translation : 'translate',
-          awBits: typeof pd['aw-bits'] === 'number' ? pd['aw-bits'] : undefined,
+          // First-stage tables have 4 or 5 levels whatever the device's second-stage width: 4 by default.
+          awBits: typeof pd['aw-bits'] === 'number' ? pd['aw-bits'] : pd.translation === 'first-stage' ? 48 : undefined,
           fpd: pd.fpd === true,
           largePages: pd['large-pages'] === false ? false : undefined,
           map: pmap,
@@ -143,7 +155,7 @@ function buildTables(ctx: BuildContext, name: string, b: Record<string, unknown>
       {
         domain: Number(domain),
         translation: tr === 'pass-through' || tr === 'device-iotlb' || tr === 'first-stage' ? tr : 'translate',
-        awBits: typeof d['aw-bits'] === 'number' ? d['aw-bits'] : undefined,
+        awBits: typeof d['aw-bits'] === 'number' ? d['aw-bits'] : d.translation === 'first-stage' ? undefined : unitAw,
         fpd: d.fpd === true,
         largePages: d['large-pages'] === false ? false : undefined,
         shareWith,
