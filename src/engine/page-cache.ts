@@ -14,7 +14,7 @@
  *
  * Keys are guest addresses, so one cache serves every walker reading the same address space.
  * Walkers read `keys` and `words` directly in their loops; a missing page is filled with `fill`
- * and the walk is done again.
+ * and the walk is done again (or looked up with `pageOf`, which fills it).
  */
 import type { MemoryBacking } from './guest-memory';
 import { currentTopologyGeneration } from './memory';
@@ -80,5 +80,13 @@ export class TablePageCache {
     this.keys[slot] = key;
     this.words[slot] = words;
     return words;
+  }
+
+  /** The words of the page holding guest address `addr` (below 2^48) at `level`, cached or filled; undefined as for fill. */
+  pageOf(win: RamWindow, level: number, addr: number): Uint32Array | undefined {
+    if (!(addr < 2 ** 48)) return undefined;
+    const key = Math.floor(addr / 1048576);
+    const slot = (level << PAGE_SLOT_BITS) | ((addr >>> 12) & (PAGE_SLOTS - 1));
+    return this.keys[slot] === key ? this.words[slot] : this.fill(win, slot, key);
   }
 }

@@ -19,7 +19,6 @@
  */
 import type { AddressSpace } from '../../address-space';
 import type { NumberEntry, NumberTranslator } from '../../fast-path';
-import type { MemoryBacking } from '../../guest-memory';
 import { IOMMU_NONE, IOMMU_RW, IOMMU_WO } from '../../iotlb';
 import { PAGE_SLOTS, PAGE_SLOT_BITS, TablePageCache } from '../../page-cache';
 import type { GuestReader } from '../../guest-reader';
@@ -85,7 +84,7 @@ const NO = 0;
 const DONE = 1;
 /** A table page is not cached yet (missSlot and missKey say which). */
 const MISS = 2;
-/** Something the cached walk does not take (a table at or above 2^48, a page not cacheable): walk with slGeneral. */
+/** Something the cached walk does not take (a table at or above 2^48, a page not cacheable): walk with slLeafNum. */
 const GENERAL = 3;
 
 /**
@@ -98,14 +97,11 @@ const GENERAL = 3;
  * int32 per level (decoded once per NumMasks), the input's halves indexed with fixed shifts, no
  * call and no allocation per level; a table page not cached yet is filled and the walk done
  * again. Anything it does not take (a table at or above 2^48, a page outside the reader's RAM
- * range or never written) goes to slGeneral, which keeps each level's page for the next walk and
- * sends an entry outside that RAM to slLeafNum (the same checks through the reader). The
- * first-stage walk sends such an entry back to its caller.
+ * range or never written) goes to slLeafNum (walker.ts: the same checks through the reader). The
+ * first-stage walk reads its pages through the same cache and sends such an entry back to its
+ * caller.
  */
 export class LeafWalker {
-  private mem: MemoryBacking | undefined;
-  private readonly index = new Float64Array(6).fill(-1);
-  private readonly words: Array<Uint32Array | undefined> = [undefined, undefined, undefined, undefined, undefined, undefined];
   /** The plan of the cached walk: the NumMasks it was made for, its masks per level (level * 4 + pageLo, pageHi, largeLo, largeHi) and hawHi. */
   private planNm: NumMasks | undefined;
   private readonly masks = new Int32Array(24);
@@ -116,29 +112,6 @@ export class LeafWalker {
 
   /** `pages`: the IOMMU's page cache (levels 0 to 5), shared by its walkers. */
   constructor(private readonly pages: TablePageCache = new TablePageCache(6)) {}
-
-  /** The words of the page holding backing offset `off` for `level`'s entry, undefined for an unwritten page (zeros). */
-  private page(mem: MemoryBacking, level: number, off: number): Uint32Array | undefined {
-    const page = off <= 0x7fffffff ? off >>> 12 : Math.floor(off / 4096);
-    if (this.index[level] === page) return this.words[level];
-    const words = mem.wordPage!(page);
-    if (words !== undefined) {
-      this.index[level] = page;
-      this.words[level] = words;
-    }
-    return words;
-  }
-
-  private backing(reader: GuestReader): MemoryBacking | undefined {
-    const mem = reader.ramPages();
-    // Entries are 8-aligned; with an 8-aligned backing offset none crosses a page.
-    if (mem === undefined || ((reader.rDelta >>> 0) & 7) !== 0) return undefined;
-    if (this.mem !== mem) {
-      this.mem = mem;
-      this.index.fill(-1);
-    }
-    return mem;
-  }
 
   /** slLeafNum (walker.ts): the same entries, the same checks in the same order, the same `out`. */
   sl(reader: GuestReader, nm: NumMasks, table: number, top: number, iova: number, isWrite: boolean, out: NumLeaf): boolean {
@@ -151,7 +124,7 @@ export class LeafWalker {
     for (let i = 0; r === MISS && i < 5; i++) r = pages.fill(reader, this.missSlot, this.missKey) !== undefined ? this.slCached(table, top, iova, isWrite, out) : GENERAL;
     if (r === DONE) return true;
     if (r === NO) return false;
-    return this.slGeneral(reader, nm, table, top, iova, isWrite, out);
+    return slLeafNum(reader, nm, table, top, iova, isWrite, out);
   }
 
   private plan(nm: NumMasks): void {
@@ -167,10 +140,10 @@ export class LeafWalker {
   }
 
   /**
-   * slGeneral's walk on cached pages: level L's index is input bits [3 + 9L + 8 : 3 + 9L], taken
+   * slLeafNum's walk on cached pages: level L's index is input bits [3 + 9L + 8 : 3 + 9L], taken
    * from the input's bits [38:12] (levels 1 to 3) or its high half (levels 4 and 5); table
    * addresses are carried as halves (`tHi`, `tLo`), so a page's key (bits [47:20]) and slot are
-   * integer operations. The checks are slGeneral's, in its order.
+   * integer operations. The checks are slLeafNum's, in its order.
    */
   private slCached(table: number, top: number, iova: number, isWrite: boolean, out: NumLeaf): number {
     const keys = this.pages.keys;
@@ -218,51 +191,6 @@ export class LeafWalker {
     }
   }
 
-  /** slLeafNum (walker.ts) reading pages through the reader's RAM range. */
-  private slGeneral(reader: GuestReader, nm: NumMasks, table: number, top: number, iova: number, isWrite: boolean, out: NumLeaf): boolean {
-    const mem = this.backing(reader);
-    if (mem === undefined) return slLeafNum(reader, nm, table, top, iova, isWrite, out);
-    const rStart = reader.rStart;
-    const rEnd = reader.rEnd;
-    const rDelta = reader.rDelta;
-    const iovaHi = Math.floor(iova / TWO32);
-    const iovaLo = iova >>> 0;
-    const check = isWrite ? 2 : 1;
-    let level = top;
-    let perm = 3;
-    let t = table;
-    for (;;) {
-      const shift = 12 + 9 * (level - 1);
-      const idx = shift >= 32 ? (iovaHi >>> (shift - 32)) & 511 : shift <= 23 ? (iovaLo >>> shift) & 511 : ((iovaHi << (32 - shift)) | (iovaLo >>> shift)) & 511;
-      const at = t + idx * 8;
-      if (at < rStart || at + 8 > rEnd) return slLeafNum(reader, nm, table, top, iova, isWrite, out);
-      const off = at - rDelta;
-      const words = this.page(mem, level, off);
-      // An unwritten page reads as zero: not present, which slLeafNum declines too.
-      if (words === undefined) return false;
-      const w = ((off >>> 0) & 4095) >>> 2;
-      const lo = words[w]!;
-      const hi = words[w + 1]!;
-      perm &= lo & 3;
-      if ((lo & check) === 0) return false;
-      const ps = (lo & 0x80) !== 0;
-      const large = ps && (level === 2 || level === 3);
-      if (large ? ((lo & nm.largeLo[level]!) | (hi & nm.largeHi[level]!)) !== 0 : ((lo & nm.pageLo[level]!) | (hi & nm.pageHi[level]!)) !== 0) return false;
-      const addr = (hi & nm.hawHi) * TWO32 + ((lo & 0xfffff000) >>> 0);
-      if (level === 1 || ps) {
-        out.lo = lo;
-        out.hi = hi;
-        out.level = level;
-        out.size = LEVEL_SIZE[level]!;
-        out.xlat = addr;
-        out.perm = perm;
-        return true;
-      }
-      t = addr;
-      level--;
-    }
-  }
-
   /**
    * iovaToFlpte's success for a canonical input below 2^(width - 1) (the caller checks it): P and
    * U/S at every level, R/W for a write, the reserved bits, and no A/D update due: an entry still
@@ -271,11 +199,8 @@ export class LeafWalker {
    * reader's RAM declines too.
    */
   fs(reader: GuestReader, fm: NumMasks, table: number, top: number, iova: number, isWrite: boolean, out: NumLeaf): boolean {
-    const mem = this.backing(reader);
-    if (mem === undefined) return false;
-    const rStart = reader.rStart;
-    const rEnd = reader.rEnd;
-    const rDelta = reader.rDelta;
+    const pages = this.pages;
+    pages.sync();
     const iovaHi = Math.floor(iova / TWO32);
     const iovaLo = iova >>> 0;
     let level = top;
@@ -285,11 +210,9 @@ export class LeafWalker {
       const shift = 12 + 9 * (level - 1);
       const idx = shift >= 32 ? (iovaHi >>> (shift - 32)) & 511 : shift <= 23 ? (iovaLo >>> shift) & 511 : ((iovaHi << (32 - shift)) | (iovaLo >>> shift)) & 511;
       const at = t + idx * 8;
-      if (at < rStart || at + 8 > rEnd) return false;
-      const off = at - rDelta;
-      const words = this.page(mem, level, off);
+      const words = pages.pageOf(reader, level, at);
       if (words === undefined) return false;
-      const w = ((off >>> 0) & 4095) >>> 2;
+      const w = ((at >>> 0) & 4095) >>> 2;
       const lo = words[w]!;
       const hi = words[w + 1]!;
       // P, then U/S (requests are user-mode ones), then R/W.

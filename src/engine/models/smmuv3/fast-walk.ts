@@ -65,14 +65,6 @@ export class TablePages extends TablePageCache {
     this.rootWords = NO_PAGE;
   }
 
-  /** The words of the page holding guest address `addr` (below 2^48) at `level`, cached or filled; undefined as for fill. */
-  pageOf(reader: GuestReader, level: number, addr: number): Uint32Array | undefined {
-    if (!(addr < 2 ** 48)) return undefined;
-    const key = Math.floor(addr / 1048576);
-    const slot = (level << PAGE_SLOT_BITS) | ((addr >>> 12) & (PAGE_SLOTS - 1));
-    return this.keys[slot] === key ? this.words[slot] : this.fill(reader, slot, key);
-  }
-
   /** Decodes the plan of a 4 KiB table; false when its start-level table is not in cached RAM. */
   plan(reader: GuestReader, flags: ProfileFlags, cfg: StreamConfig, tt: TtInfo): boolean {
     const oas = cfg.oas;
