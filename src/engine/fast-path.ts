@@ -47,6 +47,16 @@ export function newNumberEntry(): NumberEntry {
   return { targetAs: null, translated: 0, shift: 0, perm: IOMMU_NONE, fault: 0 };
 }
 
+/** Fills `out` with one answer (the number translators' one way of writing it). */
+export function setNumberEntry(out: NumberEntry, targetAs: AddressSpace | null, translated: number, shift: number, perm: IOMMUAccessFlags, fault: number): true {
+  out.targetAs = targetAs;
+  out.translated = translated;
+  out.shift = shift;
+  out.perm = perm;
+  out.fault = fault;
+  return true;
+}
+
 const TWO53N = 1n << 53n;
 
 /**
@@ -62,10 +72,5 @@ export function numberProbe(region: IOMMUMemoryRegion, t: NumberTranslator | und
   if ((m & (m + 1n)) !== 0n) return false;
   const translated = (e.translatedAddr & ~m) | (addr & m);
   if (translated >= TWO53N) return false;
-  out.targetAs = e.targetAs;
-  out.translated = Number(translated);
-  out.shift = m.toString(2).length - (m === 0n ? 1 : 0);
-  out.perm = e.perm;
-  out.fault = 0;
-  return true;
+  return setNumberEntry(out, e.targetAs, Number(translated), m.toString(2).length - (m === 0n ? 1 : 0), e.perm, 0);
 }

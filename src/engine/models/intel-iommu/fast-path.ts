@@ -18,7 +18,7 @@
  * effect other than an IOTLB fill would follow: a fault, a context-cache fill, an A/D update.
  */
 import type { AddressSpace } from '../../address-space';
-import type { NumberEntry, NumberTranslator } from '../../fast-path';
+import { type NumberEntry, type NumberTranslator, setNumberEntry } from '../../fast-path';
 import { IOMMU_NONE, IOMMU_RW, IOMMU_WO } from '../../iotlb';
 import { PAGE_SLOTS, PAGE_SLOT_BITS, TablePageCache } from '../../page-cache';
 import type { GuestReader } from '../../guest-reader';
@@ -412,41 +412,21 @@ export class VtdTranslator implements NumberTranslator {
     if (xlat <= 0xfeefffff && xlat + size > 0xfee00000) return this.failed(p.smFaults ? VTD_FR_SM_INTERRUPT_ADDR : VTD_FR_INTERRUPT_ADDR, out);
     const base = xlat - pageOffset(xlat, size);
     if (base + size > TWO53) return false;
-    out.targetAs = p.downstream;
-    out.translated = base + pageOffset(addr, size);
-    out.shift = shift;
-    out.perm = perm;
-    out.fault = 0;
-    return true;
+    return setNumberEntry(out, p.downstream, base + pageOffset(addr, size), shift, perm, 0);
   }
 
   private hit(iotlb: VtdIotlb, addr: number, out: NumberEntry): boolean | undefined {
     const e = this.probe.find(iotlb, addr);
     if (e === undefined) return undefined;
     if (e.outN < 0) return false;
-    out.targetAs = this.p.downstream;
-    out.translated = e.outN + (addr - e.gfn * 4096);
-    out.shift = e.shift;
-    out.perm = e.perm;
-    out.fault = 0;
-    return true;
+    return setNumberEntry(out, this.p.downstream, e.outN + (addr - e.gfn * 4096), e.shift, e.perm, 0);
   }
 
   private identity(addr: number, out: NumberEntry): true {
-    out.targetAs = this.p.downstream;
-    out.translated = addr;
-    out.shift = 12;
-    out.perm = IOMMU_RW;
-    out.fault = 0;
-    return true;
+    return setNumberEntry(out, this.p.downstream, addr, 12, IOMMU_RW, 0);
   }
 
   private failed(fault: number, out: NumberEntry): true {
-    out.targetAs = this.p.downstream;
-    out.translated = 0;
-    out.shift = 0;
-    out.perm = IOMMU_NONE;
-    out.fault = fault;
-    return true;
+    return setNumberEntry(out, this.p.downstream, 0, 0, IOMMU_NONE, fault);
   }
 }

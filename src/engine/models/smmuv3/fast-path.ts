@@ -7,7 +7,7 @@
  * drift apart; test/unit/smmuv3-fast-path.test.ts holds them together on random tables.
  */
 import type { AddressSpace } from '../../address-space';
-import type { NumberEntry, NumberTranslator } from '../../fast-path';
+import { type NumberEntry, type NumberTranslator, setNumberEntry } from '../../fast-path';
 import { IOMMU_NONE, IOMMU_RW, IOMMU_WO } from '../../iotlb';
 import type { Iotlb, TlbMap } from './iotlb';
 import type { ActiveConfig } from './region';
@@ -83,23 +83,13 @@ export class StreamTranslator implements NumberTranslator {
 
   /** An IOTLB hit whose permissions passed: the entry's output for `addr`. */
   private hit(e: { readonly out: number; readonly ia: number; readonly shift: number; readonly perm: number }, addr: number, out: NumberEntry): true {
-    out.targetAs = this.downstream;
-    out.translated = e.out + (addr - e.ia);
-    out.shift = e.shift;
-    out.perm = e.perm;
-    out.fault = 0;
-    return true;
+    return setNumberEntry(out, this.downstream, e.out + (addr - e.ia), e.shift, e.perm, 0);
   }
 
   private general(addr: number, flag: number, out: NumberEntry): boolean {
     if (this.mode === MODE_FAIL) return this.failed(addr, this.fault, out);
     if (this.mode === MODE_BYPASS) {
-      out.targetAs = this.downstream;
-      out.translated = addr;
-      out.shift = 12;
-      out.perm = flag;
-      out.fault = 0;
-      return true;
+      return setNumberEntry(out, this.downstream, addr, 12, flag, 0);
     }
     const a = this.a!;
     const cfg = a.cfg;
@@ -144,12 +134,7 @@ export class StreamTranslator implements NumberTranslator {
     if (this.s1Only && tt !== undefined) {
       // Stage 1 alone (the IOTLB flags below only matter to stage 2).
       if (!w.translateS1(cfg, tt, addr, flag)) return this.failed(addr, PTW_EVENT[w.fault]!, out);
-      out.targetAs = this.downstream;
-      out.translated = w.out + (addr - w.inBase);
-      out.shift = w.shift;
-      out.perm = w.perm;
-      out.fault = 0;
-      return true;
+      return setNumberEntry(out, this.downstream, w.out + (addr - w.inBase), w.shift, w.perm, 0);
     }
     const noInsert = w.noInsert;
     const noLookup = w.noLookup;
@@ -163,20 +148,10 @@ export class StreamTranslator implements NumberTranslator {
       w.noLookup = noLookup;
     }
     if (!ok) return this.failed(addr, PTW_EVENT[w.fault]!, out);
-    out.targetAs = this.downstream;
-    out.translated = w.out + (addr - w.inBase);
-    out.shift = w.shift;
-    out.perm = w.perm;
-    out.fault = 0;
-    return true;
+    return setNumberEntry(out, this.downstream, w.out + (addr - w.inBase), w.shift, w.perm, 0);
   }
 
   private failed(addr: number, fault: number, out: NumberEntry): true {
-    out.targetAs = this.downstream;
-    out.translated = addr;
-    out.shift = 64;
-    out.perm = IOMMU_NONE;
-    out.fault = fault;
-    return true;
+    return setNumberEntry(out, this.downstream, addr, 64, IOMMU_NONE, fault);
   }
 }

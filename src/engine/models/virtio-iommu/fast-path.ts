@@ -10,7 +10,7 @@
  * (VIRTIO_IOMMU_FAULT_R_UNKNOWN is 0).
  */
 import type { AddressSpace } from '../../address-space';
-import type { NumberEntry, NumberTranslator } from '../../fast-path';
+import { type NumberEntry, type NumberTranslator, setNumberEntry } from '../../fast-path';
 import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO } from '../../iotlb';
 import type { DomainMappings, NumberMappings } from './interval-map';
 import { mapPerm } from './notify';
@@ -101,12 +101,7 @@ export class EndpointTranslator implements NumberTranslator {
   }
 
   private identity(addr: number, perm: number, out: NumberEntry): true {
-    out.targetAs = this.memory;
-    out.translated = addr;
-    out.shift = this.shift;
-    out.perm = perm;
-    out.fault = 0;
-    return true;
+    return setNumberEntry(out, this.memory, addr, this.shift, perm, 0);
   }
 
   private fault(addr: number, reason: number, out: NumberEntry): true {
