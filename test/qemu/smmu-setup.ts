@@ -4,10 +4,10 @@
  * of guest RAM; the pages it wrote are then written into QEMU and its register writes replayed
  * on QEMU's SMMU. QEMU then walks those tables itself: the engine never answers for QEMU.
  */
-import { SparseMemory, type AccessSize, type EngineError, type MemoryBacking } from '../../src/engine';
 import * as R from '../../src/engine/models/smmuv3/registers';
 import { buildSmmuTables, type BuildOptions, type BuildResult } from '../../src/engine/models/smmuv3';
 import type { QtestClient } from './qtest';
+import { Recording, writeTables } from './table-pages';
 
 export const RAM_BASE = 0x4000_0000n;
 export const SMMU_BASE = 0x0905_0000n;
@@ -17,23 +17,6 @@ export const EDU_BAR = 0x1000_0000n;
 /** edu's requester ID: 00:01.0 (the first free slot on virt's pcie.0). */
 export const EDU_SID = 0x08;
 export const EDU_DMA_BUF = 0x40000n;
-
-/** Records which 4 KiB pages a build writes. */
-class Recording implements MemoryBacking {
-  readonly dirty = new Set<bigint>();
-  constructor(readonly inner: SparseMemory) {}
-  get size(): bigint {
-    return this.inner.size;
-  }
-  read(offset: bigint, size: AccessSize): bigint | EngineError {
-    return this.inner.read(offset, size);
-  }
-  write(offset: bigint, size: AccessSize, value: bigint): EngineError | undefined {
-    this.dirty.add(offset >> 12n);
-    this.dirty.add((offset + BigInt(size) - 1n) >> 12n);
-    return this.inner.write(offset, size, value);
-  }
-}
 
 export async function writeRegister(qt: QtestClient, name: string, value: bigint): Promise<void> {
   const off = (R as unknown as Record<string, number>)[`A_${name}`];
@@ -48,20 +31,10 @@ export async function writeRegister(qt: QtestClient, name: string, value: bigint
  * CR0 is written last, as the builder orders it.
  */
 export async function programSmmu(qt: QtestClient, opts: Omit<BuildOptions, 'memory' | 'memoryBase' | 'at'> & { tablesAt: bigint; tablesSize: bigint }): Promise<BuildResult> {
-  const mem = new Recording(new SparseMemory(opts.tablesSize, 'tables'));
+  const mem = new Recording(opts.tablesSize);
   const built = buildSmmuTables({ ...opts, memory: mem, memoryBase: opts.tablesAt, at: 0n, limit: opts.tablesSize });
   if ('error' in built) throw new Error(`table build: ${built.message}`);
-  // Zero the whole area first (a previous set-up's tables must not survive), then the pages.
-  await qt.memset(opts.tablesAt, Number(opts.tablesSize), 0);
-  for (const p of [...mem.dirty].sort((a, b) => (a < b ? -1 : 1))) {
-    const bytes = new Uint8Array(4096);
-    const dv = new DataView(bytes.buffer);
-    for (let i = 0; i < 4096; i += 8) {
-      const v = mem.inner.read(p * 4096n + BigInt(i), 8);
-      dv.setBigUint64(i, typeof v === 'bigint' ? v : 0n, true);
-    }
-    await qt.memwrite(opts.tablesAt + p * 4096n, bytes);
-  }
+  await writeTables(qt, mem, opts.tablesAt);
   await writeRegister(qt, 'CR0', 0n);
   for (const w of built.registers) await writeRegister(qt, String(w.reg), w.value);
   return built;

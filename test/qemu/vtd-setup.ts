@@ -7,10 +7,10 @@
  * descriptor, or through CCMD and IOTLB), then TE. QEMU walks those tables itself: the engine never
  * answers for QEMU.
  */
-import { SparseMemory, type AccessSize, type EngineError, type MemoryBacking } from '../../src/engine';
 import { buildVtdTables, encodeDescriptor, type VtdBuildOptions, type VtdBuildResult } from '../../src/engine/models/intel-iommu';
 import * as T from '../../src/engine/models/intel-iommu/types';
 import type { QtestClient } from './qtest';
+import { Recording, writeTables } from './table-pages';
 
 /** q35's DMAR unit (Q35_HOST_BRIDGE_IOMMU_ADDR). */
 export const VTD_BASE = 0xfed9_0000n;
@@ -19,23 +19,6 @@ export const EDU_BAR = 0xe000_0000n;
 /** edu at 00:01.0 (the first free slot with -nodefaults). */
 export const EDU_SID = 0x08;
 export const EDU_DMA_BUF = 0x40000n;
-
-/** Records which 4 KiB pages a build writes. */
-class Recording implements MemoryBacking {
-  readonly dirty = new Set<bigint>();
-  constructor(readonly inner: SparseMemory) {}
-  get size(): bigint {
-    return this.inner.size;
-  }
-  read(offset: bigint, size: AccessSize): bigint | EngineError {
-    return this.inner.read(offset, size);
-  }
-  write(offset: bigint, size: AccessSize, value: bigint): EngineError | undefined {
-    this.dirty.add(offset >> 12n);
-    this.dirty.add((offset + BigInt(size) - 1n) >> 12n);
-    return this.inner.write(offset, size, value);
-  }
-}
 
 const OFFSETS: Readonly<Record<string, readonly [number, 4 | 8]>> = {
   GCMD: [T.DMAR_GCMD_REG, 4],
@@ -103,7 +86,7 @@ export interface VtdProgram extends Omit<VtdBuildOptions, 'memory' | 'memoryBase
  * reset state (TE, QIE off). Returns the build and the register writes made, in order.
  */
 export async function programVtd(qt: QtestClient, opts: VtdProgram): Promise<{ built: VtdBuildResult; writes: Array<[string, bigint]>; read: (addr: bigint) => bigint }> {
-  const mem = new Recording(new SparseMemory(opts.tablesSize, 'tables'));
+  const mem = new Recording(opts.tablesSize);
   const built = buildVtdTables({ ...opts, memory: mem, memoryBase: opts.tablesAt, at: 0n, limit: opts.tablesSize, enable: false });
   if ('error' in built) throw new Error(`table build: ${built.message}`);
   const read = (addr: bigint): bigint => {
@@ -112,16 +95,7 @@ export async function programVtd(qt: QtestClient, opts: VtdProgram): Promise<{ b
   };
   const dmg = opts.damage?.(built, read);
   if (dmg) mem.write(dmg[0] - opts.tablesAt, 8, dmg[1]);
-  await qt.memset(opts.tablesAt, Number(opts.tablesSize), 0);
-  for (const p of [...mem.dirty].sort((a, b) => (a < b ? -1 : 1))) {
-    const bytes = new Uint8Array(4096);
-    const dv = new DataView(bytes.buffer);
-    for (let i = 0; i < 4096; i += 8) {
-      const v = mem.inner.read(p * 4096n + BigInt(i), 8);
-      dv.setBigUint64(i, typeof v === 'bigint' ? v : 0n, true);
-    }
-    await qt.memwrite(opts.tablesAt + p * 4096n, bytes);
-  }
+  await writeTables(qt, mem, opts.tablesAt);
   const writes: Array<[string, bigint]> = [];
   const w = async (name: string, v: bigint) => {
     writes.push([name, v]);

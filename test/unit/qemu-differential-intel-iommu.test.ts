@@ -27,15 +27,13 @@ import assert from 'node:assert/strict';
 import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, MEMTXATTRS_UNSPECIFIED, MemTxResult, isEngineError, type IOMMUAccessFlags } from '../../src/engine';
 import type { IntelIommu, VtdBuildDevice, VtdBuildMapping, VtdBuildResult } from '../../src/engine/models/intel-iommu';
 import { DMAR_FRCD_REG_OFFSET, VTD_FRCD_F, faultName } from '../../src/engine/models/intel-iommu/types';
-import { parseEndpoint, type Endpoint } from '../../src/node/qemu/endpoint';
 import { LiveQemu } from '../../src/node/qemu/live';
 import { QmpClient } from '../../src/node/qemu/qmp';
 import { QEMU_X86_64, QemuProcess, qemuAvailable } from '../qemu/qemu-process';
 import { QtestClient } from '../qemu/qtest';
 import { EDU_SID, VTD_BASE, eduDma, enableEdu, programVtd, vtdRead, vtdWrite } from '../qemu/vtd-setup';
+import { ep, EDU, mulberry32 } from '../qemu/live-helpers';
 
-const ep = (s: string): Endpoint => parseEndpoint(s) as Endpoint;
-const EDU = 'edu-00.01.0';
 const RAM_END = 0x1000_0000n; // -m 256M: pc.ram below 4 GiB
 const TABLES = 0x100_0000n;
 const TABLES_SIZE = 0x40_0000n;
@@ -49,17 +47,6 @@ const DMA_BYTES = 4;
 const WRITE_SRC = 0x800n;
 const MiB2 = 0x20_0000n;
 const GiB = 0x4000_0000n;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Unit {
   readonly name: string;

@@ -16,15 +16,13 @@ import assert from 'node:assert/strict';
 import { IOMMU_RO, IOMMU_RW, isEngineError } from '../../src/engine';
 import type { BuildMapping, BuildStream, Smmuv3 } from '../../src/engine/models/smmuv3';
 import { encodeCommand } from '../../src/engine/models/smmuv3';
-import { parseEndpoint, type Endpoint } from '../../src/node/qemu/endpoint';
 import { LiveQemu } from '../../src/node/qemu/live';
 import { QemuProcess } from '../qemu/qemu-process';
 import { QtestClient } from '../qemu/qtest';
 import { QmpClient } from '../../src/node/qemu/qmp';
 import { EDU_DMA_BUF, RAM_BASE, SMMU_BASE, eduDmaDone, enableEdu, programSmmu, writeRegister } from '../qemu/smmu-setup';
+import { ep, EDU, mulberry32 } from '../qemu/live-helpers';
 
-const ep = (s: string): Endpoint => parseEndpoint(s) as Endpoint;
-const EDU = 'edu-00.01.0';
 const EDU_SID = 8;
 const TABLES = RAM_BASE + 0x100_0000n;
 const TABLES_SIZE = 0x100_0000n;
@@ -37,17 +35,6 @@ const MARKER = 0x5757_5757n;
 const DMA_BYTES = 4;
 /** edu's buffer: read slots in the first half, the write marker in the second. */
 const WRITE_SRC = 0x800n;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface SetUp {
   readonly desc: string;

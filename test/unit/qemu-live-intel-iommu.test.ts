@@ -12,32 +12,18 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runLiveCli } from '../../src/cli/live';
-import { loadConfig, type LoadedConfig } from '../../src/config/load';
-import { isEngineError, IOMMU_RO, IOMMU_RW, IOMMU_WO, MEMTXATTRS_UNSPECIFIED } from '../../src/engine';
+import { loadConfig } from '../../src/config/load';
+import { IOMMU_RO, IOMMU_RW, IOMMU_WO, MEMTXATTRS_UNSPECIFIED } from '../../src/engine';
 import type { IntelIommu } from '../../src/engine/models/intel-iommu';
 import { openImageFile } from '../../src/node/images';
-import { parseEndpoint, type Endpoint } from '../../src/node/qemu/endpoint';
 import { LiveQemu } from '../../src/node/qemu/live';
 import { QmpClient } from '../../src/node/qemu/qmp';
 import { writeSnapshot } from '../../src/node/qemu/snapshot';
 import { QEMU_X86_64, QemuProcess, qemuAvailable } from '../qemu/qemu-process';
 import { QtestClient } from '../qemu/qtest';
 import { EDU_SID, VTD_BASE, eduDma, eduId, enableEdu, programVtd, vtdRead, vtdWrite } from '../qemu/vtd-setup';
+import { ep, EDU, capture, answer } from '../qemu/live-helpers';
 
-const ep = (s: string): Endpoint => parseEndpoint(s) as Endpoint;
-const EDU = 'edu-00.01.0';
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l), readFile: (f: string) => fs.readFileSync(f, 'utf8') } };
-}
-
-function answer(cfg: LoadedConfig, addr: bigint, op: 'read' | 'write'): string {
-  const l = cfg.machine.translate({ from: EDU, addr, op, probe: true });
-  if (isEngineError(l)) return `error ${l.message}`;
-  return l.fault ? `fault ${l.fault.reason}` : `${l.region?.name ?? 'unassigned'}+0x${l.offset.toString(16)}`;
-}
 
 describe('live QEMU (qemu-system-x86_64 -machine q35 -device intel-iommu)', function () {
   this.timeout(60000);

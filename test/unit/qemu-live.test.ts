@@ -11,11 +11,10 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runLiveCli } from '../../src/cli/live';
-import { loadConfig, type LoadedConfig } from '../../src/config/load';
+import { loadConfig } from '../../src/config/load';
 import { parseMtreeFlat, viewOf } from '../../src/config/mtree';
-import { isEngineError, IOMMU_RO, IOMMU_RW } from '../../src/engine';
+import { IOMMU_RO, IOMMU_RW } from '../../src/engine';
 import { openImageFile } from '../../src/node/images';
-import { parseEndpoint, type Endpoint } from '../../src/node/qemu/endpoint';
 import { GdbClient, GdbRefusal, rspFrame } from '../../src/node/qemu/gdb';
 import { LiveQemu } from '../../src/node/qemu/live';
 import { QmpClient, QmpCommandError } from '../../src/node/qemu/qmp';
@@ -23,21 +22,8 @@ import { writeSnapshot } from '../../src/node/qemu/snapshot';
 import { QemuProcess } from '../qemu/qemu-process';
 import { QtestClient } from '../qemu/qtest';
 import { RAM_BASE, enableEdu, programSmmu } from '../qemu/smmu-setup';
+import { ep, EDU, capture, answer } from '../qemu/live-helpers';
 
-const ep = (s: string): Endpoint => parseEndpoint(s) as Endpoint;
-const EDU = 'edu-00.01.0';
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l), readFile: (f: string) => fs.readFileSync(f, 'utf8') } };
-}
-
-function answer(cfg: LoadedConfig, addr: bigint, op: 'read' | 'write'): string {
-  const l = cfg.machine.translate({ from: EDU, addr, op, probe: true });
-  if (isEngineError(l)) return `error ${l.message}`;
-  return l.fault ? `fault ${l.fault.reason}` : `${l.region?.name ?? 'unassigned'}+0x${l.offset.toString(16)}`;
-}
 
 describe('live QEMU (qemu-system-aarch64 -M virt,iommu=smmuv3)', function () {
   this.timeout(60000);

@@ -1,0 +1,40 @@
+/**
+ * What the suites against a real QEMU share: the endpoint parser, the edu device's name as an
+ * attach names it, a CLI output capture, an attached config's answer for an edu DMA, and the
+ * seeded generator of the differential suites.
+ */
+import * as fs from 'node:fs';
+import type { LoadedConfig } from '../../src/config/load';
+import { isEngineError } from '../../src/engine';
+import { parseEndpoint, type Endpoint } from '../../src/node/qemu/endpoint';
+
+export const ep = (s: string): Endpoint => parseEndpoint(s) as Endpoint;
+
+/** edu at 00:01.0, as an attach names the device. */
+export const EDU = 'edu-00.01.0';
+
+/** The CLI's io, its lines kept. */
+export function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l), readFile: (f: string) => fs.readFileSync(f, 'utf8') } };
+}
+
+/** Where an edu access at `addr` lands in `cfg` (a probe), or its fault. */
+export function answer(cfg: LoadedConfig, addr: bigint, op: 'read' | 'write'): string {
+  const l = cfg.machine.translate({ from: EDU, addr, op, probe: true });
+  if (isEngineError(l)) return `error ${l.message}`;
+  return l.fault ? `fault ${l.fault.reason}` : `${l.region?.name ?? 'unassigned'}+0x${l.offset.toString(16)}`;
+}
+
+/** A seeded generator of numbers in [0, 1) (mulberry32), so a failing run can be replayed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
