@@ -13,27 +13,14 @@
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { newNumberEntry, numberProbe } from '../../src/engine/fast-path';
-import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO } from '../../src/engine/iotlb';
-import { buildVtdTables, type VtdBuildMapping, type VtdProfile } from '../../src/engine/models/intel-iommu';
+import { IOMMU_RO, IOMMU_WO } from '../../src/engine/iotlb';
 import type { Trace } from '../../src/engine/trace';
-import { RAM_SIZE, ROOT, program, r64, reg, rig, w64, type Rig } from './intel-iommu-helpers';
+import { RAM_SIZE, ROOT, r64, reg, rig, w64, type Rig } from './intel-iommu-helpers';
+import { ABSENT_SID, FLAGS, PT_SID, SID, buildRandomTables, randomMappings, randomMapsArb, randomUnit, type RandomMap, type RandomUnit } from './intel-iommu-random';
 
-const SID = 0x18;
-const PT_SID = 0x20;
-const ABSENT_SID = 0x28;
-const GIB = 1n << 30n;
-const SIZES = [0x1000n, 0x20_0000n, GIB];
-const FLAGS = [IOMMU_NONE, IOMMU_RO, IOMMU_WO, IOMMU_RW] as const;
-
-interface Case {
-  readonly profile: VtdProfile;
-  readonly awBits: 39 | 48 | 57;
-  readonly devAw: 39 | 48 | 57;
-  readonly scalable: boolean;
-  /** x-flts with first-stage tables (PGTT=001b) for the device and PASID 5. */
-  readonly fs: boolean;
+interface Case extends RandomUnit {
   readonly enable: boolean;
-  readonly maps: Array<{ slot: number; size: number; page: number; perm: number; irq: boolean }>;
+  readonly maps: RandomMap[];
   readonly corrupt: Array<{ at: number; word: bigint; table: number; low: number }>;
   readonly probes: number[];
   readonly warm: number;
@@ -47,56 +34,17 @@ const caseArb: fc.Arbitrary<Case> = fc
     scalable: fc.boolean(),
     fs: fc.integer({ min: 0, max: 2 }).map((x) => x === 0),
     enable: fc.integer({ min: 0, max: 9 }),
-    maps: fc.uniqueArray(fc.record({ slot: fc.integer({ min: 1, max: 30 }), size: fc.integer({ min: 0, max: 2 }), page: fc.integer({ min: 0, max: 511 }), perm: fc.integer({ min: 1, max: 3 }), irq: fc.integer({ min: 0, max: 7 }).map((x) => x === 0) }), {
-      minLength: 1,
-      maxLength: 10,
-      selector: (m) => m.slot,
-    }),
+    maps: randomMapsArb(10),
     corrupt: fc.array(fc.record({ at: fc.nat(), word: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), table: fc.nat(), low: fc.integer({ min: 0, max: 0xfff }) }), { maxLength: 5 }),
     probes: fc.array(fc.nat(), { minLength: 8, maxLength: 16 }),
     warm: fc.nat({ max: 8 }),
   })
-  .map((c) => {
-    // QEMU 7.2 has no 57-bit tables (the model refuses them there).
-    // First stage (architecture only): scalable mode, aw-bits 48 or 57, 4- or 5-level tables.
-    if (c.fs) {
-      const awBits = c.awBits === 39 ? 48 : c.awBits;
-      const devAw = c.devAw === 39 ? 48 : c.devAw;
-      return { ...c, profile: 'architecture' as const, awBits, devAw, scalable: true, fs: true, enable: c.enable !== 0 };
-    }
-    const profile: VtdProfile = c.old ? 'qemu-7.2' : 'architecture';
-    const awBits = c.old && c.awBits === 57 ? 48 : c.awBits;
-    return { ...c, profile, awBits, devAw: c.devAw > awBits ? awBits : c.devAw, fs: false, enable: c.enable !== 0 };
-  });
-
-function mappings(c: Case): VtdBuildMapping[] {
-  return c.maps.map((m) => {
-    const size = SIZES[m.size]!;
-    const iova = BigInt(m.slot) * GIB + (size === GIB ? 0n : BigInt(m.page) * size);
-    // Outputs below 2^38, some on the interrupt range's page (a fault the walk finds after the leaf).
-    const pa = m.irq && size === 0x1000n ? 0xfee0_0000n : (BigInt(m.slot * 7 + m.page) * size) % (1n << 38n);
-    // First-stage tables: the lower canonical half, and no write-only entries (present is readable).
-    return { iova: iova & ((1n << BigInt(c.fs ? c.devAw - 1 : c.devAw)) - 1n), size, pa, perm: c.fs && m.perm === 2 ? 3 : m.perm };
-  });
-}
+  .map((c): Case => ({ ...c, ...randomUnit(c), enable: c.enable !== 0 }));
 
 function setup(c: Case): { r: Rig; addrs: bigint[] } {
   const r = rig({ profile: c.profile, awBits: c.awBits, scalableMode: c.scalable, firstStage: c.fs, cachingMode: true, passThrough: true });
-  const tr = c.fs ? ('first-stage' as const) : undefined;
-  const map = mappings(c);
-  const res = buildVtdTables({
-    memory: r.ram.backing,
-    memoryBase: 0n,
-    at: ROOT,
-    scalable: c.scalable,
-    enable: c.enable,
-    devices: [
-      [SID, { domain: 3, awBits: c.devAw, translation: tr, map, pasids: c.scalable ? [[5, { domain: 6, awBits: c.devAw, translation: tr, map: map.slice(0, 3) }], [7, { domain: 7, translation: 'pass-through' }]] : undefined }],
-      [PT_SID, { domain: 4, translation: 'pass-through' }],
-    ],
-  });
-  if ('error' in res) throw new Error(res.message);
-  program(r, res.registers);
+  const map = randomMappings(c);
+  const res = buildRandomTables(r, c, map, c.enable);
   const tables = [...res.tables.keys()];
   const slpt = res.devices.get(SID)!.slptptr!;
   const levels = (c.devAw - 30) / 9 + 2;

@@ -18,16 +18,11 @@ import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MEMTXATTRS_UNSPECIFIED } from '../../src/engine/attrs';
 import type { ModelCommand } from '../../src/engine/device';
-import { IOMMU_NONE, IOMMU_NOTIFIER_IOTLB_EVENTS, IOMMU_RO, IOMMU_RW, IOMMU_WO, type IOMMUTLBEntry } from '../../src/engine/iotlb';
-import { buildVtdTables, type VtdBuildMapping, type VtdProfile } from '../../src/engine/models/intel-iommu';
+import { IOMMU_NONE, IOMMU_NOTIFIER_IOTLB_EVENTS, IOMMU_RO, IOMMU_RW, type IOMMUTLBEntry } from '../../src/engine/iotlb';
+import { buildVtdTables, type VtdBuildMapping } from '../../src/engine/models/intel-iommu';
 import { ROOT, events, notifier, program, r64, rig, w64, type Rig } from './intel-iommu-helpers';
+import { ABSENT_SID, FLAGS, GIB, PT_SID, SID, buildRandomTables, randomMappings, randomMapsArb, randomUnit, type RandomMap, type RandomUnit } from './intel-iommu-random';
 
-const SID = 0x18;
-const PT_SID = 0x20;
-const ABSENT_SID = 0x28;
-const GIB = 1n << 30n;
-const SIZES = [0x1000n, 0x20_0000n, GIB];
-const FLAGS = [IOMMU_NONE, IOMMU_RO, IOMMU_WO, IOMMU_RW] as const;
 /** The address spaces every case translates in: [requester ID, PASID]. */
 const SPACES: Array<[number, number?]> = [[SID], [SID], [SID], [PT_SID], [ABSENT_SID], [SID, 5], [SID, 7], [SID, 9]];
 
@@ -44,14 +39,9 @@ type Op =
   | { readonly kind: 'inv'; readonly which: number; readonly n: number }
   | { readonly kind: 'te'; readonly on: boolean };
 
-interface Case {
-  readonly profile: VtdProfile;
-  readonly awBits: 39 | 48 | 57;
-  readonly devAw: 39 | 48 | 57;
-  readonly scalable: boolean;
-  readonly fs: boolean;
+interface Case extends RandomUnit {
   readonly iotlbSize: number;
-  readonly maps: Array<{ slot: number; size: number; page: number; perm: number; irq: boolean }>;
+  readonly maps: RandomMap[];
   readonly damage: Damage[];
   readonly probes: number[];
   readonly ops: Op[];
@@ -74,36 +64,12 @@ const caseArb: fc.Arbitrary<Case> = fc
     scalable: fc.boolean(),
     fs: fc.integer({ min: 0, max: 2 }).map((x) => x === 0),
     iotlbSize: fc.constantFrom(0, 3, 1024),
-    maps: fc.uniqueArray(fc.record({ slot: fc.integer({ min: 1, max: 30 }), size: fc.integer({ min: 0, max: 2 }), page: fc.integer({ min: 0, max: 511 }), perm: fc.integer({ min: 1, max: 3 }), irq: fc.integer({ min: 0, max: 7 }).map((x) => x === 0) }), {
-      minLength: 1,
-      maxLength: 8,
-      selector: (m) => m.slot,
-    }),
+    maps: randomMapsArb(8),
     damage: fc.array(damageArb, { maxLength: 3 }),
     probes: fc.array(fc.nat(), { minLength: 6, maxLength: 12 }),
     ops: fc.array(opArb, { minLength: 10, maxLength: 40 }),
   })
-  .map((c): Case => {
-    // As test/unit/intel-iommu-fast-path.test.ts: first stage in the architecture profile only,
-    // aw-bits 48 or 57; no 57-bit tables in QEMU 7.2.
-    if (c.fs) {
-      const awBits = c.awBits === 39 ? 48 : c.awBits;
-      const devAw = c.devAw === 39 ? 48 : c.devAw;
-      return { ...c, profile: 'architecture', awBits, devAw, scalable: true, fs: true };
-    }
-    const profile: VtdProfile = c.old ? 'qemu-7.2' : 'architecture';
-    const awBits = c.old && c.awBits === 57 ? 48 : c.awBits;
-    return { ...c, profile, awBits, devAw: c.devAw > awBits ? awBits : c.devAw, fs: false };
-  });
-
-function mappings(c: Case): VtdBuildMapping[] {
-  return c.maps.map((m) => {
-    const size = SIZES[m.size]!;
-    const iova = BigInt(m.slot) * GIB + (size === GIB ? 0n : BigInt(m.page) * size);
-    const pa = m.irq && size === 0x1000n ? 0xfee0_0000n : (BigInt(m.slot * 7 + m.page) * size) % (1n << 38n);
-    return { iova: iova & ((1n << BigInt(c.fs ? c.devAw - 1 : c.devAw)) - 1n), size, pa, perm: c.fs && m.perm === 2 ? 3 : m.perm };
-  });
-}
+  .map((c): Case => ({ ...c, ...randomUnit(c) }));
 
 interface World {
   readonly r: Rig;
@@ -117,20 +83,8 @@ interface World {
 function world(c: Case, fast: boolean): World {
   const r = rig({ profile: c.profile, awBits: c.awBits, scalableMode: c.scalable, firstStage: c.fs, cachingMode: true, passThrough: true, iotlbSize: c.iotlbSize });
   r.iommu.fastTranslate = fast;
-  const tr = c.fs ? ('first-stage' as const) : undefined;
-  const map = mappings(c);
-  const res = buildVtdTables({
-    memory: r.ram.backing,
-    memoryBase: 0n,
-    at: ROOT,
-    scalable: c.scalable,
-    devices: [
-      [SID, { domain: 3, awBits: c.devAw, translation: tr, map, pasids: c.scalable ? [[5, { domain: 6, awBits: c.devAw, translation: tr, map: map.slice(0, 3) }], [7, { domain: 7, translation: 'pass-through' }]] : undefined }],
-      [PT_SID, { domain: 4, translation: 'pass-through' }],
-    ],
-  });
-  if ('error' in res) throw new Error(res.message);
-  program(r, res.registers);
+  const map = randomMappings(c);
+  const res = buildRandomTables(r, c, map);
   const w: World = { r, map, tables: [...res.tables.keys()], slpt: res.devices.get(SID)!.slptptr!, end: res.end, vfio: notifier(r, SID, IOMMU_NOTIFIER_IOTLB_EVENTS, { replay: true, kind: 'vfio' }) };
   for (const d of c.damage) damage(c, w, d);
   return w;
