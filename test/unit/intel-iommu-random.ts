@@ -25,9 +25,14 @@ export interface RandomMap {
   irq: boolean;
 }
 
-/** Up to `maxLength` mappings, one per 1 GiB slot. */
+/**
+ * Up to `maxLength` mappings, one per 1 GiB slot: most in the first 31 GiB, some anywhere below
+ * 2^57 (randomMappings keeps them within the device's width), so that every level's index bits
+ * are exercised, the upper levels' too.
+ */
 export function randomMapsArb(maxLength: number): fc.Arbitrary<RandomMap[]> {
-  return fc.uniqueArray(fc.record({ slot: fc.integer({ min: 1, max: 30 }), size: fc.integer({ min: 0, max: 2 }), page: fc.integer({ min: 0, max: 511 }), perm: fc.integer({ min: 1, max: 3 }), irq: fc.integer({ min: 0, max: 7 }).map((x) => x === 0) }), {
+  const slot = fc.oneof({ arbitrary: fc.integer({ min: 1, max: 30 }), weight: 3 }, { arbitrary: fc.integer({ min: 31, max: 2 ** 27 - 1 }), weight: 1 });
+  return fc.uniqueArray(fc.record({ slot, size: fc.integer({ min: 0, max: 2 }), page: fc.integer({ min: 0, max: 511 }), perm: fc.integer({ min: 1, max: 3 }), irq: fc.integer({ min: 0, max: 7 }).map((x) => x === 0) }), {
     minLength: 1,
     maxLength,
     selector: (m) => m.slot,
@@ -55,15 +60,23 @@ export function randomUnit(c: { old: boolean; awBits: 39 | 48 | 57; devAw: 39 | 
   return { profile, awBits, devAw: c.devAw > awBits ? awBits : c.devAw, scalable: c.scalable, fs: false };
 }
 
+/** The mappings of `c.maps` within the device's width (first stage: its lower canonical half), one per 1 GiB slot there. */
 export function randomMappings(c: RandomUnit & { readonly maps: readonly RandomMap[] }): VtdBuildMapping[] {
-  return c.maps.map((m) => {
+  const width = (1n << BigInt(c.fs ? c.devAw - 1 : c.devAw)) - 1n;
+  const slots = new Set<bigint>();
+  const out: VtdBuildMapping[] = [];
+  for (const m of c.maps) {
     const size = SIZES[m.size]!;
-    const iova = BigInt(m.slot) * GIB + (size === GIB ? 0n : BigInt(m.page) * size);
+    const base = (BigInt(m.slot) * GIB) & width;
+    if (slots.has(base)) continue;
+    slots.add(base);
+    const iova = base + (size === GIB ? 0n : BigInt(m.page) * size);
     // Outputs below 2^38, some on the interrupt range's page (a fault the walk finds after the leaf).
     const pa = m.irq && size === 0x1000n ? 0xfee0_0000n : (BigInt(m.slot * 7 + m.page) * size) % (1n << 38n);
-    // First-stage tables: the lower canonical half, and no write-only entries (present is readable).
-    return { iova: iova & ((1n << BigInt(c.fs ? c.devAw - 1 : c.devAw)) - 1n), size, pa, perm: c.fs && m.perm === 2 ? 3 : m.perm };
-  });
+    // First-stage tables: no write-only entries (present is readable).
+    out.push({ iova, size, pa, perm: c.fs && m.perm === 2 ? 3 : m.perm });
+  }
+  return out;
 }
 
 /** Builds the set-up's tables into the rig's RAM at ROOT and programs the unit with them. */

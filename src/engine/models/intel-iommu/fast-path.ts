@@ -20,12 +20,13 @@
 import type { AddressSpace } from '../../address-space';
 import { type NumberEntry, type NumberTranslator, setNumberEntry } from '../../fast-path';
 import { IOMMU_NONE, IOMMU_RW, IOMMU_WO } from '../../iotlb';
+import { currentTopologyGeneration } from '../../memory';
 import { PAGE_SLOTS, PAGE_SLOT_BITS, TablePageCache } from '../../page-cache';
 import type { GuestReader } from '../../guest-reader';
 import type { ContextEntry } from './context';
 import type { VtdIotlb, VtdTlbEntry, VtdTlbSource } from './iotlb';
 import { PCI_NO_PASID, VTD_FR_ADDR_BEYOND_MGAW, VTD_FR_FS_NON_CANONICAL, VTD_FR_INTERRUPT_ADDR, VTD_FR_SM_INTERRUPT_ADDR } from './types';
-import { LEVEL_SIZE, iovaToFlpte, iovaToSlpte, type FsReservedMasks, type FsWriter, newNumLeaf, pageOffset, slLeafNum, type NumLeaf, type NumMasks, type WalkEnv } from './walker';
+import { iovaToFlpte, iovaToSlpte, type FsReservedMasks, type FsWriter, leafHitsInterruptRange, leafOutput, newNumLeaf, slLeafNum, type NumLeaf, type NumMasks, type WalkEnv } from './walker';
 
 // --- bigint <-> number without Number() and BigInt() (both runtime calls, several times slower) --
 
@@ -79,52 +80,156 @@ export function fsNumMasks(m: FsReservedMasks, aw: number): NumMasks {
   return n;
 }
 
-/** LeafWalker.slCached's answers. */
-const NO = 0;
-const DONE = 1;
-/** A table page is not cached yet (missSlot and missKey say which). */
-const MISS = 2;
-/** Something the cached walk does not take (a table at or above 2^48, a page not cacheable): walk with slLeafNum. */
-const GENERAL = 3;
-
 /**
  * Leaf walks on numbers that read each entry's halves straight from its page in RAM
- * (MemoryBacking.wordPage). They answer only a plain success and otherwise return false having
- * changed nothing but `out`.
+ * (MemoryBacking.wordPage). They answer only a plain success (the leaf in `out`) and otherwise
+ * return false having changed nothing but `out`.
  *
- * The second-level walk first tries the page cache (TablePageCache, src/engine/page-cache.ts;
- * shared by the walkers of one IOMMU, as its keys are guest addresses): the reserved masks as
- * int32 per level (decoded once per NumMasks), the input's halves indexed with fixed shifts, no
- * call and no allocation per level; a table page not cached yet is filled and the walk done
- * again. Anything it does not take (a table at or above 2^48, a page outside the reader's RAM
- * range or never written) goes to slLeafNum (walker.ts: the same checks through the reader). The
- * first-stage walk reads its pages through the same cache and sends such an entry back to its
- * caller.
+ * The second-level walk (slHalves) reads through the page cache (TablePageCache,
+ * src/engine/page-cache.ts; shared by the walkers of one IOMMU, as its keys are guest addresses)
+ * and leaves what the cache cannot hold to slLeafNum (walker.ts: the same checks through the
+ * reader). The first-stage walk reads its pages through the same cache and sends such an entry
+ * back to its caller.
  */
 export class LeafWalker {
   /** The plan of the cached walk: the NumMasks it was made for, its masks per level (level * 4 + pageLo, pageHi, largeLo, largeHi) and hawHi. */
   private planNm: NumMasks | undefined;
   private readonly masks = new Int32Array(24);
   private hawHi = 0;
-  /** The page slCached found missing: its cache slot and key. */
-  private missSlot = 0;
-  private missKey = 0;
 
   /** `pages`: the IOMMU's page cache (levels 0 to 5), shared by its walkers. */
   constructor(private readonly pages: TablePageCache = new TablePageCache(6)) {}
 
   /** slLeafNum (walker.ts): the same entries, the same checks in the same order, the same `out`. */
   sl(reader: GuestReader, nm: NumMasks, table: number, top: number, iova: number, isWrite: boolean, out: NumLeaf): boolean {
+    return this.slHalves(reader, nm, table, top, (iova / TWO32) | 0, iova | 0, isWrite, out);
+  }
+
+  /**
+   * sl() for the input whose bits [63:32] and [31:0] are `iovaHi` and `iovaLo` (int32; the input
+   * is below 2^53): slLeafNum's walk on cached pages, unrolled. Levels 5 and 4 index with the
+   * input's bits [56:48] and [47:39], levels 3 to 1 with bits [38:30], [29:21] and [20:12]. Table
+   * addresses are carried as int32 halves (`tHi` <= 0xffff, `tLo` 4 KiB-aligned), so a page's key
+   * (address bits [47:20]) and slot are integer operations, and nothing is allocated. The checks
+   * are slLeafNum's, in its order: R (or W) at each level, then the reserved bits (the large-page
+   * masks for PS at levels 2 and 3; at levels 4 and 5 they include PS itself), then the leaf. A
+   * table page not cached yet is cached and the walk done again (each level has its own cache, so
+   * the pages of one walk do not evict each other); what the cache cannot hold, and a top level
+   * below 3, go to slLeafNum.
+   *
+   * Callers pass the halves so that a number at or above 2^31 is not boxed on the heap for the
+   * call; this function is too large for V8 to inline, which keeps its callers small enough to be
+   * inlined where they are called.
+   */
+  slHalves(reader: GuestReader, nm: NumMasks, table: number, top: number, iovaHi: number, iovaLo: number, isWrite: boolean, out: NumLeaf): boolean {
     const pages = this.pages;
-    pages.sync();
+    if (pages.gen !== currentTopologyGeneration()) pages.sync();
     if (nm !== this.planNm) this.plan(nm);
-    let r = this.slCached(table, top, iova, isWrite, out);
-    // Each level has its own cache, so the pages of one walk do not evict each other: at most
-    // `top` are missing.
-    for (let i = 0; r === MISS && i < 5; i++) r = pages.fill(reader, this.missSlot, this.missKey) !== undefined ? this.slCached(table, top, iova, isWrite, out) : GENERAL;
-    if (r === DONE) return true;
-    if (r === NO) return false;
-    return slLeafNum(reader, nm, table, top, iova, isWrite, out);
+    const m = this.masks;
+    const hawHi = this.hawHi;
+    const check = isWrite ? 2 : 1;
+    // The table's halves as int32 (it is below 2^53).
+    const tHi0 = (table / TWO32) | 0;
+    const tLo0 = table | 0;
+    let tries = (tLo0 & 0xfff) === 0 && tHi0 <= 0xffff && top >= 3 && top <= 5 ? 6 : 0;
+    walk: while (tries-- > 0) {
+      const keys = pages.keys;
+      const cache = pages.words;
+      let tHi = tHi0;
+      let tLo = tLo0;
+      let perm = 3;
+      let key = 0;
+      let slot = 0;
+      let words: Uint32Array;
+      let at = 0;
+      let lo = 0;
+      let hi = 0;
+      leaf: {
+        for (let level = top; level > 3; level--) {
+          key = (tHi << 12) | (tLo >>> 20);
+          slot = (level << PAGE_SLOT_BITS) | ((tLo >>> 12) & (PAGE_SLOTS - 1));
+          if (keys[slot] !== key) {
+            if (pages.fill(reader, slot, key) !== undefined) continue walk;
+            break walk;
+          }
+          words = cache[slot]!;
+          at = ((iovaHi >>> (9 * level - 29)) & 511) << 1;
+          lo = words[at]! | 0;
+          hi = words[at + 1]! | 0;
+          perm &= lo;
+          if ((lo & check) === 0) return false;
+          if (((lo & m[level << 2]!) | (hi & m[(level << 2) + 1]!)) !== 0) return false;
+          if ((lo & 0x80) !== 0) break walk;
+          tHi = hi & hawHi;
+          tLo = lo & ~0xfff;
+          if (tHi > 0xffff) break walk;
+        }
+        // Level 3.
+        key = (tHi << 12) | (tLo >>> 20);
+        slot = (3 << PAGE_SLOT_BITS) | ((tLo >>> 12) & (PAGE_SLOTS - 1));
+        if (keys[slot] !== key) {
+          if (pages.fill(reader, slot, key) !== undefined) continue walk;
+          break walk;
+        }
+        words = cache[slot]!;
+        at = (((iovaHi << 2) | (iovaLo >>> 30)) & 511) << 1;
+        lo = words[at]! | 0;
+        hi = words[at + 1]! | 0;
+        perm &= lo;
+        if ((lo & check) === 0) return false;
+        if ((lo & 0x80) !== 0) {
+          if (((lo & m[14]!) | (hi & m[15]!)) !== 0) return false;
+          out.level = 3;
+          break leaf;
+        }
+        if (((lo & m[12]!) | (hi & m[13]!)) !== 0) return false;
+        tHi = hi & hawHi;
+        tLo = lo & ~0xfff;
+        if (tHi > 0xffff) break walk;
+        // Level 2.
+        key = (tHi << 12) | (tLo >>> 20);
+        slot = (2 << PAGE_SLOT_BITS) | ((tLo >>> 12) & (PAGE_SLOTS - 1));
+        if (keys[slot] !== key) {
+          if (pages.fill(reader, slot, key) !== undefined) continue walk;
+          break walk;
+        }
+        words = cache[slot]!;
+        at = ((iovaLo >>> 21) & 511) << 1;
+        lo = words[at]! | 0;
+        hi = words[at + 1]! | 0;
+        perm &= lo;
+        if ((lo & check) === 0) return false;
+        if ((lo & 0x80) !== 0) {
+          if (((lo & m[10]!) | (hi & m[11]!)) !== 0) return false;
+          out.level = 2;
+          break leaf;
+        }
+        if (((lo & m[8]!) | (hi & m[9]!)) !== 0) return false;
+        tHi = hi & hawHi;
+        tLo = lo & ~0xfff;
+        if (tHi > 0xffff) break walk;
+        // Level 1.
+        key = (tHi << 12) | (tLo >>> 20);
+        slot = (1 << PAGE_SLOT_BITS) | ((tLo >>> 12) & (PAGE_SLOTS - 1));
+        if (keys[slot] !== key) {
+          if (pages.fill(reader, slot, key) !== undefined) continue walk;
+          break walk;
+        }
+        words = cache[slot]!;
+        at = ((iovaLo >>> 12) & 511) << 1;
+        lo = words[at]! | 0;
+        hi = words[at + 1]! | 0;
+        perm &= lo;
+        if ((lo & check) === 0) return false;
+        if (((lo & m[4]!) | (hi & m[5]!)) !== 0) return false;
+        out.level = 1;
+      }
+      out.lo = lo;
+      out.hi = hi;
+      out.perm = perm & 3;
+      return true;
+    }
+    return slLeafNum(reader, nm, table, top, iovaHi * TWO32 + (iovaLo >>> 0), isWrite, out);
   }
 
   private plan(nm: NumMasks): void {
@@ -140,58 +245,6 @@ export class LeafWalker {
   }
 
   /**
-   * slLeafNum's walk on cached pages: level L's index is input bits [3 + 9L + 8 : 3 + 9L], taken
-   * from the input's bits [38:12] (levels 1 to 3) or its high half (levels 4 and 5); table
-   * addresses are carried as halves (`tHi`, `tLo`), so a page's key (bits [47:20]) and slot are
-   * integer operations. The checks are slLeafNum's, in its order.
-   */
-  private slCached(table: number, top: number, iova: number, isWrite: boolean, out: NumLeaf): number {
-    const keys = this.pages.keys;
-    const cache = this.pages.words;
-    const m = this.masks;
-    const hawHi = this.hawHi;
-    const iovaHi = (iova / TWO32) >>> 0;
-    const v = ((iovaHi << 20) | ((iova >>> 0) >>> 12)) & 0x7ff_ffff;
-    const check = isWrite ? 2 : 1;
-    let tHi = (table / TWO32) >>> 0;
-    let tLo = table >>> 0;
-    if ((tLo & 0xfff) !== 0 || !(top >= 1 && top <= 5)) return GENERAL;
-    let level = top;
-    let perm = 3;
-    for (;;) {
-      if (tHi > 0xffff) return GENERAL;
-      const key = (tHi << 12) | (tLo >>> 20);
-      const slot = (level << PAGE_SLOT_BITS) | ((tLo >>> 12) & (PAGE_SLOTS - 1));
-      if (keys[slot] !== key) {
-        this.missSlot = slot;
-        this.missKey = key;
-        return MISS;
-      }
-      const words = cache[slot]!;
-      const at = (level <= 3 ? (v >>> (9 * level - 9)) & 511 : (iovaHi >>> (9 * level - 29)) & 511) << 1;
-      const lo = words[at]!;
-      const hi = words[at + 1]!;
-      perm &= lo & 3;
-      if ((lo & check) === 0) return NO;
-      const ps = (lo & 0x80) !== 0;
-      const k = level << 2;
-      if (ps && (level === 2 || level === 3) ? ((lo & m[k + 2]!) | (hi & m[k + 3]!)) !== 0 : ((lo & m[k]!) | (hi & m[k + 1]!)) !== 0) return NO;
-      tHi = hi & hawHi;
-      tLo = (lo & 0xfffff000) >>> 0;
-      if (level === 1 || ps) {
-        out.lo = lo;
-        out.hi = hi;
-        out.level = level;
-        out.size = LEVEL_SIZE[level]!;
-        out.xlat = tHi * TWO32 + tLo;
-        out.perm = perm;
-        return DONE;
-      }
-      level = (level - 1) | 0;
-    }
-  }
-
-  /**
    * iovaToFlpte's success for a canonical input below 2^(width - 1) (the caller checks it): P and
    * U/S at every level, R/W for a write, the reserved bits, and no A/D update due: an entry still
    * lacking A (or, the leaf of a write, D) declines, so that iovaToFlpte makes the update
@@ -200,7 +253,7 @@ export class LeafWalker {
    */
   fs(reader: GuestReader, fm: NumMasks, table: number, top: number, iova: number, isWrite: boolean, out: NumLeaf): boolean {
     const pages = this.pages;
-    pages.sync();
+    if (pages.gen !== currentTopologyGeneration()) pages.sync();
     const iovaHi = Math.floor(iova / TWO32);
     const iovaLo = iova >>> 0;
     let level = top;
@@ -224,17 +277,14 @@ export class LeafWalker {
       const last = level === 1 || large;
       const flags = last && isWrite ? 0x60 : 0x20;
       if ((lo & flags) !== flags) return false;
-      const addr = (hi & fm.hawHi) * TWO32 + ((lo & 0xfffff000) >>> 0);
       if (last) {
-        out.lo = lo;
-        out.hi = hi;
+        out.lo = lo | 0;
+        out.hi = hi | 0;
         out.level = level;
-        out.size = LEVEL_SIZE[level]!;
-        out.xlat = addr;
         out.perm = 1 | writes;
         return true;
       }
-      t = addr;
+      t = (hi & fm.hawHi) * TWO32 + ((lo & 0xfffff000) >>> 0);
       level--;
     }
   }
@@ -359,9 +409,26 @@ export class VtdTranslator implements NumberTranslator {
   private readonly probe: TlbProbe;
   private readonly fm: NumMasks | undefined;
 
+  /**
+   * The plain case decided once: remapping on, no IOTLB to try, a second-level context with a
+   * table below 2^53. translate() then checks the input's range and walks.
+   */
+  private readonly direct: boolean;
+  private readonly reader: GuestReader;
+  private readonly nm: NumMasks;
+  private readonly table: number;
+  private readonly top: number;
+  private readonly irqFault: number;
+
   constructor(private readonly p: VtdTranslatorPlan) {
     this.walker = new LeafWalker(p.pages);
     const ce = p.ce;
+    this.direct = p.dmar && p.iotlb === undefined && ce !== undefined && ce.tt !== 2 && ce.fs !== true && ce.slptN >= 0;
+    this.reader = p.env.reader;
+    this.nm = p.nm;
+    this.table = ce?.slptN ?? -1;
+    this.top = ce === undefined ? 0 : 2 + ce.aw;
+    this.irqFault = p.smFaults ? VTD_FR_SM_INTERRUPT_ADDR : VTD_FR_INTERRUPT_ADDR;
     this.limit = ce === undefined ? 0 : 2 ** Math.min(30 + 9 * ce.aw, p.env.awBits);
     this.fsLimit = this.limit / 2;
     this.pasid = p.rid2pasid ? (ce?.rid2pasid ?? p.pasid) : p.pasid;
@@ -370,6 +437,24 @@ export class VtdTranslator implements NumberTranslator {
   }
 
   translate(addr: number, flag: number, out: NumberEntry): boolean {
+    // Small enough to be inlined where it is called: the input goes on as int32 halves, which a
+    // call passes unboxed (a number at or above 2^31 would be boxed on the heap for each call).
+    if (this.direct && addr < this.limit && !(addr >= 0xfee00000 && addr <= 0xfeefffff)) return this.walk((addr / TWO32) | 0, addr | 0, flag, out);
+    return this.general(addr, flag, out);
+  }
+
+  /** The direct case: the second-level walk of the input with halves `hi` and `lo`. */
+  private walk(hi: number, lo: number, flag: number, out: NumberEntry): boolean {
+    const L = this.leaf;
+    const isWrite = (flag & IOMMU_WO) !== 0;
+    if (!this.walker.slHalves(this.reader, this.nm, this.table, this.top, hi, lo, isWrite, L)) return this.walked(this.p.ce!, hi * TWO32 + (lo >>> 0), isWrite, out);
+    const hawHi = this.nm.hawHi;
+    if (leafHitsInterruptRange(L, hawHi)) return this.failed(this.irqFault, out);
+    const translated = leafOutput(L, hawHi, lo);
+    return translated >= 0 && setNumberEntry(out, this.p.downstream, translated, 3 + 9 * L.level, L.perm, 0);
+  }
+
+  private general(addr: number, flag: number, out: NumberEntry): boolean {
     const p = this.p;
     if (!p.dmar) return this.identity(addr, out);
     const irq = addr >= 0xfee00000 && addr <= 0xfeefffff;
@@ -388,31 +473,31 @@ export class VtdTranslator implements NumberTranslator {
     if (addr >= this.limit) return this.failed(ce.fs === true ? VTD_FR_FS_NON_CANONICAL : VTD_FR_ADDR_BEYOND_MGAW, out);
     const isWrite = (flag & IOMMU_WO) !== 0;
     const L = this.leaf;
-    let xlat: number;
-    let size: number;
-    let perm: number;
-    let shift: number;
-    if (ce.fs === true ? this.fm !== undefined && ce.slptN >= 0 && addr < this.fsLimit && this.walker.fs(p.env.reader, this.fm, ce.slptN, 2 + ce.aw, addr, isWrite, L) : ce.slptN >= 0 && this.walker.sl(p.env.reader, p.nm, ce.slptN, 2 + ce.aw, addr, isWrite, L)) {
-      xlat = L.xlat;
-      size = L.size;
-      perm = L.perm;
-      shift = 3 + 9 * L.level;
-    } else {
-      // The traced path's walk without a trace (and, first stage, with the probe's dry A/D writer:
-      // this translator answers as probe() does) finds the fault the number walk declined.
-      const leaf = ce.fs === true ? iovaToFlpte(p.env, p.fsRsvd!, ce, BigInt(addr), isWrite, undefined, p.fsWriter) : iovaToSlpte(p.env, ce, BigInt(addr), isWrite);
-      if ('fault' in leaf) return this.failed(leaf.fault, out);
-      const x = leaf.slpte & ~0xfffn & ((1n << BigInt(p.env.awBits)) - 1n);
-      if (x >= BigInt(TWO53)) return false;
-      xlat = Number(x);
-      size = LEVEL_SIZE[leaf.level]!;
-      shift = 3 + 9 * leaf.level;
-      perm = (leaf.reads ? 1 : 0) | (leaf.writes ? 2 : 0);
+    const fs = ce.fs === true;
+    if (fs ? this.fm !== undefined && ce.slptN >= 0 && addr < this.fsLimit && this.walker.fs(p.env.reader, this.fm, ce.slptN, 2 + ce.aw, addr, isWrite, L) : ce.slptN >= 0 && this.walker.sl(p.env.reader, p.nm, ce.slptN, 2 + ce.aw, addr, isWrite, L)) {
+      const hawHi = fs ? this.fm!.hawHi : p.nm.hawHi;
+      if (leafHitsInterruptRange(L, hawHi)) return this.failed(p.smFaults ? VTD_FR_SM_INTERRUPT_ADDR : VTD_FR_INTERRUPT_ADDR, out);
+      const translated = leafOutput(L, hawHi, addr);
+      return translated >= 0 && setNumberEntry(out, p.downstream, translated, 3 + 9 * L.level, L.perm, 0);
     }
-    if (xlat <= 0xfeefffff && xlat + size > 0xfee00000) return this.failed(p.smFaults ? VTD_FR_SM_INTERRUPT_ADDR : VTD_FR_INTERRUPT_ADDR, out);
-    const base = xlat - pageOffset(xlat, size);
-    if (base + size > TWO53) return false;
-    return setNumberEntry(out, p.downstream, base + pageOffset(addr, size), shift, perm, 0);
+    return this.walked(ce, addr, isWrite, out);
+  }
+
+  /**
+   * The traced path's walk without a trace (and, first stage, with the probe's dry A/D writer:
+   * this translator answers as probe() does): it finds the fault the number walk declined.
+   */
+  private walked(ce: ContextEntry, addr: number, isWrite: boolean, out: NumberEntry): boolean {
+    const p = this.p;
+    const leaf = ce.fs === true ? iovaToFlpte(p.env, p.fsRsvd!, ce, BigInt(addr), isWrite, undefined, p.fsWriter) : iovaToSlpte(p.env, ce, BigInt(addr), isWrite);
+    if ('fault' in leaf) return this.failed(leaf.fault, out);
+    const xlat = leaf.slpte & ~0xfffn & ((1n << BigInt(p.env.awBits)) - 1n);
+    const shift = 3 + 9 * leaf.level;
+    const mask = (1n << BigInt(shift)) - 1n;
+    if (xlat <= 0xfeefffffn && xlat + mask >= 0xfee00000n) return this.failed(p.smFaults ? VTD_FR_SM_INTERRUPT_ADDR : VTD_FR_INTERRUPT_ADDR, out);
+    const translated = (xlat & ~mask) | (BigInt(addr) & mask);
+    if (translated >= TWO53N) return false;
+    return setNumberEntry(out, p.downstream, Number(translated), shift, (leaf.reads ? 1 : 0) | (leaf.writes ? 2 : 0), 0);
   }
 
   private hit(iotlb: VtdIotlb, addr: number, out: NumberEntry): boolean | undefined {

@@ -149,7 +149,7 @@ import {
   vtdCapMgaw,
   type VtdProfile,
 } from './types';
-import { dryFsWriter, type FsWriter, fsReservedMasks, iovaToFlpte, iovaToSlpte, newNumLeaf, type FsReservedMasks, numMasks, pageOffset, pageWalk, reservedMasks, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
+import { dryFsWriter, type FsWriter, fsReservedMasks, iovaToFlpte, iovaToSlpte, leafHitsInterruptRange, leafOutput, newNumLeaf, type FsReservedMasks, numMasks, pageWalk, reservedMasks, type NumMasks, type ReservedMasks, type WalkEnv } from './walker';
 
 export interface VtdRegisterWrite {
   /** A register name (`GCMD`, `RTADDR`...) or offset. */
@@ -841,10 +841,9 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       // Canonical inputs below 2^53 are those below half the width.
       if (a >= width / 2 || !this.leafWalker.fs(this.reader, this.fsNm, ce.slptN, 2 + ce.aw, a, isWrite, L)) return undefined;
     } else if (a >= width || !this.leafWalker.sl(this.reader, this.nm, ce.slptN, 2 + ce.aw, a, isWrite, L)) return undefined;
-    const size = L.size;
-    const xlat = L.xlat;
-    if (xlat <= 0xfeefffff && xlat + size > 0xfee00000) return undefined;
-    const base = xlat - pageOffset(xlat, size);
+    const hawHi = ce.fs === true ? this.fsNm.hawHi : this.nm.hawHi;
+    const base = leafOutput(L, hawHi, 0);
+    if (base < 0 || leafHitsInterruptRange(L, hawHi)) return undefined;
     if (!rid2pasid) iotlb.misses++;
     this.fastAnswers++;
     const out = numToBig(base);
@@ -1010,8 +1009,9 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     if (trace === undefined && addr < TWO53N && ce.slptN >= 0) {
       const a = Number(addr);
       const L = this.leafN;
-      if (a < POW2[Math.min(30 + 9 * ce.aw, this.awBits)]! && this.leafWalker.sl(this.reader, this.nm, ce.slptN, 2 + ce.aw, a, isWrite, L) && !(L.xlat <= 0xfeefffff && L.xlat + L.size > 0xfee00000)) {
-        const out = numToBig(L.xlat - pageOffset(L.xlat, L.size));
+      const base = a < POW2[Math.min(30 + 9 * ce.aw, this.awBits)]! && this.leafWalker.sl(this.reader, this.nm, ce.slptN, 2 + ce.aw, a, isWrite, L) && !leafHitsInterruptRange(L, this.nm.hawHi) ? leafOutput(L, this.nm.hawHi, 0) : -1;
+      if (base >= 0) {
+        const out = numToBig(base);
         if (!this.quiet && this.iotlb.maxSize > 0) this.iotlb.insert(sid, ce.did, addr, halvesToBig(L.lo, L.hi), L.perm, L.level, out, pasid);
         return { targetAs: this.downstream, iova: addr & PAGE_MASKS[L.level]!, translatedAddr: out, addrMask: ADDR_MASKS[L.level]!, perm: L.perm };
       }

@@ -191,28 +191,48 @@ export function numMasks(m: ReservedMasks, aw: number): NumMasks {
 const TWO32 = 4294967296;
 const TWO53 = 2 ** 53;
 
-/** A leaf found by slLeafNum: the entry's halves, level, page size, output and combined R/W. */
+/**
+ * A leaf found by a walk on numbers (slLeafNum, and the cached walks of fast-path.ts): the entry's
+ * halves as int32 (bits [31:0] and [63:32]; int32 so that the fields stay small integers), its
+ * level (1 to 3: the reserved bits refuse PS at levels 4 and 5) and the R/W combined down the
+ * levels.
+ */
 export interface NumLeaf {
   lo: number;
   hi: number;
   level: number;
-  /** The leaf's page size (2^(12 + 9 * (level - 1))). */
-  size: number;
-  /** The entry's address bits (slpte & ~0xfff & haw), not yet aligned to the page. */
-  xlat: number;
   perm: number;
 }
 
 /** A level's page size: 4 KiB, 2 MiB, 1 GiB, 512 GiB, 256 TiB. */
 export const LEVEL_SIZE = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39, 2 ** 48];
-
-/** `n % size` for an integer n below 2^53 and a power of two `size` up to 2^30 (no double `%`). */
-export function pageOffset(n: number, size: number): number {
-  return (n >>> 0) & (size - 1);
-}
+/** A leaf's page-frame bits in its low half, levels 1 to 3 (as int32: ~(page size - 1)). */
+const LEAF_FRAME_LO = [0, ~0xfff, ~0x1f_ffff, ~0x3fff_ffff];
 
 export function newNumLeaf(): NumLeaf {
-  return { lo: 0, hi: 0, level: 0, size: 0, xlat: 0, perm: 0 };
+  return { lo: 0, hi: 0, level: 0, perm: 0 };
+}
+
+/**
+ * Where the leaf `L` sends input `addr`: its entry's address bits within the width (`hawHi`: the
+ * width's mask above bit 31) with the input's offset in the leaf's page; -1 when that is at or
+ * above 2^53. QEMU's vtd_get_slpte_addr and the page mask of the leaf's level.
+ */
+export function leafOutput(L: NumLeaf, hawHi: number, addr: number): number {
+  const hi = L.hi & hawHi;
+  if (hi >= 0x20_0000) return -1;
+  const frame = LEAF_FRAME_LO[L.level]!;
+  return hi * TWO32 + (((L.lo & frame) | (addr & ~frame)) >>> 0);
+}
+
+/**
+ * vtd_do_iommu_translate's interrupt-range check of a leaf: its entry's address (not aligned to a
+ * large page, as QEMU takes it) and the leaf's page size reach into 0xfee00000..0xfeefffff.
+ */
+export function leafHitsInterruptRange(L: NumLeaf, hawHi: number): boolean {
+  if ((L.hi & hawHi) !== 0) return false;
+  const x = (L.lo & ~0xfff) >>> 0;
+  return x <= 0xfeefffff && x + LEVEL_SIZE[L.level]! > 0xfee00000;
 }
 
 /**
@@ -245,11 +265,11 @@ export function slLeafNum(reader: GuestReader, nm: NumMasks, table: number, top:
     if (large ? ((lo & nm.largeLo[level]!) | (hi & nm.largeHi[level]!)) !== 0 : ((lo & nm.pageLo[level]!) | (hi & nm.pageHi[level]!)) !== 0) return false;
     const addr = (hi & nm.hawHi) * TWO32 + ((lo & 0xfffff000) >>> 0);
     if (level === 1 || ps) {
-      out.lo = lo;
-      out.hi = hi;
+      // Never at levels 4 and 5, whose reserved bits include PS: a leaf is a page of 1 GiB at most.
+      if (level > 3) return false;
+      out.lo = lo | 0;
+      out.hi = hi | 0;
       out.level = level;
-      out.size = LEVEL_SIZE[level]!;
-      out.xlat = addr;
       out.perm = perm;
       return true;
     }
