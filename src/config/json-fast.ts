@@ -9,6 +9,10 @@
  * 1024-character implicit-key limit, a tab, a byte-order mark or a character YAML does not allow,
  * nesting deeper than MAX_NESTING, or a top level that is not an object. Integers are numbers
  * where a double holds them exactly and bigint beyond, as toJS gives them.
+ *
+ * The common case goes through JSON.parse, checked afterwards (viaJsonParse); texts whose value
+ * JSON.parse cannot give exactly (an integer literal of 16 digits or more, a -0) go through the
+ * parser below, which reads the text itself.
  */
 import { MAX_NESTING } from './nesting';
 
@@ -19,6 +23,102 @@ const NOT_PLAIN = /[\u0000-\u0008\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f\ud
 /** The value of a plain JSON config text, or undefined when the YAML route must read it. */
 export function fastJsonValue(text: string): Record<string, unknown> | undefined {
   if (NOT_PLAIN.test(text)) return undefined;
+  const v = viaJsonParse(text);
+  return v === BY_HAND ? byHand(text) : v;
+}
+
+/** viaJsonParse's answer for a text whose value JSON.parse does not give exactly. */
+const BY_HAND = Symbol('by hand');
+
+/**
+ * JSON.parse's value of `text`, checked to be the value the parser below would give: JSON.parse
+ * accepts the same texts (tabs and the characters NOT_PLAIN finds are refused before), keeps the
+ * last of two equal keys where the parser refuses the text (so the keys JSON.parse kept are
+ * counted against the key separators in the text), and rounds integers a double cannot hold where
+ * the parser gives bigints (so a text with a digit run of 16 or more goes to the parser, as does a
+ * -0, which the parser reads as 0 when it is an integer).
+ */
+function viaJsonParse(text: string): Record<string, unknown> | undefined | typeof BY_HAND {
+  const separators = keySeparators(text);
+  if (separators === LONG_DIGITS) return BY_HAND;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const keys = countKeys(v, 1);
+  if (keys === NEGATIVE_ZERO) return BY_HAND;
+  return keys === separators ? (v as Record<string, unknown>) : undefined;
+}
+
+/** keySeparators' answer for a text with a digit run of 16 or more outside strings. */
+const LONG_DIGITS = -1;
+
+/** The colons outside strings in a JSON text (one for each key), or LONG_DIGITS. */
+function keySeparators(text: string): number {
+  let colons = 0;
+  let digits = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      // To the closing quote: the next one not escaped (preceded by an even run of backslashes).
+      let j = i;
+      for (;;) {
+        j = text.indexOf('"', j + 1);
+        if (j < 0) return colons; // unterminated: JSON.parse refuses it
+        let k = j - 1;
+        while (text.charCodeAt(k) === 92 /* \ */) k--;
+        if ((j - 1 - k) % 2 === 0) break;
+      }
+      i = j;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (++digits >= 16) return LONG_DIGITS;
+    } else {
+      digits = 0;
+      if (c === 58 /* : */) colons++;
+    }
+  }
+  return colons;
+}
+
+/** countKeys' answer for a value holding a -0. */
+const NEGATIVE_ZERO = -1;
+/** countKeys' answer for a value the parser would refuse (a key too long, nesting too deep). */
+const REFUSED = -2;
+
+/** The keys of every object in `v` (a JSON.parse value at nesting `depth`), or NEGATIVE_ZERO or REFUSED. */
+function countKeys(v: object, depth: number): number {
+  if (depth > MAX_NESTING) return REFUSED;
+  let n = 0;
+  if (Array.isArray(v)) {
+    for (const x of v) {
+      if (typeof x === 'object' && x !== null) {
+        const k = countKeys(x as object, depth + 1);
+        if (k < 0) return k;
+        n += k;
+      } else if (x === 0 && 1 / x < 0) return NEGATIVE_ZERO;
+    }
+    return n;
+  }
+  for (const key in v) {
+    if (key.length > MAX_KEY) return REFUSED;
+    n++;
+    const x = (v as Record<string, unknown>)[key];
+    if (typeof x === 'object' && x !== null) {
+      const k = countKeys(x, depth + 1);
+      if (k < 0) return k;
+      n += k;
+    } else if (x === 0 && 1 / x < 0) return NEGATIVE_ZERO;
+  }
+  return n;
+}
+
+/** The parser: the value of `text` read character by character, or undefined. */
+function byHand(text: string): Record<string, unknown> | undefined {
   const p = new Parser(text);
   try {
     p.ws();
