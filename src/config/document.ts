@@ -18,6 +18,15 @@ import { addWork } from '../engine/work';
 export type PathSegment = string | number;
 export type Path = readonly PathSegment[];
 
+/**
+ * `path` with `seg` appended, in an array of exactly that length: where a builder keeps a path
+ * (a definition, a reference, a placed entry) for every one of many entries, a spread
+ * `[...path, seg]` would keep room to grow as well, over twice the memory.
+ */
+export function pathWith(path: Path, seg: PathSegment): Path {
+  return path.concat(seg);
+}
+
 export function pathToId(path: Path): string {
   let id = '';
   for (let i = 0; i < path.length; i++) {

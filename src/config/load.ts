@@ -32,7 +32,7 @@ import {
 } from '../engine';
 import { BuildContext, entries, list, obj, own } from './context';
 import { compareDiagnostics, type Diagnostic, type Range } from './diagnostics';
-import { ConfigDocument, idToPath, type Path } from './document';
+import { ConfigDocument, idToPath, pathWith, type Path } from './document';
 import { IOMMU_BUILDERS } from './models';
 import { buildScenario } from './scenario';
 import { validateSchema } from './validate';
@@ -264,23 +264,29 @@ function build(ctx: BuildContext, root: Record<string, unknown>, opts: LoadOptio
  */
 function reportContainmentCycles(ctx: BuildContext): void {
   const state = new Map<MemoryRegion, 1 | 2>(); // 1: on the current path, 2: done
-  const edges = (r: MemoryRegion): Array<{ to: MemoryRegion; source?: string }> =>
-    r instanceof AliasRegion ? [{ to: r.target, source: r.source }] : r.subregions.map((s) => ({ to: s.region, source: s.source }));
+  // A region's edges: an alias's target, or its subregions (read by index, nothing copied).
+  const edgeCount = (r: MemoryRegion): number => (r instanceof AliasRegion ? 1 : r.subregions.length);
+  const edge = (r: MemoryRegion, i: number): { to: MemoryRegion; source?: string } => (r instanceof AliasRegion ? { to: r.target, source: r.source } : { to: r.subregions[i]!.region, source: r.subregions[i]!.source });
   const roots: MemoryRegion[] = [...ctx.machine.regions.values(), ...[...ctx.machine.addressSpaces.values()].map((as) => as.root)];
   for (const root of roots) {
     if (state.has(root)) continue;
-    const stack: Array<{ r: MemoryRegion; next: number; out: ReturnType<typeof edges> }> = [{ r: root, next: 0, out: edges(root) }];
+    // A region with nothing inside closes no cycle: done at once (most regions of a large config).
+    if (edgeCount(root) === 0) {
+      state.set(root, 2);
+      continue;
+    }
+    const stack: Array<{ r: MemoryRegion; next: number }> = [{ r: root, next: 0 }];
     const onPath: MemoryRegion[] = [root];
     state.set(root, 1);
     while (stack.length) {
       const top = stack[stack.length - 1]!;
-      if (top.next >= top.out.length) {
+      if (top.next >= edgeCount(top.r)) {
         state.set(top.r, 2);
         stack.pop();
         onPath.pop();
         continue;
       }
-      const e = top.out[top.next++]!;
+      const e = edge(top.r, top.next++);
       const st = state.get(e.to);
       if (st === 1) {
         const from = onPath.indexOf(e.to);
@@ -288,9 +294,13 @@ function reportContainmentCycles(ctx: BuildContext): void {
         const at = e.source ? idToPath(e.source) : [];
         ctx.error('entry-cycle', at.length ? [...at, e.source && top.r instanceof AliasRegion ? 'alias' : 'region'] : at, `${e.to.name} is placed inside itself: ${names.join(' -> ')} (QEMU would recurse for ever drawing it)`);
       } else if (st === undefined) {
+        if (edgeCount(e.to) === 0) {
+          state.set(e.to, 2);
+          continue;
+        }
         state.set(e.to, 1);
         onPath.push(e.to);
-        stack.push({ r: e.to, next: 0, out: edges(e.to) });
+        stack.push({ r: e.to, next: 0 });
       }
     }
   }
@@ -490,7 +500,7 @@ function placeEntries(ctx: BuildContext, parent: MemoryRegion, raws: unknown[], 
   const listId = ctx.id(path);
   const idOf = (i: number) => (path.length ? `${listId}/${i}` : `/${i}`);
   raws.forEach((raw, i) => {
-    const ep: Path = [...path, i];
+    const ep = pathWith(path, i);
     const e = obj(raw);
     if (!e) return;
     const at = ctx.numAt(e.at, ep, 'at');
@@ -509,7 +519,7 @@ function placeEntries(ctx: BuildContext, parent: MemoryRegion, raws: unknown[], 
       for (const k of ['offset', 'size'] as const) {
         if (e[k] !== undefined) ctx.warn('ignored-key', [...ep, k], `"${k}" applies only to an alias; a region entry uses the region's own size`, 'key');
       }
-      placedRegion = ctx.region(e.region, [...ep, 'region'], 'to place here');
+      placedRegion = ctx.region(e.region, pathWith(ep, 'region'), 'to place here');
       // (JSON.stringify throws on a bigint: `region: 18446744073709552000` is a number too large for a double.)
       name = typeof e.region === 'string' ? e.region : typeof e.region === 'bigint' ? String(e.region) : JSON.stringify(e.region);
       if (placedRegion && placedRegion === parent) {

@@ -48,6 +48,9 @@ const WORD_CACHE = 256;
 /** The caches of a memory none of whose pages was read yet (never written to). */
 const NO_CACHED_INDEX = new Float64Array(WORD_CACHE).fill(-1);
 const NO_CACHED_WORDS: Array<Uint32Array | undefined> = new Array<Uint32Array | undefined>(WORD_CACHE).fill(undefined);
+/** The page maps of a memory nothing has written to (SparseMemory.pageFor never adds to these). */
+const NO_PAGES = new Map<number, DataView>();
+const NO_WORDS = new Map<number, Uint32Array>();
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 export function outOfRange(what: string, offset: bigint, size: number, limit: bigint): EngineError {
@@ -59,12 +62,14 @@ export function outOfRange(what: string, offset: bigint, size: number, limit: bi
 
 /** A sparse RAM store: 4 KiB pages allocated on first write. */
 export class SparseMemory implements MemoryBacking {
-  private readonly pages = new Map<number, DataView>();
+  // Shared empty maps until the first page is written: a config of many regions allocates none
+  // for the RAM nothing writes (pageFor replaces both before its first set).
+  private pages: Map<number, DataView> = NO_PAGES;
   /**
    * The same pages as 32-bit words, for readHalves (in the host's byte order, so only on a
    * little-endian host; elsewhere readHalves goes through read()).
    */
-  private readonly words = new Map<number, Uint32Array>();
+  private words: Map<number, Uint32Array> = NO_WORDS;
   // Shared empty caches until the first page is read: a config of many regions allocates no cache for those never walked.
   private cachedIndex = NO_CACHED_INDEX;
   private cachedWords = NO_CACHED_WORDS;
@@ -184,6 +189,10 @@ export class SparseMemory implements MemoryBacking {
     const idx = Number(a >> BigInt(PAGE_BITS));
     let page = this.pages.get(idx);
     if (page === undefined) {
+      if (this.pages === NO_PAGES) {
+        this.pages = new Map();
+        this.words = new Map();
+      }
       const buf = new ArrayBuffer(PAGE_SIZE);
       page = new DataView(buf);
       this.pages.set(idx, page);

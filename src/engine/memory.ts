@@ -28,6 +28,8 @@ export interface Subregion {
   readonly source?: string;
 }
 
+const NO_SUBREGIONS: readonly Subregion[] = Object.freeze([]);
+
 export abstract class MemoryRegion {
   abstract readonly kind: RegionKind;
   /** Subregions in the order they were added; `subregions` sorts them when asked. */
@@ -40,6 +42,7 @@ export abstract class MemoryRegion {
    * n² of inserting each at its place.
    */
   get subregions(): readonly Subregion[] {
+    if (this.added.length === 0) return NO_SUBREGIONS;
     if (this.sorted === undefined) {
       const newestFirst = this.added.slice().reverse();
       // A stable sort keeps newest-first among equal priorities.

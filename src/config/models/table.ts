@@ -1,7 +1,7 @@
 /** Config builder for the declarative `table` IOMMU. */
 import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, TableIommu, hex, isEngineError, type AttrsMatcher, type IommuDevice } from '../../engine';
 import { entries, list, obj, own, type BuildContext } from '../context';
-import type { Path } from '../document';
+import { pathWith, type Path } from '../document';
 
 export const PERMS: Readonly<Record<string, number>> = { rw: IOMMU_RW, ro: IOMMU_RO, wo: IOMMU_WO, none: IOMMU_NONE };
 
@@ -63,12 +63,12 @@ export function buildTable(ctx: BuildContext, name: string, spec: Record<string,
     const listPath: Path = [...path, 'indexes', i, 'mappings'];
     const listId = ctx.id(listPath);
     list(obj(raw)?.mappings).forEach((mraw, j) => {
-      const mp: Path = [...listPath, j];
+      const mp = pathWith(listPath, j);
       const m = obj(mraw);
       if (!m) return;
       const iova = ctx.numAt(m.iova, mp, 'iova');
       const msize = ctx.sizeAt(m.size, mp, 'size', 'a mapping');
-      const targetAs = ctx.target(m.target, [...mp, 'target']);
+      const targetAs = ctx.target(m.target, pathWith(mp, 'target'));
       const addr = ctx.numAt(m.addr, mp, 'addr', 0n);
       const perm = typeof m.perm === 'string' ? own(PERMS, m.perm) : undefined;
       if (iova === undefined || msize === undefined || !targetAs || addr === undefined || perm === undefined) return;
