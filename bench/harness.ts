@@ -31,6 +31,8 @@ export interface BenchResult {
   readonly clock?: 'wall';
   /** The wall-clock time of the same rounds, beside a CPU-time median (rows from `time`). */
   readonly wall?: { readonly median: number; readonly min: number; readonly max: number };
+  /** The rate of each round in order, for rows measured in turns (ratesInTurn), which ratioRow pairs. */
+  readonly samples?: readonly number[];
 }
 
 export interface RateCase {
@@ -68,27 +70,54 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** Operations per second: calibrates a batch size to ~50 ms, then times `rounds` batches. */
-export function rate(c: RateCase, rounds = 7): BenchResult {
+/** A batch size for `c` that runs for about 50 ms. */
+function calibrate(c: RateCase): number {
   let n = 1;
   for (;;) {
     const t0 = now();
     keep(c.run(n));
     const dt = now() - t0;
-    if (dt > 50 || n > 1 << 30) break;
+    if (dt > 50 || n > 1 << 30) return n;
     n = dt < 1 ? n * 10 : Math.ceil((n * 60) / dt);
   }
-  const rates: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const t0 = now();
-    keep(c.run(n));
-    rates.push((n * 1000) / (now() - t0));
-  }
-  return { name: c.name, median: median(rates), min: Math.min(...rates), max: Math.max(...rates), unit: c.unit ?? 'ops/s', rounds, goal: c.goal };
 }
 
-/** A row giving `ours` as a share of `anchor` (medians of the same run). */
+/** Operations per second: calibrates a batch size to ~50 ms, then times `rounds` batches. */
+export function rate(c: RateCase, rounds = 7): BenchResult {
+  return ratesInTurn([c], rounds)[0];
+}
+
+/**
+ * rate() for cases that are compared with each other (a walker and its anchors): each is
+ * calibrated alone, then their batches run in turns, round r of every case before round r + 1 of
+ * any, so that a slower moment of this shared machine falls on all of them alike. Each result
+ * keeps the rates of its rounds, which ratioRow pairs round by round.
+ */
+export function ratesInTurn<T extends readonly RateCase[]>(cases: readonly [...T], rounds = 7): { [K in keyof T]: BenchResult } {
+  const ns = cases.map(calibrate);
+  const rates: number[][] = cases.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    cases.forEach((c, i) => {
+      const t0 = now();
+      keep(c.run(ns[i]!));
+      rates[i]!.push((ns[i]! * 1000) / (now() - t0));
+    });
+  }
+  return cases.map((c, i) => ({ name: c.name, ...spread(rates[i]!), unit: c.unit ?? 'ops/s', rounds, goal: c.goal, samples: rates[i]! })) as { [K in keyof T]: BenchResult };
+}
+
+/**
+ * A row giving `ours` as a share of `anchor`: the median of the ratios of their rounds when the
+ * two were measured in turns (each round beside the anchor's round next to it), else the ratio of
+ * their medians (the same run, one after the other).
+ */
 export function ratioRow(name: string, ours: BenchResult, anchor: BenchResult, goal: string): BenchResult {
+  const a = ours.samples;
+  const b = anchor.samples;
+  if (a !== undefined && b !== undefined && a.length === b.length && a.length > 0) {
+    const ratios = a.map((x, i) => x / b[i]!);
+    return { name, ...spread(ratios), unit: 'ratio', rounds: ratios.length, goal };
+  }
   const r = ours.median / anchor.median;
   return { name, median: r, min: r, max: r, unit: 'ratio', rounds: ours.rounds, goal };
 }

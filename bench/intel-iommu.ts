@@ -10,7 +10,7 @@
  */
 import { AddressSpace, ContainerRegion, IOMMU_NOTIFIER_IOTLB_EVENTS, IOMMU_RO, IOMMU_RW, RamRegion, isEngineError, newNumberEntry, type IOMMUNotifier, type IOMMUTLBEntry, type NumberTranslator } from '../src/engine';
 import { IntelIommu, buildVtdTables, type VtdBuildMapping } from '../src/engine/models/intel-iommu';
-import { rate, ratioRow, time, type BenchResult } from './harness';
+import { rate, ratesInTurn, ratioRow, time, type BenchResult, type RateCase } from './harness';
 // The same tables and addresses as the SMMUv3 rows, so the two models' rows compare.
 import { addrs, pageMappings } from './smmuv3';
 
@@ -147,81 +147,71 @@ export function benchIntelIommu(rounds: number): BenchResult[] {
     if (BigInt(want) !== (e.translatedAddr | (a[i]! & e.addrMask)) || plain.lowHalves(an[i]!) !== want) throw new Error(`the plain walker disagrees at ${a[i]!.toString(16)}`);
     if (!ft.translate(an[i]!, IOMMU_RO, ne) || ne.translated !== want) throw new Error(`the number path disagrees at ${a[i]!.toString(16)}`);
   }
-  const anchor = rate(
-    {
-      name: '  anchor: plain-JS walker over one Uint32Array, same tables (number in, number out)',
-      unit: 'walks/s',
-      run: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) acc += plain.walk(an[i & 4095]!);
-        return acc;
-      },
+  const anchorCase: RateCase = {
+    name: '  anchor: plain-JS walker over one Uint32Array, same tables (number in, number out)',
+    unit: 'walks/s',
+    run: (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) acc += plain.walk(an[i & 4095]!);
+      return acc;
     },
-    rounds,
-  );
-  const lowAnchor = rate(
-    {
-      name: '  the same anchor with table addresses from the low halves only (tables below 4 GiB)',
-      unit: 'walks/s',
-      run: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) acc += plain.lowHalves(an[i & 4095]!);
-        return acc;
-      },
+  };
+  const lowAnchorCase: RateCase = {
+    name: '  the same anchor with table addresses from the low halves only (tables below 4 GiB)',
+    unit: 'walks/s',
+    run: (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) acc += plain.lowHalves(an[i & 4095]!);
+      return acc;
     },
-    rounds,
-  );
+  };
   // The fair comparison: the model's walk with the anchor's shape (number in, number out).
-  const numberWalk = rate(
-    {
-      name: 'VT-d legacy 4-level walk, number path (uncached, number in and out)',
-      unit: 'walks/s',
-      run: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) {
-          ft.translate(an[i & 4095]!, IOMMU_RO, ne);
-          acc += ne.translated;
-        }
-        return acc;
-      },
+  const numberWalkCase: RateCase = {
+    name: 'VT-d legacy 4-level walk, number path (uncached, number in and out)',
+    unit: 'walks/s',
+    run: (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) {
+        ft.translate(an[i & 4095]!, IOMMU_RO, ne);
+        acc += ne.translated;
+      }
+      return acc;
     },
-    rounds,
-  );
-  const walk = rate(
-    {
-      name: 'VT-d legacy 4-level walk, no IOTLB (translate(): bigint in, entry out)',
-      unit: 'walks/s',
-      goal: '>= 5 M/s',
-      run: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) acc += uncached.translate(a[i & 4095]!, IOMMU_RO, 0).perm;
-        return acc;
-      },
+  };
+  const walkCase: RateCase = {
+    name: 'VT-d legacy 4-level walk, no IOTLB (translate(): bigint in, entry out)',
+    unit: 'walks/s',
+    goal: '>= 5 M/s',
+    run: (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) acc += uncached.translate(a[i & 4095]!, IOMMU_RO, 0).perm;
+      return acc;
     },
-    rounds,
-  );
+  };
   // The same plain walker behind this API's shape (bigint in, entry object out, the entry's iova
   // and output aligned to the page as VT-d's are): what the shape alone costs.
   const target = u.dev.downstream;
-  const shaped = rate(
-    {
-      name: '  anchor: the same plain-JS walker, API shape (bigint in, entry out)',
-      unit: 'walks/s',
-      run: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) {
-          const addr = a[i & 4095]!;
-          const ia = Number(addr);
-          const out = plain.walk(ia);
-          const e: IOMMUTLBEntry =
-            out < 0 ? { targetAs: target, iova: 0n, translatedAddr: 0n, addrMask: 0n, perm: 0 } : { targetAs: target, iova: addr & ~0xfffn, translatedAddr: BigInt(out - (ia % 4096)), addrMask: 0xfffn, perm: IOMMU_RW };
-          acc += e.perm;
-        }
-        return acc;
-      },
+  const shapedCase: RateCase = {
+    name: '  anchor: the same plain-JS walker, API shape (bigint in, entry out)',
+    unit: 'walks/s',
+    run: (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) {
+        const addr = a[i & 4095]!;
+        const ia = Number(addr);
+        const out = plain.walk(ia);
+        const e: IOMMUTLBEntry =
+          out < 0 ? { targetAs: target, iova: 0n, translatedAddr: 0n, addrMask: 0n, perm: 0 } : { targetAs: target, iova: addr & ~0xfffn, translatedAddr: BigInt(out - (ia % 4096)), addrMask: 0xfffn, perm: IOMMU_RW };
+        acc += e.perm;
+      }
+      return acc;
     },
-    rounds,
-  );
+  };
+  // Each group measured in turns, round by round, so that each ratio compares neighbouring
+  // rounds; the cases that allocate (bigints, entry objects) apart from those that do not, whose
+  // rounds would otherwise share the garbage collector's work.
+  const [anchor, lowAnchor, numberWalk] = ratesInTurn([anchorCase, lowAnchorCase, numberWalkCase], rounds);
+  const [walk, shaped] = ratesInTurn([walkCase, shapedCase], rounds);
   out.push(
     numberWalk,
     anchor,
@@ -260,39 +250,34 @@ export function benchIntelIommu(rounds: number): BenchResult[] {
   const hot = a.slice(0, 64);
   const hotN = hot.map(Number);
   for (const x of hot) cached.translate(x, IOMMU_RO, 0);
-  const hit = rate(
-    {
-      name: 'VT-d translate, IOTLB hit (entry object out)',
-      unit: 'translations/s',
-      goal: '>= 14 M/s',
-      run: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) acc += cached.translate(hot[i & 63]!, IOMMU_RO, 0).perm;
-        return acc;
-      },
+  const hitCase: RateCase = {
+    name: 'VT-d translate, IOTLB hit (entry object out)',
+    unit: 'translations/s',
+    goal: '>= 14 M/s',
+    run: (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) acc += cached.translate(hot[i & 63]!, IOMMU_RO, 0).perm;
+      return acc;
     },
-    rounds,
-  );
+  };
   // The anchor: the same question (bigint in, entry object out) answered from a JS Map of pages.
   const pagesMap = new Map<number, { out: number; perm: number }>();
   for (const x of hotN) pagesMap.set(Math.floor(x / 4096), { out: plain.walk(x) - (x % 4096), perm: IOMMU_RW });
-  const mapAnchor = rate(
-    {
-      name: '  anchor: plain-JS Map lookup, same API shape (bigint in, entry out)',
-      unit: 'translations/s',
-      run: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) {
-          const addr = hot[i & 63]!;
-          const p = pagesMap.get(Math.floor(Number(addr) / 4096))!;
-          const e: IOMMUTLBEntry = { targetAs: target, iova: addr & ~0xfffn, translatedAddr: BigInt(p.out), addrMask: 0xfffn, perm: p.perm };
-          acc += e.perm;
-        }
-        return acc;
-      },
+  const mapAnchorCase: RateCase = {
+    name: '  anchor: plain-JS Map lookup, same API shape (bigint in, entry out)',
+    unit: 'translations/s',
+    run: (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) {
+        const addr = hot[i & 63]!;
+        const p = pagesMap.get(Math.floor(Number(addr) / 4096))!;
+        const e: IOMMUTLBEntry = { targetAs: target, iova: addr & ~0xfffn, translatedAddr: BigInt(p.out), addrMask: 0xfffn, perm: p.perm };
+        acc += e.perm;
+      }
+      return acc;
     },
-    rounds,
-  );
+  };
+  const [hit, mapAnchor] = ratesInTurn([hitCase, mapAnchorCase], rounds);
   out.push(hit, mapAnchor, ratioRow('  ratio: IOTLB hit / Map anchor', hit, mapAnchor, ''));
   out.push(numberRate('VT-d IOTLB hit through the number path (no allocation)', cached.numberTranslator(0), an, 64, rounds, '>= 30 M/s'));
 

@@ -6,7 +6,7 @@
  */
 import { AddressSpace, ContainerRegion, IOMMU_NOTIFIER_UNMAP, IOMMU_RO, IOMMU_RW, RamRegion, isEngineError, type IOMMUNotifier, type NumberEntry, type IOMMUTLBEntry } from '../src/engine';
 import { Smmuv3, buildSmmuTables, type BuildMapping } from '../src/engine/models/smmuv3';
-import { rate, ratioRow, time, type BenchResult } from './harness';
+import { rate, ratesInTurn, ratioRow, time, type BenchResult, type RateCase } from './harness';
 
 const RAM_BASE = 0x8000_0000n;
 const SID = 0x10;
@@ -124,67 +124,60 @@ export function benchSmmuv3(rounds: number): BenchResult[] {
     if (BigInt(plain.walk(an[i]!, false)) !== e.translatedAddr) throw new Error(`the plain walker disagrees at ${a[i]!.toString(16)}`);
     if (!ft.translate(an[i]!, IOMMU_RO, ne) || ne.translated !== plain.walk(an[i]!, false)) throw new Error(`the number path disagrees at ${a[i]!.toString(16)}`);
   }
-  const anchor = rate(
-    {
-      name: '  anchor: plain-JS walker over one Uint32Array, same tables (number in, number out)',
-      unit: 'walks/s',
-      run: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) acc += plain.walk(an[i & 4095]!, false);
-        return acc;
-      },
+  const anchorCase: RateCase = {
+    name: '  anchor: plain-JS walker over one Uint32Array, same tables (number in, number out)',
+    unit: 'walks/s',
+    run: (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) acc += plain.walk(an[i & 4095]!, false);
+      return acc;
     },
-    rounds,
-  );
+  };
   // The fair comparison: the model's walk with the anchor's shape (number in, number out).
-  const numberWalk = rate(
-    {
-      name: 'SMMUv3 stage-1 4-level 4 KiB walk, number path (uncached, number in and out)',
-      unit: 'walks/s',
-      run: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) {
-          ft.translate(an[i & 4095]!, IOMMU_RO, ne);
-          acc += ne.translated;
-        }
-        return acc;
-      },
+  const numberWalkCase: RateCase = {
+    name: 'SMMUv3 stage-1 4-level 4 KiB walk, number path (uncached, number in and out)',
+    unit: 'walks/s',
+    run: (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) {
+        ft.translate(an[i & 4095]!, IOMMU_RO, ne);
+        acc += ne.translated;
+      }
+      return acc;
     },
-    rounds,
-  );
-  const walk = rate(
-    {
-      name: 'SMMUv3 stage-1 4-level 4 KiB walk, no IOTLB (translate(): bigint in, entry out)',
-      unit: 'walks/s',
-      goal: '>= 5 M/s',
-      run: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) acc += uncached.translate(a[i & 4095]!, IOMMU_RO, 0).perm;
-        return acc;
-      },
+  };
+  const walkCase: RateCase = {
+    name: 'SMMUv3 stage-1 4-level 4 KiB walk, no IOTLB (translate(): bigint in, entry out)',
+    unit: 'walks/s',
+    goal: '>= 5 M/s',
+    run: (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) acc += uncached.translate(a[i & 4095]!, IOMMU_RO, 0).perm;
+      return acc;
     },
-    rounds,
-  );
+  };
   // The same plain walker behind this API's shape (bigint in, entry object out): what the shape
   // alone costs (two conversions between bigint and number, one object).
   const target = u.smmu.downstream;
-  const shaped = rate(
-    {
-      name: '  anchor: the same plain-JS walker, API shape (bigint in, entry out)',
-      unit: 'walks/s',
-      run: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) {
-          const addr = a[i & 4095]!;
-          const out = plain.walk(Number(addr), false);
-          const e: IOMMUTLBEntry = out < 0 ? { targetAs: target, iova: addr, translatedAddr: addr, addrMask: -1n, perm: 0 } : { targetAs: target, iova: addr, translatedAddr: BigInt(out), addrMask: 0xfffn, perm: IOMMU_RO };
-          acc += e.perm;
-        }
-        return acc;
-      },
+  const shapedCase: RateCase = {
+    name: '  anchor: the same plain-JS walker, API shape (bigint in, entry out)',
+    unit: 'walks/s',
+    run: (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) {
+        const addr = a[i & 4095]!;
+        const out = plain.walk(Number(addr), false);
+        const e: IOMMUTLBEntry = out < 0 ? { targetAs: target, iova: addr, translatedAddr: addr, addrMask: -1n, perm: 0 } : { targetAs: target, iova: addr, translatedAddr: BigInt(out), addrMask: 0xfffn, perm: IOMMU_RO };
+        acc += e.perm;
+      }
+      return acc;
     },
-    rounds,
-  );
+  };
+  // Each group measured in turns, round by round, so that each ratio compares neighbouring
+  // rounds; the cases that allocate (bigints, entry objects) apart from those that do not, whose
+  // rounds would otherwise share the garbage collector's work.
+  const [anchor, numberWalk] = ratesInTurn([anchorCase, numberWalkCase], rounds);
+  const [walk, shaped] = ratesInTurn([walkCase, shapedCase], rounds);
   out.push(
     numberWalk,
     anchor,
@@ -200,40 +193,35 @@ export function benchSmmuv3(rounds: number): BenchResult[] {
   const hot = a.slice(0, 64);
   const hotN = hot.map(Number);
   for (const x of hot) cached.translate(x, IOMMU_RO, 0);
-  const hit = rate(
-    {
-      name: 'SMMUv3 translate, IOTLB hit (entry object out)',
-      unit: 'translations/s',
-      goal: '>= 14 M/s',
-      run: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) acc += cached.translate(hot[i & 63]!, IOMMU_RO, 0).perm;
-        return acc;
-      },
+  const hitCase: RateCase = {
+    name: 'SMMUv3 translate, IOTLB hit (entry object out)',
+    unit: 'translations/s',
+    goal: '>= 14 M/s',
+    run: (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) acc += cached.translate(hot[i & 63]!, IOMMU_RO, 0).perm;
+      return acc;
     },
-    rounds,
-  );
+  };
   // The anchor: the same question (bigint in, entry object out) answered from a JS Map of pages.
   const pagesMap = new Map<number, { out: number; perm: number }>();
   for (const x of hotN) pagesMap.set(Math.floor(x / 4096), { out: plain.walk(x, false) - (x % 4096), perm: IOMMU_RW });
-  const mapAnchor = rate(
-    {
-      name: '  anchor: plain-JS Map lookup, same API shape (bigint in, entry out)',
-      unit: 'translations/s',
-      run: (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) {
-          const addr = hot[i & 63]!;
-          const ia = Number(addr);
-          const p = pagesMap.get(Math.floor(ia / 4096))!;
-          const e: IOMMUTLBEntry = { targetAs: target, iova: addr, translatedAddr: BigInt(p.out + (ia % 4096)), addrMask: 0xfffn, perm: p.perm };
-          acc += e.perm;
-        }
-        return acc;
-      },
+  const mapAnchorCase: RateCase = {
+    name: '  anchor: plain-JS Map lookup, same API shape (bigint in, entry out)',
+    unit: 'translations/s',
+    run: (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) {
+        const addr = hot[i & 63]!;
+        const ia = Number(addr);
+        const p = pagesMap.get(Math.floor(ia / 4096))!;
+        const e: IOMMUTLBEntry = { targetAs: target, iova: addr, translatedAddr: BigInt(p.out + (ia % 4096)), addrMask: 0xfffn, perm: p.perm };
+        acc += e.perm;
+      }
+      return acc;
     },
-    rounds,
-  );
+  };
+  const [hit, mapAnchor] = ratesInTurn([hitCase, mapAnchorCase], rounds);
   out.push(hit, mapAnchor, ratioRow('  ratio: IOTLB hit / Map anchor', hit, mapAnchor, ''));
 
   const fc = cached.numberTranslator?.(0);
