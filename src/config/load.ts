@@ -373,7 +373,9 @@ function buildRam(ctx: BuildContext, name: string, size: bigint, spec: Record<st
     const err = mem.write(at, bytes, value);
     if (err) ctx.error('address-range', [...wp, 'at'], `initial contents: ${err.message}`);
   });
-  return new RamRegion(name, size, mem);
+  const region = new RamRegion(name, size, mem);
+  region.rom = spec.rom === true;
+  return region;
 }
 
 /** `contents: [{ at, size, fill }]`: `size` bytes from `at` on, each `fill` (zeroing or patterning a range without splitting the region). */

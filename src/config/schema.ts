@@ -96,6 +96,12 @@ const Ram = Type.Object(
   {
     kind: Type.Literal('ram'),
     size: Num,
+    rom: Type.Optional(
+      Type.Boolean({
+        description:
+          "A ROM (QEMU's memory_region_init_rom): reads as RAM, while a write through an address space (a device's DMA, a table walker's A/D update) fails with MEMTX_DECODE_ERROR. `contents` and `image` still fill it, as QEMU's ROM loader does. Default false.",
+      }),
+    ),
     contents: Type.Optional(Type.Array(ContentsWord, { description: 'Initial contents (written over an image).' })),
     image: Type.Optional(Image),
     description: Description,

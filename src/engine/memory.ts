@@ -104,6 +104,11 @@ export class RamRegion extends MemoryRegion {
   }
 }
 
+/** A region's kind as QEMU's `info mtree` names it: `rom` for a ROM, else the region's kind. */
+export function regionKindName(r: MemoryRegion): string {
+  return r instanceof RamRegion && r.rom ? 'rom' : r.kind;
+}
+
 /** An MMIO access that reached a region, kept for views and scenarios. */
 export interface MmioAccessRecord {
   readonly op: 'read' | 'write';

@@ -7,7 +7,7 @@ import type { Range } from '../config/diagnostics';
 import { idToPath, type Path } from '../config/document';
 import type { LoadedConfig } from '../config/load';
 import { parseConfigNumber } from '../config/numbers';
-import { IOMMUMemoryRegion, fmtAddr, fmtId, isEngineError, resolveIommu, type MemoryRegion, type MemTxAttrs } from '../engine';
+import { IOMMUMemoryRegion, fmtAddr, fmtId, isEngineError, regionKindName, resolveIommu, type MemoryRegion, type MemTxAttrs } from '../engine';
 import { fmtIndex, formatAttrs, formatRangeIncl, formatSize } from './format';
 import { registrationView, translatePerIndex, translationView } from './views';
 
@@ -81,7 +81,7 @@ function describeAddress(cfg: LoadedConfig, path: Path, value: bigint): string[]
     const as = m.addressSpaces.get(String(path[1]));
     const r = as?.lookup(value);
     if (as && r) {
-      lines.push(`in **${as.name}**: ${r.region.name} + ${fmtAddr(value - r.start + r.offsetInRegion)} (${r.region.kind})`);
+      lines.push(`in **${as.name}**: ${r.region.name} + ${fmtAddr(value - r.start + r.offsetInRegion)} (${regionKindName(r.region)})`);
       const iommu = resolveIommu(r.region);
       if (iommu) lines.push(...perIndex(iommu, value - r.start + r.offsetInRegion));
     }
@@ -126,7 +126,7 @@ function describeSymbol(cfg: LoadedConfig, kind: string, name: string): string[]
       if (!m.regions.has(name) && m.iommus.has(name)) return describeSymbol(cfg, 'iommu', name);
       const r = m.regions.get(name);
       if (!r) return [`region **${name}** (not built: see the problems in this file)`];
-      return [`${r.kind} region **${name}**, ${formatSize(r.size)} (${fmtAddr(r.size)} bytes)`, ...placements(cfg, r)];
+      return [`${regionKindName(r)} region **${name}**, ${formatSize(r.size)} (${fmtAddr(r.size)} bytes)`, ...placements(cfg, r)];
     }
     case 'iommu': {
       const d = m.iommus.get(name);

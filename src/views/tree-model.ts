@@ -5,7 +5,7 @@
  */
 import type { LoadedConfig } from '../config/load';
 import type { Range } from '../config/diagnostics';
-import { IOMMUMemoryRegion, fmtAddr, type AddressSpace, type ModelStateNode } from '../engine';
+import { IOMMUMemoryRegion, fmtAddr, regionKindName, type AddressSpace, type ModelStateNode } from '../engine';
 import { fmtIndex, formatAttrs, formatRangeIncl, formatSize } from './format';
 import { mappingPageView, regionViews, registrationView, type RegionView, type RegistrationView } from './views';
 
@@ -321,7 +321,7 @@ function addressSpaceNode(cfg: LoadedConfig, as: AddressSpace): NodeModel {
       view.map((r, i) => ({
         id: `${id}:${i}`,
         label: formatRangeIncl(r.start, r.end - 1n),
-        description: `${r.region.name}${r.offsetInRegion ? ` + ${fmtAddr(r.offsetInRegion)}` : ''} (${r.region.kind})`,
+        description: `${r.region.name}${r.offsetInRegion ? ` + ${fmtAddr(r.offsetInRegion)}` : ''} (${regionKindName(r.region)})`,
         icon: r.region instanceof IOMMUMemoryRegion ? 'shield' : r.region.kind === 'ram' ? 'database' : 'plug',
         contextValue: `iommuLens.range.${r.region.kind}`,
         source: src(cfg, r.source),

@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runLiveCli } from '../../src/cli/live';
 import { loadConfig } from '../../src/config/load';
-import { IOMMU_RO, IOMMU_RW, IOMMU_WO, MEMTXATTRS_UNSPECIFIED } from '../../src/engine';
+import { IOMMU_RO, IOMMU_RW, IOMMU_WO, MEMTXATTRS_UNSPECIFIED, MemTxResult, performAccess, regionKindName } from '../../src/engine';
 import type { IntelIommu } from '../../src/engine/models/intel-iommu';
 import { openImageFile } from '../../src/node/images';
 import { LiveQemu } from '../../src/node/qemu/live';
@@ -135,6 +135,30 @@ describe('live QEMU (qemu-system-x86_64 -machine q35 -device intel-iommu)', func
         'fault permission', // 2^48: VTD_FR_ADDR_BEYOND_MGAW
       ]);
       assert.ok(live.cache.fetched > 0 && live.cache.fetched < 16, `pages read: ${live.cache.fetched}`);
+    } finally {
+      await live.detach();
+    }
+  });
+
+  it("reads QEMU's ROMs as ROM: the BIOS's bytes as QEMU reads them, a write refused", async () => {
+    // q35 maps SeaBIOS (pc.bios, a ROM) below 4 GiB; the reset vector is its last 16 bytes.
+    const want = await qt.readl(0xffff_fff0n);
+    const live = await LiveQemu.attach({ qmp: ep(q.qmpPath), gdb: ep(q.gdbAddress) });
+    try {
+      const got = await live.query((cfg) => {
+        assert.equal(cfg.errorCount, 0, cfg.diagnostics.map((d) => d.message).join('; '));
+        const as = cfg.machine.systemAs!;
+        const read = performAccess({ as, addr: 0xffff_fff0n, op: 'read', size: 4, attrs: MEMTXATTRS_UNSPECIFIED });
+        const write = performAccess({ as, addr: 0xffff_fff0n, op: 'write', size: 4, value: 0n, attrs: MEMTXATTRS_UNSPECIFIED });
+        const again = performAccess({ as, addr: 0xffff_fff0n, op: 'read', size: 4, attrs: MEMTXATTRS_UNSPECIFIED });
+        return { region: read.landing.region!, kind: regionKindName(read.landing.region!), value: read.value, write: write.result, again: again.value };
+      });
+      assert.match(got.region.name, /^pc\.bios/);
+      assert.equal(got.kind, 'rom');
+      assert.equal(got.value, want);
+      assert.equal(got.write, MemTxResult.DECODE_ERROR);
+      assert.equal(got.again, want);
+      assert.match(live.liveConfig().text, /rom: true/);
     } finally {
       await live.detach();
     }

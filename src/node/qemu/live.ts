@@ -377,9 +377,13 @@ export function renderLiveConfig(state: LiveState, image: (r: FlatRange) => Reco
     if (iommuBases.has(r.start) && state.iommus.some((i) => i.found.regionName === r.name)) continue;
     const name = regionName(r, used);
     const size = r.end - r.start + 1n;
+    // RAM, and ROM (QEMU's `rom`: reads as memory, writes through an address space fail) read
+    // through the image; `romd` (a ROM device, whose writes reach its MMIO ops), `ram device` and
+    // `i/o` become MMIO sinks.
     const ram = r.type === 'ram' || r.type === 'nv-ram';
-    memory[name] = ram
-      ? { kind: 'ram', size: `0x${size.toString(16)}`, image: image(r), description: `QEMU ${r.name}` }
+    const rom = r.type === 'rom' || r.type === 'nv-rom';
+    memory[name] = ram || rom
+      ? { kind: 'ram', size: `0x${size.toString(16)}`, ...(rom ? { rom: true } : {}), image: image(r), description: `QEMU ${r.name}` }
       : { kind: 'mmio', size: `0x${size.toString(16)}`, description: `QEMU ${r.name} (${r.type})${r.offsetInRegion ? ` @0x${r.offsetInRegion.toString(16)}` : ''}` };
     entries.push({ at: `0x${r.start.toString(16)}`, region: name });
   }
