@@ -31,8 +31,9 @@ export interface BenchResult {
   readonly clock?: 'wall';
   /** The wall-clock time of the same rounds, beside a CPU-time median (rows from `time`). */
   readonly wall?: { readonly median: number; readonly min: number; readonly max: number };
-  /** The rate of each round in order, for rows measured in turns (ratesInTurn), which ratioRow pairs. */
+  /** The rate of each round in order, and which measurement in turns (ratesInTurn) it was: ratioRow pairs the rounds of one. */
   readonly samples?: readonly number[];
+  readonly turn?: number;
 }
 
 export interface RateCase {
@@ -70,6 +71,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** Measurements in turns so far (each result of one carries its number). */
+let turns = 0;
+
 /** A batch size for `c` that runs for about 50 ms. */
 function calibrate(c: RateCase): number {
   let n = 1;
@@ -94,6 +98,7 @@ export function rate(c: RateCase, rounds = 7): BenchResult {
  * keeps the rates of its rounds, which ratioRow pairs round by round.
  */
 export function ratesInTurn<T extends readonly RateCase[]>(cases: readonly [...T], rounds = 7): { [K in keyof T]: BenchResult } {
+  const turn = ++turns;
   const ns = cases.map(calibrate);
   const rates: number[][] = cases.map(() => []);
   for (let r = 0; r < rounds; r++) {
@@ -103,7 +108,7 @@ export function ratesInTurn<T extends readonly RateCase[]>(cases: readonly [...T
       rates[i]!.push((ns[i]! * 1000) / (now() - t0));
     });
   }
-  return cases.map((c, i) => ({ name: c.name, ...spread(rates[i]!), unit: c.unit ?? 'ops/s', rounds, goal: c.goal, samples: rates[i]! })) as { [K in keyof T]: BenchResult };
+  return cases.map((c, i) => ({ name: c.name, ...spread(rates[i]!), unit: c.unit ?? 'ops/s', rounds, goal: c.goal, samples: rates[i]!, turn })) as { [K in keyof T]: BenchResult };
 }
 
 /**
@@ -114,7 +119,7 @@ export function ratesInTurn<T extends readonly RateCase[]>(cases: readonly [...T
 export function ratioRow(name: string, ours: BenchResult, anchor: BenchResult, goal: string): BenchResult {
   const a = ours.samples;
   const b = anchor.samples;
-  if (a !== undefined && b !== undefined && a.length === b.length && a.length > 0) {
+  if (ours.turn !== undefined && ours.turn === anchor.turn && a !== undefined && b !== undefined && a.length === b.length && a.length > 0) {
     const ratios = a.map((x, i) => x / b[i]!);
     return { name, ...spread(ratios), unit: 'ratio', rounds: ratios.length, goal };
   }
