@@ -11,7 +11,7 @@ import { type NumberEntry, type NumberTranslator, setNumberEntry } from '../../f
 import { IOMMU_NONE, IOMMU_RW, IOMMU_WO } from '../../iotlb';
 import type { Iotlb, TlbMap } from './iotlb';
 import type { ActiveConfig } from './region';
-import { EVT_F_ADDR_SIZE, EVT_F_PERMISSION, EVT_F_TRANSLATION, POW2, PTW_EVENT, type ProfileFlags, type TlbProbes, type TtInfo } from './types';
+import { EVT_F_ADDR_SIZE, EVT_F_PERMISSION, EVT_F_TRANSLATION, POW2, PTW_EVENT, TWO32, type ProfileFlags, type TlbProbes, type TtInfo } from './types';
 import type { Walker } from './walker';
 
 /** What every address of the stream gets before any table is looked at. */
@@ -42,6 +42,8 @@ export class StreamTranslator implements NumberTranslator {
   private readonly hitNeed: number;
   /** Stage 1 without stage 2: a walk goes straight to the fast walker. */
   private readonly s1Only: boolean;
+  /** s1Only with no IOTLB to look in first: an input below hotLimit is walked at once (walkHalves). */
+  private readonly direct: boolean;
 
   constructor(
     private readonly mode: number,
@@ -66,9 +68,26 @@ export class StreamTranslator implements NumberTranslator {
     this.hotLimit = mode !== MODE_TRANSLATE || cfg === undefined ? 0 : cfg.s1 ? this.t0Hi : this.s2Limit;
     this.hitNeed = flags.hitReadCheck ? IOMMU_RW : IOMMU_WO;
     this.s1Only = cfg !== undefined && cfg.s1 && cfg.s2 === undefined;
+    this.direct = this.s1Only && this.hotMap === undefined && this.t0 !== undefined && this.hotLimit > 0;
   }
 
   translate(addr: number, flag: number, out: NumberEntry): boolean {
+    // Small enough to be inlined where it is called: an uncached stage-1 walk goes on with the
+    // input as int32 halves, which a call passes unboxed (a number at or above 2^31 would be boxed
+    // on the heap for each call).
+    if (addr < this.hotLimit && this.direct) return this.walkHalves((addr / TWO32) | 0, addr | 0, flag, out);
+    return this.cachedOrGeneral(addr, flag, out);
+  }
+
+  /** walk() of TTB0's input with halves `hi` and `lo`, stage 1 alone. */
+  private walkHalves(hi: number, lo: number, flag: number, out: NumberEntry): boolean {
+    const addr = hi * TWO32 + (lo >>> 0);
+    const w = this.walker;
+    if (!w.translateS1(this.a!.cfg, this.t0!, addr, flag)) return this.failed(addr, PTW_EVENT[w.fault]!, out);
+    return setNumberEntry(out, this.downstream, w.out + (addr - w.inBase), w.shift, w.perm, 0);
+  }
+
+  private cachedOrGeneral(addr: number, flag: number, out: NumberEntry): boolean {
     if (addr < this.hotLimit) {
       const e = this.hotMap === undefined ? undefined : this.iotlb.lookup(this.hotMap, addr, this.hotProbes!);
       if (e !== undefined) {
