@@ -1,12 +1,15 @@
 /**
  * What the suites against a real QEMU share: the endpoint parser, the edu device's name as an
- * attach names it, a CLI output capture, an attached config's answer for an edu DMA, and the
- * seeded generator of the differential suites.
+ * attach names it, a CLI output capture, an attached config's answer for an edu DMA, a snapshot
+ * reloaded beside the live answers, and the seeded generator of the differential suites.
  */
 import * as fs from 'node:fs';
-import type { LoadedConfig } from '../../src/config/load';
+import { loadConfig, type LoadedConfig } from '../../src/config/load';
 import { isEngineError } from '../../src/engine';
+import { openImageFile } from '../../src/node/images';
 import { parseEndpoint, type Endpoint } from '../../src/node/qemu/endpoint';
+import { LiveQemu } from '../../src/node/qemu/live';
+import { writeSnapshot, type SnapshotFiles } from '../../src/node/qemu/snapshot';
 
 export const ep = (s: string): Endpoint => parseEndpoint(s) as Endpoint;
 
@@ -25,6 +28,24 @@ export function answer(cfg: LoadedConfig, addr: bigint, op: 'read' | 'write'): s
   const l = cfg.machine.translate({ from: EDU, addr, op, probe: true });
   if (isEngineError(l)) return `error ${l.message}`;
   return l.fault ? `fault ${l.fault.reason}` : `${l.region?.name ?? 'unassigned'}+0x${l.offset.toString(16)}`;
+}
+
+/**
+ * Attaches to the QEMU at `qmp`/`gdb`, answers `addrs` live, writes a snapshot into `dir` and
+ * detaches; then loads the snapshot: the live answers, the reloaded config and the files.
+ */
+export async function snapshotBesideLive(qmp: string, gdb: string, dir: string, addrs: ReadonlyArray<readonly [bigint, 'read' | 'write']>): Promise<{ liveAnswers: string[]; cfg: LoadedConfig; files: SnapshotFiles }> {
+  const live = await LiveQemu.attach({ qmp: ep(qmp), gdb: ep(gdb) });
+  let liveAnswers: string[];
+  let files: SnapshotFiles;
+  try {
+    liveAnswers = await live.query((cfg) => addrs.map(([a, op]) => answer(cfg, a, op)));
+    files = await writeSnapshot(live, dir);
+  } finally {
+    await live.detach();
+  }
+  const cfg = loadConfig(files.config, fs.readFileSync(files.config, 'utf8'), { openImage: openImageFile });
+  return { liveAnswers, cfg, files };
 }
 
 /** A seeded generator of numbers in [0, 1) (mulberry32), so a failing run can be replayed. */

@@ -6,7 +6,10 @@
  */
 import * as R from '../../src/engine/models/smmuv3/registers';
 import { buildSmmuTables, type BuildOptions, type BuildResult } from '../../src/engine/models/smmuv3';
+import { EDU_DMA_BUF, eduDmaAt } from './edu';
 import type { QtestClient } from './qtest';
+
+export { EDU_DMA_BUF };
 import { Recording, writeTables } from './table-pages';
 
 export const RAM_BASE = 0x4000_0000n;
@@ -16,7 +19,6 @@ export const ECAM_BASE = 0x40_1000_0000n;
 export const EDU_BAR = 0x1000_0000n;
 /** edu's requester ID: 00:01.0 (the first free slot on virt's pcie.0). */
 export const EDU_SID = 0x08;
-export const EDU_DMA_BUF = 0x40000n;
 
 export async function writeRegister(qt: QtestClient, name: string, value: bigint): Promise<void> {
   const off = (R as unknown as Record<string, number>)[`A_${name}`];
@@ -47,25 +49,7 @@ export async function enableEdu(qt: QtestClient): Promise<void> {
   await qt.writew(cfg + 0x04n, 0x6);
 }
 
-/** One edu DMA: `toPci` writes edu's buffer to `pciAddr`, else reads `pciAddr` into the buffer. */
-export async function eduDma(qt: QtestClient, pciAddr: bigint, count: number, toPci: boolean, bufOffset = 0n): Promise<void> {
-  const buf = EDU_DMA_BUF + bufOffset;
-  await qt.writeq(EDU_BAR + 0x80n, toPci ? buf : pciAddr);
-  await qt.writeq(EDU_BAR + 0x88n, toPci ? pciAddr : buf);
-  await qt.writeq(EDU_BAR + 0x90n, BigInt(count));
-  await qt.writeq(EDU_BAR + 0x98n, toPci ? 0x3n : 0x1n);
-  await eduDmaDone(qt);
-}
-
-/**
- * edu runs a DMA from a timer 100 ms of virtual time after the command, and clears the command's
- * RUN bit when done. Debian's QEMU has no qtest accelerator (no clock_step): the guest must run
- * (QemuProcess's `spin` gives its CPU a branch-to-self) and the test polls.
- */
-export async function eduDmaDone(qt: QtestClient, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await qt.readq(EDU_BAR + 0x98n)) & 1n) {
-    if (Date.now() > deadline) throw new Error(`edu's DMA did not complete within ${timeoutMs} ms (is the guest running?)`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+/** One edu DMA on this machine (eduDmaAt with edu's BAR here). */
+export function eduDma(qt: QtestClient, pciAddr: bigint, count: number, toPci: boolean, bufOffset = 0n): Promise<void> {
+  return eduDmaAt(qt, EDU_BAR, pciAddr, count, toPci, bufOffset);
 }

@@ -9,7 +9,10 @@
  */
 import { buildVtdTables, encodeDescriptor, type VtdBuildOptions, type VtdBuildResult } from '../../src/engine/models/intel-iommu';
 import * as T from '../../src/engine/models/intel-iommu/types';
+import { EDU_DMA_BUF, eduDmaAt } from './edu';
 import type { QtestClient } from './qtest';
+
+export { EDU_DMA_BUF };
 import { Recording, writeTables } from './table-pages';
 
 /** q35's DMAR unit (Q35_HOST_BRIDGE_IOMMU_ADDR). */
@@ -18,7 +21,6 @@ export const VTD_BASE = 0xfed9_0000n;
 export const EDU_BAR = 0xe000_0000n;
 /** edu at 00:01.0 (the first free slot with -nodefaults). */
 export const EDU_SID = 0x08;
-export const EDU_DMA_BUF = 0x40000n;
 
 const OFFSETS: Readonly<Record<string, readonly [number, 4 | 8]>> = {
   GCMD: [T.DMAR_GCMD_REG, 4],
@@ -126,24 +128,7 @@ export async function programVtd(qt: QtestClient, opts: VtdProgram): Promise<{ b
   return { built, writes, read };
 }
 
-/** One edu DMA: `toPci` writes edu's buffer at `bufOffset` to `pciAddr`, else reads `pciAddr` into it. */
-export async function eduDma(qt: QtestClient, pciAddr: bigint, count: number, toPci: boolean, bufOffset = 0n): Promise<void> {
-  const buf = EDU_DMA_BUF + bufOffset;
-  await qt.writeq(EDU_BAR + 0x80n, toPci ? buf : pciAddr);
-  await qt.writeq(EDU_BAR + 0x88n, toPci ? pciAddr : buf);
-  await qt.writeq(EDU_BAR + 0x90n, BigInt(count));
-  await qt.writeq(EDU_BAR + 0x98n, toPci ? 0x3n : 0x1n);
-  await eduDmaDone(qt);
-}
-
-/**
- * edu runs a DMA from a timer 100 ms of virtual time after the command and clears RUN when done;
- * Debian's QEMU has no qtest accelerator, so the guest runs (halted) and the test polls.
- */
-export async function eduDmaDone(qt: QtestClient, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await qt.readq(EDU_BAR + 0x98n)) & 1n) {
-    if (Date.now() > deadline) throw new Error(`edu's DMA did not complete within ${timeoutMs} ms (is the guest running?)`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+/** One edu DMA on this machine (eduDmaAt with edu's BAR here). */
+export function eduDma(qt: QtestClient, pciAddr: bigint, count: number, toPci: boolean, bufOffset = 0n): Promise<void> {
+  return eduDmaAt(qt, EDU_BAR, pciAddr, count, toPci, bufOffset);
 }

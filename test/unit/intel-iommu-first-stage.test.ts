@@ -15,7 +15,7 @@ import { IntelIommu, buildVtdTables, type VtdBuildDevice } from '../../src/engin
 import type { Trace } from '../../src/engine/trace';
 import { ContainerRegion } from '../../src/engine/memory';
 import { AddressSpace } from '../../src/engine/address-space';
-import { ROOT, alloc, events, notifier, program, r64, reg, rig, w64, type Rig } from './intel-iommu-helpers';
+import { ROOT, alloc, events, notifier, program, programFirstStage, r64, reg, rig, w64, type Rig } from './intel-iommu-helpers';
 
 const SID = 0x18; // 00:03.0
 const P = 1n;
@@ -34,29 +34,18 @@ interface Fs {
   readonly ptab: bigint;
 }
 
-/**
- * Scalable root entry (bus 0, lower half), the scalable context entry of 00:03.0 (PASID
- * directory, RID_PASID 0), directory entry 0, PASID entry 0 with PGTT=001b, DID 7, FSPTPTR = a
- * fresh table and FLPM = `flpm`; then RTADDR with SMT, SRTP and TE.
- */
+/** programFirstStage with FSPTPTR = a fresh table and FLPM = `flpm`. */
 function fsRig(opts: { flpm?: number; awBits?: number; fpd?: boolean; profile?: 'architecture' | 'qemu-7.2' } = {}): Fs {
   const r = rig({ scalableMode: true, firstStage: true, cachingMode: true, awBits: opts.awBits });
-  const ct = alloc(r);
-  const dir = alloc(r);
-  const ptab = alloc(r);
-  const top = alloc(r);
-  w64(r, ROOT, ct | 1n);
-  w64(r, ct + 0x18n * 32n, dir | 1n);
-  w64(r, ct + 0x18n * 32n + 8n, 0n);
-  w64(r, dir, ptab | 1n);
-  w64(r, ptab, 1n | (opts.fpd ? 2n : 0n) | (1n << 6n));
-  w64(r, ptab + 8n, 7n);
-  w64(r, ptab + 16n, top | (BigInt(opts.flpm ?? 0) << 2n));
-  program(r, [
-    { reg: 'RTADDR', value: ROOT | (1n << 10n) },
-    { reg: 'GCMD', value: 1n << 30n },
-    { reg: 'GCMD', value: 1n << 31n },
-  ]);
+  let top = 0n;
+  const ptab = programFirstStage(
+    r,
+    () => {
+      top = alloc(r);
+      return top | (BigInt(opts.flpm ?? 0) << 2n);
+    },
+    opts.fpd,
+  );
   return { r, top, ptab };
 }
 

@@ -14,7 +14,7 @@ import { IOMMU_RO, IOMMU_RW, IOMMU_WO } from '../../src/engine/iotlb';
 import { ContainerRegion, RamRegion } from '../../src/engine/memory';
 import type { Trace } from '../../src/engine/trace';
 import { performAccess } from '../../src/engine/translate';
-import { ROOT, alloc, program, r64, reg, rig, w64, type Rig } from './intel-iommu-helpers';
+import { alloc, program, programFirstStage, r64, reg, rig, w64, type Rig } from './intel-iommu-helpers';
 
 const SID = 0x18; // 00:03.0
 const P = 1n;
@@ -43,20 +43,7 @@ function fsRig(top: (r: Rig, rom: RamRegion) => bigint, fpd = false): Fs {
   rom.rom = true;
   const err = (r.sys.root as ContainerRegion).addSubregion(rom, ROM);
   if (err) throw new Error(err.message);
-  const ct = alloc(r);
-  const dir = alloc(r);
-  const ptab = alloc(r);
-  w64(r, ROOT, ct | 1n);
-  w64(r, ct + 0x18n * 32n, dir | 1n);
-  w64(r, dir, ptab | 1n);
-  w64(r, ptab, 1n | (fpd ? 2n : 0n) | (1n << 6n));
-  w64(r, ptab + 8n, 7n);
-  w64(r, ptab + 16n, top(r, rom));
-  program(r, [
-    { reg: 'RTADDR', value: ROOT | (1n << 10n) },
-    { reg: 'GCMD', value: 1n << 30n },
-    { reg: 'GCMD', value: 1n << 31n },
-  ]);
+  const ptab = programFirstStage(r, () => top(r, rom), fpd);
   return { r, rom, ptab };
 }
 

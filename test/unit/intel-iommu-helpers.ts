@@ -59,6 +59,31 @@ export function program(r: Rig, writes: readonly VtdRegisterWrite[]): void {
   if (e) throw new Error(e.message);
 }
 
+/**
+ * Scalable mode with 00:03.0's RID_PASID (0) entry first-stage: the scalable root entry (bus 0,
+ * lower half), 00:03.0's scalable context entry (a PASID directory), directory entry 0, and PASID
+ * entry 0 with PGTT=001b, DID 7, FPD from `fpd` and FSPTPTR (with FLPM) as `fsptptr` gives it,
+ * called once the context, directory and PASID table pages are allocated; then RTADDR with SMT,
+ * SRTP and TE. Returns the PASID table page (entry PASID n at + n * 64).
+ */
+export function programFirstStage(r: Rig, fsptptr: () => bigint, fpd = false): bigint {
+  const ct = alloc(r);
+  const dir = alloc(r);
+  const ptab = alloc(r);
+  w64(r, ROOT, ct | 1n);
+  w64(r, ct + 0x18n * 32n, dir | 1n);
+  w64(r, dir, ptab | 1n);
+  w64(r, ptab, 1n | (fpd ? 2n : 0n) | (1n << 6n));
+  w64(r, ptab + 8n, 7n);
+  w64(r, ptab + 16n, fsptptr());
+  program(r, [
+    { reg: 'RTADDR', value: ROOT | (1n << 10n) },
+    { reg: 'GCMD', value: 1n << 30n },
+    { reg: 'GCMD', value: 1n << 31n },
+  ]);
+  return ptab;
+}
+
 export function reg(r: Rig, name: string): bigint {
   const info = r.iommu.regs.registers.find((x) => x.name === name)!;
   return r.iommu.regs.read(BigInt(info.offset), info.width, MEMTXATTRS_UNSPECIFIED).value;

@@ -20,7 +20,8 @@ import { LiveQemu } from '../../src/node/qemu/live';
 import { QemuProcess } from '../qemu/qemu-process';
 import { QtestClient } from '../qemu/qtest';
 import { QmpClient } from '../../src/node/qemu/qmp';
-import { EDU_DMA_BUF, RAM_BASE, SMMU_BASE, eduDmaDone, enableEdu, programSmmu, writeRegister } from '../qemu/smmu-setup';
+import { eduTransferAt } from '../qemu/edu';
+import { EDU_BAR, EDU_DMA_BUF, RAM_BASE, SMMU_BASE, enableEdu, programSmmu, writeRegister } from '../qemu/smmu-setup';
 import { ep, EDU, mulberry32 } from '../qemu/live-helpers';
 
 const EDU_SID = 8;
@@ -112,13 +113,8 @@ const le32 = (v: bigint) => {
   return b;
 };
 
-async function dma(qt: QtestClient, src: bigint, dst: bigint, count: number, toPci: boolean): Promise<void> {
-  const bar = 0x1000_0000n;
-  await qt.writeq(bar + 0x80n, src);
-  await qt.writeq(bar + 0x88n, dst);
-  await qt.writeq(bar + 0x90n, BigInt(count));
-  await qt.writeq(bar + 0x98n, toPci ? 3n : 1n);
-  await eduDmaDone(qt);
+function dma(qt: QtestClient, src: bigint, dst: bigint, count: number, toPci: boolean): Promise<void> {
+  return eduTransferAt(qt, EDU_BAR, src, dst, count, toPci);
 }
 
 /**

@@ -12,17 +12,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runLiveCli } from '../../src/cli/live';
-import { loadConfig } from '../../src/config/load';
 import { IOMMU_RO, IOMMU_RW, IOMMU_WO, MEMTXATTRS_UNSPECIFIED, MemTxResult, performAccess, regionKindName } from '../../src/engine';
 import type { IntelIommu } from '../../src/engine/models/intel-iommu';
-import { openImageFile } from '../../src/node/images';
 import { LiveQemu } from '../../src/node/qemu/live';
 import { QmpClient } from '../../src/node/qemu/qmp';
-import { writeSnapshot } from '../../src/node/qemu/snapshot';
 import { QEMU_X86_64, QemuProcess, qemuAvailable } from '../qemu/qemu-process';
 import { QtestClient } from '../qemu/qtest';
 import { EDU_SID, VTD_BASE, eduDma, eduId, enableEdu, programVtd, vtdRead, vtdWrite } from '../qemu/vtd-setup';
-import { ep, EDU, capture, answer } from '../qemu/live-helpers';
+import { ep, EDU, capture, answer, snapshotBesideLive } from '../qemu/live-helpers';
 
 
 describe('live QEMU (qemu-system-x86_64 -machine q35 -device intel-iommu)', function () {
@@ -184,16 +181,7 @@ describe('live QEMU (qemu-system-x86_64 -machine q35 -device intel-iommu)', func
       const addrs: Array<[bigint, 'read' | 'write']> = [];
       for (let a = 0x0fff_f000n; a < 0x1001_2000n; a += 0x1800n) addrs.push([a, 'read'], [a, 'write']);
       addrs.push([0x2000_0000n, 'read'], [0x2000_0000n, 'write'], [0x3000_0000n, 'write'], [0x80_0010_0000n, 'read']);
-      const live = await LiveQemu.attach({ qmp: ep(q.qmpPath), gdb: ep(q.gdbAddress) });
-      let liveAnswers: string[];
-      let files;
-      try {
-        liveAnswers = await live.query((cfg) => addrs.map(([a, op]) => answer(cfg, a, op)));
-        files = await writeSnapshot(live, dir);
-      } finally {
-        await live.detach();
-      }
-      const cfg = loadConfig(files.config, fs.readFileSync(files.config, 'utf8'), { openImage: openImageFile });
+      const { liveAnswers, cfg } = await snapshotBesideLive(q.qmpPath, q.gdbAddress, dir, addrs);
       assert.equal(cfg.errorCount, 0, cfg.diagnostics.map((d) => d.message).join('; '));
       assert.deepEqual(addrs.map(([a, op]) => answer(cfg, a, op)), liveAnswers);
       assert.ok(liveAnswers.includes('pc.ram@0x100000+0x100800') && liveAnswers.includes('fault permission'), liveAnswers.join(', '));

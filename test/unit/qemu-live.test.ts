@@ -11,18 +11,15 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runLiveCli } from '../../src/cli/live';
-import { loadConfig } from '../../src/config/load';
 import { parseMtreeFlat, viewOf } from '../../src/config/mtree';
 import { IOMMU_RO, IOMMU_RW } from '../../src/engine';
-import { openImageFile } from '../../src/node/images';
 import { GdbClient, GdbRefusal, rspFrame } from '../../src/node/qemu/gdb';
 import { LiveQemu } from '../../src/node/qemu/live';
 import { QmpClient, QmpCommandError } from '../../src/node/qemu/qmp';
-import { writeSnapshot } from '../../src/node/qemu/snapshot';
 import { QemuProcess } from '../qemu/qemu-process';
 import { QtestClient } from '../qemu/qtest';
 import { RAM_BASE, enableEdu, programSmmu } from '../qemu/smmu-setup';
-import { ep, EDU, capture, answer } from '../qemu/live-helpers';
+import { ep, EDU, capture, answer, snapshotBesideLive } from '../qemu/live-helpers';
 
 
 describe('live QEMU (qemu-system-aarch64 -M virt,iommu=smmuv3)', function () {
@@ -162,19 +159,10 @@ describe('live QEMU (qemu-system-aarch64 -M virt,iommu=smmuv3)', function () {
     it('snapshot + reload gives the same answers as live', async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lens-snap-'));
       try {
-        const live = await LiveQemu.attach({ qmp: ep(q.qmpPath), gdb: ep(q.gdbAddress) });
         const addrs: Array<[bigint, 'read' | 'write']> = [];
         for (let a = 0x0fff_f000n; a < 0x1001_2000n; a += 0x1800n) addrs.push([a, 'read'], [a, 'write']);
         addrs.push([0x2000_0000n, 'read'], [0x2000_0000n, 'write'], [0x3000_0000n, 'read']);
-        let liveAnswers: string[];
-        let files;
-        try {
-          liveAnswers = await live.query((cfg) => addrs.map(([a, op]) => answer(cfg, a, op)));
-          files = await writeSnapshot(live, dir);
-        } finally {
-          await live.detach();
-        }
-        const cfg = loadConfig(files.config, fs.readFileSync(files.config, 'utf8'), { openImage: openImageFile });
+        const { liveAnswers, cfg, files } = await snapshotBesideLive(q.qmpPath, q.gdbAddress, dir, addrs);
         assert.equal(cfg.errorCount, 0, cfg.diagnostics.map((d) => d.message).join('; '));
         assert.deepEqual(addrs.map(([a, op]) => answer(cfg, a, op)), liveAnswers);
         assert.ok(liveAnswers.some((a) => a.startsWith('mach-virt.ram+0x20')) && liveAnswers.includes('fault permission'), liveAnswers.join(', '));

@@ -26,7 +26,7 @@ import type { GuestReader } from '../../guest-reader';
 import type { ContextEntry } from './context';
 import type { VtdIotlb, VtdTlbEntry, VtdTlbSource } from './iotlb';
 import { PCI_NO_PASID, VTD_FR_ADDR_BEYOND_MGAW, VTD_FR_FS_NON_CANONICAL, VTD_FR_INTERRUPT_ADDR, VTD_FR_SM_INTERRUPT_ADDR } from './types';
-import { iovaToFlpte, iovaToSlpte, type FsReservedMasks, type FsWriter, leafHitsInterruptRange, leafOutput, newNumLeaf, slLeafNum, type NumLeaf, type NumMasks, type WalkEnv } from './walker';
+import { iovaToFlpte, iovaToSlpte, type FsReservedMasks, type FsWriter, leafHitsInterruptRange, leafOutput, newNumLeaf, numMasks, slLeafNum, type NumLeaf, type NumMasks, type WalkEnv } from './walker';
 
 // --- bigint <-> number without Number() and BigInt() (both runtime calls, several times slower) --
 
@@ -60,25 +60,6 @@ export function halvesToBig(lo: number, hi: number): bigint {
 }
 
 // --- the walks on numbers --------------------------------------------------------------------
-
-const fsMasksCache = new WeakMap<FsReservedMasks, Map<number, NumMasks>>();
-
-/** First-stage reserved masks as 32-bit halves (the shape of NumMasks). */
-export function fsNumMasks(m: FsReservedMasks, aw: number): NumMasks {
-  let byAw = fsMasksCache.get(m);
-  if (byAw === undefined) {
-    byAw = new Map();
-    fsMasksCache.set(m, byAw);
-  }
-  let n = byAw.get(aw);
-  if (n === undefined) {
-    const lo = (v: bigint) => Number(v & 0xffffffffn);
-    const hi = (v: bigint) => Number(v >> 32n);
-    n = { pageLo: m.page.map(lo), pageHi: m.page.map(hi), largeLo: m.large.map(lo), largeHi: m.large.map(hi), hawHi: Number(((1n << BigInt(aw)) - 1n) >> 32n) };
-    byAw.set(aw, n);
-  }
-  return n;
-}
 
 /**
  * Leaf walks on numbers that read each entry's halves straight from its page in RAM
@@ -433,7 +414,7 @@ export class VtdTranslator implements NumberTranslator {
     this.fsLimit = this.limit / 2;
     this.pasid = p.rid2pasid ? (ce?.rid2pasid ?? p.pasid) : p.pasid;
     this.probe = new TlbProbe(p.sid, this.pasid);
-    this.fm = ce?.fs === true && p.fsRsvd !== undefined ? fsNumMasks(p.fsRsvd, p.env.awBits) : undefined;
+    this.fm = ce?.fs === true && p.fsRsvd !== undefined ? numMasks(p.fsRsvd, p.env.awBits) : undefined;
   }
 
   translate(addr: number, flag: number, out: NumberEntry): boolean {
@@ -448,9 +429,14 @@ export class VtdTranslator implements NumberTranslator {
     const L = this.leaf;
     const isWrite = (flag & IOMMU_WO) !== 0;
     if (!this.walker.slHalves(this.reader, this.nm, this.table, this.top, hi, lo, isWrite, L)) return this.walked(this.p.ce!, hi * TWO32 + (lo >>> 0), isWrite, out);
-    const hawHi = this.nm.hawHi;
+    return this.leafAnswer(this.nm.hawHi, lo, out);
+  }
+
+  /** The answer of the leaf the walk left in `leaf`, for the input whose low bits are `addr`'s: its output, or the interrupt-range fault. */
+  private leafAnswer(hawHi: number, addr: number, out: NumberEntry): boolean {
+    const L = this.leaf;
     if (leafHitsInterruptRange(L, hawHi)) return this.failed(this.irqFault, out);
-    const translated = leafOutput(L, hawHi, lo);
+    const translated = leafOutput(L, hawHi, addr);
     return translated >= 0 && setNumberEntry(out, this.p.downstream, translated, 3 + 9 * L.level, L.perm, 0);
   }
 
@@ -475,10 +461,7 @@ export class VtdTranslator implements NumberTranslator {
     const L = this.leaf;
     const fs = ce.fs === true;
     if (fs ? this.fm !== undefined && ce.slptN >= 0 && addr < this.fsLimit && this.walker.fs(p.env.reader, this.fm, ce.slptN, 2 + ce.aw, addr, isWrite, L) : ce.slptN >= 0 && this.walker.sl(p.env.reader, p.nm, ce.slptN, 2 + ce.aw, addr, isWrite, L)) {
-      const hawHi = fs ? this.fm!.hawHi : p.nm.hawHi;
-      if (leafHitsInterruptRange(L, hawHi)) return this.failed(p.smFaults ? VTD_FR_SM_INTERRUPT_ADDR : VTD_FR_INTERRUPT_ADDR, out);
-      const translated = leafOutput(L, hawHi, addr);
-      return translated >= 0 && setNumberEntry(out, p.downstream, translated, 3 + 9 * L.level, L.perm, 0);
+      return this.leafAnswer(fs ? this.fm!.hawHi : p.nm.hawHi, addr, out);
     }
     return this.walked(ce, addr, isWrite, out);
   }
@@ -494,7 +477,7 @@ export class VtdTranslator implements NumberTranslator {
     const xlat = leaf.slpte & ~0xfffn & ((1n << BigInt(p.env.awBits)) - 1n);
     const shift = 3 + 9 * leaf.level;
     const mask = (1n << BigInt(shift)) - 1n;
-    if (xlat <= 0xfeefffffn && xlat + mask >= 0xfee00000n) return this.failed(p.smFaults ? VTD_FR_SM_INTERRUPT_ADDR : VTD_FR_INTERRUPT_ADDR, out);
+    if (xlat <= 0xfeefffffn && xlat + mask >= 0xfee00000n) return this.failed(this.irqFault, out);
     const translated = (xlat & ~mask) | (BigInt(addr) & mask);
     if (translated >= TWO53N) return false;
     return setNumberEntry(out, p.downstream, Number(translated), shift, (leaf.reads ? 1 : 0) | (leaf.writes ? 2 : 0), 0);

@@ -49,7 +49,7 @@ import { GuestReader } from '../../guest-reader';
 import { TT_NAMES, ceAgaw, ceLevel, devToContextEntry, smResolve, type ContextEntry, type ContextEnv } from './context';
 import { FaultRecorder, describeDisposition, faultSummary, type FaultLogEntry, type VtdInterrupt } from './faults';
 import { InvalidationQueue, encodeDescriptor, processDescriptor, type InvLogEntry, type VtdInvalidator } from './invalidation';
-import { LeafWalker, VtdTranslator, bigToNum, fsNumMasks, halvesToBig, numToBig, readPasidWords } from './fast-path';
+import { LeafWalker, VtdTranslator, bigToNum, halvesToBig, numToBig, readPasidWords } from './fast-path';
 import { VtdIotlb } from './iotlb';
 import { VtdRegion, type VtdOwner } from './region';
 import { VtdRegisters } from './registers';
@@ -375,7 +375,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
     this.rsvd = reservedMasks(aw, this.flags.tmWithDt && this.dt, this.snoopControl || (opts.scalableMode ?? false));
     this.nm = numMasks(this.rsvd, aw);
     this.fsRsvd = fsReservedMasks(aw, (cap & VTD_CAP_FS1GP) !== 0n);
-    this.fsNm = fsNumMasks(this.fsRsvd, aw);
+    this.fsNm = numMasks(this.fsRsvd, aw);
     this.initial = [...(opts.registers ?? [])];
     this.reader = new GuestReader(opts.memory);
     this.dryWriter = dryFsWriter(this.reader);

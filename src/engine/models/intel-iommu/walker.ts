@@ -161,7 +161,7 @@ export function iovaToSlpte(env: WalkEnv, ce: ContextEntry, iova: bigint, isWrit
  */
 export type WalkSink = (map: boolean, iova: number, size: number, translated: number, perm: number) => void;
 
-/** Reserved masks as 32-bit halves, per level (page and large), for the numeric walk. */
+/** Reserved masks (second-level, or first-stage: FsReservedMasks) as 32-bit halves, per level (page and large), for the numeric walks. */
 export interface NumMasks {
   readonly pageLo: readonly number[];
   readonly pageHi: readonly number[];
