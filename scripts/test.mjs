@@ -9,6 +9,8 @@ import { parseArgs } from 'node:util';
 
 const { values: opts } = parseArgs({ options: { 'unit-only': { type: 'boolean' }, 'skip-host': { type: 'boolean' } } });
 const totals = { passed: 0, failed: 0, skipped: 0 };
+// What failed, repeated just above the totals: a log that keeps only its tail still names it.
+const failures = [];
 const t0 = Date.now();
 
 function run(title, cmd, args, parse) {
@@ -42,6 +44,18 @@ function mochaCounts(out, ok) {
   totals.passed += passed;
   totals.failed += failed || (ok || passed ? 0 : 1);
   totals.skipped += n(/^\s*(\d+) pending/m);
+  if (failed) failures.push(...mochaFailures(out));
+}
+
+// The spec reporter's failure list: "  1) suite\n       title:\n     Error: message\n  at ...".
+// Each failure keeps its title lines and its message, without the stack.
+function mochaFailures(out) {
+  const start = out.search(/^\s*\d+ failing/m);
+  if (start < 0) return [];
+  const blocks = out.slice(start).split(/^(?=\s{2}\d+\) )/m).slice(1);
+  return blocks.map((b) =>
+    b.split('\n').filter((l) => l.trim() && !/^\s+at /.test(l)).slice(0, 12).map((l) => l.trimEnd()).join('\n'),
+  );
 }
 
 // The host runner closes with "N passed, N failed[, N skipped]".
@@ -105,12 +119,16 @@ if (!opts['unit-only']) {
 let failedStage = false;
 for (const [title, cmd, args, parse] of stages) {
   const ok = await run(title || 'run the examples\' scenarios', cmd, args, parse);
-  if (!ok) failedStage = true;
+  if (!ok) {
+    failedStage = true;
+    failures.push(`stage failed: ${title || 'run the examples\' scenarios'}: ${[cmd, ...args].join(' ')}`);
+  }
   // Without a build or compiled tests nothing after them means anything.
   if (!ok && (title === 'build' || title === 'compile tests')) break;
 }
 // Packing left the production bundle in dist/: put the development one (with source maps) back.
 if (!opts['unit-only']) await run('build (development bundle again)', 'node', ['scripts/build.mjs']);
 console.log(`\nall stages: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+if (failures.length) console.log(`\nwhat failed:\n${failures.join('\n\n')}\n`);
 console.log(`${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
 process.exit(failedStage || totals.failed ? 1 : 0);
