@@ -45,7 +45,8 @@ function forAjv(v: unknown): unknown {
     return out ?? v;
   }
   const o = v as Record<string, unknown>;
-  // (A copy assigns `__proto__`, as it always has: the schema then sees what it always saw.)
+  // A key `__proto__` (a region or an IOMMU of that name) stays an own property in a copy, so
+  // that the schema checks it as it checks any other key.
   if (Object.hasOwn(o, '__proto__')) return copyForAjv(o);
   const keys = Object.keys(o);
   for (let i = 0; i < keys.length; i++) {
@@ -64,7 +65,10 @@ function forAjv(v: unknown): unknown {
 
 function copyForAjv(o: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(o)) out[k] = forAjv(x);
+  for (const [k, x] of Object.entries(o)) {
+    if (k === '__proto__') Object.defineProperty(out, k, { value: forAjv(x), enumerable: true, writable: true, configurable: true });
+    else out[k] = forAjv(x);
+  }
   return out;
 }
 

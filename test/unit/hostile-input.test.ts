@@ -70,6 +70,19 @@ describe('hostile input (issue 15)', function () {
       assert.equal(cfg.machine.addressSpaces.get('system')!.flatView()[0]!.region.name, '__proto__');
     });
 
+    it('the schema checks an entry named __proto__ as it checks any other, in YAML and in JSON', () => {
+      // A region of that name with a size of the wrong type, an IOMMU of that name with no index.
+      const body = (name: string): unknown => ({ 'iommu-lens': 1, memory: { [name]: { kind: 'ram', size: true } }, iommus: { [name]: { model: 'table', size: 4096, 'page-size': '4KiB', indexes: [] } } });
+      // (A computed key is an own property, so `__proto__` is written out as a key.)
+      const other = loadConfig('p.iommu.json', JSON.stringify(body('r0')));
+      const proto = loadConfig('p.iommu.json', JSON.stringify(body('__proto__')));
+      const yaml = loadConfig('p.iommu.yaml', 'iommu-lens: 1\nmemory:\n  __proto__: { kind: ram, size: true }\niommus:\n  __proto__: { model: table, size: 4096, page-size: 4KiB, indexes: [] }\n');
+      const said = (cfg: ReturnType<typeof loadConfig>) => cfg.diagnostics.map((d) => `${d.code} ${d.message}`);
+      assert.deepEqual(said(other), ['wrong-type expected a number (an integer, or a string such as "0x1000_0000" or "4KiB"), got true', 'bad-value iommus.r0.indexes: expected at least 1 item, got 0']);
+      assert.deepEqual(said(proto), said(other).map((m) => m.replace('r0', '__proto__')));
+      assert.deepEqual(said(yaml), said(proto));
+    });
+
     it('perm and flags named after Object.prototype keys are refused, not looked up', () => {
       const cfg = loadConfig(
         'p.iommu.yaml',
