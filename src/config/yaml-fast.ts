@@ -55,7 +55,6 @@ export function fastYaml(text: string): FastYaml | undefined {
 class Node implements PosNode {
   // Declared, not initialised: a scalar (most nodes) carries three fields only.
   declare names?: string[];
-  declare keys?: Array<PosNode | undefined>;
   declare items?: Array<PosNode | undefined>;
   constructor(
     readonly kind: 'scalar' | 'map' | 'seq',
@@ -64,11 +63,42 @@ class Node implements PosNode {
   ) {}
 }
 
+/**
+ * A mapping's node. Its keys are kept as offsets (start and end of each, in order) and become
+ * nodes when first asked for: a document has a key node for most of its scalars, and only a
+ * diagnostic or a hover ever reads one.
+ */
+class MapNode extends Node {
+  declare keyOffsets: number[];
+  private keyNodes?: Node[];
+  constructor(start: number) {
+    super('map', start, start);
+  }
+
+  get keys(): ReadonlyArray<PosNode | undefined> {
+    if (this.keyNodes === undefined) {
+      const at = this.keyOffsets;
+      const out: Node[] = [];
+      for (let i = 0; i < at.length; i += 2) out.push(new Node('scalar', at[i]!, at[i + 1]!));
+      this.keyNodes = out;
+    }
+    return this.keyNodes;
+  }
+}
+
 /** A parsed node with its value, and where it ends including what trails it on its line (yaml's range[2]). */
 interface Parsed {
   node: Node;
   value: unknown;
   nodeEnd: number;
+}
+
+/**
+ * An array filled by push() as an exact-size copy: push() leaves room to grow (17 slots for the
+ * first few items), and a document keeps hundreds of thousands of small arrays alive.
+ */
+function exact<T>(a: T[]): T[] {
+  return a.length === 0 ? [] : a.slice();
 }
 
 function isSpace(c: number): boolean {
@@ -187,9 +217,9 @@ class Reader {
   /** A block mapping whose first key starts at `at`, its keys at column `indent`. */
   private blockMap(at: number, indent: number, root = false): Parsed {
     this.enter();
-    const node = new Node('map', at, at);
+    const node = new MapNode(at);
     const names: string[] = [];
-    const keys: Node[] = [];
+    const keys: number[] = [];
     const items: Node[] = [];
     const out: Record<string, unknown> = {};
     let seen: Set<string> | undefined;
@@ -209,7 +239,7 @@ class Reader {
       i = key.after;
       const v = this.blockValue(i, indent, true);
       names.push(key.name);
-      keys.push(key.node);
+      keys.push(key.start, key.end);
       items.push(v.node);
       if (key.name === '__proto__') Object.defineProperty(out, key.name, { value: v.value, enumerable: true, writable: true, configurable: true });
       else out[key.name] = v.value;
@@ -222,9 +252,9 @@ class Reader {
       if (this.isSeqDash(next)) throw NOT_FAST;
       i = next;
     }
-    node.names = names;
-    node.keys = keys;
-    node.items = items;
+    node.names = exact(names);
+    node.keyOffsets = exact(keys);
+    node.items = exact(items);
     node.end = last.nodeEnd;
     this.depth--;
     return { node, value: out, nodeEnd: this.trailing(node.end, indent, root) };
@@ -259,10 +289,10 @@ class Reader {
       if (!this.isSeqDash(next)) break;
       i = next;
     }
-    node.items = items;
+    node.items = exact(items);
     node.end = last.nodeEnd;
     this.depth--;
-    return { node, value: out, nodeEnd: this.trailing(node.end, indent, root) };
+    return { node, value: exact(out), nodeEnd: this.trailing(node.end, indent, root) };
   }
 
   /**
@@ -427,7 +457,7 @@ class Reader {
   }
 
   /** A mapping key at `i` followed by `:`; `after` is just past the colon. */
-  private key(i: number): { name: string; node: Node; after: number } {
+  private key(i: number): { name: string; start: number; end: number; after: number } {
     const s = this.s;
     const n = this.n;
     const c = s.charCodeAt(i);
@@ -455,7 +485,7 @@ class Reader {
     if (end - i > MAX_KEY) throw NOT_FAST;
     const d = s.charCodeAt(j + 1);
     if (!(j + 1 >= n || d === 32 || d === 10)) throw NOT_FAST;
-    return { name, node: new Node('scalar', i, end), after: j + 1 };
+    return { name, start: i, end, after: j + 1 };
   }
 
   /** A single-line quoted scalar at `i`. */
@@ -516,9 +546,9 @@ class Reader {
     const open = s.charCodeAt(i);
     const isMap = open === 123;
     const close = isMap ? 125 : 93;
-    const node = new Node(isMap ? 'map' : 'seq', i, i);
+    const node = isMap ? new MapNode(i) : new Node('seq', i, i);
     const names: string[] = [];
-    const keys: Node[] = [];
+    const keys: number[] = [];
     const items: Node[] = [];
     const obj: Record<string, unknown> | undefined = isMap ? {} : undefined;
     const arr: unknown[] | undefined = isMap ? undefined : [];
@@ -544,7 +574,7 @@ class Reader {
             j = q.end;
             ws();
             if (s.charCodeAt(j) !== 58) throw NOT_FAST;
-            keys.push(new Node('scalar', k0, kEnd));
+            keys.push(k0, kEnd);
           } else {
             if (badPlainStart(c, s.charCodeAt(j + 1))) throw NOT_FAST;
             this.plainEnd(j, true);
@@ -553,11 +583,11 @@ class Reader {
             const v = resolvePlain(s.slice(j, kEnd));
             if (v === null) throw NOT_FAST;
             name = String(v);
-            keys.push(new Node('scalar', j, kEnd));
+            keys.push(j, kEnd);
             j = kEnd;
             ws();
           }
-          if (kEnd - keys[keys.length - 1]!.start > MAX_KEY) throw NOT_FAST;
+          if (kEnd - keys[keys.length - 2]! > MAX_KEY) throw NOT_FAST;
           // A key twice: a search while the mapping is small, a set beyond.
           if (names.length < 8) {
             if (names.includes(name)) throw NOT_FAST;
@@ -596,13 +626,13 @@ class Reader {
       }
     }
     node.end = j;
-    node.items = items;
+    node.items = exact(items);
     if (isMap) {
-      node.names = names;
-      node.keys = keys;
+      node.names = exact(names);
+      (node as MapNode).keyOffsets = exact(keys);
     }
     this.depth--;
-    return { node, value: isMap ? obj : arr, nodeEnd: j };
+    return { node, value: isMap ? obj : exact(arr!), nodeEnd: j };
   }
 
   /** Past spaces, line breaks and comments between a flow collection's tokens (lines indented past `indent`). */
