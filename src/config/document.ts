@@ -47,7 +47,7 @@ export function idToPath(id: string): PathSegment[] {
 }
 
 export class ConfigDocument {
-  readonly lines: LineStarts;
+  private lineIndex: LineStarts | undefined;
   readonly parseDiagnostics: Diagnostic[] = [];
   private parsed: Document.Parsed | undefined;
   /** A plain JSON file's value, read without positions (json-fast.ts); the YAML parse then waits until positions are needed. */
@@ -61,11 +61,6 @@ export class ConfigDocument {
     readonly text: string,
     route: 'fast' | 'yaml' = 'fast',
   ) {
-    // Lines are counted from the text, not by the parser: after a syntax error its lexer can
-    // skip newlines, and positions on the lines after would point past their line's end.
-    this.lines = new LineStarts();
-    this.lines.addNewLine(0);
-    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.lines.addNewLine(i + 1);
     if (route === 'fast') {
       if (/\.json$/i.test(file)) {
         const value = fastJsonValue(text);
@@ -79,6 +74,15 @@ export class ConfigDocument {
       }
     }
     if (this.fast === undefined) this.parse();
+  }
+
+  /**
+   * The text's line starts, counted when a position is first needed (loading a valid file needs
+   * none). Counted from the text, not by the parser: after a syntax error its lexer can skip
+   * newlines, and positions on the lines after would point past their line's end.
+   */
+  get lines(): LineStarts {
+    return (this.lineIndex ??= LineStarts.of(this.text));
   }
 
   /** The root node with positions (for a plain JSON file, parsed with `yaml` when first asked for). */

@@ -17,8 +17,13 @@ export function yamlLib(): typeof Yaml {
 export class LineStarts {
   readonly lineStarts: number[] = [];
 
-  addNewLine(offset: number): void {
-    this.lineStarts.push(offset);
+  /** The line starts of a text: 0, and after each line feed. */
+  static of(text: string): LineStarts {
+    const l = new LineStarts();
+    const starts = l.lineStarts;
+    starts.push(0);
+    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
+    return l;
   }
 
   linePos(offset: number): { line: number; col: number } {
