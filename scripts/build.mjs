@@ -144,7 +144,10 @@ const lazyChildProcess = {
 common.plugins = [precompiled, lazyParts, lazyChildProcess];
 
 const entries = [
-  { entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
+  // Whitespace and syntax minified even here (names kept, for stack traces; the source map maps
+  // lines back): a one-shot command reads and hashes the whole bundle on every start, and 1.1 MB
+  // of it against 0.7 MB cost about 9 ms of the 55 that the CLI adds to bare node.
+  { entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', minifyWhitespace: true, minifySyntax: true },
   // What bin/iommu-lens.js runs: dist/cli.js through V8's code cache (src/node/code-cache.ts).
   { entryPoints: ['src/cli/start.ts'], outfile: 'dist/cli-start.js' },
   // The banner's time is the bundle's first statement: the extension reports its module start-up from it (Metrics.moduleMs).
