@@ -114,8 +114,8 @@ export class Registration implements IOMMUNotifier {
   private vhostNotify(event: IOMMUTLBEvent): void {
     const e = event.entry;
     if (event.type === IOMMU_NOTIFIER_MAP) return;
-    const iova = e.iova + this.iommuOffset;
-    for (const x of this.shadow!.overlapping(iova, e.addrMask + 1n)) this.shadow!.delete(x.iova);
+    const iova = this.toIova(e.iova);
+    for (const x of this.shadow!.overlapping(iova, this.sizeOf(e.addrMask))) this.shadow!.delete(x.iova);
   }
 
   /**
@@ -124,11 +124,32 @@ export class Registration implements IOMMUNotifier {
    */
   cacheTranslation(addr: bigint, entry: IOMMUTLBEntry): void {
     if (this.kind !== 'vhost' || !this.shadow || entry.perm === 0) return;
-    const base = addr & ~entry.addrMask;
-    const iova = base + this.iommuOffset;
-    const size = entry.addrMask + 1n;
+    const size = this.sizeOf(entry.addrMask);
+    const notMask = this.notMask;
+    const iova = this.toIova(addr & notMask);
     for (const x of this.shadow.overlapping(iova, size)) this.shadow.delete(x.iova);
-    this.shadow.insert({ iova, size, targetAs: entry.targetAs, translated: entry.translatedAddr & ~entry.addrMask, perm: entry.perm });
+    this.shadow.insert({ iova, size, targetAs: entry.targetAs, translated: entry.translatedAddr & notMask, perm: entry.perm });
+  }
+
+  // A shadow holds a page size and an IOVA per entry. The size of the last mask asked for (and the
+  // mask's complement) are kept, and an offset of 0 adds nothing: bigints shared, not made, per page.
+  private lastMask = -1n;
+  private lastSize = 0n;
+  private notMask = 0n;
+
+  /** addrMask + 1, and `notMask` set to ~addrMask. */
+  private sizeOf(addrMask: bigint): bigint {
+    if (addrMask !== this.lastMask) {
+      this.lastMask = addrMask;
+      this.lastSize = addrMask + 1n;
+      this.notMask = ~addrMask;
+    }
+    return this.lastSize;
+  }
+
+  /** An offset in the region as an IOVA of the owner's address space. */
+  private toIova(offset: bigint): bigint {
+    return this.iommuOffset === 0n ? offset : offset + this.iommuOffset;
   }
 
   /**
@@ -139,8 +160,8 @@ export class Registration implements IOMMUNotifier {
     const e = event.entry;
     const wrong = vfioTargetError(e, this.systemAs);
     if (wrong) return wrong;
-    const iova = e.iova + this.iommuOffset;
-    const size = e.addrMask + 1n;
+    const iova = this.toIova(e.iova);
+    const size = this.sizeOf(e.addrMask);
     const shadow = this.shadow!;
     const hit = shadow.overlapping(iova, size);
     if ((e.perm & 3) !== 0) {

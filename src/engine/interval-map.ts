@@ -15,6 +15,8 @@ export interface Interval {
   readonly size: bigint;
 }
 
+const NONE: readonly never[] = Object.freeze([]);
+
 export class IntervalMap<E extends Interval> {
   private readonly byStart = new Map<bigint, E>();
   /** The entries sorted by start, in chunks; mins[i] === chunks[i][0].iova; no chunk is empty. */
@@ -117,8 +119,8 @@ export class IntervalMap<E extends Interval> {
     this.mins = [];
   }
 
-  /** Entries overlapping [iova, iova + size), in ascending order. */
-  overlapping(iova: bigint, size: bigint): E[] {
+  /** Entries overlapping [iova, iova + size), in ascending order (none: one shared empty list). */
+  overlapping(iova: bigint, size: bigint): readonly E[] {
     const out: E[] = [];
     const end = iova + size;
     // The last start below `end`, then backwards while entries reach past `iova`: entries never
@@ -138,7 +140,7 @@ export class IntervalMap<E extends Interval> {
       out.push(e);
       pi--;
     }
-    return out.reverse();
+    return out.length === 0 ? NONE : out.reverse();
   }
 
   /** Index of the last chunk whose first start is <= x (< x when `strict`); -1 if none. */
