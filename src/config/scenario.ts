@@ -141,13 +141,16 @@ function register(ctx: BuildContext, body: Record<string, unknown>, path: Path):
     ctx.error('no-registers', [...path, 'iommu'], `${dev.name} (${dev.model}) has no register file`);
     return undefined;
   }
-  const reg = typeof body.reg === 'string' || typeof body.reg === 'number' ? body.reg : typeof body.reg === 'bigint' ? Number(body.reg) : undefined;
-  if (reg === undefined) return undefined;
-  if (!findRegister(dev.registers, reg)) {
+  // A name or an offset; anything else (a fraction, a negative number) the schema reports.
+  const raw = body.reg;
+  const offset = typeof raw === 'bigint' || (typeof raw === 'number' && Number.isInteger(raw)) ? BigInt(raw) : undefined;
+  if (typeof raw !== 'string' && (offset === undefined || offset < 0n)) return undefined;
+  const reg = typeof raw === 'string' ? raw : offset! <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(offset) : undefined;
+  if (reg === undefined || !findRegister(dev.registers, reg)) {
     ctx.error(
       'unknown-reference',
       [...path, 'reg'],
-      `${dev.model} has no register ${typeof reg === 'number' ? hex(reg) : `"${reg}"`} (registers: ${dev.registers.registers.map((r) => r.name).join(', ')})`,
+      `${dev.model} has no register ${typeof raw === 'string' ? `"${raw}"` : hex(offset!)} (registers: ${dev.registers.registers.map((r) => r.name).join(', ')})`,
     );
     return undefined;
   }

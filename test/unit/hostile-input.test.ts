@@ -180,6 +180,19 @@ describe('hostile input (issue 15)', function () {
         assert.deepEqual(got, m ? { digits: m[1], unit: m[2] } : undefined, JSON.stringify(s));
       }
     });
+
+    it('a register offset that is a fraction or negative gets the schema diagnostic alone; one past 2^64 is named exactly', () => {
+      const base = 'iommu-lens: 1\nmemory:\n  ssram: { kind: ram, size: 4MiB }\niommus:\n  mpc0: { model: tz-mpc, downstream: ssram, registers: { as: system, at: 0x5800_0000 } }\naddress-spaces:\n  system:\n    - { at: 0, region: mpc0 }\nscenario:\n';
+      const said = (step: string) => loadConfig('r.iommu.yaml', `${base}  - ${step}\n`).diagnostics.map(show);
+      // A fraction once stopped the load with an internal error (a message formatting it as hex).
+      assert.deepEqual(said('write-reg: { iommu: mpc0, reg: 1.5, value: 768 }'), ['10:36 error wrong-type scenario[0].write-reg.reg: 1.5 is not any of the accepted forms']);
+      assert.deepEqual(said('expect: { iommu: mpc0, reg: 1.5, value: 1 }'), ['10:33 error wrong-type scenario[0].expect.reg: 1.5 is not any of the accepted forms']);
+      // A negative one was also "no register 0x-4".
+      assert.deepEqual(said('read-reg: { iommu: mpc0, reg: -4 }'), ['10:35 error wrong-type scenario[0].read-reg.reg: -4 is not any of the accepted forms']);
+      const far = said('read-reg: { iommu: mpc0, reg: 18446744073709551617 }');
+      assert.equal(far.length, 1);
+      assert.match(far[0]!, /^10:35 error unknown-reference tz-mpc has no register 0x10000000000000001 \(registers: CTRL, /);
+    });
   });
 
   describe('6. YAML aliases', () => {
