@@ -48,18 +48,22 @@ function mochaCounts(out, ok) {
 }
 
 // The spec reporter's failure list: "  1) suite\n       title:\n     Error: message\n  at ...".
-// Each failure keeps its title lines and its message, without the stack.
+// Each failure keeps its title lines and its message, up to its stack.
 function mochaFailures(out) {
   const start = out.search(/^\s*\d+ failing/m);
   if (start < 0) return [];
   const blocks = out.slice(start).split(/^(?=\s{2}\d+\) )/m).slice(1);
-  return blocks.map((b) =>
-    b.split('\n').filter((l) => l.trim() && !/^\s+at /.test(l)).slice(0, 12).map((l) => l.trimEnd()).join('\n'),
-  );
+  return blocks.map((b) => {
+    const lines = b.split('\n');
+    const stack = lines.findIndex((l) => /^\s+at /.test(l));
+    return lines.slice(0, stack < 0 ? 12 : Math.min(stack, 12)).filter((l) => l.trim()).map((l) => l.trimEnd()).join('\n');
+  });
 }
 
 // The host runner closes with "N passed, N failed[, N skipped]".
 function hostCounts(out, ok) {
+  // The integration suite reports as mocha's spec reporter does; a UI script or the host itself in a line of its own.
+  failures.push(...mochaFailures(out), ...out.split('\n').filter((l) => /^\[host\] (UI .* FAILED|FAILED|could not start the host)/.test(l)).map((l) => l.slice(0, 400)));
   const m = /^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$/m.exec(out.split('\n').filter(Boolean).slice(-3).join('\n'));
   if (!m) {
     totals.failed += 1;
