@@ -117,13 +117,13 @@ describe('intel-iommu: first-stage translation (x-flts)', () => {
     assert.equal(r64(r, at[3]!), 0x8_7000n | P | RW | US | A | D);
   });
 
-  it('R/W=0 at any level: reads translate read-only, a write faults SM_WRITE (0x85) with PP=1, PV=RID_PASID', () => {
+  it('R/W=0 at any level: reads translate read-only, a write faults SM_WRITE (0x85), with PP=0 (a request without PASID; QEMU would record PP=1, PV=RID_PASID)', () => {
     const { r, top } = fsRig();
     fsMap(r, top, 4, 0x2000n, 0x5000n | P | RW | US, 1, P | US);
     assert.deepEqual(tr(r, 0x2000n, IOMMU_RO), [0x2000n, 0x5000n, 0xfffn, IOMMU_RO]);
     program(r, [{ reg: 'IOTLB', value: (1n << 63n) | (1n << 60n) }]);
     assert.deepEqual(tr(r, 0x2000n, IOMMU_WO), FAIL);
-    assert.equal(reg(r, 'FRCD_HI'), 0x8000_0085_8000_0018n);
+    assert.equal(reg(r, 'FRCD_HI'), 0x8000_0085_0000_0018n);
     assert.equal(reg(r, 'FRCD_LO'), 0x2000n);
   });
 
@@ -140,7 +140,7 @@ describe('intel-iommu: first-stage translation (x-flts)', () => {
     fsMap(r, top, 4, 0xffff_8000_0000_3000n, 0x6000n | P | RW | US);
     assert.deepEqual(tr(r, 0xffff_8000_0000_3010n, IOMMU_RO), [0xffff_8000_0000_3000n, 0x6000n, 0xfffn, IOMMU_RW]);
     assert.deepEqual(tr(r, 0x8000_0000_3000n, IOMMU_RO), FAIL);
-    assert.equal(reg(r, 'FRCD_HI'), 0xc000_0080_8000_0018n);
+    assert.equal(reg(r, 'FRCD_HI'), 0xc000_0080_0000_0018n);
     assert.equal(reg(r, 'FRCD_LO'), 0x8000_0000_3000n);
   });
 
@@ -149,38 +149,38 @@ describe('intel-iommu: first-stage translation (x-flts)', () => {
       const at = fsMap(f.r, f.top, 4, 0x1000n, 0x5000n | P | US);
       w64(f.r, at[2]!, r64(f.r, at[2]!) & ~P);
       return 0x1000n;
-    }, 0x71, 0xc000_0071_8000_0018n],
+    }, 0x71, 0xc000_0071_0000_0018n],
     ['U/S=0 in the PTE: FS_PAGING_ENTRY_US (QEMU\'s devices make user requests only)', (f) => {
       fsMap(f.r, f.top, 4, 0x1000n, 0x5000n | P | RW);
       return 0x1000n;
-    }, 0x81, 0xc000_0081_8000_0018n],
+    }, 0x81, 0xc000_0081_0000_0018n],
     ['PS in the PML4E: FS_PAGING_ENTRY_RSVD', (f) => {
       const at = fsMap(f.r, f.top, 4, 0x1000n, 0x5000n | P | US);
       w64(f.r, at[0]!, r64(f.r, at[0]!) | PS);
       return 0x1000n;
-    }, 0x72, 0xc000_0072_8000_0018n],
+    }, 0x72, 0xc000_0072_0000_0018n],
     ['bit 50 in a PTE (above aw-bits 48): FS_PAGING_ENTRY_RSVD', (f) => {
       fsMap(f.r, f.top, 4, 0x1000n, 0x5000n | P | US | (1n << 50n));
       return 0x1000n;
-    }, 0x72, 0xc000_0072_8000_0018n],
+    }, 0x72, 0xc000_0072_0000_0018n],
     ['bit 13 in a 2 MiB page: FS_PAGING_ENTRY_RSVD', (f) => {
       fsMap(f.r, f.top, 4, 0x20_0000n, 0x40_0000n | P | US | 0x2000n, 2);
       return 0x20_0000n;
-    }, 0x72, 0xc000_0072_8000_0018n],
+    }, 0x72, 0xc000_0072_0000_0018n],
     ['FSPTPTR outside memory: PASID_ENTRY_FSPTPTR_INV', (f) => {
       w64(f.r, f.ptab + 16n, 0x7000_0000_0000n);
       program(f.r, [{ reg: 'CCMD', value: (1n << 63n) | (1n << 61n) }]);
       return 0x1000n;
-    }, 0x73, 0xc000_0073_8000_0018n],
+    }, 0x73, 0xc000_0073_0000_0018n],
     ['a PDPE pointing outside memory: FS_PAGING_ENTRY_INV', (f) => {
       const at = fsMap(f.r, f.top, 4, 0x1000n, 0x5000n | P | US);
       w64(f.r, at[1]!, 0x7000_0000_0000n | P | RW | US);
       return 0x1000n;
-    }, 0x70, 0xc000_0070_8000_0018n],
+    }, 0x70, 0xc000_0070_0000_0018n],
     ['an output in 0xfee00000..0xfeefffff: SM_INTERRUPT_ADDR', (f) => {
       fsMap(f.r, f.top, 4, 0x1000n, 0xfee0_0000n | P | US);
       return 0x1000n;
-    }, 0x87, 0xc000_0087_8000_0018n],
+    }, 0x87, 0xc000_0087_0000_0018n],
     ['FLPM=1 without CAP.FL5LP: PASID_TABLE_ENTRY_INV, recorded without PASID', (f) => {
       w64(f.r, f.ptab + 16n, f.top | (1n << 2n));
       program(f.r, [{ reg: 'CCMD', value: (1n << 63n) | (1n << 61n) }]);
@@ -234,7 +234,7 @@ describe('intel-iommu: first-stage translation (x-flts)', () => {
     assert.deepEqual(tr(r, 0x1_0000_0000_1abcn, IOMMU_WO), [0x1_0000_0000_1000n, 0x9000n, 0xfffn, IOMMU_RW]);
     // Canonical for 57 bits: bit 56 set needs bits 63:57 set.
     assert.deepEqual(tr(r, 0x100_0000_0000_0000n, IOMMU_RO), FAIL);
-    assert.equal(reg(r, 'FRCD_HI'), 0xc000_0080_8000_0018n);
+    assert.equal(reg(r, 'FRCD_HI'), 0xc000_0080_0000_0018n);
   });
 
   it('the IOTLB caches first-stage leaves tagged with the PASID; a probe sets no A/D bit', () => {
@@ -339,7 +339,7 @@ describe('intel-iommu: first-stage translation (x-flts)', () => {
     assert.equal(r64(r, ptab + 9n * 64n + 16n) & 0xfffn, 4n); // FLPM=1 for the 57-bit PASID
     program(r, b.registers);
     assert.deepEqual(tr(r, 0x4000n, IOMMU_WO), FAIL);
-    assert.equal(reg(r, 'FRCD_HI'), 0x8000_0085_8000_0018n);
+    assert.equal(reg(r, 'FRCD_HI'), 0x8000_0085_0000_0018n);
     assert.deepEqual(tr(r, 0x4000n, IOMMU_RO), [0x4000n, 0xb000n, 0xfffn, IOMMU_RO]);
     // aw-bits 48 has no FL5LP: the 5-level PASID entry is refused.
     assert.deepEqual(tr(r, 0x1_0000_0000_0000n, IOMMU_RO, 9), FAIL);

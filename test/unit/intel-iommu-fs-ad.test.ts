@@ -104,7 +104,7 @@ describe('intel-iommu: first-stage A/D updates and FS_BIT_UPDATE_FAILED (0x91)',
     assert.equal(romR(rom, ROM + 0x10n), 0x1234n);
   });
 
-  it('tables in ROM with A clear: the first A update (the PML4E) fails: 0x91 recorded (read: T=1; PP=1, PV=RID_PASID 0), nothing translated, nothing written', () => {
+  it('tables in ROM with A clear: the first A update (the PML4E) fails: 0x91 recorded (read: T=1; PP=0, a request without PASID), nothing translated, nothing written', () => {
     let at: bigint[] = [];
     const { r, rom } = fsRig((rr, rom) => {
       at = tables(rr, rom, 'rom', 'rom', 0x5000n | P | RW | US);
@@ -113,9 +113,9 @@ describe('intel-iommu: first-stage A/D updates and FS_BIT_UPDATE_FAILED (0x91)',
     const before = at.map((a) => read(r, rom, a));
     const t: Trace = [];
     assert.deepEqual(tr(r, 0x1234n, IOMMU_RO, t), FAIL);
-    assert.deepEqual([reg(r, 'FRCD_HI'), reg(r, 'FRCD_LO'), reg(r, 'FSTS')], [0xc000_0091_8000_0018n, 0x1000n, 2n]);
+    assert.deepEqual([reg(r, 'FRCD_HI'), reg(r, 'FRCD_LO'), reg(r, 'FSTS')], [0xc000_0091_0000_0018n, 0x1000n, 2n]);
     assert.deepEqual(at.map((a) => read(r, rom, a)), before);
-    assert.match(summary(t), /FS_BIT_UPDATE_FAILED \(0x91\): setting A in the FS-PML4E at 0x40000000 failed: 0x40000000 cannot be written in system; recorded in FRCD0: hi=0xc000009180000018 lo=0x0000000000001000/);
+    assert.match(summary(t), /FS_BIT_UPDATE_FAILED \(0x91\): setting A in the FS-PML4E at 0x40000000 failed: 0x40000000 cannot be written in system; recorded in FRCD0: hi=0xc000009100000018 lo=0x0000000000001000/);
     assert.equal(r.iommu.iotlb.size, 0);
     assert.equal(r.iommu.log.at(-1), 'vtd_iommu_translate: detected translation failure (dev=00:03:00, iova=0x1234)');
   });
@@ -126,7 +126,7 @@ describe('intel-iommu: first-stage A/D updates and FS_BIT_UPDATE_FAILED (0x91)',
     assert.equal(reg(r, 'FSTS'), 0n);
     const c = fsRig((rr, rom) => tables(rr, rom, 'rom', 'rom', 0x5000n | P | RW | US | A, A)[0]!);
     assert.deepEqual(tr(c.r, 0x1000n, IOMMU_WO), FAIL);
-    assert.deepEqual([reg(c.r, 'FRCD_HI'), reg(c.r, 'FRCD_LO')], [0x8000_0091_8000_0018n, 0x1000n]);
+    assert.deepEqual([reg(c.r, 'FRCD_HI'), reg(c.r, 'FRCD_LO')], [0x8000_0091_0000_0018n, 0x1000n]);
     program(c.r, [{ reg: 'FRCD_HI', value: 1n << 63n }, { reg: 'FSTS', value: 2n }]);
     assert.deepEqual(tr(c.r, 0x1000n, IOMMU_RO), [0x1000n, 0x5000n, 0xfffn, IOMMU_RW]);
     assert.equal(reg(c.r, 'FSTS'), 0n);
@@ -140,7 +140,7 @@ describe('intel-iommu: first-stage A/D updates and FS_BIT_UPDATE_FAILED (0x91)',
     });
     const t: Trace = [];
     assert.deepEqual(tr(r, 0x1000n, IOMMU_WO, t), FAIL);
-    assert.deepEqual([reg(r, 'FRCD_HI'), reg(r, 'FRCD_LO')], [0x8000_0091_8000_0018n, 0x1000n]);
+    assert.deepEqual([reg(r, 'FRCD_HI'), reg(r, 'FRCD_LO')], [0x8000_0091_0000_0018n, 0x1000n]);
     assert.deepEqual(at.map((a) => read(r, rom, a) & (A | D)), [A, A, A, 0n]);
     assert.match(summary(t), /setting A and D in the FS-PTE at 0x40000008 failed/);
     assert.equal(t.filter((s) => s.summary.startsWith('the IOMMU sets A in the FS-')).length, 3);

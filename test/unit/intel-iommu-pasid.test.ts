@@ -16,14 +16,15 @@ import { HWADDR_MAX } from '../../src/engine/hex';
 import { newNumberEntry } from '../../src/engine/fast-path';
 import { IOMMU_NOTIFIER_DEVIOTLB_UNMAP, IOMMU_NOTIFIER_IOTLB_EVENTS, IOMMU_RO, IOMMU_RW, IOMMU_WO } from '../../src/engine/iotlb';
 import { Machine } from '../../src/engine/machine';
-import { buildVtdTables } from '../../src/engine/models/intel-iommu';
+import { buildVtdTables, type VtdProfile } from '../../src/engine/models/intel-iommu';
 import { isEngineError } from '../../src/engine/errors';
 import { ROOT, events, notifier, program, r64, reg, rig, w64, type Rig } from './intel-iommu-helpers';
 
 const SID = 0x18; // 00:03.0
 
-function sm(): Rig {
-  const r = rig({ scalableMode: true, cachingMode: true });
+/** `profile`: QEMU 7.2 gets aw-bits 48 (its default is 39), as the tables are 4-level. */
+function sm(profile: VtdProfile = 'architecture'): Rig {
+  const r = rig({ profile, scalableMode: true, cachingMode: true, ...(profile === 'qemu-7.2' ? { awBits: 48 } : {}) });
   const b = buildVtdTables({
     memory: r.ram.backing,
     memoryBase: 0n,
@@ -106,6 +107,27 @@ describe('intel-iommu: PASID address spaces (BDF, PASID)', () => {
     const r2 = sm();
     r2.iommu.regionFor(SID, 7).translate(0x1000n, IOMMU_RO, 0);
     assert.equal(reg(r2, 'FRCD_HI'), 0xc000_0759_8000_0018n);
+  });
+
+  it('PV holds the whole 20-bit PASID (VT-d: bits 59:40); QEMU 7.2 keeps 16 bits of it', () => {
+    // PASID 0x12345 needs directory entry 0x48d: a directory of 2048 entries (PDTS=4, 16 KiB)
+    // made by hand at 0x3000_0000, its entry 0x48d pointing to a PASID table whose entry 5
+    // (0x12345 & 63) is a copy of PASID 5's, which maps 0x1000 read-only.
+    for (const [profile, hi] of [['architecture', 0x8123_4505_8000_0018n], ['qemu-7.2', 0x8023_4505_8000_0018n]] as const) {
+      const r = sm(profile);
+      const ce = ROOT + 0x1000n + 3n * 8n * 32n; // the scalable context table follows the root table; 00:03.0 is its entry 3 (32 bytes each)
+      const oldDir = r64(r, ce) & ~0xfffn;
+      const table5 = r64(r, oldDir) & ~0xfffn;
+      const dir = 0x3000_0000n;
+      const table = dir + 0x4000n;
+      for (let q = 0n; q < 64n; q += 8n) w64(r, table + 5n * 64n + q, r64(r, table5 + 5n * 64n + q));
+      w64(r, dir, r64(r, oldDir)); // the RID_PASID's entry as it was
+      w64(r, dir + 0x48dn * 8n, table | 1n);
+      w64(r, ce, dir | (4n << 9n) | 1n);
+      const e = r.iommu.regionFor(SID, 0x12345).translate(0x1000n, IOMMU_WO, 0);
+      assert.equal(e.perm, 0, profile);
+      assert.equal(reg(r, 'FRCD_HI'), hi, profile); // WRITE (5), T=0, PP=1, PV
+    }
   });
 
   it('notifiers per address space: a vfio replay of PASID 5 maps its two pages; a page-selective invalidation of domain 9 syncs it and not the device\'s', () => {

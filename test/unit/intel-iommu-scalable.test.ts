@@ -8,7 +8,7 @@
 import * as assert from 'node:assert/strict';
 import { IOMMU_NONE, IOMMU_NOTIFIER_IOTLB_EVENTS, IOMMU_RO, IOMMU_RW, IOMMU_WO } from '../../src/engine/iotlb';
 import { IntelIommu } from '../../src/engine/models/intel-iommu';
-import { buildVtdTables } from '../../src/engine/models/intel-iommu';
+import { buildVtdTables, type VtdProfile } from '../../src/engine/models/intel-iommu';
 import { isEngineError } from '../../src/engine/errors';
 import type { Trace } from '../../src/engine/trace';
 import { ROOT, events, notifier, program, r64, reg, rig, tr, w64 } from './intel-iommu-helpers';
@@ -16,8 +16,9 @@ import { ROOT, events, notifier, program, r64, reg, rig, tr, w64 } from './intel
 const SID = 0x18;
 const UPPER = 0xff; // 00:1f.7
 
-function sm() {
-  const r = rig({ scalableMode: true, cachingMode: true });
+/** `profile`: QEMU 7.2 defaults to aw-bits 39; it gets 48 here, as the tables are 4-level. */
+function sm(profile: VtdProfile = 'architecture') {
+  const r = rig({ profile, scalableMode: true, cachingMode: true, ...(profile === 'qemu-7.2' ? { awBits: 48 } : {}) });
   const b = buildVtdTables({
     memory: r.ram.backing,
     memoryBase: 0n,
@@ -95,10 +96,16 @@ describe('intel-iommu: scalable mode (RID_PASID)', () => {
     }
   });
 
-  it('a walk fault records PP=1 and PV=RID_PASID; the PASID entry FPD suppresses it', () => {
+  it('a walk fault of a request without PASID: PP=0 (the architecture), PP=1 and PV=RID_PASID (QEMU 7.2); the PASID entry FPD suppresses it', () => {
     const { r, b } = sm();
-    tr(r, SID, 0x5000n, IOMMU_RO);
-    assert.equal(reg(r, 'FRCD_HI'), 0xc000000680000018n);
+    const t: Trace = [];
+    tr(r, SID, 0x5000n, IOMMU_RO, t);
+    // READ (6), T=1 (a read), PP (bit 31) clear: the request had no PASID, though the walk used the RID_PASID.
+    assert.equal(reg(r, 'FRCD_HI'), 0xc000000600000018n);
+    assert.match(t.at(-1)!.summary, /; PP=0 \(a request without PASID\), PV=0 \(the RID_PASID the walk used\) \[QEMU records PP=1\]$/);
+    const { r: old } = sm('qemu-7.2');
+    tr(old, SID, 0x5000n, IOMMU_RO);
+    assert.equal(reg(old, 'FRCD_HI'), 0xc000000680000018n);
     const { r: r2, b: b2 } = sm();
     const dir = r64(r2, b2.devices.get(SID)!.context) & ~0xfffn;
     const pe = r64(r2, dir) & ~0xfffn;

@@ -9,7 +9,7 @@
  * first-stage RID_PASID entries. The tables come from the engine's VT-d table builder; the
  * registers are programmed as a driver does (test/qemu/vtd-setup.ts), with queued or register-based
  * invalidation. For each access edu DMAs through the IOMMU and the test observes where the bytes
- * landed, or the fault record QEMU wrote (FRCD: reason, source ID, type, address), then clears it.
+ * landed, or the fault record QEMU wrote (FRCD: reason, source ID, type, PP and PV, address), then clears it.
  *
  * The engine answers from the same QEMU attached live (QMP + gdbstub: the vtd0 entry the VT-d
  * discoverer makes from QEMU's registers, the tables read from guest memory) under the `qemu-7.2`
@@ -177,7 +177,9 @@ const le32 = (v: bigint) => {
 function frcdText(hi: bigint, lo: bigint): string {
   if (!(hi & VTD_FRCD_F)) return 'no fault record';
   const fr = Number((hi >> 32n) & 0xffn);
-  return `FRCD ${faultName(fr)} (0x${fr.toString(16)}) SID 0x${(hi & 0xffffn).toString(16)} ${hi & (1n << 62n) ? 'read' : 'write'} FI 0x${lo.toString(16)}`;
+  // PP (31) and PV (59:40) too: QEMU records a walk fault with the PASID its walk used.
+  const pasid = `PP=${(hi >> 31n) & 1n} PV=0x${((hi >> 40n) & 0xfffffn).toString(16)}`;
+  return `FRCD ${faultName(fr)} (0x${fr.toString(16)}) SID 0x${(hi & 0xffffn).toString(16)} ${hi & (1n << 62n) ? 'read' : 'write'} ${pasid} FI 0x${lo.toString(16)}`;
 }
 
 /** What the set-up's damage writes into the built tables: [address, 64-bit value]. */

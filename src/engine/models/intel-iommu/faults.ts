@@ -48,8 +48,9 @@ export interface VtdInterrupt {
   readonly data: number;
 }
 
+/** FRCD_REG's high half: F clear, T, PV [59:40] (QEMU's profile passes it in 16 bits), FR, PP (31), SID. */
 export function frcdHi(sid: number, reason: number, isWrite: boolean, isPasid: boolean, pasid: number): bigint {
-  let hi = BigInt(sid & 0xffff) | (BigInt(reason & 0xff) << 32n) | (BigInt(pasid & 0xffff) << 40n) | (BigInt(isPasid ? 1 : 0) << 31n);
+  let hi = BigInt(sid & 0xffff) | (BigInt(reason & 0xff) << 32n) | (BigInt(pasid & 0xfffff) << 40n) | (BigInt(isPasid ? 1 : 0) << 31n);
   if (!isWrite) hi |= VTD_FRCD_T;
   return hi;
 }

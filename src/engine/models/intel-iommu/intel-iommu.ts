@@ -1085,17 +1085,20 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
   }
 
   /**
-   * vtd_report_fault and QEMU's error path. `walk`: a paging fault, whose record carries the PASID
-   * the walk used (`walkPasid`: PP=1 and PV unless PCI_NO_PASID), as QEMU's does. Any other fault
-   * of a PASID address space's request is recorded with PP=1 and PV=its PASID in the architecture
-   * (VT-d 10.4.14: PP says the faulted request had a PASID); QEMU (7.2 and current) records those
-   * with PP=0. `silent`: QEMU 7.2's undefined path (see pasidEntryQemu72), which records nothing.
+   * vtd_report_fault and QEMU's error path. QEMU (7.2 and current) records a paging fault (`walk`)
+   * with the PASID the walk used (`walkPasid`: PP=1 and PV unless PCI_NO_PASID, written as
+   * PV=0xffff), any other fault with PP=0, and PV in 16 bits (its VTD_FRCD_PV). The architecture
+   * (VT-d 11.4.14, FRCD_REG: PP "indicates the faulted request has a PASID", PV [59:40] "relevant
+   * only when PP is set") records PP=1 and the whole PV for every fault of a request with PASID,
+   * and PP=0 for a request without, also where the walk used the RID_PASID (PV is then left as
+   * QEMU writes it). `silent`: QEMU 7.2's undefined path (see pasidEntryQemu72), which records nothing.
    */
   private fault(r: VtdRegion, addr: bigint, isWrite: boolean, reason: number, why: string, fpd: boolean, walk: boolean, trace: Trace | undefined, walkPasid = PCI_NO_PASID, silent = false): IOMMUTLBEntry {
     const old = this.flags.profile === 'qemu-7.2';
-    const withPasid = !walk && r.pasid !== PCI_NO_PASID;
-    const isPasid = walk ? walkPasid !== PCI_NO_PASID : withPasid && !old;
-    const pasid = walk ? walkPasid : isPasid ? r.pasid : 0;
+    const requestPasid = r.pasid !== PCI_NO_PASID;
+    const qemuPasid = walk && walkPasid !== PCI_NO_PASID;
+    const isPasid = old ? qemuPasid : requestPasid;
+    const pasid = isPasid && !old ? r.pasid : walk ? walkPasid & 0xffff : 0;
     if (silent) fpd = true;
     let entry: FaultLogEntry;
     if (this.quiet) entry = this.faults.suppressed(r.sid, addr, reason, isWrite, 'probe');
@@ -1111,15 +1114,20 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
         fields.frcdHi = d.hi;
         fields.frcdLo = d.lo;
       }
-      const pv = walk
-        ? isPasid
-          ? `; PP=1, PV=${pasid} (${r.pasid === PCI_NO_PASID ? 'the RID_PASID' : 'the address space\'s PASID'})`
-          : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)'
-        : isPasid
+      let pv: string;
+      if (walk && !requestPasid) {
+        pv = qemuPasid
+          ? old
+            ? `; PP=1, PV=${pasid} (the RID_PASID) [QEMU 7.2 records the PASID its walk used; the architecture records a request without PASID with PP=0]`
+            : `; PP=0 (a request without PASID), PV=${pasid} (the RID_PASID the walk used) [QEMU records PP=1]`
+          : '; PV=0xffff with PP=0 (QEMU passes PCI_NO_PASID to the record)';
+      } else if (requestPasid) {
+        pv = isPasid
           ? `; PP=1, PV=${pasid} (the request's PASID)`
-          : withPasid
-            ? `; PP=0 [QEMU 7.2: vtd_do_iommu_translate reports context and PASID-entry faults without the PASID; the architecture records PP=1, PV=${r.pasid}]`
-            : '';
+          : `; PP=0 [QEMU 7.2: vtd_do_iommu_translate reports context and PASID-entry faults without the PASID; the architecture records PP=1, PV=${r.pasid}]`;
+      } else {
+        pv = '';
+      }
       trace.push({
         kind: 'fault',
         summary: `${faultSummary(reason)}: ${why}; ${this.quiet && !(silent || (fpd && QUALIFIED_FAULTS.has(reason))) ? 'a probe records nothing' : silent ? 'not recorded (QEMU 7.2: undefined, see above)' : fpd && QUALIFIED_FAULTS.has(reason) ? describeDisposition({ kind: 'dropped', reason: 'fpd' }) : describeDisposition(d)}${d.kind === 'recorded' ? pv : ''}`,
@@ -1476,7 +1484,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
       { name: 'RTADDR', value: `${hex(q(DMAR_RTADDR_REG))} (latched root table ${hex(this.root)}, ${this.rootScalable ? 'scalable' : 'legacy'} mode)` },
       { name: 'FSTS', value: `${hex(fsts)}: ${flags(fsts, [[0, 'PFO'], [1, 'PPF'], [4, 'IQE']])}, FRI ${(fsts >> 8) & 0xff}` },
       { name: 'FECTL', value: `${hex(l(DMAR_FECTL_REG))}: ${flags(l(DMAR_FECTL_REG) >>> 0, [[31, 'IM'], [30, 'IP']])}` },
-      { name: 'FRCD0', value: frHi & (1n << 63n) ? `F=1 ${frHi & (1n << 62n) ? 'read' : 'write'} FR ${faultName(Number((frHi >> 32n) & 0xffn))} SID ${bdfColon(Number(frHi & 0xffffn))} FI ${hex(q(0x220))}` : 'F=0 (no fault pending)' },
+      { name: 'FRCD0', value: frHi & (1n << 63n) ? `F=1 ${frHi & (1n << 62n) ? 'read' : 'write'} FR ${faultName(Number((frHi >> 32n) & 0xffn))} SID ${bdfColon(Number(frHi & 0xffffn))}${frHi & (1n << 31n) ? ` PP=1 PV=${hex((frHi >> 40n) & 0xfffffn)}` : ''} FI ${hex(q(0x220))}` : 'F=0 (no fault pending)' },
       { name: 'IQA', value: `${hex(iqa)}: ${this.queue.enabled ? `queue at ${hex(this.queue.base)}, ${this.queue.size} descriptors` : 'queued invalidation off'}` },
       { name: 'IQH / IQT', value: `${this.queue.head} / ${this.queue.tail}` },
       { name: 'ICS / IECTL', value: `${hex(l(DMAR_ICS_REG))} / ${hex(l(DMAR_IECTL_REG))}` },

@@ -278,6 +278,6 @@ function registerTable(cap: bigint, ecap: bigint): RegisterInfo[] {
     r('IVA', DMAR_IVA_REG, 8, 'wo', 0n, 'Invalidate address: ADDR [63:12], IH (6), AM [5:0]'),
     r('IOTLB', DMAR_IOTLB_REG, 8, 'rw', 0n, 'IOTLB invalidate: IVT (63), IIRG [61:60], IAIG [58:57], DR (49), DW (48), DID [47:32]'),
     r('FRCD_LO', DMAR_FRCD_REG_OFFSET, 8, 'ro', 0n, 'Fault recording register 0, low: FI (fault info, the page address) [63:12]'),
-    r('FRCD_HI', DMAR_FRCD_REG_OFFSET + 8, 8, 'rw', 0n, 'Fault recording register 0, high: F (63, write 1 to clear), T (62: 1 read, 0 write), FR [39:32], SID [15:0]'),
+    r('FRCD_HI', DMAR_FRCD_REG_OFFSET + 8, 8, 'rw', 0n, 'Fault recording register 0, high: F (63, write 1 to clear), T (62: 1 read, 0 write), PV [59:40] (the PASID when PP), FR [39:32], PP (31: the request had a PASID), SID [15:0]'),
   ];
 }

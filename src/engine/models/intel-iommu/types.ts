@@ -8,8 +8,9 @@
  * `architecture`: current QEMU (2025 trees) where it implements VT-d, the specification where it
  * does not (5-level tables with aw-bits 57) or where the two differ: a PASID table entry with P=0
  * is PASID_ENTRY_P (0x59) whatever its other fields (QEMU checks PGTT first), FPD in a PASID
- * directory or table entry counts whatever its P, and every fault of a request with PASID is
- * recorded with PP=1 and PV (QEMU: walk faults only). `qemu-7.2`: Debian's QEMU 7.2 (its replay sends
+ * directory or table entry counts whatever its P, every fault of a request with PASID is
+ * recorded with PP=1 and PV in 20 bits (QEMU: walk faults only, PV in 16 bits), and a request
+ * without PASID with PP=0 (QEMU: a walk fault in scalable mode with PP=1, PV=the RID_PASID). `qemu-7.2`: Debian's QEMU 7.2 (its replay sends
  * UNMAPs of the whole range first; its sync of an address space with only UNMAP notifiers walks
  * the tables instead of unmapping the whole range; aw-bits defaults to 39; PASID-based IOTLB and
  * PASID-cache descriptors are accepted and ignored, the PASID-based device-TLB one is unknown; an
