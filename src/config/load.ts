@@ -375,6 +375,10 @@ function buildRam(ctx: BuildContext, name: string, size: bigint, spec: Record<st
   });
   const region = new RamRegion(name, size, mem);
   region.rom = spec.rom === true;
+  if (spec.romd === true) {
+    if (region.rom) ctx.error('entry-shape', [...path, 'romd'], `${name} is a ROM ("rom") or a ROM device ("romd"), not both: a ROM refuses writes, a ROM device takes them`, 'key');
+    else region.romd = true;
+  }
   return region;
 }
 

@@ -102,6 +102,12 @@ const Ram = Type.Object(
           "A ROM (QEMU's memory_region_init_rom): reads as RAM, while a write through an address space (a device's DMA, a table walker's A/D update) fails with MEMTX_DECODE_ERROR. `contents` and `image` still fill it, as QEMU's ROM loader does. Default false.",
       }),
     ),
+    romd: Type.Optional(
+      Type.Boolean({
+        description:
+          "A ROM device in ROMD mode (QEMU's memory_region_init_rom_device, `romd` in info mtree: a flash such as virt's pflash): reads as RAM, while a write goes to the device's MMIO ops, which are not modelled: it is accepted (MEMTX_OK) and changes nothing, and a step that writes there says so. Not with `rom`. Default false.",
+      }),
+    ),
     contents: Type.Optional(Type.Array(ContentsWord, { description: 'Initial contents (written over an image).' })),
     image: Type.Optional(Image),
     description: Description,

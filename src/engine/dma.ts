@@ -114,6 +114,9 @@ export function dmaAccess(req: DmaRequest): DmaResult {
         if (req.op === 'write' && region.rom) {
           // A ROM refuses writes (see RamRegion.rom).
           r = MemTxResult.DECODE_ERROR;
+        } else if (req.op === 'write' && region.romd) {
+          // A ROM device takes them, in its MMIO ops (see RamRegion.romd): nothing is written.
+          r = MemTxResult.OK;
         } else if (!req.probe) {
           error = req.op === 'read' ? ramRead(region, landing.offset, l, out!, done) : ramWrite(region, landing.offset, l, req.data, done);
           r = error ? MemTxResult.ERROR : MemTxResult.OK;

@@ -98,16 +98,26 @@ export class RamRegion extends MemoryRegion {
    * be filled directly, as QEMU's ROM loader does.
    */
   rom = false;
+  /**
+   * A ROM device in ROMD mode (QEMU's memory_region_init_rom_device, `romd` in `info mtree`: a
+   * flash such as virt's pflash): reads as RAM, while a write goes to the device's MMIO ops, which
+   * the engine does not model. The write is accepted (MEMTX_OK, as the flash devices answer) and
+   * changes nothing; on a real flash it starts a command, after which reads answer the command.
+   */
+  romd = false;
   constructor(name: string, size: bigint, backing?: MemoryBacking) {
     super(name, size);
     this.backing = backing ?? new SparseMemory(size, name);
   }
 }
 
-/** A region's kind as QEMU's `info mtree` names it: `rom` for a ROM, else the region's kind. */
+/** A region's kind as QEMU's `info mtree` names it: `rom` for a ROM, `romd` for a ROM device, else the region's kind. */
 export function regionKindName(r: MemoryRegion): string {
-  return r instanceof RamRegion && r.rom ? 'rom' : r.kind;
+  return r instanceof RamRegion && (r.rom || r.romd) ? (r.rom ? 'rom' : 'romd') : r.kind;
 }
+
+/** What a write to a ROM device does in the engine, for the steps and traces that show one. */
+export const ROMD_WRITE_NOTE = "a ROM device's write goes to its MMIO ops, which the engine does not model: nothing is written";
 
 /** An MMIO access that reached a region, kept for views and scenarios. */
 export interface MmioAccessRecord {

@@ -10,7 +10,7 @@ import { findRegister, peekRegister, type ModelCommand, type ModelEventRecord } 
 import { valueBytes, type DmaResult } from './dma';
 import { engineError, isEngineError, type EngineError } from './errors';
 import { isAccessSize, type AccessSize } from './guest-memory';
-import { RamRegion } from './memory';
+import { RamRegion, ROMD_WRITE_NOTE } from './memory';
 import { hex } from './hex';
 import type { IOMMUMemoryRegion, NotifyOutcome, NotifyRecord } from './iommu';
 import { formatNotifierFlags, permName, type IOMMUAccessFlags, type IOMMUTLBEntry } from './iotlb';
@@ -353,6 +353,11 @@ function pieceViews(r: DmaResult): StepPiece[] {
   }));
 }
 
+/** A write that reached a ROM device (RamRegion.romd) says that nothing was written. */
+function romdNote(op: AccessOp, r: DmaResult): string {
+  return op === 'write' && r.pieces.some((p) => p.landing.region instanceof RamRegion && p.landing.region.romd) ? ` (${ROMD_WRITE_NOTE})` : '';
+}
+
 /** The value of a read: the bytes as a little-endian number (the first 8 bytes of a longer read). */
 function readValue(r: DmaResult): bigint {
   let v = 0n;
@@ -392,7 +397,7 @@ function runStep(m: Machine, step: ScenarioStep, lastNotifications: readonly Ste
       const what = step.op === 'read' ? `read ${hex(readValue(r))}` : `wrote ${step.fill !== undefined ? `${step.size} x ${hex(step.fill)}` : hex(step.value ?? 0n)}`;
       const split = r.pieces.length > 1 ? ` in ${r.pieces.length} pieces (${r.pieces.map((p) => `${p.len}@${whereLanded(p)}:${memTxResultName(p.result)}`).join(', ')})` : '';
       return {
-        summary: `${step.from} ${step.op} ${step.size} byte(s) at ${hex(step.addr)} -> ${whereLanded(first)}${split}: ${memTxResultName(r.result)}${r.result === 0 ? `, ${what}` : ''}`,
+        summary: `${step.from} ${step.op} ${step.size} byte(s) at ${hex(step.addr)} -> ${whereLanded(first)}${split}: ${memTxResultName(r.result)}${r.result === 0 ? `, ${what}` : ''}${romdNote(step.op, r)}`,
         value: step.op === 'read' ? readValue(r) : 0n,
         result: r.result,
         landing: first.landing,
@@ -413,7 +418,7 @@ function runStep(m: Machine, step: ScenarioStep, lastNotifications: readonly Ste
       }
       const value = readValue(r);
       return step.kind === 'write-mem'
-        ? { summary: `${step.as} ${hex(step.addr)} <- ${hex(step.value)} (${step.size} bytes)`, result: r.result, pieces: pieceViews(r) }
+        ? { summary: `${step.as} ${hex(step.addr)} <- ${hex(step.value)} (${step.size} bytes)${romdNote(op, r)}`, result: r.result, pieces: pieceViews(r) }
         : { summary: `${step.as} ${hex(step.addr)} = ${hex(value)} (${step.size} bytes)`, value, result: r.result, pieces: pieceViews(r) };
     }
     case 'map':

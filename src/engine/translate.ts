@@ -278,6 +278,7 @@ export function performAccess(req: AccessRequest): AccessResult {
       return { landing, result: MemTxResult.OK, value: v };
     }
     if (region.rom) return { landing, result: MemTxResult.DECODE_ERROR, value: 0n };
+    if (region.romd) return { landing, result: MemTxResult.OK, value: 0n };
     const err = region.backing.write(landing.offset, size, req.value ?? 0n);
     return err ? { landing, result: MemTxResult.ERROR, value: 0n, error: err } : { landing, result: MemTxResult.OK, value: 0n };
   }

@@ -54,6 +54,8 @@ export interface QemuOptions {
    */
   readonly spin?: boolean;
   readonly extraArgs?: readonly string[];
+  /** virt: an image for its first flash (`-bios`: virt.flash0 at 0, a ROM device in ROMD mode). */
+  readonly bios?: Uint8Array;
   /** `virt` (qemu-system-aarch64 with an SMMUv3, the default) or `q35` (qemu-system-x86_64 with an intel-iommu). */
   readonly machine?: 'virt' | 'q35';
   /** q35: the intel-iommu's properties, e.g. `caching-mode=on,aw-bits=48`. */
@@ -91,6 +93,11 @@ export class QemuProcess {
       machineArgs = ['-machine', 'q35', '-accel', 'tcg', '-bios', bios, '-device', `intel-iommu${opts.intelIommu ? ',' + opts.intelIommu : ''}`, '-device', 'edu,dma_mask=0xffffffffffffffff'];
     } else {
       machineArgs = ['-M', 'virt,iommu=smmuv3', '-cpu', 'cortex-a57', '-device', 'edu,dma_mask=0xffffffffff'];
+      if (opts.bios) {
+        const flash = path.join(dir, 'flash0.bin');
+        fs.writeFileSync(flash, opts.bios);
+        machineArgs.push('-bios', flash);
+      }
     }
     const args = [
       ...machineArgs,

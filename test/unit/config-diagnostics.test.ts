@@ -267,7 +267,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     '4:34 info image-not-read images are not read here: guest.elf is not loaded, and ddr reads as zeros',
   ],
   'several-problems.iommu.yaml': [
-    '4:34 error unknown-key unknown key "colour" in memory.ram0 (expected one of: kind, size, rom, contents, image, description)',
+    '4:34 error unknown-key unknown key "colour" in memory.ram0 (expected one of: kind, size, rom, romd, contents, image, description)',
     '5:28 error bad-number "KB" is not a size unit (use B, KiB, MiB, GiB, TiB, PiB or EiB)',
     '6:3 error missing-key memory.ram2 is missing the key "size"',
     '8:56 error bad-block-size tz-mpc mpc0: block size 0xc00 is not a power of two',

@@ -257,7 +257,7 @@ export class LiveQemu {
   }
 
   /** The config describing the live machine; `image` says how RAM regions read. */
-  configText(image: (r: FlatRange) => Record<string, unknown>, header: string[] = []): string {
+  configText(image: (r: FlatRange) => Record<string, unknown> | undefined, header: string[] = []): string {
     return renderLiveConfig(this.state, image, header);
   }
 
@@ -367,7 +367,7 @@ export function pciDeviceName(d: PciDevice): string {
 }
 
 /** The config text for a live state. Pure: the snapshot writes the same with other images. */
-export function renderLiveConfig(state: LiveState, image: (r: FlatRange) => Record<string, unknown>, header: string[]): string {
+export function renderLiveConfig(state: LiveState, image: (r: FlatRange) => Record<string, unknown> | undefined, header: string[]): string {
   const system = viewOf(state.mtree, 'memory')!;
   const used = new Set<string>(['system']);
   const memory: Record<string, unknown> = {};
@@ -377,13 +377,17 @@ export function renderLiveConfig(state: LiveState, image: (r: FlatRange) => Reco
     if (iommuBases.has(r.start) && state.iommus.some((i) => i.found.regionName === r.name)) continue;
     const name = regionName(r, used);
     const size = r.end - r.start + 1n;
-    // RAM, and ROM (QEMU's `rom`: reads as memory, writes through an address space fail) read
-    // through the image; `romd` (a ROM device, whose writes reach its MMIO ops), `ram device` and
-    // `i/o` become MMIO sinks.
+    // RAM, ROM (QEMU's `rom`: reads as memory, writes through an address space fail) and ROM
+    // devices in ROMD mode (`romd`, a flash: reads as memory, writes reach the device's MMIO ops)
+    // read through the image; `ram device` and `i/o` become MMIO sinks.
+    // `image` may have no contents for a range (a snapshot's dump leaves ROM devices out): it is
+    // then a sink, as MMIO is.
     const ram = r.type === 'ram' || r.type === 'nv-ram';
     const rom = r.type === 'rom' || r.type === 'nv-rom';
-    memory[name] = ram || rom
-      ? { kind: 'ram', size: `0x${size.toString(16)}`, ...(rom ? { rom: true } : {}), image: image(r), description: `QEMU ${r.name}` }
+    const romd = r.type === 'romd' || r.type === 'nv-romd';
+    const contents = ram || rom || romd ? image(r) : undefined;
+    memory[name] = contents
+      ? { kind: 'ram', size: `0x${size.toString(16)}`, ...(rom ? { rom: true } : romd ? { romd: true } : {}), image: contents, description: `QEMU ${r.name}` }
       : { kind: 'mmio', size: `0x${size.toString(16)}`, description: `QEMU ${r.name} (${r.type})${r.offsetInRegion ? ` @0x${r.offsetInRegion.toString(16)}` : ''}` };
     entries.push({ at: `0x${r.start.toString(16)}`, region: name });
   }

@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { FlatRange } from '../../config/mtree';
 import type { LiveQemu } from './live';
 
 export interface SnapshotFiles {
@@ -27,7 +28,10 @@ export async function writeSnapshot(live: LiveQemu, dir: string, opts: { timeout
   }
   const s = live.state;
   const config = path.join(dir, SNAPSHOT_CONFIG);
-  const text = live.configText((r) => ({ file: SNAPSHOT_CORE, format: 'elf-core', offset: `0x${r.start.toString(16)}` }), [
+  // dump-guest-memory writes RAM and ROM, not ROM devices (a flash in ROMD mode is not RAM to it):
+  // those stay sinks in the snapshot.
+  const dumped = (r: FlatRange) => r.type !== 'romd' && r.type !== 'nv-romd';
+  const text = live.configText((r) => (dumped(r) ? { file: SNAPSHOT_CORE, format: 'elf-core', offset: `0x${r.start.toString(16)}` } : undefined), [
     `Snapshot of QEMU ${live.versionText} (${live.where}), ${s.status}, taken ${new Date().toISOString()}.`,
     `Guest memory: ${SNAPSHOT_CORE} (QMP dump-guest-memory); IOMMU registers as read: registers.json.`,
   ]);
