@@ -1,11 +1,12 @@
 /**
  * What the suites against a real QEMU share: the endpoint parser, the edu device's name as an
- * attach names it, a CLI output capture, an attached config's answer for an edu DMA, a snapshot
- * reloaded beside the live answers, and the seeded generator of the differential suites.
+ * attach names it, a CLI output capture, an attached config's answer for an edu DMA, a read, write
+ * and read again through an attached config, a snapshot reloaded beside the live answers, and the
+ * seeded generator of the differential suites.
  */
 import * as fs from 'node:fs';
 import { loadConfig, type LoadedConfig } from '../../src/config/load';
-import { isEngineError } from '../../src/engine';
+import { MEMTXATTRS_UNSPECIFIED, isEngineError, performAccess, regionKindName, type MemTxResult } from '../../src/engine';
 import { openImageFile } from '../../src/node/images';
 import { parseEndpoint, type Endpoint } from '../../src/node/qemu/endpoint';
 import { LiveQemu } from '../../src/node/qemu/live';
@@ -28,6 +29,22 @@ export function answer(cfg: LoadedConfig, addr: bigint, op: 'read' | 'write'): s
   const l = cfg.machine.translate({ from: EDU, addr, op, probe: true });
   if (isEngineError(l)) return `error ${l.message}`;
   return l.fault ? `fault ${l.fault.reason}` : `${l.region?.name ?? 'unassigned'}+0x${l.offset.toString(16)}`;
+}
+
+/**
+ * Through the attached machine's system memory: a 4-byte read at `addr`, a write of 0 there, and
+ * the read again, with the region and its kind as the views name it (how a ROM or a ROM device
+ * behaves). Asserts first that the live config loaded without errors.
+ */
+export async function readWriteRead(live: LiveQemu, addr: bigint): Promise<{ region: string; kind: string; value: bigint; write: MemTxResult; again: bigint }> {
+  return live.query((cfg) => {
+    if (cfg.errorCount) throw new Error(cfg.diagnostics.map((d) => d.message).join('; '));
+    const as = cfg.machine.systemAs!;
+    const at = (op: 'read' | 'write') => performAccess({ as, addr, op, size: 4, value: 0n, attrs: MEMTXATTRS_UNSPECIFIED });
+    const read = at('read');
+    const write = at('write');
+    return { region: read.landing.region!.name, kind: regionKindName(read.landing.region!), value: read.value, write: write.result, again: at('read').value };
+  });
 }
 
 /**

@@ -12,14 +12,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runLiveCli } from '../../src/cli/live';
-import { IOMMU_RO, IOMMU_RW, IOMMU_WO, MEMTXATTRS_UNSPECIFIED, MemTxResult, performAccess, regionKindName } from '../../src/engine';
+import { IOMMU_RO, IOMMU_RW, IOMMU_WO, MEMTXATTRS_UNSPECIFIED, MemTxResult } from '../../src/engine';
 import type { IntelIommu } from '../../src/engine/models/intel-iommu';
 import { LiveQemu } from '../../src/node/qemu/live';
 import { QmpClient } from '../../src/node/qemu/qmp';
 import { QEMU_X86_64, QemuProcess, qemuAvailable } from '../qemu/qemu-process';
 import { QtestClient } from '../qemu/qtest';
 import { EDU_SID, VTD_BASE, eduDma, eduId, enableEdu, programVtd, vtdRead, vtdWrite } from '../qemu/vtd-setup';
-import { ep, EDU, capture, answer, snapshotBesideLive } from '../qemu/live-helpers';
+import { ep, EDU, capture, answer, readWriteRead, snapshotBesideLive } from '../qemu/live-helpers';
 
 
 describe('live QEMU (qemu-system-x86_64 -machine q35 -device intel-iommu)', function () {
@@ -142,15 +142,8 @@ describe('live QEMU (qemu-system-x86_64 -machine q35 -device intel-iommu)', func
     const want = await qt.readl(0xffff_fff0n);
     const live = await LiveQemu.attach({ qmp: ep(q.qmpPath), gdb: ep(q.gdbAddress) });
     try {
-      const got = await live.query((cfg) => {
-        assert.equal(cfg.errorCount, 0, cfg.diagnostics.map((d) => d.message).join('; '));
-        const as = cfg.machine.systemAs!;
-        const read = performAccess({ as, addr: 0xffff_fff0n, op: 'read', size: 4, attrs: MEMTXATTRS_UNSPECIFIED });
-        const write = performAccess({ as, addr: 0xffff_fff0n, op: 'write', size: 4, value: 0n, attrs: MEMTXATTRS_UNSPECIFIED });
-        const again = performAccess({ as, addr: 0xffff_fff0n, op: 'read', size: 4, attrs: MEMTXATTRS_UNSPECIFIED });
-        return { region: read.landing.region!, kind: regionKindName(read.landing.region!), value: read.value, write: write.result, again: again.value };
-      });
-      assert.match(got.region.name, /^pc\.bios/);
+      const got = await readWriteRead(live, 0xffff_fff0n);
+      assert.match(got.region, /^pc\.bios/);
       assert.equal(got.kind, 'rom');
       assert.equal(got.value, want);
       assert.equal(got.write, MemTxResult.DECODE_ERROR);

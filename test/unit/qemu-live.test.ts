@@ -12,14 +12,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runLiveCli } from '../../src/cli/live';
 import { parseMtreeFlat, viewOf } from '../../src/config/mtree';
-import { IOMMU_RO, IOMMU_RW, MEMTXATTRS_UNSPECIFIED, MemTxResult, performAccess, regionKindName } from '../../src/engine';
+import { IOMMU_RO, IOMMU_RW, MemTxResult, regionKindName } from '../../src/engine';
 import { GdbClient, GdbRefusal, rspFrame } from '../../src/node/qemu/gdb';
 import { LiveQemu } from '../../src/node/qemu/live';
 import { QmpClient, QmpCommandError } from '../../src/node/qemu/qmp';
 import { QemuProcess } from '../qemu/qemu-process';
 import { QtestClient } from '../qemu/qtest';
 import { RAM_BASE, enableEdu, programSmmu } from '../qemu/smmu-setup';
-import { ep, EDU, capture, answer, snapshotBesideLive } from '../qemu/live-helpers';
+import { ep, EDU, capture, answer, readWriteRead, snapshotBesideLive } from '../qemu/live-helpers';
 
 
 /** virt.flash0's first words (-bios): a branch to itself (where the CPU starts, if it runs), then a pattern. */
@@ -155,14 +155,7 @@ describe('live QEMU (qemu-system-aarch64 -M virt,iommu=smmuv3)', function () {
       assert.equal(want, 0x1bad_b002n);
       const live = await LiveQemu.attach({ qmp: ep(q.qmpPath), gdb: ep(q.gdbAddress) });
       try {
-        const got = await live.query((cfg) => {
-          assert.equal(cfg.errorCount, 0, cfg.diagnostics.map((d) => d.message).join('; '));
-          const as = cfg.machine.systemAs!;
-          const at = (op: 'read' | 'write') => performAccess({ as, addr: 0x4n, op, size: 4, value: 0n, attrs: MEMTXATTRS_UNSPECIFIED });
-          const read = at('read');
-          const write = at('write');
-          return { region: read.landing.region!.name, kind: regionKindName(read.landing.region!), value: read.value, write: write.result, again: at('read').value };
-        });
+        const got = await readWriteRead(live, 0x4n);
         assert.match(got.region, /^virt\.flash0/);
         assert.equal(got.kind, 'romd');
         assert.equal(got.value, want);
