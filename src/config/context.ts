@@ -188,6 +188,7 @@ export class BuildContext {
    * than one placed nowhere, so those come first (each group nearest first).
    */
   rankPlacementFixes(): void {
+    if (this.placementFixes.length === 0) return;
     const placed = new Set(this.references.filter((r) => r.path[0] === 'address-spaces').map((r) => r.name));
     for (const p of this.placementFixes) {
       const order = [...p.hints.filter((h) => !placed.has(h)), ...p.hints.filter((h) => placed.has(h))];
