@@ -20,6 +20,11 @@ export interface MemoryBacking {
   /** Offsets with content, for views (optional). */
   describe?(): string;
   /**
+   * Optional: zeroes [offset, offset + size) at once (a builder clearing the tables it allocates),
+   * as `size / 8` writes of 0 would; an error past the end, where nothing is written.
+   */
+  fillZero?(offset: bigint, size: bigint): EngineError | undefined;
+  /**
    * Optional fast path for descriptor reads: the little-endian 64-bit word at a number offset
    * as two unsigned 32-bit halves into `out` (no bigint, no allocation). False exactly where
    * read(offset, 8) returns an error. Backings without it are read through read().
@@ -167,6 +172,21 @@ export class SparseMemory implements MemoryBacking {
     for (let i = 0; i < bytes.length; i++) {
       const a = offset + BigInt(i);
       this.pageFor(a).setUint8(Number(a & PAGE_MASK), bytes[i]!);
+    }
+    return undefined;
+  }
+
+  /** Zeroes a range: the pages held are cleared there; a page never written reads as zero already. */
+  fillZero(offset: bigint, size: bigint): EngineError | undefined {
+    if (offset < 0n || size < 0n || offset + size > this.size) return outOfRange(this.label, offset, Number(size), this.size);
+    const end = offset + size;
+    for (let a = offset; a < end; ) {
+      const index = a >> BigInt(PAGE_BITS);
+      const pageStart = index << BigInt(PAGE_BITS);
+      const stop = end < pageStart + BigInt(PAGE_SIZE) ? end : pageStart + BigInt(PAGE_SIZE);
+      const page = this.pages.get(Number(index));
+      if (page !== undefined) new Uint8Array(page.buffer, page.byteOffset + Number(a - pageStart), Number(stop - a)).fill(0);
+      a = stop;
     }
     return undefined;
   }

@@ -290,6 +290,23 @@ describe('SparseMemory', () => {
     assert.equal(m.read(0x5001n, 1), 0n);
   });
 
+  it('fillZero clears a range across pages as 8-byte writes of 0 would, allocates no page, and refuses a range past the end', () => {
+    const m = new SparseMemory(0x10000n);
+    for (let a = 0x0ff0n; a < 0x1010n; a += 8n) m.write(a, 8, 0x1111_2222_3333_4444n);
+    m.write(0x3000n, 8, 5n);
+    assert.equal(m.populatedPages, 3);
+    assert.equal(m.fillZero(0x0ff8n, 0x10n), undefined); // the last 8 bytes of page 0, the first 8 of page 1
+    assert.deepEqual([0x0ff0n, 0x0ff8n, 0x1000n, 0x1008n].map((a) => m.read(a, 8)), [0x1111_2222_3333_4444n, 0n, 0n, 0x1111_2222_3333_4444n]);
+    // Page 2 was never written: it stays absent (and reads 0); page 3 is cleared.
+    assert.equal(m.fillZero(0x2000n, 0x2000n), undefined);
+    assert.equal(m.populatedPages, 3);
+    assert.equal(m.read(0x3000n, 8), 0n);
+    // Past the end: an error, and nothing cleared.
+    m.write(0xfff8n, 8, 7n);
+    assert.equal(m.fillZero(0xfff8n, 0x10n)?.code, 'memory-fault');
+    assert.equal(m.read(0xfff8n, 8), 7n);
+  });
+
   it('an access past the end (or before the start) is a memory-fault EngineError, not an exception', () => {
     const m = new SparseMemory(0x2000n, 'ddr');
     for (const [off, size] of [
