@@ -1088,7 +1088,7 @@ export class IntelIommu implements IommuDevice, VtdOwner, VtdInvalidator {
    * vtd_report_fault and QEMU's error path. QEMU (7.2 and current) records a paging fault (`walk`)
    * with the PASID the walk used (`walkPasid`: PP=1 and PV unless PCI_NO_PASID, written as
    * PV=0xffff), any other fault with PP=0, and PV in 16 bits (its VTD_FRCD_PV). The architecture
-   * (VT-d 11.4.14, FRCD_REG: PP "indicates the faulted request has a PASID", PV [59:40] "relevant
+   * (VT-d 10.4.14, FRCD_REG: PP "indicates the faulted request has a PASID", PV [59:40] "relevant
    * only when PP is set") records PP=1 and the whole PV for every fault of a request with PASID,
    * and PP=0 for a request without, also where the walk used the RID_PASID (PV is then left as
    * QEMU writes it). `silent`: QEMU 7.2's undefined path (see pasidEntryQemu72), which records nothing.
