@@ -210,18 +210,7 @@ describe('intel-iommu: first-stage translation (x-flts)', () => {
 
   it('PGTT=001b without x-flts: PASID_TABLE_ENTRY_INV (ECAP.FLTS is 0)', () => {
     const r = rig({ scalableMode: true });
-    const ct = alloc(r);
-    const dir = alloc(r);
-    const ptab = alloc(r);
-    w64(r, ROOT, ct | 1n);
-    w64(r, ct + 0x18n * 32n, dir | 1n);
-    w64(r, dir, ptab | 1n);
-    w64(r, ptab, 1n | (1n << 6n));
-    program(r, [
-      { reg: 'RTADDR', value: ROOT | (1n << 10n) },
-      { reg: 'GCMD', value: 1n << 30n },
-      { reg: 'GCMD', value: 1n << 31n },
-    ]);
+    programFirstStage(r, () => 0n);
     const t: Trace = [];
     assert.deepEqual(tr(r, 0x1000n, IOMMU_RO, undefined, t), FAIL);
     assert.equal(reg(r, 'FRCD_HI'), 0xc000_005b_0000_0018n);

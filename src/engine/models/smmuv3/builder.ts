@@ -146,11 +146,14 @@ class Alloc {
     g += pad;
     const off = this.cur + pad;
     if (off + size > this.limit) return fail(`no room for ${what} (${hex(size)} bytes at offset ${hex(off)}; the build area ends at ${hex(this.limit)})`, 'smmuv3-range');
-    const z = this.mem.fillZero?.(off, size);
-    if (z) return fail(`${what}: ${z.message}`);
-    for (let o = 0n; this.mem.fillZero === undefined && o < size; o += 8n) {
-      const e = this.mem.write(off + o, 8, 0n);
+    if (this.mem.fillZero) {
+      const e = this.mem.fillZero(off, size);
       if (e) return fail(`${what}: ${e.message}`);
+    } else {
+      for (let o = 0n; o < size; o += 8n) {
+        const e = this.mem.write(off + o, 8, 0n);
+        if (e) return fail(`${what}: ${e.message}`);
+      }
     }
     this.cur = off + size;
     return g;
